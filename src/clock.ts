@@ -1,0 +1,65 @@
+/**
+ * Time sources. Every duration in this package is in milliseconds.
+ *
+ * nginx compares whole seconds (`ngx_time()`); a clock quantised with `wholeSeconds()` reproduces
+ * nginx's passive-failure timelines exactly. `ManualClock` is for harnesses and tests: time moves
+ * only when you move it.
+ */
+
+/** A function returning the current time in milliseconds. Must not go backwards. */
+export type Clock = () => number;
+
+/** The default clock: `performance.now()`, monotonic, in milliseconds. */
+export const monotonicClock: Clock = () => performance.now();
+
+/** Wraps a clock so that it returns whole seconds (in ms), as nginx's cached `ngx_time()` does. */
+export function wholeSeconds(clock: Clock): Clock {
+  return () => Math.floor(clock() / 1000) * 1000;
+}
+
+/**
+ * A clock that only moves when told to. Pass `clock.now` as the `clock` option.
+ *
+ * @example
+ * const clock = new ManualClock(1_000_000);
+ * const balancer = new Balancer({ servers, clock: clock.now });
+ * clock.advance(3000);
+ */
+export class ManualClock {
+  #now: number;
+  /** The clock function to hand to a Balancer (bound, safe to pass around). */
+  readonly now: Clock = () => this.#now;
+
+  constructor(start = 0) {
+    this.#now = start;
+  }
+
+  /** Moves time forward by `ms` (which must be >= 0). */
+  advance(ms: number): number {
+    if (!(ms >= 0)) throw new RangeError(`ManualClock.advance expects a non-negative number, got ${ms}`);
+    this.#now += ms;
+    return this.#now;
+  }
+
+  /** Sets the time; it may not go backwards. */
+  set(ms: number): number {
+    if (!(ms >= this.#now)) throw new RangeError(`ManualClock.set cannot go back from ${this.#now} to ${ms}`);
+    this.#now = ms;
+    return this.#now;
+  }
+}
+
+/**
+ * A small, seedable PRNG (mulberry32) returning floats in [0, 1), for tests, the demo and
+ * simulations that need reproducible `rng` streams.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,368 @@
+/**
+ * Option types, defaults and validation.
+ *
+ * Defaults are nginx's (`weight=1 max_fails=1 fail_timeout=10s max_conns=0`) and, for active
+ * checks, the check module's (`interval=30000 rise=2 fall=5 timeout=1000 type=tcp port=0
+ * default_down=true`). Validation throws `InvalidOptionError` with the option path and the
+ * offending value; it never coerces.
+ */
+
+import { InvalidOptionError, show } from './errors';
+import type { Clock } from './clock';
+
+/** Balancing method (nginx directive in brackets). */
+export type Method = 'round-robin' | 'least-conn' | 'hash' | 'ip-hash' | 'random';
+
+export const METHODS: readonly Method[] = ['round-robin', 'least-conn', 'hash', 'ip-hash', 'random'];
+
+/** One `server` line. */
+export interface ServerOptions {
+  /** `host:port`, `[v6]:port` or `unix:/path`. Its text is what consistent hash hashes. */
+  address: string;
+  /** Stable identity; default = `address`. Must be unique in the balancer. */
+  id?: string;
+  /** Positive integer, default 1 (`weight=`). */
+  weight?: number;
+  /** Failures that take the server out; default 1; 0 = never excluded (`max_fails=`). */
+  maxFails?: number;
+  /** Exclusion window in ms; default 10000 (`fail_timeout=`). */
+  failTimeout?: number;
+  /** Connection limit; default 0 = unlimited (`max_conns=`). */
+  maxConns?: number;
+  /** Used only when no primary server can be selected (`backup`). */
+  backup?: boolean;
+  /** Administratively out of rotation (`down`). */
+  down?: boolean;
+  /** Draining: no new connections, existing ones continue (NGINX Plus `drain`). */
+  drain?: boolean;
+}
+
+/** Result class accepted by the http probe (`check_http_expect_alive`). */
+export type HttpStatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
+
+/** Names of the built-in probes. `ssl_hello` is an alias of `tls` (the check module's name). */
+export type BuiltinCheckType = 'tcp' | 'smtp' | 'http' | 'tls' | 'ssl_hello' | 'mysql';
+
+/** A custom probe: resolve `true` for healthy. Must honour `signal` (aborted at `timeout`). */
+export type CheckFunction = (server: CheckTarget, signal: AbortSignal) => Promise<boolean> | boolean;
+
+/** What a probe is told about the server it checks. */
+export interface CheckTarget {
+  id: string;
+  address: string;
+  host: string;
+  port: number;
+}
+
+/** Active health check options (the check module's `check` directive, plus HAProxy-style extras). */
+export interface CheckOptions {
+  /** ms between checks; default 30000. */
+  interval?: number;
+  /** Consecutive successes that bring a server up; default 2. */
+  rise?: number;
+  /** Consecutive failures that take a server down; default 5. */
+  fall?: number;
+  /** ms allowed for one check, counted from the start of the connect; default 1000. */
+  timeout?: number;
+  /** Probe; default `'tcp'`. */
+  type?: BuiltinCheckType | CheckFunction;
+  /** Port to probe instead of the server's own; 0 = the server's own (default). */
+  port?: number;
+  /** Servers start down until `rise` successes (module default `true`). */
+  defaultDown?: boolean;
+  /**
+   * HAProxy-style initial state, overrides `defaultDown`: `'down'` (= defaultDown true),
+   * `'up'` (= defaultDown false), `'up-on-first-success'`: starts down, but one success brings it up
+   * (the first verdict decides, like HAProxy's `init-state fully-up` after one check).
+   */
+  initState?: 'down' | 'up' | 'up-on-first-success';
+  /** ms between checks while a server is down (HAProxy `downinter`); default = interval. */
+  downInterval?: number;
+  /** ms between checks while a server is transitioning (HAProxy `fastinter`); default = interval. */
+  fastInterval?: number;
+  /** Random extra delay added to each interval, as a fraction of it (0..1); default 0. */
+  jitter?: number;
+  /** http probe: the raw request; default `GET / HTTP/1.0\r\n\r\n`. */
+  httpSend?: string;
+  /** http probe: status classes that pass; default `['2xx', '3xx']`. */
+  httpExpectAlive?: HttpStatusClass[];
+  /** smtp probe: the name sent in `EHLO`; default `localhost`. */
+  smtpHelo?: string;
+  /** tls probe: SNI server name; default none. */
+  tlsServerName?: string;
+}
+
+/** Options of `new Balancer()`. */
+export interface BalancerOptions {
+  /** Upstream name, for events and status. Default `'upstream'`. */
+  name?: string;
+  /** Balancing method; default `'round-robin'`. */
+  method?: Method;
+  /** With method `'hash'`: `{ consistent: true }` is nginx's `hash KEY consistent` (ketama). */
+  hash?: { consistent?: boolean };
+  /** With method `'random'`: `random two`. */
+  randomTwo?: boolean;
+  /** With method `'random'` and `randomTwo`: `random two least_conn` (the only open-source choice). */
+  randomLeastConn?: boolean;
+  /** The servers in configuration order. */
+  servers: ServerOptions[];
+  /** `proxy_next_upstream_tries`: 0 = no extra limit (default). */
+  tries?: number;
+  /** Active health checks; none by default. */
+  check?: CheckOptions;
+  /** Time source in ms; default `performance.now()`. */
+  clock?: Clock;
+  /** Random source in [0, 1); default `Math.random`. */
+  rng?: () => number;
+  /**
+   * Allow `backup` servers with `hash`, `ip-hash` and `random`. nginx rejects that combination
+   * (`balancing method does not support parameter "backup"`) unless the `backup` line comes before
+   * the balancing directive; the config loader sets this for such configs. The backup tier is then
+   * used only when the method falls back to round robin.
+   */
+  allowBackupWithHash?: boolean;
+}
+
+/** A server definition with every default applied. */
+export interface ResolvedServer {
+  id: string;
+  address: string;
+  weight: number;
+  maxFails: number;
+  failTimeout: number;
+  maxConns: number;
+  backup: boolean;
+  down: boolean;
+  drain: boolean;
+}
+
+export const DEFAULT_SERVER = {
+  weight: 1,
+  maxFails: 1,
+  failTimeout: 10_000,
+  maxConns: 0,
+} as const;
+
+export const DEFAULT_CHECK = {
+  interval: 30_000,
+  rise: 2,
+  fall: 5,
+  timeout: 1000,
+  type: 'tcp',
+  port: 0,
+  defaultDown: true,
+} as const;
+
+/** Largest accepted weight: SWRR sums must stay exact in doubles and small in typed arrays. */
+export const MAX_WEIGHT = 0x7fffffff;
+
+const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+const isNonNegativeInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isNonNegativeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function fail(option: string, expected: string, value: unknown): never {
+  throw new InvalidOptionError(option, `Expected \`${option}\` to be ${expected}, got \`${show(value)}\``, value);
+}
+
+const SERVER_KEYS = new Set(['address', 'id', 'weight', 'maxFails', 'failTimeout', 'maxConns', 'backup', 'down', 'drain']);
+
+/** Validates one server definition and applies defaults. `path` names it in errors. */
+export function resolveServer(input: ServerOptions, path: string): ResolvedServer {
+  if (typeof input !== 'object' || input === null) fail(path, 'an object with an `address`', input);
+  for (const key of Object.keys(input)) {
+    if (!SERVER_KEYS.has(key)) fail(`${path}.${key}`, 'a known server option (address, id, weight, maxFails, failTimeout, maxConns, backup, down, drain)', key);
+  }
+  const { address } = input;
+  if (typeof address !== 'string' || address.length === 0) fail(`${path}.address`, 'a non-empty string', address);
+  const id = input.id ?? address;
+  if (typeof id !== 'string' || id.length === 0) fail(`${path}.id`, 'a non-empty string', input.id);
+  const weight = input.weight ?? DEFAULT_SERVER.weight;
+  if (!isPositiveInteger(weight) || weight > MAX_WEIGHT) fail(`${path}.weight`, `a positive integer up to ${MAX_WEIGHT}`, weight);
+  const maxFails = input.maxFails ?? DEFAULT_SERVER.maxFails;
+  if (!isNonNegativeInteger(maxFails)) fail(`${path}.maxFails`, 'a non-negative integer', maxFails);
+  const failTimeout = input.failTimeout ?? DEFAULT_SERVER.failTimeout;
+  if (!isNonNegativeNumber(failTimeout)) fail(`${path}.failTimeout`, 'a non-negative number of milliseconds', failTimeout);
+  const maxConns = input.maxConns ?? DEFAULT_SERVER.maxConns;
+  if (!isNonNegativeInteger(maxConns)) fail(`${path}.maxConns`, 'a non-negative integer', maxConns);
+  for (const flag of ['backup', 'down', 'drain'] as const) {
+    const v = input[flag];
+    if (v !== undefined && typeof v !== 'boolean') fail(`${path}.${flag}`, 'a boolean', v);
+  }
+  return {
+    id,
+    address,
+    weight,
+    maxFails,
+    failTimeout,
+    maxConns,
+    backup: input.backup === true,
+    down: input.down === true,
+    drain: input.drain === true,
+  };
+}
+
+/** Validates a server list: each server, unique ids, at least one primary. */
+export function resolveServers(list: unknown, path = 'servers'): ResolvedServer[] {
+  if (!Array.isArray(list)) fail(path, 'an array of servers', list);
+  const out: ResolvedServer[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < list.length; i++) {
+    const s = resolveServer(list[i] as ServerOptions, `${path}[${i}]`);
+    if (seen.has(s.id)) {
+      throw new InvalidOptionError(`${path}[${i}].id`, `Duplicate server id ${show(s.id)} at \`${path}[${i}]\``, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
+    }
+    seen.add(s.id);
+    out.push(s);
+  }
+  requirePrimary(out, path);
+  return out;
+}
+
+/** nginx: `no servers in upstream "NAME"` when the primary tier is empty. */
+export function requirePrimary(servers: readonly ResolvedServer[], path = 'servers', name = 'upstream'): void {
+  if (!servers.some((s) => !s.backup)) {
+    throw new InvalidOptionError(
+      path,
+      `no servers in upstream ${show(name)}: \`${path}\` needs at least one server that is not a backup`,
+      servers.length,
+      'ERR_UPSTREAM_NO_SERVERS',
+    );
+  }
+}
+
+const CHECK_KEYS = new Set([
+  'interval', 'rise', 'fall', 'timeout', 'type', 'port', 'defaultDown', 'initState', 'downInterval',
+  'fastInterval', 'jitter', 'httpSend', 'httpExpectAlive', 'smtpHelo', 'tlsServerName',
+]);
+const CHECK_TYPES = new Set(['tcp', 'smtp', 'http', 'tls', 'ssl_hello', 'mysql']);
+const STATUS_CLASSES = new Set(['1xx', '2xx', '3xx', '4xx', '5xx']);
+
+/** Check options with every default applied. */
+export interface ResolvedCheck {
+  interval: number;
+  rise: number;
+  fall: number;
+  timeout: number;
+  type: BuiltinCheckType | CheckFunction;
+  port: number;
+  /** Initial verdict: servers start check-down. */
+  defaultDown: boolean;
+  /** Successes needed to leave the initial down state (1 with `initState: 'up-on-first-success'`). */
+  initialRise: number;
+  downInterval: number;
+  fastInterval: number;
+  jitter: number;
+  httpSend: string;
+  httpExpectAlive: HttpStatusClass[];
+  smtpHelo: string;
+  tlsServerName: string | undefined;
+}
+
+/** Validates `check` options and applies the check module's defaults. */
+export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck {
+  if (typeof input !== 'object' || input === null) fail(path, 'an object', input);
+  for (const key of Object.keys(input)) {
+    if (!CHECK_KEYS.has(key)) fail(`${path}.${key}`, 'a known check option', key);
+  }
+  const interval = input.interval ?? DEFAULT_CHECK.interval;
+  if (!isPositiveInteger(interval)) fail(`${path}.interval`, 'a positive integer of milliseconds', interval);
+  const rise = input.rise ?? DEFAULT_CHECK.rise;
+  if (!isPositiveInteger(rise)) fail(`${path}.rise`, 'a positive integer', rise);
+  const fall = input.fall ?? DEFAULT_CHECK.fall;
+  if (!isPositiveInteger(fall)) fail(`${path}.fall`, 'a positive integer', fall);
+  const timeout = input.timeout ?? DEFAULT_CHECK.timeout;
+  if (!isPositiveInteger(timeout)) fail(`${path}.timeout`, 'a positive integer of milliseconds', timeout);
+  const type = input.type ?? DEFAULT_CHECK.type;
+  if (typeof type !== 'function' && !CHECK_TYPES.has(type as string)) {
+    fail(`${path}.type`, 'one of tcp, smtp, http, tls, ssl_hello, mysql, or an async function', type);
+  }
+  const port = input.port ?? DEFAULT_CHECK.port;
+  if (!isNonNegativeInteger(port) || port > 65535) fail(`${path}.port`, 'an integer from 0 to 65535', port);
+  if (input.defaultDown !== undefined && typeof input.defaultDown !== 'boolean') fail(`${path}.defaultDown`, 'a boolean', input.defaultDown);
+  const initState = input.initState;
+  if (initState !== undefined && initState !== 'down' && initState !== 'up' && initState !== 'up-on-first-success') {
+    fail(`${path}.initState`, "one of 'down', 'up', 'up-on-first-success'", initState);
+  }
+  const defaultDown = initState === undefined ? input.defaultDown ?? DEFAULT_CHECK.defaultDown : initState !== 'up';
+  const initialRise = initState === 'up-on-first-success' ? 1 : rise;
+  const downInterval = input.downInterval ?? interval;
+  if (!isPositiveInteger(downInterval)) fail(`${path}.downInterval`, 'a positive integer of milliseconds', downInterval);
+  const fastInterval = input.fastInterval ?? interval;
+  if (!isPositiveInteger(fastInterval)) fail(`${path}.fastInterval`, 'a positive integer of milliseconds', fastInterval);
+  const jitter = input.jitter ?? 0;
+  if (!(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) fail(`${path}.jitter`, 'a number from 0 to 1', jitter);
+  const httpSend = input.httpSend ?? 'GET / HTTP/1.0\r\n\r\n';
+  if (typeof httpSend !== 'string' || httpSend.length === 0) fail(`${path}.httpSend`, 'a non-empty string', httpSend);
+  const httpExpectAlive = input.httpExpectAlive ?? ['2xx', '3xx'];
+  if (!Array.isArray(httpExpectAlive) || httpExpectAlive.length === 0 || !httpExpectAlive.every((c) => STATUS_CLASSES.has(c))) {
+    fail(`${path}.httpExpectAlive`, "a non-empty array of '1xx' | '2xx' | '3xx' | '4xx' | '5xx'", httpExpectAlive);
+  }
+  const smtpHelo = input.smtpHelo ?? 'localhost';
+  if (typeof smtpHelo !== 'string' || !/^[\x21-\x7e]+$/.test(smtpHelo)) fail(`${path}.smtpHelo`, 'a host name without spaces', smtpHelo);
+  const tlsServerName = input.tlsServerName;
+  if (tlsServerName !== undefined && typeof tlsServerName !== 'string') fail(`${path}.tlsServerName`, 'a string', tlsServerName);
+  return {
+    interval, rise, fall, timeout, type, port, defaultDown, initialRise, downInterval, fastInterval, jitter,
+    httpSend, httpExpectAlive: [...httpExpectAlive], smtpHelo, tlsServerName,
+  };
+}
+
+/** Top-level options, validated, with defaults applied. */
+export interface ResolvedOptions {
+  name: string;
+  method: Method;
+  consistent: boolean;
+  randomTwo: boolean;
+  randomLeastConn: boolean;
+  servers: ResolvedServer[];
+  tries: number;
+  check: ResolvedCheck | undefined;
+  clock: Clock;
+  rng: () => number;
+  allowBackupWithHash: boolean;
+}
+
+const TOP_KEYS = new Set(['name', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'allowBackupWithHash']);
+
+/** Validates `new Balancer()` options. */
+export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock; rng: () => number }): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) fail('options', 'an object', input);
+  for (const key of Object.keys(input)) {
+    if (!TOP_KEYS.has(key)) fail(key, 'a known Balancer option', key);
+  }
+  const name = input.name ?? 'upstream';
+  if (typeof name !== 'string' || name.length === 0) fail('name', 'a non-empty string', name);
+  const method = input.method ?? 'round-robin';
+  if (!METHODS.includes(method)) fail('method', `one of ${METHODS.join(', ')}`, method);
+  if (input.hash !== undefined && (typeof input.hash !== 'object' || input.hash === null)) fail('hash', 'an object like { consistent: true }', input.hash);
+  const consistent = input.hash?.consistent ?? false;
+  if (typeof consistent !== 'boolean') fail('hash.consistent', 'a boolean', consistent);
+  if (consistent && method !== 'hash') fail('hash.consistent', "used only with method 'hash'", method);
+  const randomTwo = input.randomTwo ?? false;
+  if (typeof randomTwo !== 'boolean') fail('randomTwo', 'a boolean', randomTwo);
+  const randomLeastConn = input.randomLeastConn ?? false;
+  if (typeof randomLeastConn !== 'boolean') fail('randomLeastConn', 'a boolean', randomLeastConn);
+  if ((randomTwo || randomLeastConn) && method !== 'random') fail(randomTwo ? 'randomTwo' : 'randomLeastConn', "used only with method 'random'", method);
+  if (randomLeastConn && !randomTwo) fail('randomLeastConn', 'used only with `randomTwo: true` (nginx: random two least_conn)', randomLeastConn);
+  const tries = input.tries ?? 0;
+  if (!isNonNegativeInteger(tries)) fail('tries', 'a non-negative integer', tries);
+  const clock = input.clock ?? defaults.clock;
+  if (typeof clock !== 'function') fail('clock', 'a function returning milliseconds', clock);
+  const rng = input.rng ?? defaults.rng;
+  if (typeof rng !== 'function') fail('rng', 'a function returning a number in [0, 1)', rng);
+  const allowBackupWithHash = input.allowBackupWithHash ?? false;
+  const servers = resolveServers(input.servers);
+  requirePrimary(servers, 'servers', name);
+  if (!allowBackupWithHash && (method === 'hash' || method === 'ip-hash' || method === 'random')) {
+    const i = servers.findIndex((s) => s.backup);
+    if (i >= 0) {
+      throw new InvalidOptionError(
+        `servers[${i}].backup`,
+        `balancing method does not support parameter "backup": method ${show(method)} cannot have backup server ${show(servers[i]!.id)}`,
+        method,
+      );
+    }
+  }
+  const check = input.check === undefined ? undefined : resolveCheck(input.check);
+  return { name, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, allowBackupWithHash };
+}
