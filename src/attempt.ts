@@ -1,0 +1,137 @@
+/**
+ * One request's walk over the upstream (nginx's per-request peer data, §1.3 and §4): the tried set,
+ * the tries budget, the one-way switch to the backup tier, and the hash walk.
+ *
+ * Usage mirrors nginx's get / notify / free: `next()` hands out a server not yet tried by this
+ * attempt, then exactly one of `fail()` or `release()` frees it (`connected()` may come in between).
+ * `next()` returns `undefined` when nothing is left (no live upstreams, or no tries left), after
+ * which the attempt is finished. Misuse throws `AttemptStateError` and changes no counters.
+ * One allocation per attempt (this object; plus a bitmap for tiers over 32 servers); none per `next()`.
+ */
+
+import { AttemptStateError } from './errors';
+import type { Server, ServerRecord } from './server';
+import type { Tier } from './tier';
+import type { RequestState } from './select/request';
+
+/** What an Attempt needs from its Balancer. @internal */
+export interface AttemptOwner {
+  readonly clock: () => number;
+  getFor(r: Attempt): ServerRecord | undefined;
+  freeFor(server: ServerRecord, failed: boolean, r: Attempt | null): void;
+  connectedFor(server: ServerRecord): void;
+  remap(r: Attempt): void;
+  triesExhausted(): void;
+  readonly generation: number;
+}
+
+const FRESH = 0;
+const ACTIVE = 1;
+const BETWEEN = 2;
+const FINISHED = 3;
+
+export class Attempt implements RequestState {
+  /** @internal */ tier: Tier;
+  /** @internal */ mask = 0;
+  /** @internal */ bits: Uint32Array | null = null;
+  /** @internal */ now = NaN;
+  /** @internal */ readonly clock: () => number;
+  /** @internal */ key: string;
+  /** @internal */ hash = 0;
+  /** @internal */ rehash = 0;
+  /** @internal */ hashTries = 0;
+  /** @internal */ keyBytes: Uint8Array | null = null;
+  /** @internal */ generation: number;
+  /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
+  tries: number;
+  #owner: AttemptOwner;
+  #current: ServerRecord | null = null;
+  #phase = FRESH;
+
+  /** @internal Use `balancer.attempt()`. */
+  constructor(owner: AttemptOwner, tier: Tier, tries: number, key: string) {
+    this.#owner = owner;
+    this.clock = owner.clock;
+    this.tier = tier;
+    this.tries = tries;
+    this.key = key;
+    this.generation = owner.generation;
+  }
+
+  /** The server handed out by the last `next()` and not yet freed, if any. */
+  get current(): Server | undefined {
+    return this.#current ?? undefined;
+  }
+
+  /** True once the attempt has ended (a release, or `next()` found nothing). */
+  get finished(): boolean {
+    return this.#phase === FINISHED;
+  }
+
+  /**
+   * The next server to try, never one this attempt already tried (within a tier).
+   * `undefined` when no server is available or no tries are left; the attempt is then finished.
+   *
+   * @example
+   * const a = balancer.attempt();
+   * for (let s = a.next(); s; s = a.next()) {
+   *   if (await tryConnect(s.address)) { a.connected(); break; }
+   *   a.fail();
+   * }
+   */
+  next(): Server | undefined {
+    const phase = this.#phase;
+    if (phase === ACTIVE) {
+      throw new AttemptStateError(`next() called while ${JSON.stringify(this.#current!.id)} is still current: call fail() or release() first`, this.#current!.id);
+    }
+    if (phase === FINISHED) throw new AttemptStateError('next() called on a finished attempt', undefined);
+    const owner = this.#owner;
+    if (phase === BETWEEN && this.tries === 0) {
+      this.#phase = FINISHED;
+      owner.triesExhausted();
+      return undefined;
+    }
+    if (this.generation !== owner.generation) owner.remap(this);
+    const server = owner.getFor(this);
+    if (server === undefined) {
+      this.#phase = FINISHED;
+      return undefined;
+    }
+    this.#current = server;
+    this.#phase = ACTIVE;
+    return server;
+  }
+
+  /**
+   * The connection to the current server is established (nginx stream's connect notification):
+   * a server whose failures were followed by a post-window selection is marked live now, not when
+   * the session ends. Optional for protocols where only the final outcome counts.
+   */
+  connected(): void {
+    const server = this.#current;
+    if (server === null) throw new AttemptStateError('connected() called with no current server: call next() first', undefined);
+    this.#owner.connectedFor(server);
+  }
+
+  /** The current server failed (refused, timed out, reset): counts against its `maxFails`. */
+  fail(): void {
+    this.#free(true);
+  }
+
+  /** The current server's work is done without failure; the attempt is finished. */
+  release(): void {
+    this.#free(false);
+    this.#phase = FINISHED;
+  }
+
+  #free(failed: boolean): void {
+    const server = this.#current;
+    if (server === null) {
+      throw new AttemptStateError(`${failed ? 'fail' : 'release'}() called with no current server: call next() first`, undefined);
+    }
+    this.#current = null;
+    this.#phase = BETWEEN;
+    this.#owner.freeFor(server, failed, this);
+    if (this.tries > 0) this.tries--;
+  }
+}

@@ -1,0 +1,507 @@
+/**
+ * Balancer: the one stateful class. It owns the servers (by stable `id`), their tiers, the selection
+ * method, the passive failure windows and the active-check verdicts, reads the clock at most once
+ * per call, and emits typed events on transitions.
+ *
+ * Selection mirrors nginx's get / notify / free (nginx-semantics.md §2-4): `attempt()` starts a
+ * request (tried set, tries budget, tier), `next()` is get, `connected()` is stream's connect
+ * notification, `fail()` / `release()` are free with and without NGX_PEER_FAILED. `pick()` and
+ * `release(server, failed?)` are the one-shot, allocation-free pair.
+ */
+
+import { EventEmitter } from 'eventemitter3';
+import { Attempt, type AttemptOwner } from './attempt';
+import { monotonicClock } from './clock';
+import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
+import type { BalancerEvents, StateCause, TierName } from './events';
+import { initialRiseFall, observeCheck } from './health/rise-fall';
+import { isExcluded, markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
+import {
+  type BalancerOptions, type Method, type ResolvedOptions, type ResolvedServer, type ServerOptions,
+  requirePrimary, resolveOptions, resolveServer, resolveServers,
+} from './options';
+import type { Peers } from './peers';
+import { getRoundRobin } from './select/round-robin';
+import { type RequestState, clearTried, markTried } from './select/request';
+import { ServerRecord, type Server, type ServerSnapshot, type ServerState } from './server';
+import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
+
+/** Plain-JSON state of a balancer, as returned by `snapshot()`. */
+export interface BalancerSnapshot {
+  name: string;
+  method: Method;
+  /** The tier that served the latest selection. */
+  tier: TierName;
+  servers: ServerSnapshot[];
+}
+
+/** Fields of a server that `update()` may change. */
+export type ServerPatch = Partial<Omit<ServerOptions, 'id'>>;
+
+type GetPeer = (p: Peers, r: RequestState) => number;
+
+function selectorFor(method: Method): GetPeer {
+  switch (method) {
+    case 'round-robin':
+      return getRoundRobin;
+    default:
+      throw new InvalidOptionError('method', `Balancing method ${show(method)} is not available in this build`, method);
+  }
+}
+
+/** The one-shot request state used by `pick()`: allocated once per balancer. */
+class OneShot implements RequestState {
+  tier: Tier;
+  mask = 0;
+  bits: Uint32Array | null = null;
+  now = NaN;
+  key = '';
+  hash = 0;
+  rehash = 0;
+  hashTries = 0;
+  keyBytes: Uint8Array | null = null;
+  constructor(readonly clock: () => number, tier: Tier) {
+    this.tier = tier;
+  }
+}
+
+/**
+ * An upstream: servers, a balancing method and health state, with nginx's semantics.
+ *
+ * @example
+ * import { Balancer } from 'upstream-balancer';
+ * const balancer = new Balancer({
+ *   name: 'smtp',
+ *   servers: [
+ *     { address: '10.0.0.1:10025', maxFails: 3, failTimeout: 3000 },
+ *     { address: '10.0.0.2:10025', backup: true },
+ *   ],
+ * });
+ * const attempt = balancer.attempt();
+ * const server = attempt.next();        // 10.0.0.1:10025
+ */
+export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwner {
+  /** Upstream name, for events and status. */
+  readonly name: string;
+  /** Balancing method. */
+  readonly method: Method;
+  /** @internal */ readonly clock: () => number;
+  /** @internal */ generation = 0;
+
+  #options: ResolvedOptions;
+  #order: ServerRecord[] = [];
+  #byId = new Map<string, ServerRecord>();
+  #peers: Peers;
+  #getPeer: GetPeer;
+  #oneShot: OneShot;
+  #servingTier: TierName = 'primary';
+  #exhausted = false;
+
+  constructor(options: BalancerOptions) {
+    super();
+    const resolved = resolveOptions(options, { clock: monotonicClock, rng: Math.random });
+    this.#options = resolved;
+    this.name = resolved.name;
+    this.method = resolved.method;
+    this.clock = resolved.clock;
+    this.#getPeer = selectorFor(resolved.method);
+    for (const s of resolved.servers) this.#insert(s);
+    this.#peers = { primary: undefined as unknown as Tier, backup: null, single: false, rng: resolved.rng };
+    this.#rebuild();
+    this.#oneShot = new OneShot(this.clock, this.#peers.primary);
+    for (const r of this.#order) r.lastState = r.state;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Selection
+
+  /**
+   * Starts one request: its tried set, its tries budget (non-down primaries + non-down backups,
+   * capped by the `tries` option) and its tier. `key` is the hash key (hash methods) or the client
+   * address (ip-hash).
+   */
+  attempt(key?: string): Attempt {
+    const p = this.#peers;
+    let tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);
+    const cap = this.#options.tries;
+    if (cap !== 0 && tries > cap) tries = cap;
+    return new Attempt(this, p.primary, tries, key ?? '');
+  }
+
+  /**
+   * One-shot selection, as a fresh request's first get. Allocates nothing. Pair every returned
+   * server with `release(server, failed?)`. `undefined` = no live upstreams.
+   */
+  pick(key?: string): Server | undefined {
+    const r = this.#oneShot;
+    const p = this.#peers;
+    r.tier = p.primary;
+    r.mask = 0;
+    if (r.bits !== null) r.bits.fill(0);
+    r.now = NaN;
+    r.key = key ?? '';
+    r.hash = 0;
+    r.rehash = 0;
+    r.hashTries = 0;
+    r.keyBytes = null;
+    const i = this.#getPeer(p, r);
+    if (i < 0) {
+      this.#noLive('no-live-upstreams');
+      return undefined;
+    }
+    return this.#choose(r, i, false);
+  }
+
+  /**
+   * Frees a server returned by `pick()`: `failed` counts against its `maxFails` (nginx free with
+   * NGX_PEER_FAILED); otherwise a success, which clears its failures after a post-window selection.
+   */
+  release(server: Server, failed = false): void {
+    const rec = this.#own(server);
+    if (rec.conns <= 0) throw new AttemptStateError(`release() of ${show(rec.id)}, which has no connection handed out`, rec.id);
+    this.freeFor(rec, failed, null);
+  }
+
+  /** @internal */
+  getFor(r: Attempt): ServerRecord | undefined {
+    r.now = NaN;
+    const i = this.#getPeer(this.#peers, r);
+    if (i < 0) {
+      this.#noLive('no-live-upstreams');
+      return undefined;
+    }
+    return this.#choose(r, i, true);
+  }
+
+  #choose(r: RequestState, i: number, track: boolean): ServerRecord {
+    const t = r.tier;
+    if (track) markTried(r, i);
+    if (t.fails[i] !== 0) markSelected(t, i, r.now === r.now ? r.now : (r.now = this.clock()));
+    t.conns[i] = t.conns[i]! + 1;
+    const rec = t.records[i]!;
+    rec.selected++;
+    this.#exhausted = false;
+    if ((this.#servingTier === 'backup') !== t.backup) {
+      const from = this.#servingTier;
+      this.#servingTier = t.backup ? 'backup' : 'primary';
+      this.emit('tier', from, this.#servingTier);
+    }
+    return rec;
+  }
+
+  /** @internal An attempt ran out of tries. */
+  triesExhausted(): void {
+    this.#noLive('tries');
+  }
+
+  #noLive(reason: 'no-live-upstreams' | 'tries'): void {
+    if (this.#exhausted) return;
+    this.#exhausted = true;
+    this.emit('exhausted', reason, this.name);
+  }
+
+  /** @internal */
+  freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null): void {
+    const t = rec.tier;
+    if (t === null) {
+      const d = rec.detached!;
+      if (d.conns > 0) d.conns--;
+      if (failed) rec.failures++;
+      return;
+    }
+    const i = rec.index;
+    if (failed) rec.failures++;
+    if (this.#peers.single && t === this.#peers.primary) {
+      resetFails(t, i);
+      t.conns[i] = t.conns[i]! - 1;
+      if (r !== null) r.tries = 0;
+      return;
+    }
+    let changed: boolean;
+    if (failed) {
+      recordFailure(t, i, this.clock());
+      changed = true;
+    } else {
+      changed = recordSuccess(t, i);
+    }
+    t.conns[i] = t.conns[i]! - 1;
+    if (changed) this.#commit(rec, failed ? 'failure' : 'recovery');
+  }
+
+  /** @internal */
+  connectedFor(rec: ServerRecord): void {
+    const t = rec.tier;
+    if (t === null || (this.#peers.single && t === this.#peers.primary)) return;
+    if (recordSuccess(t, rec.index)) this.#commit(rec, 'recovery');
+  }
+
+  /** @internal Re-maps an attempt's tried set after a membership change. */
+  remap(r: Attempt): void {
+    const old = r.tier;
+    const p = this.#peers;
+    const next = old.backup ? p.backup ?? p.primary : p.primary;
+    const tried: ServerRecord[] = [];
+    for (let i = 0; i < old.n; i++) {
+      const bit = r.bits === null ? ((r.mask >>> i) & 1) !== 0 && i < 32 : ((r.bits[i >>> 5]! >>> (i & 31)) & 1) !== 0;
+      if (bit) tried.push(old.records[i]!);
+    }
+    r.tier = next;
+    clearTried(r);
+    for (const rec of tried) if (rec.tier === next) markTried(r, rec.index);
+    r.generation = this.generation;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Membership and runtime control
+
+  /** The servers, in configuration order (primaries and backups interleaved as given). */
+  get servers(): readonly Server[] {
+    return this.#order;
+  }
+
+  /** The server with this id, if any. */
+  get(id: string): Server | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Adds a server at the end of its tier. Throws on a duplicate id. */
+  add(server: ServerOptions): Server {
+    const s = resolveServer(server, 'server');
+    if (this.#byId.has(s.id)) {
+      throw new InvalidOptionError('server.id', `Duplicate server id ${show(s.id)}`, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
+    }
+    this.#checkBackupAllowed([s]);
+    const rec = this.#insert(s);
+    this.#rebuild();
+    rec.lastState = rec.state;
+    return rec;
+  }
+
+  /** Removes a server; its in-flight connections can still be released. */
+  remove(id: string): void {
+    const rec = this.#require(id);
+    const rest = this.#order.filter((r) => r !== rec);
+    requirePrimary(rest.map((r) => r.config), 'servers', this.name);
+    this.#detach(rec);
+    this.#order = rest;
+    this.#byId.delete(id);
+    this.#rebuild();
+  }
+
+  /**
+   * Changes a server's parameters, keeping its health and round-robin state. A weight change keeps
+   * the failure penalty: effective weight = min(effective, new weight), or the new weight if the
+   * server was at full weight.
+   */
+  update(id: string, patch: ServerPatch): Server {
+    const rec = this.#require(id);
+    if (typeof patch !== 'object' || patch === null) {
+      throw new InvalidOptionError('patch', `Expected \`patch\` to be an object, got \`${show(patch)}\``, patch);
+    }
+    if ('id' in patch) throw new InvalidOptionError('patch.id', 'A server id cannot be changed; remove and add instead', (patch as ServerOptions).id);
+    const next = resolveServer({ ...this.#toOptions(rec.config), ...patch, id: rec.id }, `update(${JSON.stringify(id)})`);
+    if (next.backup && !rec.config.backup) this.#checkBackupAllowed([next]);
+    if (!next.backup && rec.config.backup) {
+      // becoming a primary is always allowed
+    } else if (next.backup && !rec.config.backup) {
+      requirePrimary(this.#order.map((r) => (r === rec ? next : r.config)), 'servers', this.name);
+    }
+    this.#apply(rec, next);
+    return rec;
+  }
+
+  /**
+   * Replaces the server list. Servers whose `id` survives keep their state (fails, weights,
+   * connections, check verdict); new ones start fresh; missing ones are removed.
+   */
+  setServers(list: ServerOptions[]): void {
+    const resolved = resolveServers(list);
+    requirePrimary(resolved, 'servers', this.name);
+    this.#checkBackupAllowed(resolved);
+    const keep = new Set(resolved.map((s) => s.id));
+    for (const rec of this.#order) if (!keep.has(rec.id)) this.#detach(rec);
+    const order: ServerRecord[] = [];
+    const changed: ServerRecord[] = [];
+    for (const s of resolved) {
+      const existing = this.#byId.get(s.id);
+      if (existing !== undefined) {
+        if (existing.config.weight !== s.weight) this.#reweight(existing, s.weight);
+        existing.config = s;
+        order.push(existing);
+        changed.push(existing);
+      } else {
+        const rec = new ServerRecord(s);
+        rec.check = this.#options.check === undefined ? null : initialRiseFall(this.#options.check.defaultDown);
+        order.push(rec);
+      }
+    }
+    this.#order = order;
+    this.#byId = new Map(order.map((r) => [r.id, r]));
+    this.#rebuild();
+    for (const rec of order) {
+      if (changed.includes(rec)) this.#commit(rec, 'admin');
+      else rec.lastState = rec.state;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Active checks
+
+  /**
+   * Feeds one active-check result for a server (the scheduler calls the same path). Applies the
+   * rise/fall rule and emits `check`, then `state` on a transition.
+   */
+  reportCheck(id: string, ok: boolean, reason = '', ms = 0): void {
+    const rec = this.#require(id);
+    const check = this.#options.check;
+    if (rec.check === null) rec.check = initialRiseFall(false);
+    const rise = rec.check.pending && check !== undefined ? check.initialRise : check?.rise ?? 2;
+    const flipped = observeCheck(rec.check, ok, rise, check?.fall ?? 5);
+    const t = rec.tier!;
+    if (flipped) {
+      if (rec.check.down) t.blocked[rec.index] = t.blocked[rec.index]! | BLOCK_CHECK;
+      else t.blocked[rec.index] = t.blocked[rec.index]! & ~BLOCK_CHECK;
+    }
+    this.emit('check', rec, ok, reason, ms);
+    this.#commit(rec, 'check');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Observation
+
+  /** Plain-JSON state of every server. */
+  snapshot(): BalancerSnapshot {
+    const check = this.#options.check;
+    const type = check === undefined ? 'tcp' : typeof check.type === 'function' ? 'custom' : check.type;
+    const port = check?.port ?? 0;
+    return {
+      name: this.name,
+      method: this.method,
+      tier: this.#servingTier,
+      servers: this.#order.map((r) => r.snapshot(type, port)),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internals
+
+  #insert(s: ResolvedServer): ServerRecord {
+    const rec = new ServerRecord(s);
+    rec.check = this.#options.check === undefined ? null : initialRiseFall(this.#options.check.defaultDown);
+    this.#order.push(rec);
+    this.#byId.set(s.id, rec);
+    return rec;
+  }
+
+  #require(id: string): ServerRecord {
+    const rec = this.#byId.get(id);
+    if (rec === undefined) {
+      throw new UpstreamError('ERR_UPSTREAM_UNKNOWN_ID', `Unknown server id ${show(id)} in upstream ${show(this.name)}`, id);
+    }
+    return rec;
+  }
+
+  #own(server: Server): ServerRecord {
+    if (!(server instanceof ServerRecord) || (this.#byId.get(server.id) !== server && server.tier !== null)) {
+      throw new UpstreamError('ERR_UPSTREAM_UNKNOWN_ID', `Server ${show((server as Server | undefined)?.id)} does not belong to upstream ${show(this.name)}`, (server as Server | undefined)?.id);
+    }
+    return server;
+  }
+
+  #checkBackupAllowed(list: readonly ResolvedServer[]): void {
+    const m = this.method;
+    if (this.#options.allowBackupWithHash || (m !== 'hash' && m !== 'ip-hash' && m !== 'random')) return;
+    const b = list.find((s) => s.backup);
+    if (b !== undefined) {
+      throw new InvalidOptionError('backup', `balancing method does not support parameter "backup": method ${show(m)} cannot have backup server ${show(b.id)}`, m);
+    }
+  }
+
+  #toOptions(c: ResolvedServer): ServerOptions {
+    return { ...c };
+  }
+
+  #detach(rec: ServerRecord): void {
+    rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
+    rec.tier = null;
+    rec.index = -1;
+  }
+
+  #reweight(rec: ServerRecord, weight: number): void {
+    const t = rec.tier;
+    if (t === null) return;
+    const i = rec.index;
+    const e = t.effective[i]!;
+    t.effective[i] = e >= t.weight[i]! ? weight : Math.min(e, weight);
+    t.weight[i] = weight;
+  }
+
+  #apply(rec: ServerRecord, next: ResolvedServer): void {
+    const prev = rec.config;
+    const moved = prev.backup !== next.backup;
+    if (!moved && prev.weight !== next.weight) this.#reweight(rec, next.weight);
+    rec.config = next;
+    if (moved) this.#rebuild();
+    else {
+      const t = rec.tier!;
+      this.#load(t, rec.index, rec);
+      t.recount();
+      this.generation++;
+    }
+    this.#commit(rec, 'admin');
+  }
+
+  /** Writes a record's configuration into its tier slot (flags and limits; not dynamic state). */
+  #load(t: Tier, i: number, rec: ServerRecord): void {
+    const c = rec.config;
+    t.weight[i] = c.weight;
+    t.maxConns[i] = c.maxConns;
+    t.maxFails[i] = c.maxFails;
+    t.failTimeout[i] = c.failTimeout;
+    t.blocked[i] = (c.down ? BLOCK_DOWN : 0) | (c.drain ? BLOCK_DRAIN : 0) | (rec.check?.down ? BLOCK_CHECK : 0);
+  }
+
+  /** Rebuilds the tiers from `#order`, carrying each server's dynamic state over by id. */
+  #rebuild(): void {
+    this.generation++;
+    const primary = this.#order.filter((r) => !r.config.backup);
+    const backup = this.#order.filter((r) => r.config.backup);
+    const build = (records: ServerRecord[], isBackup: boolean): Tier => {
+      const t = new Tier(records, isBackup, this.generation);
+      records.forEach((rec, i) => {
+        this.#load(t, i, rec);
+        const old = rec.tier;
+        if (old !== null) {
+          const j = rec.index;
+          t.effective[i] = old.effective[j]!;
+          t.current[i] = old.current[j]!;
+          t.conns[i] = old.conns[j]!;
+          t.fails[i] = old.fails[j]!;
+          t.accessed[i] = old.accessed[j]!;
+          t.checked[i] = old.checked[j]!;
+        } else {
+          t.effective[i] = rec.config.weight;
+        }
+      });
+      records.forEach((rec, i) => {
+        rec.tier = t;
+        rec.index = i;
+      });
+      t.recount();
+      return t;
+    };
+    const p = this.#peers;
+    p.primary = build(primary, false);
+    p.backup = backup.length > 0 ? build(backup, true) : null;
+    p.single = primary.length === 1 && backup.length === 0;
+  }
+
+  /** Emits `state` if the server's state differs from the last committed one. */
+  #commit(rec: ServerRecord, cause: StateCause): void {
+    const to: ServerState = rec.state;
+    const from = rec.lastState;
+    if (from === to) return;
+    rec.lastState = to;
+    this.emit('state', rec, from, to, cause);
+  }
+}

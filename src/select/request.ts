@@ -1,0 +1,66 @@
+/**
+ * Per-request selection state (nginx's `ngx_http_upstream_rr_peer_data_t` plus the hash methods'
+ * per-request fields): the tier in use, the tried set of that tier, the lazily read clock, and the
+ * hash walk. `Attempt` implements it; the Balancer keeps one more instance for one-shot `pick()`,
+ * so a pick allocates nothing.
+ *
+ * The tried set is a 32-bit mask while the tier has at most 32 servers, a `Uint32Array` bitmap
+ * beyond that (JS bit operations are 32-bit). Switching tiers clears it.
+ */
+
+import type { Tier } from '../tier';
+
+export interface RequestState {
+  /** The tier being selected from: the primary tier, then (one-way) the backup tier. */
+  tier: Tier;
+  /** Tried bits for tiers of up to 32 servers. */
+  mask: number;
+  /** Tried bitmap for larger tiers (null until first needed). */
+  bits: Uint32Array | null;
+  /** `now` for this call, NaN until first read (the clock is read at most once per call). */
+  now: number;
+  /** The balancer's clock. */
+  readonly clock: () => number;
+  /** Hash key (hash methods) or client address (ip-hash); '' when absent. */
+  key: string;
+  /** Hash walk state, kept across the retries of one request (nginx `hp->hash`, `rehash`, `tries`). */
+  hash: number;
+  rehash: number;
+  hashTries: number;
+  /** Cached key bytes for ip-hash, or null. */
+  keyBytes: Uint8Array | null;
+}
+
+/** `now` for this call, reading the clock at most once. */
+export function nowOf(r: RequestState): number {
+  const now = r.now;
+  if (now === now) return now;
+  return (r.now = r.clock());
+}
+
+/** True if server `i` of the current tier was already tried by this request. */
+export function isTried(r: RequestState, i: number): boolean {
+  const bits = r.bits;
+  return bits === null ? ((r.mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0;
+}
+
+/** Marks server `i` of the current tier as tried. */
+export function markTried(r: RequestState, i: number): void {
+  if (r.tier.n <= 32) {
+    r.mask |= 1 << i;
+    return;
+  }
+  let bits = r.bits;
+  if (bits === null || bits.length * 32 < r.tier.n) {
+    const grown = new Uint32Array((r.tier.n + 31) >>> 5);
+    if (bits !== null) grown.set(bits);
+    bits = r.bits = grown;
+  }
+  bits[i >>> 5]! |= 1 << (i & 31);
+}
+
+/** Clears the tried set (tier switch, or a new request). */
+export function clearTried(r: RequestState): void {
+  r.mask = 0;
+  if (r.bits !== null) r.bits.fill(0);
+}

@@ -1,0 +1,152 @@
+/**
+ * A server's record and its read-only public view.
+ *
+ * The record is the stable identity of one `server` line: it survives `update`, `add`, `remove` of
+ * neighbours and `setServers`, so health, counters and round-robin position follow the `id` (not
+ * address plus weight, as Pingora keys them). Its numeric state lives in its tier's typed arrays
+ * (see tier.ts); the record points at its tier and index, and reads through them.
+ *
+ * `state` uses NGINX Plus's words: `up`, `down` (admin), `draining`, `unavail` (passive window:
+ * `fails >= maxFails` until a success clears them), `checking` (active check pending before the first
+ * verdict), `unhealthy` (active check failed).
+ */
+
+import type { Tier } from './tier';
+import type { ResolvedServer } from './options';
+import type { RiseFallState } from './health/rise-fall';
+
+export type ServerState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'unhealthy';
+
+/** Read-only view of one server. Values are live: read them when you need them. */
+export interface Server {
+  readonly id: string;
+  readonly address: string;
+  readonly weight: number;
+  readonly backup: boolean;
+  readonly down: boolean;
+  readonly drain: boolean;
+  readonly maxFails: number;
+  /** ms */
+  readonly failTimeout: number;
+  readonly maxConns: number;
+  readonly state: ServerState;
+  /** Connections handed out and not yet released. */
+  readonly conns: number;
+  /** Passive failure counter (nginx `fails`). */
+  readonly fails: number;
+  /** nginx `effective_weight`. */
+  readonly effectiveWeight: number;
+  /** nginx `current_weight`. */
+  readonly currentWeight: number;
+}
+
+/** Plain-JSON state of one server, as returned by `snapshot()`. */
+export interface ServerSnapshot {
+  id: string;
+  address: string;
+  weight: number;
+  effectiveWeight: number;
+  currentWeight: number;
+  backup: boolean;
+  down: boolean;
+  drain: boolean;
+  maxFails: number;
+  failTimeout: number;
+  maxConns: number;
+  state: ServerState;
+  conns: number;
+  fails: number;
+  /** Time (ms) of the last failure; `null` while `fails` is 0 (it has no effect then). */
+  accessed: number | null;
+  /** nginx's `checked` (ms); `null` while `fails` is 0 (it has no effect then). */
+  checked: number | null;
+  /** Selections of this server so far. */
+  selected: number;
+  /** Failures reported for this server so far. */
+  failures: number;
+  /** Active-check state, or null when checks are not configured. */
+  check: { down: boolean; rise: number; fall: number; type: string; port: number } | null;
+}
+
+export class ServerRecord implements Server {
+  readonly id: string;
+  config: ResolvedServer;
+  /** The tier holding this server's state; null once removed. */
+  tier: Tier | null = null;
+  index = -1;
+  /** Active-check verdict, when checks are configured or results were reported. */
+  check: RiseFallState | null = null;
+  /** Last committed state (events fire when it changes). */
+  lastState: ServerState = 'up';
+  selected = 0;
+  failures = 0;
+  /** State kept after removal, so that in-flight releases stay harmless and readable. */
+  detached: { conns: number; fails: number; effective: number; current: number } | null = null;
+
+  constructor(config: ResolvedServer) {
+    this.id = config.id;
+    this.config = config;
+  }
+
+  get address(): string { return this.config.address; }
+  get weight(): number { return this.config.weight; }
+  get backup(): boolean { return this.config.backup; }
+  get down(): boolean { return this.config.down; }
+  get drain(): boolean { return this.config.drain; }
+  get maxFails(): number { return this.config.maxFails; }
+  get failTimeout(): number { return this.config.failTimeout; }
+  get maxConns(): number { return this.config.maxConns; }
+
+  get conns(): number {
+    return this.tier === null ? this.detached?.conns ?? 0 : this.tier.conns[this.index]!;
+  }
+  get fails(): number {
+    return this.tier === null ? this.detached?.fails ?? 0 : this.tier.fails[this.index]!;
+  }
+  get effectiveWeight(): number {
+    return this.tier === null ? this.detached?.effective ?? 0 : this.tier.effective[this.index]!;
+  }
+  get currentWeight(): number {
+    return this.tier === null ? this.detached?.current ?? 0 : this.tier.current[this.index]!;
+  }
+
+  /** The state as it is now (computed from flags, check verdict and passive counters). */
+  get state(): ServerState {
+    const c = this.config;
+    if (c.down) return 'down';
+    if (c.drain) return 'draining';
+    if (this.check !== null && this.check.down) return this.check.pending ? 'checking' : 'unhealthy';
+    if (c.maxFails > 0 && this.fails >= c.maxFails) return 'unavail';
+    return 'up';
+  }
+
+  toJSON(): ServerSnapshot {
+    return this.snapshot('tcp', 0);
+  }
+
+  snapshot(checkType: string, checkPort: number): ServerSnapshot {
+    const t = this.tier;
+    const fails = this.fails;
+    return {
+      id: this.id,
+      address: this.address,
+      weight: this.weight,
+      effectiveWeight: this.effectiveWeight,
+      currentWeight: this.currentWeight,
+      backup: this.backup,
+      down: this.down,
+      drain: this.drain,
+      maxFails: this.maxFails,
+      failTimeout: this.failTimeout,
+      maxConns: this.maxConns,
+      state: this.state,
+      conns: this.conns,
+      fails,
+      accessed: t !== null && fails > 0 ? t.accessed[this.index]! : null,
+      checked: t !== null && fails > 0 ? t.checked[this.index]! : null,
+      selected: this.selected,
+      failures: this.failures,
+      check: this.check === null ? null : { down: this.check.down, rise: this.check.rise, fall: this.check.fall, type: checkType, port: checkPort },
+    };
+  }
+}

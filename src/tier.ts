@@ -1,0 +1,92 @@
+/**
+ * One tier of servers (nginx's `ngx_http_upstream_rr_peers_t`): the primary tier, or the backup tier
+ * (`peers->next`), as struct-of-arrays state in configuration order.
+ *
+ * Every mutable per-server field that selection reads lives here in a typed array indexed by the
+ * server's position, so that a selection round is one linear pass over contiguous memory with no
+ * property lookups (nginx's contiguous peer array; Envoy's host vectors). A tier is rebuilt when
+ * membership changes, never per pick; `rebuild` copies each surviving server's state by `id`.
+ *
+ * Invariants: `totalWeight` counts every server including `down` ones (hash slots); `tries` counts
+ * servers that are neither `down` nor draining (nginx >= 1.19.6); `failing` is the number of servers
+ * with `fails > 0` (while it is 0 no clock is needed to select).
+ */
+
+import type { ServerRecord } from './server';
+
+/** `blocked` bits: any set bit keeps a server out of selection. */
+export const BLOCK_DOWN = 1;
+export const BLOCK_DRAIN = 2;
+export const BLOCK_CHECK = 4;
+
+export class Tier {
+  readonly n: number;
+  readonly backup: boolean;
+  /** The server views, by index. */
+  readonly records: ServerRecord[];
+  /** Configured weight. */
+  readonly weight: Float64Array;
+  /** nginx `effective_weight`: lowered by failures, +1 per round in which the server is eligible. */
+  readonly effective: Float64Array;
+  /** nginx `current_weight`: the SWRR accumulator. */
+  readonly current: Float64Array;
+  readonly conns: Float64Array;
+  readonly maxConns: Float64Array;
+  readonly fails: Float64Array;
+  readonly maxFails: Float64Array;
+  /** ms */
+  readonly failTimeout: Float64Array;
+  /** Time of the last failure (ms). */
+  readonly accessed: Float64Array;
+  /** Time of the last failure, or of a selection made more than failTimeout after the previous `checked`. */
+  readonly checked: Float64Array;
+  /** BLOCK_* bits. */
+  readonly blocked: Uint8Array;
+  /** Sum of weights, `down` servers included. */
+  totalWeight = 0;
+  /** Servers not down and not draining: this tier's share of an attempt's tries budget. */
+  tries = 0;
+  /** Servers with `fails > 0`. */
+  failing = 0;
+  /** Servers with `maxConns > 0`. */
+  limited = 0;
+  /** Bumped on every rebuild; attempts compare it to remap their tried set. */
+  readonly generation: number;
+
+  constructor(records: ServerRecord[], backup: boolean, generation: number) {
+    const n = records.length;
+    this.n = n;
+    this.backup = backup;
+    this.records = records;
+    this.generation = generation;
+    this.weight = new Float64Array(n);
+    this.effective = new Float64Array(n);
+    this.current = new Float64Array(n);
+    this.conns = new Float64Array(n);
+    this.maxConns = new Float64Array(n);
+    this.fails = new Float64Array(n);
+    this.maxFails = new Float64Array(n);
+    this.failTimeout = new Float64Array(n);
+    this.accessed = new Float64Array(n);
+    this.checked = new Float64Array(n);
+    this.blocked = new Uint8Array(n);
+  }
+
+  /** Recomputes the aggregate counters after a change of weights, flags, fails or limits. */
+  recount(): void {
+    let total = 0;
+    let tries = 0;
+    let failing = 0;
+    let limited = 0;
+    for (let i = 0; i < this.n; i++) {
+      total += this.weight[i]!;
+      if ((this.blocked[i]! & (BLOCK_DOWN | BLOCK_DRAIN)) === 0) tries++;
+      if (this.fails[i]! > 0) failing++;
+      if (this.maxConns[i]! > 0) limited++;
+    }
+    this.totalWeight = total;
+    this.tries = tries;
+    this.failing = failing;
+    this.limited = limited;
+  }
+}

@@ -1,0 +1,45 @@
+/** Small helpers shared by the unit and property tests. */
+
+import type { Balancer } from '../src/balancer';
+
+/** `n` one-shot picks, each released at once as a success; ids joined by spaces ('-' = none). */
+export function picks(b: Balancer, n: number): string {
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const s = b.pick();
+    out.push(s === undefined ? '-' : s.id);
+    if (s !== undefined) b.release(s);
+  }
+  return out.join(' ');
+}
+
+/**
+ * Runs one request: `dead` ids fail, others succeed. Returns nginx-style notation:
+ * `D!,A` (D failed, A answered), `D!,E!=>502`, `NOLIVE`.
+ */
+export function request(b: Balancer, dead: ReadonlySet<string>, key?: string): string {
+  const a = b.attempt(key);
+  const steps: string[] = [];
+  for (let s = a.next(); s !== undefined; s = a.next()) {
+    if (dead.has(s.id)) {
+      steps.push(`${s.id}!`);
+      a.fail();
+    } else {
+      a.connected();
+      a.release();
+      steps.push(s.id);
+      return steps.join(',');
+    }
+  }
+  return steps.length === 0 ? 'NOLIVE' : `${steps.join(',')}=>502`;
+}
+
+/** Servers A, B, C, ... with the given weights (and extra options per server). */
+export function named(weights: number[], extra: Record<string, unknown>[] = []) {
+  return weights.map((weight, i) => ({
+    id: String.fromCharCode(65 + i),
+    address: `10.0.0.${i + 1}:25`,
+    weight,
+    ...(extra[i] ?? {}),
+  }));
+}
