@@ -21,7 +21,7 @@ import {
   requirePrimary, resolveOptions, resolveServer, resolveServers,
 } from './options';
 import type { Peers } from './peers';
-import { getRoundRobin } from './select/round-robin';
+import { type GetPeer, type Selector, selectorFor } from './select/index';
 import { type RequestState, clearTried, markTried } from './select/request';
 import { ServerRecord, type Server, type ServerSnapshot, type ServerState } from './server';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
@@ -38,16 +38,6 @@ export interface BalancerSnapshot {
 /** Fields of a server that `update()` may change. */
 export type ServerPatch = Partial<Omit<ServerOptions, 'id'>>;
 
-type GetPeer = (p: Peers, r: RequestState) => number;
-
-function selectorFor(method: Method): GetPeer {
-  switch (method) {
-    case 'round-robin':
-      return getRoundRobin;
-    default:
-      throw new InvalidOptionError('method', `Balancing method ${show(method)} is not available in this build`, method);
-  }
-}
 
 /** The one-shot request state used by `pick()`: allocated once per balancer. */
 class OneShot implements RequestState {
@@ -93,6 +83,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #byId = new Map<string, ServerRecord>();
   #peers: Peers;
   #getPeer: GetPeer;
+  #selector: Selector;
   #oneShot: OneShot;
   #servingTier: TierName = 'primary';
   #exhausted = false;
@@ -104,7 +95,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     this.name = resolved.name;
     this.method = resolved.method;
     this.clock = resolved.clock;
-    this.#getPeer = selectorFor(resolved.method);
+    this.#selector = selectorFor(resolved);
+    this.#getPeer = this.#selector.get;
     for (const s of resolved.servers) this.#insert(s);
     this.#peers = { primary: undefined as unknown as Tier, backup: null, single: false, rng: resolved.rng };
     this.#rebuild();
@@ -494,6 +486,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     p.primary = build(primary, false);
     p.backup = backup.length > 0 ? build(backup, true) : null;
     p.single = primary.length === 1 && backup.length === 0;
+    this.#selector.rebuild?.(p);
   }
 
   /** Emits `state` if the server's state differs from the last committed one. */
