@@ -1,0 +1,760 @@
+/**
+ * Conformance recorder: runs the round-robin scenarios of `rr-scenarios.ts` through real nginx
+ * (stream module, `worker_processes 1`, scratch prefix under the temp dir, never the system
+ * service) in front of TCP backends it runs itself, and writes what nginx did to
+ * `test/vectors/<scenario>.json` (format: `vector-format.ts`, `docs/testing.md`).
+ *
+ *   npx tsx test/conformance/recorder.ts [--check] [--jobs N] [--list] [scenario...]
+ *
+ * `--check` re-records and compares with the committed vectors (exit 1 on drift, 2 on error).
+ *
+ * How it observes nginx: every backend writes its own id on accept, so the client learns who
+ * answered; the stream access log (written at session end) gives every server tried
+ * (`$upstream_addr`, "u" = no live upstreams), `$status`, and the session start time
+ * (`$msec - $session_time`, nginx's cached time at accept, which is the time of the selection).
+ * Operations are scheduled 100 ms into a second and must finish 80 ms before the next one, which
+ * is validated against nginx's own times, so each selection's whole second is unambiguous.
+ * Every nginx, backend and socket it starts is stopped, also on error and on SIGINT/SIGTERM.
+ * Cost: ~1-2 s of setup per scenario plus the seconds its script spans; scenarios run in
+ * parallel (`--jobs`, default 4), each with its own nginx and ports.
+ */
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SCENARIOS, type Scenario, type ScenarioServer } from './rr-scenarios';
+import { describeStep, loadVectors, VECTOR_DIR, type ConnectStep, type Step, type Vector, type VectorServer } from './vector-format';
+
+const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
+const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
+/** No selection may happen within this many ms of a second boundary. */
+const GUARD_MS = 80;
+/** A block starts this many ms into its second. */
+const BLOCK_START_MS = 100;
+/** Upstream name; `$upstream_addr` shows it when no server was eligible. */
+const UPSTREAM = 'u';
+/** Canonical addresses written into vectors: server i is 127.0.0.1:(20001 + i), nginx listens on 20000. */
+const CANONICAL_BASE = 20000;
+const IO_TIMEOUT_MS = 3000;
+
+/** A measurement that could not be made cleanly (timing), as opposed to nginx behaving differently. */
+class TimingError extends Error {}
+
+// ------------------------------------------------------------------------------------------------
+// Process-wide registry of everything started, so that nothing outlives the recorder.
+
+const started = {
+  procs: new Set<ChildProcess>(),
+  pids: new Set<number>(),
+  servers: new Set<net.Server>(),
+  sockets: new Set<net.Socket>(),
+};
+
+function killEverythingSync(): void {
+  for (const s of started.sockets) s.destroy();
+  for (const s of started.servers) s.close();
+  for (const pid of started.pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+process.on('exit', killEverythingSync);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killEverythingSync();
+    process.exit(130);
+  });
+}
+
+function track(socket: net.Socket): net.Socket {
+  started.sockets.add(socket);
+  socket.on('error', () => {});
+  socket.on('close', () => started.sockets.delete(socket));
+  return socket;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Ports
+
+const reservedPorts = new Set<number>();
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A free port outside the ephemeral range (32768-60999), so client sockets cannot take it. */
+async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 21000 + Math.floor(Math.random() * 11000);
+    if (reservedPorts.has(port)) continue;
+    reservedPorts.add(port);
+    if (await portIsFree(port)) return port;
+  }
+  throw new Error('no free port found in 21000-31999');
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backends: node:net servers that write their id and a newline on accept.
+
+class Backend {
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+
+  constructor(
+    readonly id: string,
+    readonly port: number,
+  ) {}
+
+  get listening(): boolean {
+    return this.#server !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.#server) throw new Error(`backend ${this.id} is already listening`);
+    const server = net.createServer((socket) => {
+      track(socket);
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+      socket.write(`${this.id}\n`);
+    });
+    started.servers.add(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+  }
+
+  /** Stops listening (open connections stay) and waits until a connect is refused. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) throw new Error(`backend ${this.id} is not listening`);
+    this.#server = undefined;
+    server.close(() => started.servers.delete(server));
+    for (let i = 0; i < 50; i++) {
+      if (await refused(this.port)) return;
+      await sleep(2);
+    }
+    throw new Error(`backend ${this.id} still accepts connections on ${this.port} after stop`);
+  }
+
+  destroy(): void {
+    for (const s of this.#sockets) s.destroy();
+    if (this.#server) {
+      const server = this.#server;
+      server.close(() => started.servers.delete(server));
+      this.#server = undefined;
+    }
+  }
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// nginx
+
+function nginxVersion(): string {
+  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
+  if (r.error) throw new Error(`cannot run ${NGINX}: ${r.error.message} (set NGINX=/path/to/nginx)`);
+  const m = /nginx version: (\S+)/.exec(`${r.stderr}${r.stdout}`);
+  if (!m) throw new Error(`cannot read the version of ${NGINX}: ${r.stderr}`);
+  if (!existsSync(STREAM_MODULE)) throw new Error(`stream module not found at ${STREAM_MODULE} (set NGINX_STREAM_MODULE)`);
+  return m[1]!;
+}
+
+class Nginx {
+  #proc: ChildProcess | undefined;
+  #worker = 0;
+  #output = '';
+  #exited: Promise<void> | undefined;
+
+  constructor(readonly dir: string) {}
+
+  get errorLog(): string {
+    return join(this.dir, 'error.log');
+  }
+
+  async start(confPath: string): Promise<void> {
+    const proc = spawn(NGINX, ['-p', `${this.dir}/`, '-c', confPath, '-e', this.errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    started.procs.add(proc);
+    if (proc.pid) started.pids.add(proc.pid);
+    proc.stdout?.on('data', (d) => (this.#output += d));
+    proc.stderr?.on('data', (d) => (this.#output += d));
+    let exitCode: number | null | undefined;
+    this.#exited = new Promise((resolve) => {
+      proc.once('exit', (code) => {
+        exitCode = code;
+        started.procs.delete(proc);
+        if (proc.pid) started.pids.delete(proc.pid);
+        resolve();
+      });
+    });
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if (exitCode !== undefined) break;
+      const log = existsSync(this.errorLog) ? readFileSync(this.errorLog, 'utf8') : '';
+      const m = /start worker process (\d+)/.exec(log);
+      if (m) {
+        this.#worker = Number(m[1]);
+        started.pids.add(this.#worker);
+        return;
+      }
+      await sleep(10);
+    }
+    const log = existsSync(this.errorLog) ? readFileSync(this.errorLog, 'utf8') : '';
+    await this.stop();
+    throw new Error(`nginx did not start (exit ${exitCode}):\n${this.#output}\n${log}`);
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.#proc;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const ok = await Promise.race([this.#exited!.then(() => true), sleep(5000).then(() => false)]);
+      if (!ok) {
+        proc.kill('SIGKILL');
+        await this.#exited;
+      }
+    }
+    if (this.#worker) {
+      // The master waits for its worker before exiting; make sure, by id, that it is gone.
+      for (let i = 0; i < 100 && alive(this.#worker); i++) await sleep(10);
+      if (alive(this.#worker)) process.kill(this.#worker, 'SIGKILL');
+      started.pids.delete(this.#worker);
+      this.#worker = 0;
+    }
+    this.#proc = undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function serverLine(s: ScenarioServer, address: string): string {
+  let line = `server ${address}`;
+  if (s.weight !== undefined) line += ` weight=${s.weight}`;
+  if (s.maxFails !== undefined) line += ` max_fails=${s.maxFails}`;
+  if (s.failTimeout !== undefined) line += ` fail_timeout=${s.failTimeout}s`;
+  if (s.maxConns !== undefined) line += ` max_conns=${s.maxConns}`;
+  if (s.backup) line += ' backup';
+  if (s.down) line += ' down';
+  return `${line};`;
+}
+
+function upstreamBlock(sc: Scenario, address: (i: number) => string): string {
+  return [`upstream ${UPSTREAM} {`, ...sc.servers.map((s, i) => `    ${serverLine(s, address(i))}`), '}'].join('\n');
+}
+
+function proxyDirectives(sc: Scenario, listenPort: number): string {
+  const d = [`listen 127.0.0.1:${listenPort};`, `proxy_pass ${UPSTREAM};`, 'proxy_connect_timeout 1s;'];
+  if (sc.tries) d.push(`proxy_next_upstream_tries ${sc.tries};`);
+  return d.join(' ');
+}
+
+function nginxConf(dir: string, sc: Scenario, ports: number[], listenPort: number): string {
+  return `# written by test/conformance/recorder.ts for scenario ${sc.name}
+load_module ${STREAM_MODULE};
+daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+lock_file ${dir}/nginx.lock;
+error_log ${dir}/error.log notice;
+events { worker_connections 256; }
+stream {
+    log_format rec '$remote_port|$upstream_addr|$status|$msec|$session_time|$upstream_connect_time';
+    access_log ${dir}/access.log rec;
+    ${upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`).replace(/\n/g, '\n    ')}
+    server { ${proxyDirectives(sc, listenPort)} }
+}
+`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Access log
+
+interface LogEntry {
+  remotePort: number;
+  addrs: string[];
+  status: number;
+  /** nginx time at session end (ms). */
+  endMs: number;
+  /** nginx time at accept = time of the first selection (ms). */
+  startMs: number;
+  connectTimes: string[];
+  line: string;
+}
+
+/** `1764338400.123` -> 1764338400123, exactly (no floating point). */
+function parseMs(text: string): number {
+  const m = /^(\d+)\.(\d{3})$/.exec(text);
+  if (!m) throw new Error(`unexpected time value ${JSON.stringify(text)}`);
+  return Number(m[1]) * 1000 + Number(m[2]);
+}
+
+class AccessLog {
+  #fd: number | undefined;
+  #rest = '';
+  readonly #entries: LogEntry[] = [];
+
+  constructor(readonly path: string) {}
+
+  #poll(): void {
+    if (this.#fd === undefined) {
+      if (!existsSync(this.path)) return;
+      this.#fd = openSync(this.path, 'r');
+    }
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      const n = readSync(this.#fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      this.#rest += buf.toString('latin1', 0, n);
+    }
+    let nl: number;
+    while ((nl = this.#rest.indexOf('\n')) >= 0) {
+      const line = this.#rest.slice(0, nl);
+      this.#rest = this.#rest.slice(nl + 1);
+      const f = line.split('|');
+      if (f.length !== 6) throw new Error(`unexpected access log line: ${line}`);
+      const endMs = parseMs(f[3]!);
+      this.#entries.push({
+        remotePort: Number(f[0]),
+        addrs: f[1]!.split(', '),
+        status: Number(f[2]),
+        endMs,
+        startMs: endMs - parseMs(f[4]!),
+        connectTimes: f[5]!.split(', '),
+        line,
+      });
+    }
+  }
+
+  /** Waits for the line of the session whose client port is `port`, and consumes it. */
+  async take(port: number): Promise<LogEntry> {
+    const deadline = Date.now() + IO_TIMEOUT_MS;
+    for (;;) {
+      this.#poll();
+      const i = this.#entries.findIndex((e) => e.remotePort === port);
+      if (i >= 0) return this.#entries.splice(i, 1)[0]!;
+      if (Date.now() > deadline) throw new Error(`no access log line for client port ${port} in ${this.path}`);
+      await sleep(1);
+    }
+  }
+
+  /** Lines nobody asked for (should be none at the end of a scenario). */
+  leftovers(): string[] {
+    this.#poll();
+    return this.#entries.map((e) => e.line);
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Client connections through nginx
+
+interface ClientResult {
+  socket: net.Socket;
+  localPort: number;
+  /** The id the backend wrote, or null if nginx closed the connection without an answer (502). */
+  answered: string | null;
+}
+
+function clientConnect(port: number): Promise<ClientResult> {
+  return new Promise((resolve, reject) => {
+    const socket = track(net.connect({ port, host: '127.0.0.1' }));
+    let data = '';
+    let localPort = 0;
+    let settled = false;
+    const finish = (err: Error | null, answered: string | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else resolve({ socket, localPort, answered });
+    };
+    const timer = setTimeout(() => finish(new Error(`client connection through nginx: no answer within ${IO_TIMEOUT_MS} ms`), null), IO_TIMEOUT_MS);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => (localPort = socket.localPort ?? 0));
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      const nl = data.indexOf('\n');
+      if (nl >= 0) finish(null, data.slice(0, nl));
+    });
+    const closedByNginx = (): void => {
+      if (data !== '') finish(new Error(`connection closed after a partial answer ${JSON.stringify(data)}`), null);
+      else if (!localPort) finish(new Error('could not connect to nginx'), null);
+      else finish(null, null);
+    };
+    socket.on('end', closedByNginx);
+    socket.on('close', closedByNginx);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Running one scenario
+
+function vectorServers(sc: Scenario): VectorServer[] {
+  return sc.servers.map((s, i) => ({
+    id: s.id,
+    address: `127.0.0.1:${CANONICAL_BASE + 1 + i}`,
+    weight: s.weight ?? 1,
+    maxFails: s.maxFails ?? 1,
+    failTimeout: (s.failTimeout ?? 10) * 1000,
+    maxConns: s.maxConns ?? 0,
+    backup: s.backup ?? false,
+    down: s.down ?? false,
+  }));
+}
+
+interface Held {
+  socket: net.Socket;
+  localPort: number;
+  answered: string;
+  step: ConnectStep;
+}
+
+async function runScenario(sc: Scenario, version: string): Promise<Vector> {
+  const dir = mkdtempSync(join(tmpdir(), `rr-recorder-${sc.name}-`));
+  const backends = new Map<string, Backend>();
+  const byAddress = new Map<string, string>();
+  const nginx = new Nginx(dir);
+  const log = new AccessLog(join(dir, 'access.log'));
+  const held = new Map<number, Held>();
+  const clients = new Set<net.Socket>();
+  let ok = false;
+  try {
+    const ports: number[] = [];
+    for (const s of sc.servers) {
+      const port = await freePort();
+      ports.push(port);
+      backends.set(s.id, new Backend(s.id, port));
+      byAddress.set(`127.0.0.1:${port}`, s.id);
+    }
+    const listenPort = await freePort();
+    for (const s of sc.servers) if (!s.refusing) await backends.get(s.id)!.start();
+    const confPath = join(dir, 'nginx.conf');
+    writeFileSync(confPath, nginxConf(dir, sc, ports, listenPort));
+    await nginx.start(confPath);
+
+    const base = Math.floor(Date.now() / 1000) + 1;
+    const steps: Step[] = [];
+    let second = -1;
+    let deadline = 0;
+    let connNo = 0;
+
+    const checkDeadline = (what: string): void => {
+      if (Date.now() >= deadline) {
+        throw new TimingError(`${sc.name}: block t+${second} overran its second (within ${GUARD_MS} ms of the boundary) while ${what}`);
+      }
+    };
+
+    /** Fills a connect step from nginx's log line and checks it against what the client saw. */
+    const fill = (step: ConnectStep, e: LogEntry, answered: string | null): void => {
+      const startSecond = Math.floor(e.startMs / 1000);
+      const frac = e.startMs % 1000;
+      if (startSecond !== base + step.t || frac < GUARD_MS || frac >= 1000 - GUARD_MS) {
+        throw new TimingError(`${sc.name} #${step.conn}: nginx selected at ${e.startMs / 1000}, outside second t+${step.t} minus guards`);
+      }
+      if (!step.hold && Math.floor(e.endMs / 1000) !== startSecond) {
+        throw new TimingError(`${sc.name} #${step.conn}: session spans a second boundary (${e.line})`);
+      }
+      const tried: string[] = [];
+      let nolive = false;
+      e.addrs.forEach((addr, i) => {
+        if (addr === UPSTREAM && i === e.addrs.length - 1) nolive = true;
+        else {
+          const id = byAddress.get(addr);
+          if (!id) throw new Error(`${sc.name} #${step.conn}: unknown upstream address ${addr} (${e.line})`);
+          tried.push(id);
+        }
+      });
+      const answeredOk = e.status === 200;
+      if (answeredOk !== (answered !== null) || (answered !== null && answered !== tried[tried.length - 1]) || (answeredOk && nolive)) {
+        throw new Error(`${sc.name} #${step.conn}: client saw ${answered ?? 'no answer'} but nginx logged ${e.line}`);
+      }
+      if (e.status !== 200 && e.status !== 502) throw new Error(`${sc.name} #${step.conn}: unexpected status (${e.line})`);
+      const outcome = tried.map((_, i) => (answeredOk && i === tried.length - 1 ? 'ok' : 'fail') as 'ok' | 'fail');
+      // $upstream_connect_time: "-" for a refused connect, a number for the one that connected.
+      const expectTimes = e.addrs.map((_, i) => (i < tried.length && outcome[i] === 'ok' ? 'n' : '-'));
+      const gotTimes = e.connectTimes.map((x) => (x === '-' ? '-' : 'n'));
+      if (expectTimes.join() !== gotTimes.join()) throw new Error(`${sc.name} #${step.conn}: connect times disagree (${e.line})`);
+      for (const [i, id] of tried.entries()) {
+        if (outcome[i] === 'fail' && backends.get(id)!.listening) {
+          throw new Error(`${sc.name} #${step.conn}: ${id} was listening but nginx failed to connect (${e.line})`);
+        }
+      }
+      step.tried = tried;
+      step.outcome = outcome;
+      step.nolive = nolive;
+      step.status = e.status;
+    };
+
+    for (const op of sc.script) {
+      if (op.op === 'at') {
+        if (op.second <= second) throw new Error(`${sc.name}: at(${op.second}) after at(${second})`);
+        const target = (base + op.second) * 1000 + BLOCK_START_MS;
+        const wait = target - Date.now();
+        if (wait < 0) throw new TimingError(`${sc.name}: block t+${op.second} started ${-wait} ms late`);
+        await sleep(wait);
+        second = op.second;
+        deadline = (base + op.second + 1) * 1000 - GUARD_MS;
+        continue;
+      }
+      if (second < 0) throw new Error(`${sc.name}: the script must start with at(0)`);
+      switch (op.op) {
+        case 'connect':
+          for (let i = 0; i < op.count; i++) {
+            const conn = ++connNo;
+            const r = await clientConnect(listenPort);
+            clients.add(r.socket);
+            const step: ConnectStep = { t: second, op: 'connect', conn, tried: [], outcome: [], hold: false, nolive: false, status: 0 };
+            steps.push(step);
+            if (op.hold && r.answered !== null) {
+              step.hold = true;
+              held.set(conn, { socket: r.socket, localPort: r.localPort, answered: r.answered, step });
+              checkDeadline(`connecting #${conn}`);
+              continue;
+            }
+            if (r.answered !== null) r.socket.end();
+            fill(step, await log.take(r.localPort), r.answered);
+            checkDeadline(`connecting #${conn}`);
+          }
+          break;
+        case 'close':
+          for (const conn of op.conns) {
+            const h = held.get(conn);
+            if (!h) throw new Error(`${sc.name}: close(${conn}): connection #${conn} is not held open (${describeConnect(steps, conn)})`);
+            held.delete(conn);
+            h.socket.end();
+            const e = await log.take(h.localPort);
+            fill(h.step, e, h.answered);
+            if (Math.floor(e.endMs / 1000) !== base + second) {
+              throw new TimingError(`${sc.name}: close #${conn} ended at ${e.endMs / 1000}, outside t+${second}`);
+            }
+            steps.push({ t: second, op: 'close', conn });
+            checkDeadline(`closing #${conn}`);
+          }
+          break;
+        case 'stop':
+        case 'start': {
+          const b = backends.get(op.server);
+          if (!b) throw new Error(`${sc.name}: ${op.op}(${op.server}): no such server`);
+          await (op.op === 'stop' ? b.stop() : b.start());
+          steps.push({ t: second, op: op.op, server: op.server });
+          checkDeadline(`${op.op} ${op.server}`);
+          break;
+        }
+      }
+    }
+    if (held.size > 0) throw new Error(`${sc.name}: the script leaves connections ${[...held.keys()].join(', ')} open; close them`);
+    const leftovers = log.leftovers();
+    if (leftovers.length > 0) throw new Error(`${sc.name}: unexpected access log lines:\n${leftovers.join('\n')}`);
+
+    ok = true;
+    return {
+      format: 1,
+      nginx: version,
+      method: 'round-robin',
+      scenario: sc.name,
+      description: sc.description,
+      context: 'stream',
+      config: upstreamBlock(sc, (i) => `127.0.0.1:${CANONICAL_BASE + 1 + i}`),
+      proxy: proxyDirectives(sc, CANONICAL_BASE),
+      servers: vectorServers(sc),
+      tries: sc.tries ?? 0,
+      epoch: base,
+      steps,
+    };
+  } finally {
+    for (const s of clients) s.destroy();
+    for (const h of held.values()) h.socket.destroy();
+    log.close();
+    await nginx.stop();
+    for (const b of backends.values()) b.destroy();
+    for (const p of backends.values()) reservedPorts.delete(p.port);
+    if (ok) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`(${sc.name}: nginx scratch files kept in ${dir})\n`);
+  }
+}
+
+function describeConnect(steps: Step[], conn: number): string {
+  const s = steps.find((x) => x.op === 'connect' && x.conn === conn);
+  return s ? describeStep(s) : 'never connected';
+}
+
+// ------------------------------------------------------------------------------------------------
+// Output, comparison, CLI
+
+/** JSON with one server and one step per line, so vector diffs read well in git. */
+function formatVector(v: Vector): string {
+  const { servers, steps, ...head } = v;
+  const lines = ['{'];
+  for (const [k, val] of Object.entries(head)) lines.push(`  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
+  lines.push('  "servers": [');
+  servers.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < servers.length - 1 ? ',' : ''}`));
+  lines.push('  ],');
+  lines.push('  "steps": [');
+  steps.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < steps.length - 1 ? ',' : ''}`));
+  lines.push('  ]');
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Differences between a committed vector and a fresh recording (ignoring `epoch` and `nginx`). */
+function compare(expected: Vector, actual: Vector): string[] {
+  const out: string[] = [];
+  for (const key of ['method', 'context', 'config', 'proxy', 'tries', 'servers'] as const) {
+    const a = JSON.stringify(expected[key]);
+    const b = JSON.stringify(actual[key]);
+    if (a !== b) out.push(`  ${key}: committed ${a}`, `  ${key}: recorded  ${b}`);
+  }
+  const exp = expected.steps.map(describeStep);
+  const act = actual.steps.map(describeStep);
+  const stepsDiffer = JSON.stringify(expected.steps) !== JSON.stringify(actual.steps);
+  if (stepsDiffer) {
+    out.push('  steps (- committed, + recorded):');
+    for (let i = 0; i < Math.max(exp.length, act.length); i++) {
+      if (exp[i] === act[i] && JSON.stringify(expected.steps[i]) === JSON.stringify(actual.steps[i])) out.push(`      ${exp[i]}`);
+      else {
+        if (exp[i] !== undefined) out.push(`    - ${exp[i]}${exp[i] === act[i] ? `  ${JSON.stringify(expected.steps[i])}` : ''}`);
+        if (act[i] !== undefined) out.push(`    + ${act[i]}${exp[i] === act[i] ? `  ${JSON.stringify(actual.steps[i])}` : ''}`);
+      }
+    }
+  }
+  return out;
+}
+
+async function recordWithRetry(sc: Scenario, version: string): Promise<Vector> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runScenario(sc, version);
+    } catch (err) {
+      if (err instanceof TimingError && attempt < 3) {
+        process.stderr.write(`${sc.name}: ${err.message}; recording again\n`);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+  return results;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let check = false;
+  let jobs = 4;
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--check') check = true;
+    else if (a === '--jobs') jobs = Number(argv[++i]);
+    else if (a === '--list') {
+      for (const s of SCENARIOS) console.log(`${s.name}\t${s.description}`);
+      return 0;
+    } else if (a.startsWith('-')) {
+      console.error(`unknown option ${a}\nusage: npx tsx test/conformance/recorder.ts [--check] [--jobs N] [--list] [scenario...]`);
+      return 2;
+    } else names.push(a);
+  }
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    console.error('--jobs expects a positive integer');
+    return 2;
+  }
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    console.error(`unknown scenario(s): ${unknown.join(', ')} (see --list)`);
+    return 2;
+  }
+  const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
+  const version = nginxVersion();
+  const t0 = performance.now();
+  const vectors = await pool(selected, jobs, async (sc) => {
+    const v = await recordWithRetry(sc, version);
+    const conns = v.steps.filter((s) => s.op === 'connect').length;
+    console.log(`recorded ${sc.name}: ${conns} connections over ${v.steps[v.steps.length - 1]!.t + 1} s`);
+    return v;
+  });
+  const wall = ((performance.now() - t0) / 1000).toFixed(1);
+
+  if (!check) {
+    for (const v of vectors) writeFileSync(join(VECTOR_DIR, `${v.scenario}.json`), formatVector(v));
+    console.log(`wrote ${vectors.length} vectors to ${VECTOR_DIR} (${version}, ${wall} s)`);
+    return 0;
+  }
+  const committed = new Map(loadVectors().map(({ vector }) => [vector.scenario, vector]));
+  let drift = 0;
+  for (const v of vectors) {
+    const c = committed.get(v.scenario);
+    if (!c) {
+      console.log(`DRIFT ${v.scenario}: no committed vector test/vectors/${v.scenario}.json`);
+      drift++;
+      continue;
+    }
+    if (c.nginx !== v.nginx) console.log(`note ${v.scenario}: committed with ${c.nginx}, recorded with ${v.nginx}`);
+    const diff = compare(c, v);
+    if (diff.length > 0) {
+      console.log(`DRIFT ${v.scenario}:\n${diff.join('\n')}`);
+      drift++;
+    } else console.log(`ok ${v.scenario}`);
+  }
+  console.log(`${vectors.length - drift}/${vectors.length} scenarios match the committed vectors (${version}, ${wall} s)`);
+  return drift > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(2);
+  },
+);
