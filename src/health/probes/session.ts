@@ -76,6 +76,8 @@ export interface Session {
 
 /** Event handlers of a probe. Unset `end`/`error` fail the probe with `closed` / the error's reason. */
 export interface SessionHandlers {
+  /** The socket was created (not yet connected): attach extra listeners here. */
+  opened?(session: Session): void;
   /** The connection is up (after the TLS handshake for `tls: true`). */
   connect(session: Session): void;
   /** Bytes from the peer. */
@@ -125,6 +127,7 @@ export function converse(
       resolve({ ok: false, reason: `bad address: ${errorReason(error)}` });
       return;
     }
+    handlers.opened?.(session);
     socket.on('close', () => {
       closed = true;
       if (result === undefined) session.done(false, 'closed');
@@ -143,20 +146,17 @@ export function converse(
 }
 
 /**
- * Accumulates text from a peer up to `MAX_REPLY` bytes. `push` returns false (and fails the
- * session with `too long`) when the reply would exceed the bound.
+ * Accumulates a reply from a peer, keeping at most `MAX_REPLY` bytes. A probe parses `text` after
+ * each `push`; when the reply is still incomplete and `full` is true, the peer is sending more than
+ * any valid reply holds and the probe fails with `too long`.
  */
 export class BoundedText {
   text = '';
-  push(chunk: Buffer, session: Session): boolean {
-    if (this.text.length + chunk.length > MAX_REPLY) {
-      session.done(false, 'too long');
-      return false;
-    }
-    this.text += chunk.toString('latin1');
-    return true;
+  get full(): boolean {
+    return this.text.length >= MAX_REPLY;
+  }
+  push(chunk: Buffer): void {
+    const room = MAX_REPLY - this.text.length;
+    if (room > 0) this.text += chunk.toString('latin1', 0, Math.min(room, chunk.length));
   }
 }
-
-/** Re-export for probes that need the check options type only. */
-export type { CheckTarget, ResolvedCheck };
