@@ -595,6 +595,7 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
       proxy: proxyDirectives(sc, CANONICAL_BASE),
       servers: vectorServers(sc),
       tries: sc.tries ?? 0,
+      refusing: sc.servers.filter((s) => s.refusing).map((s) => s.id),
       epoch: base,
       steps,
     };
@@ -636,7 +637,7 @@ function formatVector(v: Vector): string {
 /** Differences between a committed vector and a fresh recording (ignoring `epoch` and `nginx`). */
 function compare(expected: Vector, actual: Vector): string[] {
   const out: string[] = [];
-  for (const key of ['method', 'context', 'config', 'proxy', 'tries', 'servers'] as const) {
+  for (const key of ['method', 'context', 'config', 'proxy', 'tries', 'refusing', 'servers'] as const) {
     const a = JSON.stringify(expected[key]);
     const b = JSON.stringify(actual[key]);
     if (a !== b) out.push(`  ${key}: committed ${a}`, `  ${key}: recorded  ${b}`);

@@ -75,6 +75,12 @@ export interface Vector {
   servers: VectorServer[];
   /** `proxy_next_upstream_tries`; 0 = no extra limit. */
   tries: number;
+  /**
+   * Ids of the backends that refuse connections (nothing listening) when the scenario starts; the
+   * others accept. `stop` / `start` steps change this. A replay connects to a listening backend
+   * and fails on a refusing one.
+   */
+  refusing: string[];
   /** Absolute nginx second (epoch seconds) that `t: 0` stands for. Replay at (epoch + t) * 1000 ms. */
   epoch: number;
   steps: Step[];
