@@ -23,6 +23,7 @@ import {
 import type { Peers } from './peers';
 import { type GetPeer, type Selector, selectorFor } from './select/index';
 import { type RequestState, clearTried, markTried } from './select/request';
+import { leaveSchedule, syncCurrent } from './select/steady-state';
 import { ServerRecord, type Server, type ServerSnapshot, type ServerState } from './server';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
 
@@ -86,6 +87,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #selector: Selector;
   #oneShot: OneShot;
   #servingTier: TierName = 'primary';
+  /** `#servingTier === 'backup'`, as a flag for the hot path. */
+  #servingBackup = false;
   #exhausted = false;
 
   constructor(options: BalancerOptions) {
@@ -125,17 +128,29 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    * server with `release(server, failed?)`. `undefined` = no live upstreams.
    */
   pick(key?: string): Server | undefined {
-    const r = this.#oneShot;
     const p = this.#peers;
+    const primary = p.primary;
+    if (primary.fast && !this.#servingBackup && !this.#exhausted) {
+      // Steady state: the next entry of the period, exactly what the scan would return.
+      const pos = primary.pos;
+      primary.pos = pos + 1 === primary.period ? 0 : pos + 1;
+      const i = primary.seq![pos]!;
+      primary.conns[i] = primary.conns[i]! + 1;
+      const rec = primary.records[i]!;
+      rec.selected++;
+      return rec;
+    }
+    const r = this.#oneShot;
     r.tier = p.primary;
-    r.mask = 0;
-    if (r.bits !== null) r.bits.fill(0);
+    if (r.mask !== 0) r.mask = 0;
     r.now = NaN;
-    r.key = key ?? '';
-    r.hash = 0;
-    r.rehash = 0;
-    r.hashTries = 0;
-    r.keyBytes = null;
+    if (key !== undefined || r.key !== '') {
+      r.key = key ?? '';
+      r.hash = 0;
+      r.rehash = 0;
+      r.hashTries = 0;
+      r.keyBytes = null;
+    }
     const i = this.#getPeer(p, r);
     if (i < 0) {
       this.#noLive('no-live-upstreams');
@@ -149,7 +164,18 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    * NGX_PEER_FAILED); otherwise a success, which clears its failures after a post-window selection.
    */
   release(server: Server, failed = false): void {
-    const rec = this.#own(server);
+    if (!(server instanceof ServerRecord) || server.owner !== this) this.#own(server);
+    const rec = server as ServerRecord;
+    const t = rec.tier;
+    if (t !== null && !failed) {
+      // The common case inline: a success with no failures recorded.
+      const i = rec.index;
+      const conns = t.conns[i]!;
+      if (conns > 0 && t.fails[i] === 0) {
+        t.conns[i] = conns - 1;
+        return;
+      }
+    }
     if (rec.conns <= 0) throw new AttemptStateError(`release() of ${show(rec.id)}, which has no connection handed out`, rec.id);
     this.freeFor(rec, failed, null);
   }
@@ -176,6 +202,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     if ((this.#servingTier === 'backup') !== t.backup) {
       const from = this.#servingTier;
       this.#servingTier = t.backup ? 'backup' : 'primary';
+      this.#servingBackup = t.backup;
       this.emit('tier', from, this.#servingTier);
     }
     return rec;
@@ -211,6 +238,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     }
     let changed: boolean;
     if (failed) {
+      leaveSchedule(t);
       recordFailure(t, i, this.clock());
       changed = true;
     } else {
@@ -322,7 +350,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
         order.push(existing);
         changed.push(existing);
       } else {
-        const rec = new ServerRecord(s);
+        const rec = new ServerRecord(s, this);
         rec.check = this.#options.check === undefined ? null : initialRiseFall(this.#options.check.defaultDown);
         order.push(rec);
       }
@@ -351,6 +379,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const flipped = observeCheck(rec.check, ok, rise, check?.fall ?? 5);
     const t = rec.tier!;
     if (flipped) {
+      leaveSchedule(t);
       if (rec.check.down) t.blocked[rec.index] = t.blocked[rec.index]! | BLOCK_CHECK;
       else t.blocked[rec.index] = t.blocked[rec.index]! & ~BLOCK_CHECK;
     }
@@ -366,6 +395,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const check = this.#options.check;
     const type = check === undefined ? 'tcp' : typeof check.type === 'function' ? 'custom' : check.type;
     const port = check?.port ?? 0;
+    syncCurrent(this.#peers.primary);
+    if (this.#peers.backup !== null) syncCurrent(this.#peers.backup);
     return {
       name: this.name,
       method: this.method,
@@ -378,7 +409,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   // Internals
 
   #insert(s: ResolvedServer): ServerRecord {
-    const rec = new ServerRecord(s);
+    const rec = new ServerRecord(s, this);
     rec.check = this.#options.check === undefined ? null : initialRiseFall(this.#options.check.defaultDown);
     this.#order.push(rec);
     this.#byId.set(s.id, rec);
@@ -394,7 +425,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   }
 
   #own(server: Server): ServerRecord {
-    if (!(server instanceof ServerRecord) || (this.#byId.get(server.id) !== server && server.tier !== null)) {
+    if (!(server instanceof ServerRecord) || server.owner !== this) {
       throw new UpstreamError('ERR_UPSTREAM_UNKNOWN_ID', `Server ${show((server as Server | undefined)?.id)} does not belong to upstream ${show(this.name)}`, (server as Server | undefined)?.id);
     }
     return server;
@@ -414,6 +445,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   }
 
   #detach(rec: ServerRecord): void {
+    if (rec.tier !== null) leaveSchedule(rec.tier);
     rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
     rec.tier = null;
     rec.index = -1;
@@ -430,6 +462,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
 
   #apply(rec: ServerRecord, next: ResolvedServer): void {
     const prev = rec.config;
+    leaveSchedule(rec.tier!);
     const moved = prev.backup !== next.backup;
     if (!moved && prev.weight !== next.weight) this.#reweight(rec, next.weight);
     rec.config = next;
@@ -456,10 +489,13 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   /** Rebuilds the tiers from `#order`, carrying each server's dynamic state over by id. */
   #rebuild(): void {
     this.generation++;
+    const steady = this.method === 'round-robin';
+    for (const rec of this.#order) if (rec.tier !== null) leaveSchedule(rec.tier);
     const primary = this.#order.filter((r) => !r.config.backup);
     const backup = this.#order.filter((r) => r.config.backup);
     const build = (records: ServerRecord[], isBackup: boolean): Tier => {
       const t = new Tier(records, isBackup, this.generation);
+      t.steadyAllowed = steady;
       records.forEach((rec, i) => {
         this.#load(t, i, rec);
         const old = rec.tier;

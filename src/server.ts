@@ -14,6 +14,7 @@
 import type { Tier } from './tier';
 import type { ResolvedServer } from './options';
 import type { RiseFallState } from './health/rise-fall';
+import { syncCurrent } from './select/steady-state';
 
 export type ServerState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'unhealthy';
 
@@ -83,9 +84,13 @@ export class ServerRecord implements Server {
   /** State kept after removal, so that in-flight releases stay harmless and readable. */
   detached: { conns: number; fails: number; effective: number; current: number } | null = null;
 
-  constructor(config: ResolvedServer) {
+  /** The balancer that owns this record (identity check on release). */
+  readonly owner: object;
+
+  constructor(config: ResolvedServer, owner: object) {
     this.id = config.id;
     this.config = config;
+    this.owner = owner;
   }
 
   get address(): string { return this.config.address; }
@@ -107,7 +112,10 @@ export class ServerRecord implements Server {
     return this.tier === null ? this.detached?.effective ?? 0 : this.tier.effective[this.index]!;
   }
   get currentWeight(): number {
-    return this.tier === null ? this.detached?.current ?? 0 : this.tier.current[this.index]!;
+    const t = this.tier;
+    if (t === null) return this.detached?.current ?? 0;
+    if (t.fast) syncCurrent(t);
+    return t.current[this.index]!;
   }
 
   /** The state as it is now (computed from flags, check verdict and passive counters). */
@@ -121,9 +129,11 @@ export class ServerRecord implements Server {
   }
 
   toJSON(): ServerSnapshot {
+    if (this.tier !== null) syncCurrent(this.tier);
     return this.snapshot('tcp', 0);
   }
 
+  /** Plain state; the caller syncs a replaying tier first (syncCurrent). */
   snapshot(checkType: string, checkPort: number): ServerSnapshot {
     const t = this.tier;
     const fails = this.fails;
@@ -132,7 +142,7 @@ export class ServerRecord implements Server {
       address: this.address,
       weight: this.weight,
       effectiveWeight: this.effectiveWeight,
-      currentWeight: this.currentWeight,
+      currentWeight: t === null ? this.currentWeight : t.current[this.index]!,
       backup: this.backup,
       down: this.down,
       drain: this.drain,

@@ -53,6 +53,26 @@ export class Tier {
   /** Bumped on every rebuild; attempts compare it to remap their tried set. */
   readonly generation: number;
 
+  // Steady-state replay (select/steady-state.ts).
+  /** The method lets this tier replay its period (round robin only). */
+  steadyAllowed = false;
+  /** Replaying the recorded period: `current` is stale, see syncCurrent. */
+  fast = false;
+  /** Position in the period while replaying. */
+  pos = 0;
+  /** Sum of eligible weights of the recorded or replayed period. */
+  period = 0;
+  /** Rounds recorded in the open window, or -1 when no window is open. */
+  recorded = -1;
+  /** Scan rounds run so far (for the back-off of `beginWindow`). */
+  rounds = 0;
+  /** `rounds` value before which no window is opened. */
+  retryAt = 0;
+  /** Picks of one period. */
+  seq: Uint16Array | Uint32Array | null = null;
+  /** Current weights at the start of the period. */
+  base: Float64Array | null = null;
+
   constructor(records: ServerRecord[], backup: boolean, generation: number) {
     const n = records.length;
     this.n = n;
