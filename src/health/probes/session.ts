@@ -120,10 +120,15 @@ export function converse(
         else socket.destroy();
       },
     };
+    const where = connectOptions(target);
+    // Checked here: node:net throws on a bad port only after it has opened a handle, and leaks it.
+    if ('port' in where && !(Number.isInteger(where.port) && where.port > 0 && where.port <= 0xffff)) {
+      resolve({ ok: false, reason: `bad address: port ${where.port}` });
+      return;
+    }
     try {
-      socket = tlsOptions ? tls.connect({ ...connectOptions(target), ...tlsOptions }) : net.connect(connectOptions(target));
+      socket = tlsOptions ? tls.connect({ ...where, ...tlsOptions }) : net.connect(where);
     } catch (error) {
-      // Synchronous failures: a malformed port or path. No handle was opened.
       resolve({ ok: false, reason: `bad address: ${errorReason(error)}` });
       return;
     }
