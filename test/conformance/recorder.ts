@@ -51,6 +51,8 @@ const started = {
   pids: new Set<number>(),
   servers: new Set<net.Server>(),
   sockets: new Set<net.Socket>(),
+  nginxes: new Set<Nginx>(),
+  dirs: new Set<string>(),
 };
 
 function killEverythingSync(): void {
@@ -68,8 +70,13 @@ function killEverythingSync(): void {
 process.on('exit', killEverythingSync);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    killEverythingSync();
-    process.exit(130);
+    // Stop nginx the normal way (the master reaps its worker), then remove scratch directories.
+    const stops = [...started.nginxes].map((n) => n.stop().catch(() => {}));
+    void Promise.race([Promise.all(stops), sleep(3000)]).then(() => {
+      killEverythingSync();
+      for (const dir of started.dirs) rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 
@@ -197,6 +204,7 @@ class Nginx {
   async start(confPath: string): Promise<void> {
     const proc = spawn(NGINX, ['-p', `${this.dir}/`, '-c', confPath, '-e', this.errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;
+    started.nginxes.add(this);
     started.procs.add(proc);
     if (proc.pid) started.pids.add(proc.pid);
     proc.stdout?.on('data', (d) => (this.#output += d));
@@ -245,6 +253,7 @@ class Nginx {
       this.#worker = 0;
     }
     this.#proc = undefined;
+    started.nginxes.delete(this);
   }
 }
 
@@ -448,6 +457,7 @@ interface Held {
 
 async function runScenario(sc: Scenario, version: string): Promise<Vector> {
   const dir = mkdtempSync(join(tmpdir(), `rr-recorder-${sc.name}-`));
+  started.dirs.add(dir);
   const backends = new Map<string, Backend>();
   const byAddress = new Map<string, string>();
   const nginx = new Nginx(dir);
@@ -606,6 +616,7 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
     await nginx.stop();
     for (const b of backends.values()) b.destroy();
     for (const p of backends.values()) reservedPorts.delete(p.port);
+    started.dirs.delete(dir);
     if (ok) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`(${sc.name}: nginx scratch files kept in ${dir})\n`);
   }
