@@ -1,0 +1,142 @@
+/**
+ * Pick-path benchmarks (mitata), against the built package in dist/ (run `npm run bench`, which
+ * builds first). Reports, in one run: ns per pick()+release() for n = 2, 8, 64, 1024, 10000 with
+ * uniform and skewed weights (steady state), the same with one failure every 100 picks (churn), the
+ * full scan alone, the attempt path, bytes allocated per pick, and the npm peers that can be
+ * called the same way (wrr-pool, loadbalance, weighted-round-robin, undici BalancedPool's choice).
+ *
+ * Flags: --quick (fewer sizes), --json (machine-readable output).
+ */
+
+import { createRequire } from 'node:module';
+import { bench, do_not_optimize, run } from 'mitata';
+
+type Lib = typeof import('../src/index');
+const lib: Lib = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
+const { Balancer, ManualClock } = lib;
+const require = createRequire(import.meta.url);
+
+const quick = process.argv.includes('--quick');
+const asJson = process.argv.includes('--json');
+const SIZES = quick ? [8, 1024] : [2, 8, 64, 1024, 10000];
+
+const weightsOf = (n: number, skewed: boolean): number[] =>
+  Array.from({ length: n }, (_, i) => (skewed ? 1 + ((i * 7) % 10) : 1));
+const serversOf = (weights: number[], extra: object = {}) =>
+  weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight, ...extra }));
+
+interface Row { group: string; name: string; n: number; weights: string }
+const rows = new Map<string, Row>();
+function add(group: string, name: string, n: number, weights: string, fn: () => void): void {
+  const key = `${group} | ${name} | n=${n} | ${weights}`;
+  rows.set(key, { group, name, n, weights });
+  bench(key, fn);
+}
+
+for (const n of SIZES) {
+  for (const skewed of [false, true]) {
+    const label = skewed ? 'skewed' : 'uniform';
+    const steady = new Balancer({ servers: serversOf(weightsOf(n, skewed)) });
+    add('steady', 'pick+release', n, label, () => {
+      const s = steady.pick()!;
+      steady.release(s);
+      do_not_optimize(s);
+    });
+
+    const clock = new ManualClock(0);
+    const churn = new Balancer({ servers: serversOf(weightsOf(n, skewed)), clock: clock.now });
+    let k = 0;
+    add('churn', 'pick+release, 1 failure/100 picks', n, label, () => {
+      clock.advance(1);
+      const s = churn.pick();
+      if (s !== undefined) churn.release(s, ++k % 100 === 0);
+      do_not_optimize(s);
+    });
+
+    // maxConns on every server keeps selection on the full scan with every filter active.
+    const scan = new Balancer({ servers: serversOf(weightsOf(n, skewed), { maxConns: 1_000_000 }) });
+    add('scan', 'pick+release, full scan', n, label, () => {
+      const s = scan.pick()!;
+      scan.release(s);
+      do_not_optimize(s);
+    });
+
+    const att = new Balancer({ servers: serversOf(weightsOf(n, skewed)) });
+    add('attempt', 'attempt+next+connected+release', n, label, () => {
+      const a = att.attempt();
+      const s = a.next()!;
+      a.connected();
+      a.release();
+      do_not_optimize(s);
+    });
+  }
+}
+
+// Peers: the same weighted choice through other npm packages (dev dependencies of the bench only).
+const WRRPool = require('wrr-pool');
+const loadbalance = require('loadbalance');
+const Peers = require('weighted-round-robin');
+const { BalancedPool } = require('undici');
+for (const n of quick ? [8, 1024] : [8, 64, 1024]) {
+  const weights = weightsOf(n, true);
+  const wrr = new WRRPool();
+  weights.forEach((w, i) => wrr.add(`s${i}`, w));
+  add('peers', 'wrr-pool next()', n, 'skewed', () => do_not_optimize(wrr.next()));
+  const lb = new loadbalance.WeightedRoundRobinEngine(weights.map((weight, i) => ({ object: `s${i}`, weight })));
+  add('peers', 'loadbalance WeightedRoundRobinEngine pick()', n, 'skewed', () => do_not_optimize(lb.pick()));
+  const wr = new Peers();
+  weights.forEach((weight, i) => wr.add({ server: `s${i}`, weight }));
+  add('peers', 'weighted-round-robin get()', n, 'skewed', () => do_not_optimize(wr.get()));
+  const pool = new BalancedPool([]);
+  weights.forEach((_, i) => pool.addUpstream(`http://127.0.0.${(i % 250) + 1}:${10000 + i}`));
+  const kGet = Object.getOwnPropertySymbols(Object.getPrototypeOf(Object.getPrototypeOf(pool))).find((s) => s.description === 'get dispatcher')
+    ?? Object.getOwnPropertySymbols(Object.getPrototypeOf(pool)).find((s) => s.description === 'get dispatcher');
+  if (kGet !== undefined) add('peers', 'undici BalancedPool choice', n, 'weights 1 (scored)', () => do_not_optimize((pool as any)[kGet]()));
+}
+
+const result = await run({ format: 'quiet' });
+
+// Bytes allocated per pick: heap delta over 1e6 pick+release (needs --expose-gc; no GC in between).
+function bytesPerPick(n: number): number {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g === undefined) return NaN;
+  const b = new Balancer({ servers: serversOf(weightsOf(n, true)) });
+  for (let i = 0; i < 100_000; i++) b.release(b.pick()!);
+  g();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 1_000_000; i++) b.release(b.pick()!);
+  const after = process.memoryUsage().heapUsed;
+  return (after - before) / 1_000_000;
+}
+function bytesPerObject(): number {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g === undefined) return NaN;
+  const sink: object[] = [];
+  g();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 100_000; i++) sink.push({ i });
+  const after = process.memoryUsage().heapUsed;
+  do_not_optimize(sink);
+  return (after - before) / 100_000;
+}
+
+const table = result.benchmarks.map((b: any) => {
+  const row = rows.get(b.alias)!;
+  const stats = b.runs[0]?.stats;
+  return { ...row, p50: stats?.p50 ?? NaN, avg: stats?.avg ?? NaN };
+});
+const allocation = SIZES.map((n) => ({ n, bytesPerPick: bytesPerPick(n) }));
+const control = bytesPerObject();
+
+if (asJson) {
+  console.log(JSON.stringify({ runtime: process.version, cpu: result.context.cpu.name, table, allocation, control }, null, 2));
+} else {
+  const fmt = (ns: number) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(1)} ns`);
+  console.log(`node ${process.version}, ${result.context.cpu.name}; medians (p50) per iteration\n`);
+  console.log('| group | operation | n | weights | p50 | avg |');
+  console.log('| --- | --- | ---: | --- | ---: | ---: |');
+  for (const r of table) console.log(`| ${r.group} | ${r.name} | ${r.n} | ${r.weights} | ${fmt(r.p50)} | ${fmt(r.avg)} |`);
+  console.log('\n| n | bytes allocated per pick+release (1e6 picks) |\n| ---: | ---: |');
+  for (const a of allocation) console.log(`| ${a.n} | ${a.bytesPerPick.toFixed(3)} |`);
+  console.log(`\n(control: one small object per iteration measures ${control.toFixed(1)} bytes)`);
+}
