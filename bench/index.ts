@@ -44,7 +44,8 @@ for (const n of SIZES) {
     });
 
     const clock = new ManualClock(0);
-    const churn = new Balancer({ servers: serversOf(weightsOf(n, skewed)), clock: clock.now });
+    // 1 ms per pick and a 50 ms window: each failure takes its server out for 50 picks, then a probe.
+    const churn = new Balancer({ servers: serversOf(weightsOf(n, skewed), { failTimeout: 50 }), clock: clock.now });
     let k = 0;
     add('churn', 'pick+release, 1 failure/100 picks', n, label, () => {
       clock.advance(1);
