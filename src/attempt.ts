@@ -12,7 +12,7 @@
 import { AttemptStateError } from './errors';
 import type { Server, ServerRecord } from './server';
 import type { Tier } from './tier';
-import type { RequestState } from './select/request';
+import { type RequestState, recycleTried } from './select/request';
 
 /** What an Attempt needs from its Balancer. @internal */
 export interface AttemptOwner {
@@ -88,6 +88,7 @@ export class Attempt implements RequestState {
     const owner = this.#owner;
     if (phase === BETWEEN && this.tries === 0) {
       this.#phase = FINISHED;
+      recycleTried(this);
       owner.triesExhausted();
       return undefined;
     }
@@ -95,6 +96,7 @@ export class Attempt implements RequestState {
     const server = owner.getFor(this);
     if (server === undefined) {
       this.#phase = FINISHED;
+      recycleTried(this);
       return undefined;
     }
     this.#current = server;
@@ -122,6 +124,7 @@ export class Attempt implements RequestState {
   release(): void {
     this.#free(false);
     this.#phase = FINISHED;
+    recycleTried(this);
   }
 
   #free(failed: boolean): void {

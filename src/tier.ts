@@ -50,6 +50,8 @@ export class Tier {
   failing = 0;
   /** Servers with `maxConns > 0`. */
   limited = 0;
+  /** Zeroed tried bitmaps of finished attempts, for reuse by the next ones (tiers over 32 servers). */
+  readonly spare: Uint32Array[] = [];
   /** Bumped on every rebuild; attempts compare it to remap their tried set. */
   readonly generation: number;
 

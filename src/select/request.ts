@@ -52,11 +52,27 @@ export function markTried(r: RequestState, i: number): void {
   }
   let bits = r.bits;
   if (bits === null || bits.length * 32 < r.tier.n) {
-    const grown = new Uint32Array((r.tier.n + 31) >>> 5);
+    const words = (r.tier.n + 31) >>> 5;
+    const grown = (bits === null ? r.tier.spare.pop() : undefined) ?? new Uint32Array(words);
     if (bits !== null) grown.set(bits);
     bits = r.bits = grown;
   }
   bits[i >>> 5]! |= 1 << (i & 31);
+}
+
+/**
+ * Gives a finished request's bitmap back to its tier for reuse, so that attempts on large tiers do
+ * not allocate one each in steady state.
+ */
+export function recycleTried(r: RequestState): void {
+  const bits = r.bits;
+  if (bits === null) return;
+  r.bits = null;
+  const t = r.tier;
+  if (bits.length === (t.n + 31) >>> 5 && t.spare.length < 64) {
+    bits.fill(0);
+    t.spare.push(bits);
+  }
 }
 
 /** Clears the tried set (tier switch, or a new request). */
