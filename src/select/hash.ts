@@ -1,0 +1,69 @@
+/**
+ * `hash KEY` (non-consistent), exactly as nginx's `ngx_http_upstream_get_hash_peer` /
+ * `ngx_stream_upstream_get_hash_peer` (nginx-semantics.md §5.2), compatible with
+ * Cache::Memcached: `hash += (crc32([REHASH] KEY) >> 16) & 0x7fff`, REHASH being the decimal
+ * retry counter, omitted on the first round.
+ *
+ * The accumulated hash modulo the tier's total weight (down servers included) picks a weight slot
+ * (weights are slot counts in config order); an unavailable server (tried, down, in its failure
+ * window, at maxConns) costs one try and the next round re-hashes with the counter prefixed. The
+ * walk state (`hash`, `rehash`, tries) belongs to the request and carries over to its retries.
+ * Round robin's get takes over (backup tier included: the ordering quirk of §3.4) when the key is
+ * empty, when the tier has fewer than two servers, or after more than 20 unsuccessful rounds.
+ *
+ * The key is hashed as its UTF-8 bytes with the counter streamed in front of it, so a round
+ * allocates nothing (nginx formats the counter into a stack buffer). Cost per round: O(key
+ * length) for the CRC plus O(log n) for the slot lookup.
+ *
+ * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`; this
+ * follows the newer rule. The two differ only with backup servers (allowBackupWithHash) and a
+ * one-server tier.
+ */
+
+import type { Peers } from '../peers';
+import { isAvailable } from './available';
+import { CRC32_INIT, crc32Decimal, crc32Final, crc32Utf8 } from './crc32';
+import type { RequestState } from './request';
+import { getRoundRobin } from './round-robin';
+import { slotAt, slotsOf } from './slots';
+
+/** nginx gives up hashing after this many unsuccessful rounds per request and uses round robin. */
+export const HASH_MAX_TRIES = 20;
+
+/**
+ * The per-round hash increment for `key` at retry counter `rehash`:
+ * `(crc32((rehash > 0 ? String(rehash) : '') + key) >> 16) & 0x7fff`.
+ *
+ * @example
+ * hashStep('foo', 0); // 3187  (crc32 8c736521)
+ * hashStep('foo', 1); // 6881  (crc32('1foo') = 1ae1fceb)
+ */
+export function hashStep(key: string, rehash: number): number {
+  let c = CRC32_INIT;
+  if (rehash > 0) c = crc32Decimal(c, rehash);
+  c = crc32Utf8(c, key);
+  return (crc32Final(c) >>> 16) & 0x7fff;
+}
+
+/**
+ * nginx hash get for one attempt. Returns the index in `r.tier` (which may have switched to the
+ * backup tier through the round-robin fallback), or -1 (NGX_BUSY).
+ *
+ * @example
+ * const b = new Balancer({ method: 'hash', servers: [{ address: 'a:1' }, { address: 'b:1' }, { address: 'c:1' }] });
+ * b.pick('foo')!.address; // 'b:1' (3187 mod 3 = 1)
+ */
+export function getHash(p: Peers, r: RequestState): number {
+  const t = r.tier;
+  const key = r.key;
+  if (r.hashTries > HASH_MAX_TRIES || t.n < 2 || key.length === 0) return getRoundRobin(p, r);
+  const slots = slotsOf(p, t);
+  const total = slots.total;
+  for (;;) {
+    r.hash = (r.hash + hashStep(key, r.rehash)) >>> 0;
+    r.rehash++;
+    const i = slotAt(slots, r.hash % total);
+    if (isAvailable(t, i, r)) return i;
+    if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * least_conn, exactly as nginx's `ngx_http_upstream_get_least_conn_peer` /
+ * `ngx_stream_upstream_get_least_conn_peer` (nginx-semantics.md §5.1).
+ *
+ * One pass over the request's tier finds the available server with the smallest conns/weight
+ * ratio, compared by cross-multiplication (`conns[i] * weight[best] < conns[best] * weight[i]`, no
+ * division, exact in doubles while conns * weight < 2^53); the first such server in config order
+ * is the initial best. If other servers tie with it, a second pass from the best onwards runs one
+ * smooth-WRR round among the tied servers only (current += effective, effective recovers by one,
+ * strict `>` so ties of current weight go to the earliest, winner pays back the total); servers
+ * that do not tie keep their current weight. Without a tie no weight changes at all.
+ * Nothing available: the request switches once to the backup tier (clearing its tried set) and
+ * runs least_conn there, as nginx recurses. A single-server upstream uses round robin's get.
+ * Cost: O(n) per get, no allocation; the clock is read only for a server with failures.
+ */
+
+import type { Peers } from '../peers';
+import { isAvailable } from './available';
+import { type RequestState, clearTried } from './request';
+import { getRoundRobin } from './round-robin';
+
+/**
+ * nginx least_conn get for one attempt. Returns the index in `r.tier` (which may have switched to
+ * the backup tier), or -1 (NGX_BUSY, "no live upstreams").
+ *
+ * @example
+ * const b = new Balancer({ method: 'least-conn', servers: [{ address: 'x:1', weight: 2 }, { address: 'y:1' }] });
+ * // connections held open: x y x y x x x y x (nginx-verified)
+ */
+export function getLeastConn(p: Peers, r: RequestState): number {
+  if (p.single && r.tier === p.primary) return getRoundRobin(p, r);
+  const i = selectLeastConn(r);
+  if (i >= 0 || p.backup === null || r.tier !== p.primary) return i;
+  r.tier = p.backup;
+  clearTried(r);
+  return selectLeastConn(r);
+}
+
+/**
+ * One least_conn selection on `r.tier`: the winner's index, or -1 when no server is available.
+ * Updates current/effective weights only when there is a tie.
+ *
+ * @example
+ * const i = selectLeastConn(request); // -1: fall back to the backup tier
+ */
+export function selectLeastConn(r: RequestState): number {
+  const t = r.tier;
+  const n = t.n;
+  const { conns, weight, current, effective } = t;
+  let best = -1;
+  let many = false;
+  for (let i = 0; i < n; i++) {
+    if (!isAvailable(t, i, r)) continue;
+    if (best < 0) {
+      best = i;
+      many = false;
+      continue;
+    }
+    const lhs = conns[i]! * weight[best]!;
+    const rhs = conns[best]! * weight[i]!;
+    if (lhs < rhs) {
+      best = i;
+      many = false;
+    } else if (lhs === rhs) {
+      many = true;
+    }
+  }
+  if (best < 0 || !many) return best;
+  let total = 0;
+  let win = best;
+  const cb = conns[best]!;
+  const wb = weight[best]!;
+  for (let i = best; i < n; i++) {
+    if (conns[i]! * wb !== cb * weight[i]!) continue;
+    if (!isAvailable(t, i, r)) continue;
+    const e = effective[i]!;
+    const c = current[i]! + e;
+    current[i] = c;
+    total += e;
+    if (e < weight[i]!) effective[i] = e + 1;
+    if (c > current[win]!) win = i;
+  }
+  current[win] = current[win]! - total;
+  return win;
+}
