@@ -164,4 +164,4 @@ export const EVENTS_DIRECTIVES: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Blocks whose content nginx hands to a custom handler (not directives): skipped as raw text. */
-export const RAW_BLOCKS: ReadonlySet<string> = new Set(['types', 'map', 'geo', 'split_clients', 'charset_map', 'match']);
+export const RAW_BLOCKS: ReadonlySet<string> = new Set(['types', 'map', 'geo', 'split_clients', 'charset_map']);

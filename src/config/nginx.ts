@@ -112,10 +112,36 @@ type Ctx =
   | 'stream'
   | 'ups-http'
   | 'ups-stream'
+  | 'http-server'
+  | 'http-location'
+  | 'stream-server'
   | 'other-http'
   | 'other-stream'
   | 'other'
   | 'raw';
+
+/**
+ * Block directives of stock nginx and the blocks they are allowed in (ngx_command_t types): a
+ * block directive anywhere else is `"X" directive is not allowed here`. The argument classes are
+ * those of the same tables.
+ */
+const BLOCKS: Record<string, { in: readonly Ctx[]; args: string }> = {
+  server: { in: ['http', 'stream'], args: '0' },
+  location: { in: ['http-server', 'http-location'], args: '12' },
+  limit_except: { in: ['http-location'], args: '1+' },
+  types: { in: ['http', 'http-server', 'http-location'], args: '0' },
+  map: { in: ['http', 'stream'], args: '2' },
+  geo: { in: ['http', 'stream'], args: '12' },
+  split_clients: { in: ['http', 'stream'], args: '2' },
+  charset_map: { in: ['http'], args: '2' },
+};
+
+/** Main-context directives that say `is duplicate` when repeated (nginx.c, ngx_conf_set_*_slot). */
+const MAIN_ONCE = new Set([
+  'daemon', 'master_process', 'timer_resolution', 'pcre_jit', 'pid', 'lock_file', 'worker_processes', 'user',
+  'worker_cpu_affinity', 'worker_rlimit_nofile', 'worker_rlimit_core', 'worker_shutdown_timeout',
+  'working_directory', 'debug_points',
+]);
 
 /** Argument-count classes of `ngx_command_t` (nelts counts the directive name). */
 const ARGS: Record<string, (n: number) => boolean> = {
@@ -206,8 +232,10 @@ interface UpsState {
 class Stop extends Error {}
 
 function atoi(text: string): bigint | undefined {
-  if (text.length === 0 || text.length > 25 || !/^[0-9]+$/.test(text)) return undefined;
-  const v = BigInt(text);
+  if (text.length === 0 || !/^[0-9]+$/.test(text)) return undefined;
+  const digits = text.replace(/^0+(?=.)/, '');
+  if (digits.length > 19) return undefined;
+  const v = BigInt(digits);
   return v > MAX_INT ? undefined : v;
 }
 
@@ -304,6 +332,8 @@ class Walker {
   private httpSeen = false;
   private streamSeen = false;
   private eventsSeen = false;
+  private readonly mainSeen = new Set<string>();
+  private mailLoaded = false;
   private readonly zones = new Map<string, { size: bigint; tag: 'http' | 'stream'; file: string; line: number; column: number }>();
   /** Upstreams of the module being parsed (http or stream), for `duplicate upstream` and init checks. */
   private moduleUpstreams: UpsState[] = [];
@@ -453,8 +483,18 @@ class Walker {
       case 'main':
         if (name === 'http' || name === 'stream' || name === 'events') return this.topBlock(lx, st, name);
         if (MAIN_DIRECTIVES.has(name)) {
-          if (!this.checkSpec(st, { block: false, args: MAIN_DIRECTIVES.get(name)! })) this.recover(lx, st, 'other');
+          if (!this.checkSpec(st, { block: false, args: MAIN_DIRECTIVES.get(name)! })) return this.recover(lx, st, 'other');
+          if (MAIN_ONCE.has(name)) {
+            if (this.mainSeen.has(name)) this.error(`"${name}" directive is duplicate`, this.at(st), 'DUPLICATE', name);
+            this.mainSeen.add(name);
+          }
+          if (name === 'load_module' && /ngx_mail_module/.test(st.args[1]!.text)) this.mailLoaded = true;
           return;
+        }
+        if (name === 'mail' && !this.mailLoaded) {
+          // Debian builds the mail module as a dynamic module: unknown until load_module'ed
+          this.unknown(st);
+          return this.recover(lx, st, 'other');
         }
         if (name === 'upstream') return this.misplacedUpstream(lx, st, 'stream');
         if (this.known(name)) {
@@ -488,11 +528,41 @@ class Walker {
       this.notAllowed(st);
       return this.recover(lx, st, 'other');
     }
-    if (name === 'upstream') {
-      return this.misplacedUpstream(lx, st, ctx === 'http' || ctx === 'other-http' ? 'http' : 'stream');
+    const httpish = ctx === 'http' || ctx === 'http-server' || ctx === 'http-location' || ctx === 'other-http';
+    if (name === 'upstream') return this.misplacedUpstream(lx, st, httpish ? 'http' : 'stream');
+    const blk = BLOCKS[name];
+    if (blk && ctx !== 'other' && ctx !== 'other-http' && ctx !== 'other-stream') {
+      if (!blk.in.includes(ctx)) {
+        this.notAllowed(st);
+        return this.recover(lx, st, 'other');
+      }
+      if (!this.checkSpec(st, { block: true, args: blk.args })) return this.recover(lx, st, 'other');
+      if (name === 'server') return this.serverBlock(lx, st, ctx === 'http' ? 'http-server' : 'stream-server');
+      if (name === 'location') return this.parse(lx, 'http-location', 'block');
+      return this.parse(lx, RAW_BLOCKS.has(name) ? 'raw' : httpish ? 'other-http' : 'other-stream', 'block');
     }
-    const inner: Ctx = ctx === 'http' || ctx === 'other-http' ? 'other-http' : ctx === 'stream' || ctx === 'other-stream' ? 'other-stream' : 'other';
+    if (name === 'proxy_pass' && ctx === 'http-server') {
+      // http proxy_pass is a location-level directive (nginx-semantics §6.1)
+      this.notAllowed(st);
+      return;
+    }
+    if (name === 'listen' && ctx === 'stream-server') this.listenSeen = true;
+    const inner: Ctx = httpish ? 'other-http' : ctx === 'other' ? 'other' : 'other-stream';
     this.skip(lx, st, inner);
+  }
+
+  private listenSeen = false;
+
+  /** `server { ... }` in http or stream; a stream server needs `listen` (ngx_stream_core_server). */
+  private serverBlock(lx: Lexer, st: Statement, ctx: 'http-server' | 'stream-server'): void {
+    const saved = this.listenSeen;
+    this.listenSeen = false;
+    const before = this.errors.length;
+    this.parse(lx, ctx, 'block');
+    if (ctx === 'stream-server' && !this.listenSeen && this.errors.length === before) {
+      this.error('no "listen" is defined for server', { file: st.file, line: st.line, column: st.args[0]!.column }, 'NO_LISTEN');
+    }
+    this.listenSeen = saved;
   }
 
   /** A directive we do not interpret: skip it, walking its block if it has one. */
