@@ -1,0 +1,264 @@
+/**
+ * Status page: balancer snapshots rendered as the check module's `check_status` page (json, csv,
+ * html) or as Prometheus text, and a `node:http` request listener that serves it.
+ *
+ * Layouts follow nginx-semantics.md §7.6 byte for byte: the Tengine 3.2.0 JSON variant (with `up`,
+ * `down` and separators placed so the output is always valid JSON), the CSV lines, and the HTML page
+ * including the module's malformed DOCTYPE. Differences, all for safety: strings are escaped for
+ * their format (JSON escapes, HTML entities, CSV quoting of a field holding `,` `"` or a line break,
+ * Prometheus label escapes); with names nginx accepts these change nothing. Rows are the checked
+ * servers (a `check` state, not admin `down`) in configuration order across all balancers; `index`
+ * counts them globally and is kept when `status=` filters rows out, as in the module. Cost: one pass
+ * over the servers, one string built per call.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BalancerSnapshot } from './balancer';
+import type { ServerSnapshot, ServerState } from './server';
+
+/** Output formats of the status page. */
+export type StatusFormat = 'json' | 'csv' | 'html' | 'prometheus';
+
+/** What `formatStatus` reads from a snapshot (a `BalancerSnapshot` has all of it). */
+export interface StatusSnapshot {
+  name: BalancerSnapshot['name'];
+  servers: readonly Pick<ServerSnapshot, 'address' | 'down' | 'state' | 'conns' | 'fails' | 'check'>[];
+}
+
+/** Options of `formatStatus`. */
+export interface StatusOptions {
+  /** Keep only rows whose check status is this (`?status=up|down`). */
+  status?: 'up' | 'down';
+  /** The check module's configuration generation; default 1. */
+  generation?: number;
+}
+
+/** Content types the module sends (Prometheus: the text exposition format 0.0.4). */
+export const STATUS_CONTENT_TYPES: Readonly<Record<StatusFormat, string>> = {
+  html: 'text/html',
+  csv: 'text/plain',
+  json: 'application/json',
+  prometheus: 'text/plain; version=0.0.4',
+};
+
+const FORMATS = new Set<string>(['json', 'csv', 'html', 'prometheus']);
+const STATES: readonly ServerState[] = ['up', 'down', 'draining', 'unavail', 'checking', 'unhealthy'];
+
+interface Row {
+  index: number;
+  upstream: string;
+  name: string;
+  down: boolean;
+  rise: number;
+  fall: number;
+  type: string;
+  port: number;
+  state: ServerState;
+  conns: number;
+  fails: number;
+}
+
+/** Every checked server across `snapshots`, with its global index, before filtering. */
+function checkedRows(snapshots: readonly StatusSnapshot[]): Row[] {
+  const rows: Row[] = [];
+  for (const b of snapshots) {
+    for (const s of b.servers) {
+      if (s.check === null || s.down) continue;
+      const { down, rise, fall, type, port } = s.check;
+      rows.push({ index: rows.length, upstream: b.name, name: s.address, down, rise, fall, type, port, state: s.state, conns: s.conns, fails: s.fails });
+    }
+  }
+  return rows;
+}
+
+/**
+ * Renders snapshots as the status page.
+ *
+ * @example
+ * formatStatus(balancer.snapshot(), 'csv');
+ * // "0,smtp,10.0.0.1:25,up,3,0,smtp,0\n1,smtp,10.0.0.2:25,down,0,5,smtp,0\n"
+ * formatStatus([a.snapshot(), b.snapshot()], 'json', { status: 'down', generation: 2 });
+ */
+export function formatStatus(
+  snapshots: readonly StatusSnapshot[] | StatusSnapshot,
+  format: StatusFormat,
+  opts: StatusOptions = {},
+): string {
+  const all = checkedRows(Array.isArray(snapshots) ? snapshots : [snapshots as StatusSnapshot]);
+  const rows = opts.status === undefined ? all : all.filter((r) => r.down === (opts.status === 'down'));
+  const generation = opts.generation ?? 1;
+  switch (format) {
+    case 'json':
+      return json(rows, generation);
+    case 'csv':
+      return rows.map((r) => `${r.index},${csv(r.upstream)},${csv(r.name)},${status(r)},${r.rise},${r.fall},${csv(r.type)},${r.port}\n`).join('');
+    case 'html':
+      return html(rows, generation);
+    case 'prometheus':
+      return prometheus(rows, generation);
+    default:
+      throw new TypeError(`Expected format to be one of json, csv, html, prometheus, got ${JSON.stringify(format)}`);
+  }
+}
+
+const status = (r: Row): string => (r.down ? 'down' : 'up');
+
+function json(rows: readonly Row[], generation: number): string {
+  const up = rows.filter((r) => !r.down).length;
+  const lines = rows.map(
+    (r, i) =>
+      `    {"index": ${r.index}, "upstream": ${JSON.stringify(r.upstream)}, "name": ${JSON.stringify(r.name)}, ` +
+      `"status": "${status(r)}", "rise": ${r.rise}, "fall": ${r.fall}, "type": ${JSON.stringify(r.type)}, "port": ${r.port}}` +
+      `${i < rows.length - 1 ? ',' : ''}\n`,
+  );
+  return (
+    `{"servers": {\n  "total": ${rows.length},\n  "up": ${up},\n  "down": ${rows.length - up},\n` +
+    `  "generation": ${generation},\n  "server": [\n${lines.join('')}  ]\n}}\n`
+  );
+}
+
+function csv(field: string): string {
+  return /[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field;
+}
+
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
+
+function html(rows: readonly Row[], generation: number): string {
+  const body = rows
+    .map(
+      (r) =>
+        `  <tr${r.down ? ' bgcolor="#FF0000"' : ''}>\n` +
+        `    <td>${r.index}</td>\n    <td>${escapeHtml(r.upstream)}</td>\n    <td>${escapeHtml(r.name)}</td>\n` +
+        `    <td>${status(r)}</td>\n    <td>${r.rise}</td>\n    <td>${r.fall}</td>\n` +
+        `    <td>${escapeHtml(r.type)}</td>\n    <td>${r.port}</td>\n  </tr>\n`,
+    )
+    .join('');
+  // The module's DOCTYPE lacks the closing quote of the public identifier: kept for byte compatibility.
+  return (
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN\n' +
+    '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n' +
+    '<html xmlns="http://www.w3.org/1999/xhtml">\n' +
+    '<head>\n' +
+    '  <title>Nginx http upstream check status</title>\n' +
+    '</head>\n' +
+    '<body>\n' +
+    '<h1>Nginx http upstream check status</h1>\n' +
+    `<h2>Check upstream server number: ${rows.length}, generation: ${generation}</h2>\n` +
+    '<table style="background-color:white" cellspacing="0"        cellpadding="3" border="1">\n' +
+    '  <tr bgcolor="#C0C0C0">\n' +
+    '    <th>Index</th>\n' +
+    '    <th>Upstream</th>\n' +
+    '    <th>Name</th>\n' +
+    '    <th>Status</th>\n' +
+    '    <th>Rise counts</th>\n' +
+    '    <th>Fall counts</th>\n' +
+    '    <th>Check type</th>\n' +
+    '    <th>Check port</th>\n' +
+    '  </tr>\n' +
+    body +
+    '</table>\n' +
+    '</body>\n' +
+    '</html>\n'
+  );
+}
+
+const label = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+function prometheus(rows: readonly Row[], generation: number): string {
+  const up = rows.filter((r) => !r.down).length;
+  const out: string[] = [];
+  const gauge = (name: string, help: string): void => {
+    out.push(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
+  };
+  gauge('nginx_upstream_count_total', 'Nginx total number of servers');
+  out.push(`nginx_upstream_count_total ${rows.length}\n`);
+  gauge('nginx_upstream_count_up', 'Nginx total number of servers that are UP');
+  out.push(`nginx_upstream_count_up ${up}\n`);
+  gauge('nginx_upstream_count_down', 'Nginx total number of servers that are DOWN');
+  out.push(`nginx_upstream_count_down ${rows.length - up}\n`);
+  gauge('nginx_upstream_count_generation', 'Nginx generation');
+  out.push(`nginx_upstream_count_generation ${generation}\n`);
+  const id = (r: Row): string => `index="${r.index}",upstream="${label(r.upstream)}",name="${label(r.name)}"`;
+  const checkLabels = (r: Row, withStatus: boolean): string =>
+    `${id(r)}${withStatus ? `,status="${status(r)}"` : ''},type="${label(r.type)}",port="${r.port}"`;
+  gauge('nginx_upstream_server_rise', 'Consecutive successful checks (Tengine declares it a counter; it resets)');
+  for (const r of rows) out.push(`nginx_upstream_server_rise{${checkLabels(r, true)}} ${r.rise}\n`);
+  gauge('nginx_upstream_server_fall', 'Consecutive failed checks (Tengine declares it a counter; it resets)');
+  for (const r of rows) out.push(`nginx_upstream_server_fall{${checkLabels(r, true)}} ${r.fall}\n`);
+  gauge('nginx_upstream_server_active', 'Nginx active 1 for UP / 0 for DOWN');
+  for (const r of rows) out.push(`nginx_upstream_server_active{${checkLabels(r, false)}} ${r.down ? 0 : 1}\n`);
+  gauge('nginx_upstream_server_state', 'Server state, 1 for the current one (up, down, draining, unavail, checking, unhealthy)');
+  for (const r of rows) for (const s of STATES) out.push(`nginx_upstream_server_state{${id(r)},state="${s}"} ${r.state === s ? 1 : 0}\n`);
+  gauge('nginx_upstream_server_conns', 'Connections handed out and not yet released');
+  for (const r of rows) out.push(`nginx_upstream_server_conns{${id(r)}} ${r.conns}\n`);
+  gauge('nginx_upstream_server_fails', 'Passive failures counted in the current fail_timeout window');
+  for (const r of rows) out.push(`nginx_upstream_server_fails{${id(r)}} ${r.fails}\n`);
+  return out.join('');
+}
+
+/** Options of `statusHandler`. */
+export interface StatusHandlerOptions {
+  /** Format when the request has no valid `?format=`; default `'html'` (the module's default). */
+  format?: StatusFormat;
+  /** The generation shown on the page; default 1. */
+  generation?: number;
+}
+
+/** Anything with a `snapshot()`: a Balancer. */
+export interface SnapshotSource {
+  snapshot(): StatusSnapshot;
+}
+
+/**
+ * A `node:http` request listener serving the status page, like the module's `check_status`: GET and
+ * HEAD only (else 405), `?format=json|csv|html|prometheus` (exact) and `?status=up|down` (any case);
+ * bad values are ignored. With no checked server at all it answers 500, as the module does.
+ *
+ * @example
+ * import http from 'node:http';
+ * http.createServer(statusHandler([smtpBalancer, webBalancer], { format: 'json' })).listen(8080, '127.0.0.1');
+ * // curl 'http://127.0.0.1:8080/?format=prometheus&status=down'
+ */
+export function statusHandler(
+  balancers: readonly SnapshotSource[] | (() => readonly SnapshotSource[]),
+  options: StatusHandlerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const defaultFormat = options.format ?? 'html';
+  if (!FORMATS.has(defaultFormat)) {
+    throw new TypeError(`Expected format to be one of json, csv, html, prometheus, got ${JSON.stringify(defaultFormat)}`);
+  }
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const body = 'method not allowed\n';
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain', 'content-length': body.length });
+      res.end(body);
+      return;
+    }
+    const query = new URL(req.url ?? '/', 'http://status.invalid').searchParams;
+    const f = query.get('format');
+    const format = f !== null && FORMATS.has(f) ? (f as StatusFormat) : defaultFormat;
+    const s = query.get('status')?.toLowerCase();
+    const opts: StatusOptions = { generation: options.generation ?? 1 };
+    if (s === 'up' || s === 'down') opts.status = s;
+    let code = 200;
+    let type = STATUS_CONTENT_TYPES[format];
+    let body: string;
+    try {
+      const snapshots = (typeof balancers === 'function' ? balancers() : balancers).map((b) => b.snapshot());
+      if (checkedRows(snapshots).length === 0) {
+        code = 500;
+        type = 'text/plain';
+        body = "can not find any check server, make sure you've added the check servers\n";
+      } else {
+        body = formatStatus(snapshots, format, opts);
+      }
+    } catch (error) {
+      code = 500;
+      type = 'text/plain';
+      body = `status unavailable: ${error instanceof Error ? error.message : String(error)}\n`;
+    }
+    res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+}

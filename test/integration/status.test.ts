@@ -1,0 +1,133 @@
+/**
+ * statusHandler served by node:http on 127.0.0.1 over real Balancers: methods, `format=` and
+ * `status=` arguments, content types, HEAD, the no-check-servers answer. Every server is stopped.
+ */
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Balancer } from '../../src/balancer';
+import { statusHandler, type SnapshotSource } from '../../src/status';
+import { listen, stopAll } from '../fixtures/peers';
+
+afterEach(async () => {
+  await stopAll();
+});
+
+function balancers(): Balancer[] {
+  const smtp = new Balancer({
+    name: 'smtp',
+    servers: [
+      { address: '127.0.0.1:10025' },
+      { address: '127.0.0.1:10026' },
+      { address: '127.0.0.1:10027', down: true }, // admin down: not checked, not listed
+      { address: '127.0.0.1:10028', backup: true },
+    ],
+    check: { type: 'smtp', interval: 5000, rise: 2, fall: 5, timeout: 2000 },
+  });
+  for (let i = 0; i < 3; i++) smtp.reportCheck('127.0.0.1:10025', true);
+  smtp.reportCheck('127.0.0.1:10026', false);
+  smtp.reportCheck('127.0.0.1:10028', true);
+  smtp.reportCheck('127.0.0.1:10028', true);
+  const plain = new Balancer({ name: 'plain', servers: [{ address: '127.0.0.1:8080' }] });
+  const web = new Balancer({ name: 'web', servers: [{ address: '127.0.0.1:8081' }], check: { type: 'http', port: 8082, defaultDown: false } });
+  return [smtp, plain, web];
+}
+
+async function get(port: number, path: string, method = 'GET') {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('statusHandler over node:http', () => {
+  it('serves json with the Tengine layout, rows in config order across balancers', async () => {
+    const port = await listen(http.createServer(statusHandler(balancers(), { format: 'json' })));
+    const r = await get(port, '/status');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(r.body).toBe(
+      '{"servers": {\n  "total": 4,\n  "up": 3,\n  "down": 1,\n  "generation": 1,\n  "server": [\n' +
+        '    {"index": 0, "upstream": "smtp", "name": "127.0.0.1:10025", "status": "up", "rise": 3, "fall": 0, "type": "smtp", "port": 0},\n' +
+        '    {"index": 1, "upstream": "smtp", "name": "127.0.0.1:10026", "status": "down", "rise": 0, "fall": 1, "type": "smtp", "port": 0},\n' +
+        '    {"index": 2, "upstream": "smtp", "name": "127.0.0.1:10028", "status": "up", "rise": 2, "fall": 0, "type": "smtp", "port": 0},\n' +
+        '    {"index": 3, "upstream": "web", "name": "127.0.0.1:8081", "status": "up", "rise": 0, "fall": 0, "type": "http", "port": 8082}\n' +
+        '  ]\n}}\n',
+    );
+    expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)));
+  });
+
+  it('defaults to html and honours ?format= (exact) and ?status= (any case); bad values are ignored', async () => {
+    const port = await listen(http.createServer(statusHandler(balancers())));
+    const html = await get(port, '/');
+    expect(html.headers['content-type']).toBe('text/html');
+    expect(html.body).toContain('<h2>Check upstream server number: 4, generation: 1</h2>');
+
+    const csv = await get(port, '/?format=csv&status=DOWN');
+    expect(csv.headers['content-type']).toBe('text/plain');
+    expect(csv.body).toBe('1,smtp,127.0.0.1:10026,down,0,1,smtp,0\n');
+
+    const badFormat = await get(port, '/?format=CSV&status=up');
+    expect(badFormat.headers['content-type']).toBe('text/html');
+    expect(badFormat.body).toContain('<h2>Check upstream server number: 3, generation: 1</h2>');
+
+    const badStatus = await get(port, '/?format=csv&status=sideways');
+    expect(badStatus.body.split('\n')).toHaveLength(5);
+
+    const prom = await get(port, '/?format=prometheus');
+    expect(prom.headers['content-type']).toBe('text/plain; version=0.0.4');
+    expect(prom.body).toContain('nginx_upstream_count_down 1\n');
+    expect(prom.body).toContain('nginx_upstream_server_state{index="1",upstream="smtp",name="127.0.0.1:10026",state="unhealthy"} 1\n');
+  });
+
+  it('answers HEAD with headers only, and other methods with 405', async () => {
+    const port = await listen(http.createServer(statusHandler(balancers(), { format: 'csv', generation: 4 })));
+    const full = await get(port, '/');
+    const head = await get(port, '/', 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-length']).toBe(String(full.body.length));
+    for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
+      const r = await get(port, '/', method);
+      expect(r.status).toBe(405);
+      expect(r.headers.allow).toBe('GET, HEAD');
+    }
+  });
+
+  it('reads the balancer list on every request when given a function', async () => {
+    let list: SnapshotSource[] = [];
+    const port = await listen(http.createServer(statusHandler(() => list, { format: 'csv' })));
+    const none = await get(port, '/');
+    expect(none.status).toBe(500);
+    expect(none.body).toMatch(/can not find any check server/);
+    list = balancers().slice(2);
+    expect((await get(port, '/')).body).toBe('0,web,127.0.0.1:8081,up,0,0,http,8082\n');
+  });
+
+  it('answers 500 instead of crashing when a snapshot throws', async () => {
+    const broken: SnapshotSource = {
+      snapshot() {
+        throw new Error('boom');
+      },
+    };
+    const port = await listen(http.createServer(statusHandler([broken])));
+    const r = await get(port, '/');
+    expect(r.status).toBe(500);
+    expect(r.body).toBe('status unavailable: boom\n');
+  });
+
+  it('shows live check state: a report moves a server between the up and down lists', async () => {
+    const [smtp] = balancers();
+    const port = await listen(http.createServer(statusHandler([smtp!], { format: 'csv' })));
+    expect((await get(port, '/?status=down')).body).toBe('1,smtp,127.0.0.1:10026,down,0,1,smtp,0\n');
+    smtp!.reportCheck('127.0.0.1:10026', true);
+    smtp!.reportCheck('127.0.0.1:10026', true);
+    expect((await get(port, '/?status=down')).body).toBe('');
+    expect((await get(port, '/?status=up')).body).toContain('1,smtp,127.0.0.1:10026,up,2,0,smtp,0\n');
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * Status page formats (src/status.ts) against the byte layouts of nginx-semantics.md §7.6.
+ */
+import { describe, expect, it } from 'vitest';
+import { formatStatus, type StatusSnapshot } from '../../src/status';
+import type { ServerState } from '../../src/server';
+
+type Check = { down: boolean; rise: number; fall: number; type: string; port: number } | null;
+
+function srv(address: string, check: Check, state: ServerState = check?.down ? 'unhealthy' : 'up', extra: { conns?: number; fails?: number; down?: boolean } = {}) {
+  return { address, down: extra.down ?? false, state, conns: extra.conns ?? 0, fails: extra.fails ?? 0, check };
+}
+
+const backend: StatusSnapshot = {
+  name: 'backend',
+  servers: [
+    srv('127.0.0.1:18081', { down: false, rise: 3, fall: 0, type: 'tcp', port: 0 }),
+    srv('127.0.0.1:18089', { down: true, rise: 0, fall: 4, type: 'tcp', port: 0 }),
+  ],
+};
+const web2: StatusSnapshot = {
+  name: 'web2',
+  servers: [srv('127.0.0.1:18082', { down: false, rise: 4, fall: 0, type: 'http', port: 18083 })],
+};
+
+describe('formatStatus json (Tengine 3.2.0 layout)', () => {
+  it('matches the captured bytes for three rows over two upstreams', () => {
+    expect(formatStatus([backend, web2], 'json')).toBe(
+      '{"servers": {\n' +
+        '  "total": 3,\n' +
+        '  "up": 2,\n' +
+        '  "down": 1,\n' +
+        '  "generation": 1,\n' +
+        '  "server": [\n' +
+        '    {"index": 0, "upstream": "backend", "name": "127.0.0.1:18081", "status": "up", "rise": 3, "fall": 0, "type": "tcp", "port": 0},\n' +
+        '    {"index": 1, "upstream": "backend", "name": "127.0.0.1:18089", "status": "down", "rise": 0, "fall": 4, "type": "tcp", "port": 0},\n' +
+        '    {"index": 2, "upstream": "web2", "name": "127.0.0.1:18082", "status": "up", "rise": 4, "fall": 0, "type": "http", "port": 18083}\n' +
+        '  ]\n' +
+        '}}\n',
+    );
+  });
+
+  it('filters with status=up, keeps global indexes and stays valid JSON when the last row is dropped', () => {
+    const out = formatStatus([web2, backend], 'json', { status: 'up' });
+    expect(out).toBe(
+      '{"servers": {\n  "total": 2,\n  "up": 2,\n  "down": 0,\n  "generation": 1,\n  "server": [\n' +
+        '    {"index": 0, "upstream": "web2", "name": "127.0.0.1:18082", "status": "up", "rise": 4, "fall": 0, "type": "http", "port": 18083},\n' +
+        '    {"index": 1, "upstream": "backend", "name": "127.0.0.1:18081", "status": "up", "rise": 3, "fall": 0, "type": "tcp", "port": 0}\n' +
+        '  ]\n}}\n',
+    );
+    expect(JSON.parse(out).servers.server).toHaveLength(2);
+  });
+
+  it('filters with status=down', () => {
+    const out = formatStatus([backend, web2], 'json', { status: 'down', generation: 7 });
+    expect(out).toBe(
+      '{"servers": {\n  "total": 1,\n  "up": 0,\n  "down": 1,\n  "generation": 7,\n  "server": [\n' +
+        '    {"index": 1, "upstream": "backend", "name": "127.0.0.1:18089", "status": "down", "rise": 0, "fall": 4, "type": "tcp", "port": 0}\n' +
+        '  ]\n}}\n',
+    );
+  });
+
+  it('is valid JSON with no rows, and escapes strings', () => {
+    expect(formatStatus([web2], 'json', { status: 'down' })).toBe(
+      '{"servers": {\n  "total": 0,\n  "up": 0,\n  "down": 0,\n  "generation": 1,\n  "server": [\n  ]\n}}\n',
+    );
+    expect(JSON.parse(formatStatus({ name: 'x', servers: [] }, 'json'))).toEqual({ servers: { total: 0, up: 0, down: 0, generation: 1, server: [] } });
+    const odd: StatusSnapshot = { name: 'a"b\\c', servers: [srv('h:1', { down: false, rise: 0, fall: 0, type: 'custom', port: 0 })] };
+    expect(JSON.parse(formatStatus(odd, 'json')).servers.server[0].upstream).toBe('a"b\\c');
+  });
+});
+
+describe('formatStatus rows', () => {
+  it('lists only checked servers, skipping admin-down ones and balancers without checks, indexing globally', () => {
+    const unchecked: StatusSnapshot = { name: 'plain', servers: [srv('10.0.0.9:25', null)] };
+    const mixed: StatusSnapshot = {
+      name: 'mixed',
+      servers: [
+        srv('10.0.0.1:25', { down: false, rise: 2, fall: 0, type: 'smtp', port: 0 }),
+        srv('10.0.0.2:25', { down: true, rise: 0, fall: 0, type: 'smtp', port: 0 }, 'down', { down: true }),
+        srv('10.0.0.3:25', { down: true, rise: 0, fall: 0, type: 'smtp', port: 0 }, 'checking'),
+      ],
+    };
+    expect(formatStatus([unchecked, mixed, web2], 'csv')).toBe(
+      '0,mixed,10.0.0.1:25,up,2,0,smtp,0\n1,mixed,10.0.0.3:25,down,0,0,smtp,0\n2,web2,127.0.0.1:18082,up,4,0,http,18083\n',
+    );
+  });
+
+  it('accepts one snapshot as well as a list', () => {
+    expect(formatStatus(backend, 'csv')).toBe(formatStatus([backend], 'csv'));
+  });
+
+  it('rejects an unknown format', () => {
+    expect(() => formatStatus(backend, 'xml' as 'json')).toThrow(TypeError);
+  });
+});
+
+describe('formatStatus csv', () => {
+  it('matches the module: one line per row, no header', () => {
+    expect(formatStatus(backend, 'csv')).toBe('0,backend,127.0.0.1:18081,up,3,0,tcp,0\n1,backend,127.0.0.1:18089,down,0,4,tcp,0\n');
+    expect(formatStatus(backend, 'csv', { status: 'down' })).toBe('1,backend,127.0.0.1:18089,down,0,4,tcp,0\n');
+    expect(formatStatus(backend, 'csv', { status: 'up' })).toBe('0,backend,127.0.0.1:18081,up,3,0,tcp,0\n');
+  });
+
+  it('quotes a field that holds a comma or a quote', () => {
+    const odd: StatusSnapshot = { name: 'a,b', servers: [srv('h"x:1', { down: false, rise: 1, fall: 0, type: 'tcp', port: 0 })] };
+    expect(formatStatus(odd, 'csv')).toBe('0,"a,b","h""x:1",up,1,0,tcp,0\n');
+  });
+});
+
+describe('formatStatus html', () => {
+  it('matches the captured page byte for byte, malformed DOCTYPE included', () => {
+    expect(formatStatus(backend, 'html')).toBe(`<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN
+"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml">
+<head>
+  <title>Nginx http upstream check status</title>
+</head>
+<body>
+<h1>Nginx http upstream check status</h1>
+<h2>Check upstream server number: 2, generation: 1</h2>
+<table style="background-color:white" cellspacing="0"        cellpadding="3" border="1">
+  <tr bgcolor="#C0C0C0">
+    <th>Index</th>
+    <th>Upstream</th>
+    <th>Name</th>
+    <th>Status</th>
+    <th>Rise counts</th>
+    <th>Fall counts</th>
+    <th>Check type</th>
+    <th>Check port</th>
+  </tr>
+  <tr>
+    <td>0</td>
+    <td>backend</td>
+    <td>127.0.0.1:18081</td>
+    <td>up</td>
+    <td>3</td>
+    <td>0</td>
+    <td>tcp</td>
+    <td>0</td>
+  </tr>
+  <tr bgcolor="#FF0000">
+    <td>1</td>
+    <td>backend</td>
+    <td>127.0.0.1:18089</td>
+    <td>down</td>
+    <td>0</td>
+    <td>4</td>
+    <td>tcp</td>
+    <td>0</td>
+  </tr>
+</table>
+</body>
+</html>
+`);
+  });
+
+  it('counts filtered rows in the h2 and escapes names', () => {
+    const odd: StatusSnapshot = { name: '<script>&', servers: [srv(`a'"b:1`, { down: false, rise: 1, fall: 0, type: 'tcp', port: 0 })] };
+    const out = formatStatus([backend, odd], 'html', { status: 'up', generation: 3 });
+    expect(out).toContain('<h2>Check upstream server number: 2, generation: 3</h2>\n');
+    expect(out).toContain('    <td>2</td>\n    <td>&lt;script&gt;&amp;</td>\n    <td>a&#39;&quot;b:1</td>\n');
+    expect(out).not.toContain('<script>');
+  });
+});
+
+describe('formatStatus prometheus', () => {
+  it('emits the Tengine count gauges and per-server gauges', () => {
+    const snap: StatusSnapshot = {
+      name: 'smtp',
+      servers: [
+        srv('10.0.0.1:25', { down: false, rise: 7, fall: 0, type: 'smtp', port: 0 }, 'unavail', { conns: 3, fails: 2 }),
+        srv('10.0.0.2:25', { down: true, rise: 0, fall: 5, type: 'smtp', port: 2525 }),
+      ],
+    };
+    expect(formatStatus(snap, 'prometheus', { generation: 2 })).toBe(
+      [
+        '# HELP nginx_upstream_count_total Nginx total number of servers',
+        '# TYPE nginx_upstream_count_total gauge',
+        'nginx_upstream_count_total 2',
+        '# HELP nginx_upstream_count_up Nginx total number of servers that are UP',
+        '# TYPE nginx_upstream_count_up gauge',
+        'nginx_upstream_count_up 1',
+        '# HELP nginx_upstream_count_down Nginx total number of servers that are DOWN',
+        '# TYPE nginx_upstream_count_down gauge',
+        'nginx_upstream_count_down 1',
+        '# HELP nginx_upstream_count_generation Nginx generation',
+        '# TYPE nginx_upstream_count_generation gauge',
+        'nginx_upstream_count_generation 2',
+        '# HELP nginx_upstream_server_rise Consecutive successful checks (Tengine declares it a counter; it resets)',
+        '# TYPE nginx_upstream_server_rise gauge',
+        'nginx_upstream_server_rise{index="0",upstream="smtp",name="10.0.0.1:25",status="up",type="smtp",port="0"} 7',
+        'nginx_upstream_server_rise{index="1",upstream="smtp",name="10.0.0.2:25",status="down",type="smtp",port="2525"} 0',
+        '# HELP nginx_upstream_server_fall Consecutive failed checks (Tengine declares it a counter; it resets)',
+        '# TYPE nginx_upstream_server_fall gauge',
+        'nginx_upstream_server_fall{index="0",upstream="smtp",name="10.0.0.1:25",status="up",type="smtp",port="0"} 0',
+        'nginx_upstream_server_fall{index="1",upstream="smtp",name="10.0.0.2:25",status="down",type="smtp",port="2525"} 5',
+        '# HELP nginx_upstream_server_active Nginx active 1 for UP / 0 for DOWN',
+        '# TYPE nginx_upstream_server_active gauge',
+        'nginx_upstream_server_active{index="0",upstream="smtp",name="10.0.0.1:25",type="smtp",port="0"} 1',
+        'nginx_upstream_server_active{index="1",upstream="smtp",name="10.0.0.2:25",type="smtp",port="2525"} 0',
+        '# HELP nginx_upstream_server_state Server state, 1 for the current one (up, down, draining, unavail, checking, unhealthy)',
+        '# TYPE nginx_upstream_server_state gauge',
+        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="up"} 0',
+        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="down"} 0',
+        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="draining"} 0',
+        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="unavail"} 1',
+        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="checking"} 0',
+        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="unhealthy"} 0',
+        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="up"} 0',
+        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="down"} 0',
+        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="draining"} 0',
+        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="unavail"} 0',
+        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="checking"} 0',
+        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="unhealthy"} 1',
+        '# HELP nginx_upstream_server_conns Connections handed out and not yet released',
+        '# TYPE nginx_upstream_server_conns gauge',
+        'nginx_upstream_server_conns{index="0",upstream="smtp",name="10.0.0.1:25"} 3',
+        'nginx_upstream_server_conns{index="1",upstream="smtp",name="10.0.0.2:25"} 0',
+        '# HELP nginx_upstream_server_fails Passive failures counted in the current fail_timeout window',
+        '# TYPE nginx_upstream_server_fails gauge',
+        'nginx_upstream_server_fails{index="0",upstream="smtp",name="10.0.0.1:25"} 2',
+        'nginx_upstream_server_fails{index="1",upstream="smtp",name="10.0.0.2:25"} 0',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('escapes label values and honours the status filter', () => {
+    const odd: StatusSnapshot = { name: 'a"b\\c\nd', servers: [srv('h:1', { down: false, rise: 1, fall: 0, type: 'tcp', port: 0 })] };
+    const out = formatStatus([odd, backend], 'prometheus', { status: 'down' });
+    expect(out).toContain('nginx_upstream_count_total 1\n');
+    expect(out).toContain('nginx_upstream_server_active{index="2",upstream="backend",name="127.0.0.1:18089",type="tcp",port="0"} 0\n');
+    expect(out).not.toContain('upstream="a');
+    const all = formatStatus(odd, 'prometheus');
+    expect(all).toContain('upstream="a\\"b\\\\c\\nd"');
+  });
+});
