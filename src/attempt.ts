@@ -18,7 +18,7 @@ import { type RequestState, recycleTried } from './select/request';
 export interface AttemptOwner {
   readonly clock: () => number;
   getFor(r: Attempt): ServerRecord | undefined;
-  freeFor(server: ServerRecord, failed: boolean, r: Attempt | null): void;
+  freeFor(server: ServerRecord, failed: boolean, r: Attempt | null, triesLeft: number): void;
   connectedFor(server: ServerRecord): void;
   remap(r: Attempt): void;
   triesExhausted(): void;
@@ -123,7 +123,6 @@ export class Attempt implements RequestState {
   /** The current server's work is done without failure; the attempt is finished. */
   release(): void {
     this.#free(false);
-    this.#phase = FINISHED;
     recycleTried(this);
   }
 
@@ -133,8 +132,9 @@ export class Attempt implements RequestState {
       throw new AttemptStateError(`${failed ? 'fail' : 'release'}() called with no current server: call next() first`, undefined);
     }
     this.#current = null;
-    this.#phase = BETWEEN;
-    this.#owner.freeFor(server, failed, this);
-    if (this.tries > 0) this.tries--;
+    this.#phase = failed ? BETWEEN : FINISHED;
+    // nginx decrements tries after free; free may zero them (single mode), so compute first.
+    const before = this.tries;
+    this.#owner.freeFor(server, failed, this, before > 0 ? before - 1 : 0);
   }
 }

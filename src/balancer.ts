@@ -177,7 +177,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       }
     }
     if (rec.conns <= 0) throw new AttemptStateError(`release() of ${show(rec.id)}, which has no connection handed out`, rec.id);
-    this.freeFor(rec, failed, null);
+    this.freeFor(rec, failed, null, 0);
   }
 
   /** @internal */
@@ -203,7 +203,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       const from = this.#servingTier;
       this.#servingTier = t.backup ? 'backup' : 'primary';
       this.#servingBackup = t.backup;
-      this.emit('tier', from, this.#servingTier);
+      this.#emitSafely('tier', from, this.#servingTier);
     }
     return rec;
   }
@@ -213,14 +213,29 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     this.#noLive('tries');
   }
 
+  /**
+   * Emits after state is committed. A listener that throws cannot leave the balancer half-updated:
+   * its error is rethrown on a microtask (an uncaught exception, not swallowed).
+   */
+  #emitSafely<K extends keyof BalancerEvents>(event: K, ...args: BalancerEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: BalancerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
   #noLive(reason: 'no-live-upstreams' | 'tries'): void {
     if (this.#exhausted) return;
     this.#exhausted = true;
-    this.emit('exhausted', reason, this.name);
+    this.#emitSafely('exhausted', reason, this.name);
   }
 
   /** @internal */
-  freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null): void {
+  freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null, triesLeft = 0): void {
+    if (r !== null) r.tries = triesLeft;
     const t = rec.tier;
     if (t === null) {
       const d = rec.detached!;
@@ -383,7 +398,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       if (rec.check.down) t.blocked[rec.index] = t.blocked[rec.index]! | BLOCK_CHECK;
       else t.blocked[rec.index] = t.blocked[rec.index]! & ~BLOCK_CHECK;
     }
-    this.emit('check', rec, ok, reason, ms);
+    this.#emitSafely('check', rec, ok, reason, ms);
     this.#commit(rec, 'check');
   }
 
@@ -464,7 +479,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const prev = rec.config;
     leaveSchedule(rec.tier!);
     const moved = prev.backup !== next.backup;
-    if (!moved && prev.weight !== next.weight) this.#reweight(rec, next.weight);
+    if (prev.weight !== next.weight) this.#reweight(rec, next.weight);
     rec.config = next;
     if (moved) this.#rebuild();
     else {
@@ -531,6 +546,6 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const from = rec.lastState;
     if (from === to) return;
     rec.lastState = to;
-    this.emit('state', rec, from, to, cause);
+    this.#emitSafely('state', rec, from, to, cause);
   }
 }

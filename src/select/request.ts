@@ -46,11 +46,12 @@ export function isTried(r: RequestState, i: number): boolean {
 
 /** Marks server `i` of the current tier as tried. */
 export function markTried(r: RequestState, i: number): void {
-  if (r.tier.n <= 32) {
+  let bits = r.bits;
+  if (bits === null && r.tier.n <= 32) {
     r.mask |= 1 << i;
     return;
   }
-  let bits = r.bits;
+  // Once a bitmap is in use (a tier over 32 servers was seen) it stays the tried set of this request.
   if (bits === null || bits.length * 32 < r.tier.n) {
     const words = (r.tier.n + 31) >>> 5;
     const grown = (bits === null ? r.tier.spare.pop() : undefined) ?? new Uint32Array(words);
