@@ -14,6 +14,7 @@ import { Attempt, type AttemptOwner } from './attempt';
 import { monotonicClock } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
 import type { BalancerEvents, StateCause, TierName } from './events';
+import { Checker, checkPhase } from './health/checker';
 import { initialRiseFall, observeCheck } from './health/rise-fall';
 import { isExcluded, markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
 import {
@@ -86,6 +87,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #getPeer: GetPeer;
   #selector: Selector;
   #oneShot: OneShot;
+  #checker: Checker | null = null;
+  #closed = false;
   #servingTier: TierName = 'primary';
   /** `#servingTier === 'backup'`, as a flag for the hot path. */
   #servingBackup = false;
@@ -309,6 +312,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const rec = this.#insert(s);
     this.#rebuild();
     rec.lastState = rec.state;
+    this.#checker?.sync();
     return rec;
   }
 
@@ -321,6 +325,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     this.#order = rest;
     this.#byId.delete(id);
     this.#rebuild();
+    this.#checker?.sync();
   }
 
   /**
@@ -342,6 +347,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       requirePrimary(this.#order.map((r) => (r === rec ? next : r.config)), 'servers', this.name);
     }
     this.#apply(rec, next);
+    this.#checker?.sync();
     return rec;
   }
 
@@ -377,10 +383,58 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       if (changed.includes(rec)) this.#commit(rec, 'admin');
       else rec.lastState = rec.state;
     }
+    this.#checker?.sync();
   }
 
   // ---------------------------------------------------------------------------------------------
   // Active checks
+
+  /**
+   * Starts the active-check scheduler (needs the `check` option): every server that is not `down`
+   * gets its first check at a random delay in [0, interval), then one every interval after the
+   * previous result. Nothing runs before `start()`. Idempotent.
+   *
+   * @example
+   * const b = new Balancer({ servers, check: { interval: 5000, rise: 2, fall: 5, timeout: 2000, type: 'smtp' } });
+   * b.start();
+   * // ...
+   * await b.close();
+   */
+  start(): void {
+    if (this.#closed) throw new UpstreamError('ERR_UPSTREAM_CLOSED', `Balancer ${show(this.name)} is closed`);
+    const check = this.#options.check;
+    if (check === undefined) {
+      throw new InvalidOptionError('check', `start() needs the \`check\` option: upstream ${show(this.name)} has no active checks configured`, undefined);
+    }
+    if (this.#checker === null) {
+      const timers = this.#options.timers;
+      this.#checker = new Checker(
+        check,
+        {
+          targets: () => this.#order.filter((r) => !r.config.down).map((r) => ({ id: r.id, address: r.address })),
+          report: (id, ok, reason, ms) => {
+            if (this.#byId.has(id)) this.reportCheck(id, ok, reason, ms);
+          },
+          phase: (id) => {
+            const c = this.#byId.get(id)?.check;
+            return c == null ? 'up' : checkPhase(c);
+          },
+        },
+        { clock: this.clock, rng: this.#options.rng, ...(timers === undefined ? {} : { setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout }) },
+      );
+    }
+    this.#checker.start();
+  }
+
+  /**
+   * Stops the active-check scheduler: clears every timer, aborts checks in flight and resolves once
+   * every probe socket is destroyed. Selection keeps working on the last verdicts. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const checker = this.#checker;
+    if (checker !== null) await checker.close();
+  }
 
   /**
    * Feeds one active-check result for a server (the scheduler calls the same path). Applies the

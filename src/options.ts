@@ -114,6 +114,8 @@ export interface BalancerOptions {
   clock?: Clock;
   /** Random source in [0, 1); default `Math.random`. */
   rng?: () => number;
+  /** Timer functions for the active-check scheduler (tests inject their own); default the globals. */
+  timers?: CheckTimers;
   /**
    * Allow `backup` servers with `hash`, `ip-hash` and `random`. nginx rejects that combination
    * (`balancing method does not support parameter "backup"`) unless the `backup` line comes before
@@ -121,6 +123,12 @@ export interface BalancerOptions {
    * used only when the method falls back to round robin.
    */
   allowBackupWithHash?: boolean;
+}
+
+/** The timer functions the active-check scheduler uses. */
+export interface CheckTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
 }
 
 /** A server definition with every default applied. */
@@ -319,10 +327,11 @@ export interface ResolvedOptions {
   check: ResolvedCheck | undefined;
   clock: Clock;
   rng: () => number;
+  timers: CheckTimers | undefined;
   allowBackupWithHash: boolean;
 }
 
-const TOP_KEYS = new Set(['name', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'allowBackupWithHash']);
+const TOP_KEYS = new Set(['name', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'timers', 'allowBackupWithHash']);
 
 /** Validates `new Balancer()` options. */
 export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock; rng: () => number }): ResolvedOptions {
@@ -350,7 +359,12 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
   if (typeof clock !== 'function') fail('clock', 'a function returning milliseconds', clock);
   const rng = input.rng ?? defaults.rng;
   if (typeof rng !== 'function') fail('rng', 'a function returning a number in [0, 1)', rng);
+  const timers = input.timers;
+  if (timers !== undefined && (typeof timers !== 'object' || timers === null || typeof timers.setTimeout !== 'function' || typeof timers.clearTimeout !== 'function')) {
+    fail('timers', 'an object with setTimeout and clearTimeout functions', timers);
+  }
   const allowBackupWithHash = input.allowBackupWithHash ?? false;
+  if (typeof allowBackupWithHash !== 'boolean') fail('allowBackupWithHash', 'a boolean', allowBackupWithHash);
   const servers = resolveServers(input.servers);
   requirePrimary(servers, 'servers', name);
   if (!allowBackupWithHash && (method === 'hash' || method === 'ip-hash' || method === 'random')) {
@@ -364,5 +378,5 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
     }
   }
   const check = input.check === undefined ? undefined : resolveCheck(input.check);
-  return { name, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, allowBackupWithHash };
+  return { name, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, timers, allowBackupWithHash };
 }
