@@ -14,6 +14,7 @@ import { Attempt, type AttemptOwner } from './attempt';
 import { monotonicClock } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
 import type { BalancerEvents, StateCause, TierName } from './events';
+import { balancerOptionsFromNginx, type ParseOptions } from './config/nginx';
 import { Checker, checkPhase } from './health/checker';
 import { initialRiseFall, observeCheck } from './health/rise-fall';
 import { isExcluded, markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
@@ -35,6 +36,17 @@ export interface BalancerSnapshot {
   /** The tier that served the latest selection. */
   tier: TierName;
   servers: ServerSnapshot[];
+}
+
+/** Options of `Balancer.fromNginx`: where the text came from, and runtime options a config cannot say. */
+export interface FromNginxOptions extends Omit<ParseOptions, 'lenient'> {
+  /** Pick the upstream from this context when the name exists in both. */
+  context?: 'http' | 'stream';
+  clock?: BalancerOptions['clock'];
+  rng?: BalancerOptions['rng'];
+  timers?: BalancerOptions['timers'];
+  /** `proxy_next_upstream_tries` (it lives outside the upstream block). */
+  tries?: number;
 }
 
 /** Fields of a server that `update()` may change. */
@@ -108,6 +120,28 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     this.#rebuild();
     this.#oneShot = new OneShot(this.clock, this.#peers.primary);
     for (const r of this.#order) r.lastState = r.state;
+  }
+
+  /**
+   * Builds a balancer from nginx configuration text: the `upstream` block named `name`, or the only
+   * one. Throws `ConfigError` with nginx's message, file, line and column for invalid text.
+   *
+   * @example
+   * const b = Balancer.fromNginx(`stream { upstream smtp {
+   *   server 10.0.0.1:10025 max_fails=3 fail_timeout=3s;
+   *   server 10.0.0.2:10025 backup;
+   * } }`, 'smtp');
+   */
+  static fromNginx(text: string, name?: string, options: FromNginxOptions = {}): Balancer {
+    const { clock, rng, timers, tries, context, ...parse } = options;
+    const base = balancerOptionsFromNginx(text, name, { ...parse, ...(context === undefined ? {} : { context }) });
+    return new Balancer({
+      ...base,
+      ...(clock === undefined ? {} : { clock }),
+      ...(rng === undefined ? {} : { rng }),
+      ...(timers === undefined ? {} : { timers }),
+      ...(tries === undefined ? {} : { tries }),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------

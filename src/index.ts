@@ -3,8 +3,15 @@ export { Attempt } from './attempt';
 export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock';
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
 export { DEFAULT_CHECK, DEFAULT_SERVER, METHODS } from './options';
+export { parseUpstreams, parseConfig, balancerOptionsFromNginx } from './config/nginx';
+export { formatStatus, statusHandler, STATUS_CONTENT_TYPES } from './status';
+export { Checker } from './health/checker';
 
-export type { BalancerSnapshot, ServerPatch } from './balancer';
+export type { BalancerSnapshot, ServerPatch, FromNginxOptions } from './balancer';
+export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
+export type { StatusFormat, StatusOptions, StatusHandlerOptions, StatusSnapshot } from './status';
+export type { CheckHost, CheckerEnv, CheckPhase } from './health/checker';
+export type { CheckTimers } from './options';
 export type { Clock } from './clock';
 export type { ErrorCode } from './errors';
 export type { BalancerEvents, StateCause, TierName, ExhaustedReason } from './events';
