@@ -1,0 +1,225 @@
+/**
+ * Differential test: the Balancer against the plain reference model of nginx round robin
+ * (test/reference/nginx-rr.ts, written from nginx-semantics.md §1-4), over random weights, random
+ * failure / recovery / update scripts and random clocks (whole seconds and raw ms).
+ *
+ * fast-check draws the upstream (servers, tries cap, clock mode, active checks) and a seed; the seed
+ * drives a long script through a local PRNG, so a run is cheap and reproducible from the reported
+ * counterexample, and a mismatch message carries the last operations. A script alternates phases:
+ * - chaos: dead servers fail their attempts, one-shot picks are held and released (some failed),
+ *   attempts stay open across other operations, the clock jumps inside and across windows, checks
+ *   report verdicts, servers are updated, added, removed and replaced;
+ * - calm: starts past every failure window, then nothing fails and the clock barely moves, so probes
+ *   clear the failures and tiers settle into the SWRR steady state
+ *   (the Balancer's O(1) replay path), with occasional weight / flag changes that must leave it
+ *   exactly where nginx's scan would be.
+ *
+ * Compared (harness.ts): every picked id, and every server's fails, conns, effective and current
+ * weight and state, plus open attempts' tries — after every operation in half of the runs, every
+ * 37th in the other half (so that reads, which restore replayed weights, do not hide a bad restore).
+ * accessed / checked from `snapshot()` are compared only where fails > 0: the snapshot reports them
+ * as null while fails is 0 (they have no effect then, and the Balancer skips the clock read for them).
+ *
+ * Budget: RUNS x STEPS >= 10^6 operations in total, a few seconds.
+ */
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { RefServerOptions } from '../reference/nginx-rr';
+import { World, type WorldConfig } from '../reference/harness';
+
+const RUNS = 24;
+const STEPS = 50_000;
+
+/** mulberry32: the script's own PRNG (independent of src/). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FAIL_TIMEOUTS = [0, 1000, 2000, 3000, 10_000, 250, 1500, 2750] as const;
+
+interface Params {
+  /** maxConns may be set (otherwise always 0: tiers can be calm). */
+  limits: boolean;
+  /** Compare everything after every `compareEvery` operations (ids are always compared). */
+  compareEvery: 1 | 37;
+}
+
+/** One server; on average `downIn10` of 10 are `down` and `backupIn20` of 20 are backups. */
+const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: number): fc.Arbitrary<RefServerOptions> =>
+  fc.record({
+    id: fc.constant(id),
+    weight: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 6 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) }),
+    maxFails: fc.integer({ min: 0, max: 3 }),
+    failTimeout: fc.constantFrom(...FAIL_TIMEOUTS),
+    maxConns: limits ? fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) }) : fc.constant(0),
+    backup: fc.integer({ min: 0, max: 19 }).map((k) => k < backupIn20),
+    down: fc.integer({ min: 0, max: 9 }).map((k) => k < downIn10),
+    drain: fc.integer({ min: 0, max: 19 }).map((k) => k === 0),
+  });
+
+/**
+ * Upstream sizes: mostly 1-7 servers; sometimes 33-44 with few backups and most servers `down`, so
+ * that attempts run through whole tiers on both sides of the 32-server boundary of the tried set's
+ * representation (a 32-bit mask up to 32 servers, a bitmap beyond).
+ */
+const sizeArb = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 7 }) }, { weight: 1, arbitrary: fc.integer({ min: 33, max: 44 }) });
+
+const runArb: fc.Arbitrary<{ config: WorldConfig; params: Params }> = fc
+  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37))
+  .chain(([n, limits, compareEvery]) =>
+    fc.record({
+      config: fc.record({
+        // the first server is a primary (only backups would throw, as nginx: "no servers in upstream")
+        servers: fc
+          .tuple(...Array.from({ length: n }, (_, i) => serverArb(i < 26 ? String.fromCharCode(65 + i) : `Z${i}`, limits, n > 7 ? 8 : 1, n > 7 ? 1 : 5)))
+          .map((list) => list.map((s, i) => (i === 0 ? { ...s, backup: false } : s))),
+        tries: fc.constantFrom(0, 0, 0, 1, 2, 3),
+        clock: fc.constantFrom<'seconds' | 'ms'>('seconds', 'ms'),
+        start: fc.integer({ min: 0, max: 2_000_000_000 }).map((s) => s * 1000 + (s % 7) * 137),
+        check: fc.option(fc.record({ rise: fc.integer({ min: 1, max: 2 }), fall: fc.integer({ min: 1, max: 3 }) }), { freq: 4, nil: undefined }),
+      }),
+      params: fc.constant({ limits, compareEvery }),
+    }),
+  );
+
+/** Random server parameters for add / update / setServers. */
+function randomServer(rand: () => number, limits: boolean): Omit<RefServerOptions, 'id'> {
+  return {
+    weight: rand() < 0.8 ? 1 + Math.floor(rand() * 6) : 1 + Math.floor(rand() * 40),
+    maxFails: Math.floor(rand() * 4),
+    failTimeout: FAIL_TIMEOUTS[Math.floor(rand() * FAIL_TIMEOUTS.length)]!,
+    maxConns: limits && rand() < 0.25 ? 1 + Math.floor(rand() * 3) : 0,
+    backup: rand() < 0.2,
+    down: rand() < 0.08,
+    drain: rand() < 0.04,
+  };
+}
+
+function randomPatch(rand: () => number, limits: boolean): Omit<Partial<RefServerOptions>, 'id'> {
+  const s = randomServer(rand, limits);
+  const patch: Omit<Partial<RefServerOptions>, 'id'> = {};
+  for (const k of Object.keys(s) as (keyof typeof s)[]) if (rand() < 0.35) (patch as Record<string, unknown>)[k] = s[k];
+  return patch;
+}
+
+const NOBODY: ReadonlySet<string> = new Set();
+
+/** Runs one script of `steps` operations. */
+function runScript(config: WorldConfig, params: Params, seed: number, steps: number): World {
+  const w = new World(config);
+  const rand = prng(seed);
+  const { limits } = params;
+  // Per-server health in chaos phases: dead servers fail their attempts. Flipped from time to time.
+  const dead = new Set<string>();
+  for (const s of config.servers) if (rand() < 0.3) dead.add(s.id);
+  let calm = false;
+  let phaseLeft = 0;
+  for (let k = 0; k < steps; k++) {
+    if (phaseLeft-- <= 0) {
+      calm = rand() < 0.4;
+      phaseLeft = 200 + Math.floor(rand() * 4000);
+      // a calm phase starts past every window, so probes can clear the chaos phase's failures
+      if (calm) w.advance(10_001 + Math.floor(rand() * 2000));
+    }
+    const x = rand();
+    if (calm) {
+      if (x < 0.3) w.request(NOBODY, rand() < 0.5);
+      else if (x < 0.62) {
+        if (w.held.length < 6) w.pick();
+        else w.release(Math.floor(rand() * 1e9), false);
+      } else if (x < 0.9) w.release(Math.floor(rand() * 1e9), false);
+      else if (x < 0.93) {
+        if (w.attempts.length < 2) w.open();
+      } else if (x < 0.97) {
+        w.step(Math.floor(rand() * 1e9), rand() < 0.5 ? 'connected-release' : 'release');
+      } else if (x < 0.985) w.advance(Math.floor(rand() * 50));
+      else if (x < 0.993) {
+        const s = randomServer(rand, false);
+        w.update(Math.floor(rand() * 1e9), rand() < 0.5 ? { weight: s.weight } : { down: s.down });
+      } else if (x < 0.996) w.check(Math.floor(rand() * 1e9), rand() < 0.7);
+      else if (x < 0.998) {
+        if (w.ref.peers.length < 45) w.add({ ...randomServer(rand, false), maxConns: 0 });
+      } else if (w.ref.peers.length > 1) w.remove(Math.floor(rand() * 1e9));
+    } else if (x < 0.22) {
+      w.request(dead, rand() < 0.5);
+    } else if (x < 0.36) {
+      if (w.held.length < 12) w.pick();
+      else w.release(Math.floor(rand() * 1e9), rand() < 0.5);
+    } else if (x < 0.5) {
+      const i = Math.floor(rand() * 1e9);
+      const h = w.held[i % Math.max(1, w.held.length)];
+      w.release(i, h !== undefined && (dead.has(h.s.id) || rand() < 0.05));
+    } else if (x < 0.56) {
+      if (w.attempts.length < 4) w.open();
+    } else if (x < 0.7) {
+      const i = Math.floor(rand() * 1e9);
+      const cur = w.attempts[i % Math.max(1, w.attempts.length)]?.a.current;
+      const failing = cur !== undefined && dead.has(cur.id);
+      const connect = rand() < 0.4;
+      w.step(i, failing ? (connect && rand() < 0.2 ? 'connected-fail' : 'fail') : connect ? 'connected-release' : 'release');
+    } else if (x < 0.86) {
+      w.advance(rand() < 0.2 ? Math.floor(rand() * 12_000) : Math.floor(rand() * 400));
+    } else if (x < 0.9) {
+      const ids = w.ref.peers.map((p) => p.id);
+      const id = ids[Math.floor(rand() * ids.length)]!;
+      if (dead.has(id)) dead.delete(id);
+      else dead.add(id);
+      w.steps++;
+    } else if (x < 0.93) {
+      w.check(Math.floor(rand() * 1e9), rand() < 0.6);
+    } else if (x < 0.96) {
+      w.update(Math.floor(rand() * 1e9), randomPatch(rand, limits));
+    } else if (x < 0.975) {
+      if (w.ref.peers.length < 9 || (config.servers.length > 7 && w.ref.peers.length < 45)) {
+        const id = w.add(randomServer(rand, limits));
+        if (rand() < 0.3) dead.add(id);
+      }
+    } else if (x < 0.99) {
+      if (w.ref.peers.length > 1) w.remove(Math.floor(rand() * 1e9));
+    } else {
+      const keep = Array.from({ length: 8 }, () => rand() < 0.8);
+      w.setServers(keep, Math.floor(rand() * 8), rand() < 0.5 ? [randomServer(rand, limits)] : []);
+    }
+    if (params.compareEvery === 1) w.compare((k & 15) === 0);
+    else if (k % 37 === 0) w.compare(true);
+  }
+  // free everything still in flight, comparing as we go
+  while (w.held.length > 0) {
+    w.release(0, false);
+    w.compare(true);
+  }
+  return w;
+}
+
+describe('differential: Balancer vs reference nginx round robin', () => {
+  it(`agrees on ${RUNS} random upstreams x ${STEPS} random operations (>= 10^6 in total)`, () => {
+    let total = 0;
+    const stats: Record<string, number> = {};
+    const t0 = performance.now();
+    fc.assert(
+      fc.property(runArb, fc.integer(), ({ config, params }, seed) => {
+        const w = runScript(config, params, seed, STEPS);
+        total += w.steps;
+        for (const [k, v] of Object.entries(w.stats)) stats[k] = (stats[k] ?? 0) + v;
+      }),
+      { numRuns: RUNS, endOnFailure: true },
+    );
+    const ms = performance.now() - t0;
+    console.log(`differential: ${total} operations in ${ms.toFixed(0)} ms; ${JSON.stringify(stats)}`);
+    expect(total).toBeGreaterThanOrEqual(1_000_000);
+    // the scripts exercised what they are meant to (not a run of "no live upstreams")
+    expect(stats.served!).toBeGreaterThan(total / 5);
+    expect(stats.backupServed!).toBeGreaterThan(1000);
+    expect(stats.failures!).toBeGreaterThan(10_000);
+    expect(stats.probes!).toBeGreaterThan(1000);
+    expect(stats.recoveries!).toBeGreaterThan(500);
+  });
+});

@@ -1,0 +1,285 @@
+/**
+ * Lock-step harness for the property and differential tests: one Balancer and one reference model
+ * (./nginx-rr.ts) built from the same servers, driven by the same operations with the same `now`,
+ * and compared after every operation (picked ids, per-server fails / conns / effective and current
+ * weight / state, attempts' tries and phase).
+ *
+ * accessed / checked are compared only while fails > 0: the Balancer's snapshot reports them as null
+ * while fails is 0, because they have no effect then (a failure overwrites both before they are read
+ * again) and the Balancer does not read the clock to maintain them. The reference keeps nginx's
+ * literal values.
+ */
+
+import type { Attempt } from '../../src/attempt';
+import { Balancer } from '../../src/balancer';
+import { ManualClock, wholeSeconds } from '../../src/clock';
+import { isUpstreamError } from '../../src/errors';
+import type { ServerOptions } from '../../src/options';
+import type { Server } from '../../src/server';
+import { RefUpstream, type RefPeer, type RefRequest, type RefServerOptions } from './nginx-rr';
+
+export interface WorldConfig {
+  servers: RefServerOptions[];
+  /** proxy_next_upstream_tries. */
+  tries: number;
+  /** 'seconds': the Balancer's clock is wholeSeconds(manual); 'ms': the raw manual clock. */
+  clock: 'seconds' | 'ms';
+  /** Start time in ms. */
+  start: number;
+  /** Active checks configured (servers start check-down, pending). */
+  check?: { rise: number; fall: number };
+}
+
+export const toServerOptions = (s: RefServerOptions): ServerOptions => ({ ...s, address: `10.1.${s.id.length}.${s.id.charCodeAt(0)}:${s.id}` });
+
+export class Mismatch extends Error {}
+
+export class World {
+  readonly manual: ManualClock;
+  readonly now: () => number;
+  readonly b: Balancer;
+  readonly ref: RefUpstream;
+  held: { s: Server; p: RefPeer }[] = [];
+  attempts: { a: Attempt; r: RefRequest }[] = [];
+  log: string[] = [];
+  steps = 0;
+  /** What the script exercised (so a test can assert it was not degenerate). */
+  stats = { served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0 };
+  #nextId = 0;
+
+  constructor(readonly config: WorldConfig) {
+    this.manual = new ManualClock(config.start);
+    this.now = config.clock === 'seconds' ? wholeSeconds(this.manual.now) : this.manual.now;
+    this.b = new Balancer({
+      name: 'diff',
+      servers: config.servers.map(toServerOptions),
+      tries: config.tries,
+      clock: this.now,
+      ...(config.check ? { check: { rise: config.check.rise, fall: config.check.fall } } : {}),
+    });
+    this.ref = new RefUpstream(config.servers, {
+      tries: config.tries,
+      ...(config.check ? { checkDefaultDown: true, rise: config.check.rise, fall: config.check.fall } : {}),
+    });
+    this.#nextId = config.servers.length;
+  }
+
+  #note(s: string): void {
+    this.steps++;
+    this.log.push(s);
+    if (this.log.length > 40) this.log.shift();
+  }
+
+  fail(message: string): never {
+    throw new Mismatch(`${message}\nconfig: ${JSON.stringify(this.config)}\nlast operations:\n  ${this.log.join('\n  ')}`);
+  }
+
+  #sameId(what: string, got: Server | undefined, want: RefPeer | null): void {
+    const g = got === undefined ? null : got.id;
+    const w = want === null ? null : want.id;
+    if (g !== w) this.fail(`${what}: balancer ${g}, reference ${w}`);
+    if (want === null) {
+      this.stats.nolive++;
+    } else {
+      this.stats.served++;
+      if (want.backup) this.stats.backupServed++;
+      // a pick of a server at fails >= maxFails is a probe (its window had elapsed)
+      if (want.maxFails > 0 && want.fails >= want.maxFails) this.stats.probes++;
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Operations
+
+  pick(): string | null {
+    this.#note('pick');
+    // Introspection for the stats only: was the primary tier replaying its steady-state period?
+    const tier = (this.b.servers.find((x) => !x.backup) as unknown as { tier?: { fast?: boolean } | null } | undefined)?.tier;
+    if (tier?.fast === true) this.stats.replayed++;
+    const s = this.b.pick();
+    const p = this.ref.pick(this.now());
+    this.#sameId('pick', s, p);
+    if (s !== undefined && p !== null) this.held.push({ s, p });
+    return s?.id ?? null;
+  }
+
+  release(k: number, failed: boolean): void {
+    if (this.held.length === 0) return;
+    const [h] = this.held.splice(k % this.held.length, 1);
+    this.#note(`release ${h!.s.id}${failed ? ' failed' : ''}`);
+    this.b.release(h!.s, failed);
+    this.#free(h!.p, () => this.ref.release(h!.p, failed, this.now()), failed);
+  }
+
+  open(): void {
+    this.#note(`open #${this.attempts.length}`);
+    this.attempts.push({ a: this.b.attempt(), r: this.ref.request() });
+  }
+
+  /** Steps attempt k: next() if nothing is current, else frees the current server. */
+  step(k: number, outcome: 'fail' | 'release' | 'connected-release' | 'connected-fail'): void {
+    if (this.attempts.length === 0) return;
+    const i = k % this.attempts.length;
+    const { a, r } = this.attempts[i]!;
+    if (a.current === undefined) {
+      this.#note(`next #${i}`);
+      const s = a.next();
+      const p = this.ref.next(r, this.now());
+      this.#sameId(`attempt #${i} next`, s, p);
+      if (s === undefined) this.attempts.splice(i, 1);
+    } else {
+      this.#note(`${outcome} #${i} (${a.current.id})`);
+      const p = r.current!;
+      if (outcome.startsWith('connected')) {
+        a.connected();
+        this.#free(p, () => this.ref.connected(r), false);
+      }
+      const failed = outcome.endsWith('fail');
+      if (failed) a.fail();
+      else a.release();
+      this.#free(p, () => this.ref.finish(r, failed, this.now()), failed);
+      if (a.finished !== (r.phase === 'finished')) this.fail(`attempt #${i} finished: balancer ${a.finished}, reference ${r.phase}`);
+      if (a.finished) this.attempts.splice(i, 1);
+    }
+  }
+
+  /** A whole request: next until a server that is not in `dead` answers. Returns nginx notation. */
+  request(dead: ReadonlySet<string>, connect: boolean): string {
+    this.#note('request');
+    const a = this.b.attempt();
+    const r = this.ref.request();
+    const steps: string[] = [];
+    for (;;) {
+      const s = a.next();
+      const p = this.ref.next(r, this.now());
+      this.#sameId('request next', s, p);
+      if (s === undefined) break;
+      if (dead.has(s.id)) {
+        steps.push(`${s.id}!`);
+        a.fail();
+        this.#free(p!, () => this.ref.finish(r, true, this.now()), true);
+      } else {
+        if (connect) {
+          a.connected();
+          this.#free(p!, () => this.ref.connected(r), false);
+        }
+        a.release();
+        this.#free(p!, () => this.ref.finish(r, false, this.now()), false);
+        steps.push(s.id);
+        return steps.join(',');
+      }
+      if (a.tries !== r.tries) this.fail(`request tries: balancer ${a.tries}, reference ${r.tries}`);
+    }
+    return steps.length === 0 ? 'NOLIVE' : `${steps.join(',')}=>502`;
+  }
+
+  /** Runs a reference free / connect of `p` and counts failures and recoveries. */
+  #free(p: RefPeer, f: () => void, failed: boolean): void {
+    const before = p.fails;
+    f();
+    if (failed) this.stats.failures++;
+    else if (before > 0 && p.fails === 0) this.stats.recoveries++;
+  }
+
+  advance(ms: number): void {
+    this.#note(`advance ${ms}`);
+    this.manual.advance(ms);
+  }
+
+  check(k: number, ok: boolean): void {
+    const ids = this.ref.peers.map((p) => p.id);
+    const id = ids[k % ids.length]!;
+    this.#note(`check ${id} ${ok}`);
+    this.b.reportCheck(id, ok);
+    this.ref.check(id, ok);
+  }
+
+  add(s: Omit<RefServerOptions, 'id'>): string {
+    const id = `S${this.#nextId++}`;
+    this.#note(`add ${id} ${JSON.stringify(s)}`);
+    this.b.add(toServerOptions({ ...s, id }));
+    this.ref.add({ ...s, id });
+    return id;
+  }
+
+  #both(what: string, fb: () => void, fr: () => void): void {
+    let eb: unknown = null;
+    let er: unknown = null;
+    try {
+      fb();
+    } catch (e) {
+      eb = e;
+    }
+    try {
+      fr();
+    } catch (e) {
+      er = e;
+    }
+    if ((eb === null) !== (er === null)) this.fail(`${what}: balancer threw ${String(eb)}, reference threw ${String(er)}`);
+    if (eb !== null && !(isUpstreamError(eb) && eb.code === 'ERR_UPSTREAM_NO_SERVERS')) this.fail(`${what}: unexpected error ${String(eb)}`);
+  }
+
+  remove(k: number): void {
+    const id = this.ref.peers[k % this.ref.peers.length]!.id;
+    this.#note(`remove ${id}`);
+    this.#both(`remove ${id}`, () => this.b.remove(id), () => this.ref.remove(id));
+  }
+
+  update(k: number, patch: Omit<Partial<RefServerOptions>, 'id'>): void {
+    const id = this.ref.peers[k % this.ref.peers.length]!.id;
+    this.#note(`update ${id} ${JSON.stringify(patch)}`);
+    this.#both(`update ${id}`, () => this.b.update(id, patch), () => this.ref.update(id, patch));
+  }
+
+  /** Replaces the list: keeps the servers selected by `keep` (in a rotated order), adds `fresh`. */
+  setServers(keep: boolean[], rotate: number, fresh: Omit<RefServerOptions, 'id'>[]): void {
+    const current = this.ref.peers.map((p) => p.options());
+    const kept = current.filter((_, i) => keep[i % keep.length]);
+    const r = kept.length === 0 ? 0 : rotate % kept.length;
+    const list = [...kept.slice(r), ...kept.slice(0, r), ...fresh.map((s) => ({ ...s, id: `S${this.#nextId++}` }))];
+    this.#note(`setServers ${JSON.stringify(list)}`);
+    this.#both('setServers', () => this.b.setServers(list.map(toServerOptions)), () => this.ref.setServers(list));
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Comparison
+
+  /** Compares every server's state (cheap: live views) and, with `deep`, accessed/checked too. */
+  compare(deep: boolean): void {
+    const bs = this.b.servers;
+    const rs = this.ref.peers;
+    if (bs.length !== rs.length) this.fail(`server count: balancer ${bs.length}, reference ${rs.length}`);
+    for (let i = 0; i < rs.length; i++) {
+      const s = bs[i]!;
+      const p = rs[i]!;
+      if (
+        s.id !== p.id || s.fails !== p.fails || s.conns !== p.conns || s.effectiveWeight !== p.effectiveWeight ||
+        s.currentWeight !== p.currentWeight || s.state !== p.state || s.weight !== p.weight || s.backup !== p.backup
+      ) {
+        this.fail(
+          `server ${i}: balancer ${JSON.stringify({ id: s.id, fails: s.fails, conns: s.conns, eff: s.effectiveWeight, cur: s.currentWeight, state: s.state, weight: s.weight, backup: s.backup })}` +
+            ` reference ${JSON.stringify({ id: p.id, fails: p.fails, conns: p.conns, eff: p.effectiveWeight, cur: p.currentWeight, state: p.state, weight: p.weight, backup: p.backup })}`,
+        );
+      }
+    }
+    for (const { s, p } of this.held) {
+      if (s.conns !== p.conns) this.fail(`held ${s.id} conns: balancer ${s.conns}, reference ${p.conns}`);
+    }
+    for (const { a, r } of this.attempts) {
+      if (a.tries !== r.tries) this.fail(`attempt tries: balancer ${a.tries}, reference ${r.tries}`);
+    }
+    if (!deep) return;
+    const snap = this.b.snapshot().servers;
+    for (let i = 0; i < rs.length; i++) {
+      const x = snap[i]!;
+      const p = rs[i]!;
+      if (p.fails > 0) {
+        if (x.accessed !== p.accessed || x.checked !== p.checked) {
+          this.fail(`server ${p.id} accessed/checked: balancer ${x.accessed}/${x.checked}, reference ${p.accessed}/${p.checked}`);
+        }
+      } else if (x.accessed !== null || x.checked !== null) {
+        this.fail(`server ${p.id}: snapshot accessed/checked should be null while fails is 0, got ${x.accessed}/${x.checked}`);
+      }
+    }
+  }
+}
