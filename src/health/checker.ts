@@ -280,17 +280,29 @@ export class Checker {
     try {
       this.#host.report(entry.id, result.ok, result.reason, ms);
     } catch (error) {
-      // A throwing event listener: surface it as an uncaught exception, as a timer callback would,
-      // but keep checking this server.
-      queueMicrotask(() => {
-        throw error;
-      });
+      rethrow(error);
     }
     // The report may have called sync() (server removed) or close().
     if (this.running && this.#entries.get(entry.id) === entry && !entry.removed && entry.timer === undefined && !entry.running) {
-      this.#schedule(entry, this.#nextDelay(entry.id));
+      let delay = this.#options.interval;
+      try {
+        delay = this.#nextDelay(entry.id);
+      } catch (error) {
+        rethrow(error);
+      }
+      this.#schedule(entry, delay);
     }
   }
+}
+
+/**
+ * A host callback threw (an event listener, most likely): surface it as an uncaught exception, as a
+ * throwing timer callback would, while the checker keeps going.
+ */
+function rethrow(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }
 
 function timeoutError(ms: number): Error {

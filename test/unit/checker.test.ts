@@ -530,3 +530,28 @@ describe('checkPhase', () => {
     expect(checkPhase(state)).toBe(phase);
   });
 });
+
+describe('Checker host failures', () => {
+  it('keeps the interval when phase() throws, surfacing the error', async () => {
+    const thrown: unknown[] = [];
+    vi.stubGlobal('queueMicrotask', (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        thrown.push(e);
+      }
+    });
+    const timers = new FakeTimers();
+    const starts: number[] = [];
+    const checker = new Checker(
+      resolveCheck({ interval: 1000, downInterval: 9000, type: () => (starts.push(timers.now), false) }),
+      { targets: () => [{ id: 'A', address: 'a:1' }], report: () => {}, phase: () => { throw new Error('unknown id'); } },
+      { clock: timers.clock, rng: () => 0, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout },
+    );
+    checker.start();
+    await timers.advance(2000);
+    expect(starts).toEqual([0, 1000, 2000]);
+    expect(thrown.map((e) => (e as Error).message)).toEqual(['unknown id', 'unknown id', 'unknown id']);
+    await checker.close();
+  });
+});
