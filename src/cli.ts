@@ -1,1 +1,257 @@
-export {}
+#!/usr/bin/env node
+/**
+ * `upstream-balancer` command line: `explain`, `simulate` and `check` an nginx configuration.
+ *
+ *   upstream-balancer explain FILE [--upstream NAME] [--stock] [--json]
+ *   upstream-balancer simulate FILE [--upstream NAME] [--connections N] [--interval MS]
+ *                              [--fail ID@FROM-TO]... [--key KEY] [--seed N] [--json]
+ *   upstream-balancer check FILE [--stock] [--json]
+ *
+ * Exit status: 0 ok; 1 the configuration is invalid (`check`, and `explain` when nginx -t would
+ * fail) or a simulation found no upstream; 2 usage error or unreadable file. Colour only on a TTY
+ * (and never with NO_COLOR). Includes resolve against the file's directory, as nginx's prefix.
+ * Thin shell over src/config/*: parsing, explanation and simulation live there.
+ */
+
+import { readFileSync } from 'node:fs';
+import { ConfigError, isUpstreamError } from './errors';
+import { explain, renderExplanation, type RenderStyle } from './config/explain';
+import { balancerOptionsFromNginx, parseConfig } from './config/nginx';
+import { parseFailureWindow, renderSimulation, simulate, type FailureWindow } from './config/simulate';
+
+const USAGE = `Usage: upstream-balancer <command> FILE [options]
+
+Commands:
+  explain FILE     per upstream: servers, roles, weights, traffic shares, failure policy,
+                   active check, warnings; the nginx -t verdict and how to fix it
+  simulate FILE    run the balancer on a manual clock and print every connection
+  check FILE       nginx -t style verdict; exit status 0 (ok) or 1 (invalid)
+
+Options:
+  --upstream NAME      only this upstream (simulate: required when there are several)
+  --stock              judge as stock nginx (no check module: "check" is an unknown directive)
+  --connections N      simulate: number of connections (default 20)
+  --interval MS        simulate: milliseconds between connections (default 1000)
+  --fail ID@FROM-TO    simulate: server ID (id, address, letter A.. or index 1..) refuses
+                       connections from FROM to TO seconds (repeatable; TO may be empty)
+  --key KEY            simulate: hash key / client address for hash and ip_hash
+  --seed N             simulate: seed of the random source (random method)
+  --json               machine-readable output
+  --color, --no-color  force colours on or off (default: on for a TTY unless NO_COLOR)
+  -h, --help           this help
+`;
+
+class UsageError extends Error {}
+
+interface Args {
+  command: string;
+  file: string;
+  upstream?: string;
+  stock: boolean;
+  json: boolean;
+  color?: boolean;
+  connections?: number;
+  interval?: number;
+  fail: FailureWindow[];
+  key?: string;
+  seed?: number;
+}
+
+function parseArgs(argv: string[]): Args | 'help' {
+  if (argv.length === 0 || argv.includes('-h') || argv.includes('--help')) return 'help';
+  const rest: string[] = [];
+  const a: Partial<Args> & { fail: FailureWindow[] } = { fail: [], stock: false, json: false };
+  const value = (i: number, flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+    return v;
+  };
+  const int = (v: string, flag: string, min: number): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new UsageError(`${flag} expects an integer >= ${min}, got "${v}"`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    const take = (): string => {
+      if (inline !== undefined) return inline;
+      const v = value(i, flag);
+      i++;
+      return v;
+    };
+    switch (flag) {
+      case '--upstream':
+        a.upstream = take();
+        break;
+      case '--stock':
+        a.stock = true;
+        break;
+      case '--json':
+        a.json = true;
+        break;
+      case '--color':
+        a.color = true;
+        break;
+      case '--no-color':
+        a.color = false;
+        break;
+      case '--connections':
+        a.connections = int(take(), flag, 1);
+        break;
+      case '--interval':
+        a.interval = int(take(), flag, 0);
+        break;
+      case '--fail':
+        try {
+          a.fail.push(parseFailureWindow(take()));
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+        break;
+      case '--key':
+        a.key = take();
+        break;
+      case '--seed':
+        a.seed = int(take(), flag, 0);
+        break;
+      default:
+        if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`);
+        rest.push(arg);
+    }
+  }
+  const [command, file, ...extra] = rest;
+  if (command === undefined) throw new UsageError('missing command');
+  if (!['explain', 'simulate', 'check'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (file === undefined) throw new UsageError(`${command}: missing FILE`);
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const simOnly = a.connections !== undefined || a.interval !== undefined || a.fail.length > 0 || a.key !== undefined || a.seed !== undefined;
+  if (simOnly && command !== 'simulate') throw new UsageError(`--connections, --interval, --fail, --key and --seed are for simulate`);
+  return { ...a, command, file } as Args;
+}
+
+function styleFor(on: boolean): RenderStyle {
+  const w = (code: string) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return { bold: w('1'), red: w('31'), yellow: w('33'), green: w('32'), dim: w('2') };
+}
+
+interface Io {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  isTTY: boolean;
+  env: Record<string, string | undefined>;
+}
+
+function dirOf(file: string): string {
+  const i = file.lastIndexOf('/');
+  return i < 0 ? '' : i === 0 ? '/' : file.slice(0, i);
+}
+
+/** Runs the CLI; returns the exit status. Exported for tests. */
+export function run(argv: string[], io: Io): number {
+  let args: Args | 'help';
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`upstream-balancer: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args === 'help') {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const color = args.color ?? (io.isTTY && !io.env.NO_COLOR && !args.json);
+  const style = styleFor(color);
+  let text: string;
+  try {
+    text = readFileSync(args.file, 'utf8');
+  } catch (e) {
+    io.stderr(`upstream-balancer: cannot read ${args.file}: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const popts = { filename: args.file, prefix: dirOf(args.file), checkModule: !args.stock };
+  try {
+    switch (args.command) {
+      case 'check':
+        return check(text, args, popts, io, style);
+      case 'explain': {
+        const ex = explain(text, { ...popts, ...(args.upstream === undefined ? {} : { upstream: args.upstream }) });
+        if (args.upstream !== undefined && ex.upstreams.length === 0) {
+          io.stderr(`upstream-balancer: no upstream "${args.upstream}" in ${args.file}\n`);
+          return 1;
+        }
+        if (args.json) io.stdout(JSON.stringify(ex, null, 2) + '\n');
+        else io.stdout(renderExplanation(ex, style));
+        const ok = args.stock ? ex.stock.ok : ex.verdict.ok;
+        return ok ? 0 : 1;
+      }
+      case 'simulate': {
+        const options = balancerOptionsFromNginx(text, args.upstream, popts);
+        const r = simulate(options, {
+          ...(args.connections === undefined ? {} : { connections: args.connections }),
+          ...(args.interval === undefined ? {} : { intervalMs: args.interval }),
+          failures: args.fail,
+          ...(args.key === undefined ? {} : { key: args.key }),
+          ...(args.seed === undefined ? {} : { seed: args.seed }),
+        });
+        io.stdout(args.json ? JSON.stringify(r, null, 2) + '\n' : renderSimulation(r));
+        return 0;
+      }
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${e.message}\n`);
+      return 1;
+    }
+    if (isUpstreamError(e)) {
+      io.stderr(`upstream-balancer: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  return 2;
+}
+
+function check(text: string, args: Args, popts: { filename: string; prefix: string; checkModule: boolean }, io: Io, style: RenderStyle): number {
+  try {
+    const r = parseConfig(text, { ...popts, lenient: false });
+    const warnings = r.warnings.filter((w) => w.kind === 'nginx' || w.kind === 'extension');
+    if (args.json) {
+      io.stdout(JSON.stringify({ ok: true, file: args.file, error: null, warnings, upstreams: r.upstreams.map((u) => ({ name: u.name, context: u.context, servers: u.options.servers.length })) }, null, 2) + '\n');
+    } else {
+      for (const w of warnings) io.stderr(`upstream-balancer: ${style.yellow(w.kind === 'nginx' ? '[warn]' : '[extension]')} ${w.reason} in ${w.file}:${w.line}\n`);
+      io.stderr(`upstream-balancer: the configuration file ${args.file} syntax is ok\n`);
+      io.stderr(`upstream-balancer: configuration file ${args.file} test is successful\n`);
+    }
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    if (args.json) {
+      io.stdout(JSON.stringify({ ok: false, file: args.file, error: { reason: e.reason, file: e.file, line: e.line, column: e.column, kind: e.kind, message: e.message }, warnings: [], upstreams: [] }, null, 2) + '\n');
+    } else {
+      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${e.message}\n`);
+      io.stderr(`upstream-balancer: configuration file ${args.file} test failed\n`);
+    }
+    return 1;
+  }
+}
+
+const isMain = (() => {
+  const argv1 = typeof process !== 'undefined' ? process.argv[1] : undefined;
+  if (!argv1) return false;
+  return /(?:^|[\\/])(?:cli\.(?:ts|js|cjs|mjs)|upstream-balancer)$/.test(argv1);
+})();
+
+if (isMain) {
+  const code = run(process.argv.slice(2), {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    isTTY: process.stdout.isTTY === true,
+    env: process.env,
+  });
+  process.exitCode = code;
+}

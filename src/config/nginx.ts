@@ -103,6 +103,18 @@ export interface ConfigResult {
   warnings: ConfigWarning[];
   /** Files read (the main file first, then includes). */
   files: string[];
+  /** Every `listen` and `proxy_pass` seen (any block), for explanations of proxy structure. */
+  proxyDirectives: ProxyDirective[];
+}
+
+/** A `listen` or `proxy_pass` line found while walking the configuration. */
+export interface ProxyDirective {
+  directive: 'listen' | 'proxy_pass';
+  value: string;
+  file: string;
+  line: number;
+  /** The block kind it sat in: `stream-server`, `http-server`, `http-location`, or `other`. */
+  block: string;
 }
 
 type Ctx =
@@ -323,6 +335,7 @@ class Walker {
   readonly warnings: ConfigWarning[] = [];
   readonly upstreams: UpstreamConfig[] = [];
   readonly files: string[] = [];
+  readonly proxyDirectives: ProxyDirective[] = [];
   private readonly lenient: boolean;
   private readonly checkModule: boolean;
   private readonly readFile: (p: string) => string;
@@ -540,6 +553,10 @@ class Walker {
       if (name === 'server') return this.serverBlock(lx, st, ctx === 'http' ? 'http-server' : 'stream-server');
       if (name === 'location') return this.parse(lx, 'http-location', 'block');
       return this.parse(lx, RAW_BLOCKS.has(name) ? 'raw' : httpish ? 'other-http' : 'other-stream', 'block');
+    }
+    if ((name === 'listen' || name === 'proxy_pass') && st.args.length >= 2) {
+      const block = ctx === 'stream-server' || ctx === 'http-server' || ctx === 'http-location' ? ctx : 'other';
+      this.proxyDirectives.push({ directive: name, value: st.args[1]!.text, file: st.file, line: st.line, block });
     }
     if (name === 'proxy_pass' && ctx === 'http-server') {
       // http proxy_pass is a location-level directive (nginx-semantics §6.1)
@@ -1205,7 +1222,7 @@ export function parseConfig(text: string, opts: ParseOptions = {}): ConfigResult
   const w = new Walker(opts, filename);
   w.parseMain(text, filename);
   if (!opts.lenient && w.errors.length > 0) throw w.errors[0]!;
-  return { upstreams: w.upstreams, errors: w.errors, warnings: w.warnings, files: w.files };
+  return { upstreams: w.upstreams, errors: w.errors, warnings: w.warnings, files: w.files, proxyDirectives: w.proxyDirectives };
 }
 
 /**
