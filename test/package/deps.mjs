@@ -10,7 +10,7 @@ const used = new Set();
 for (const file of readdirSync(dist)) {
   if (!/\.(c?js)$/.test(file)) continue;
   const text = readFileSync(new URL(file, dist), 'utf8');
-  for (const m of text.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*)["']([^"'./][^"']*)["']/g)) used.add(m[1]);
+  for (const m of text.matchAll(/(?:\bfrom\s+|import\s*\(\s*|require\(\s*)["']([^"'./][^"']*)["']/g)) used.add(m[1]);
 }
 const bad = [...used].filter((m) => !builtins.has(m) && !declared.has(m.split('/').slice(0, m.startsWith('@') ? 2 : 1).join('/')));
 if (bad.length > 0) {
