@@ -28,3 +28,18 @@ export function isAvailable(t: Tier, i: number, r: RequestState): boolean {
   const mc = t.maxConns[i]!;
   return mc === 0 || t.conns[i]! < mc;
 }
+
+/**
+ * Resets the hash/random walk state (`hash`, `rehash`, `hashTries`) when `r` has tried nothing
+ * yet, i.e. on a request's first get. Returns true if it did.
+ *
+ * @example
+ * beginRequest(r); // at the top of a hash-family get
+ */
+export function beginRequest(r: RequestState): boolean {
+  if (r.mask !== 0 || r.bits !== null) return false;
+  r.hash = 0;
+  r.rehash = 0;
+  r.hashTries = 0;
+  return true;
+}

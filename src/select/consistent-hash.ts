@@ -26,7 +26,7 @@
 import { InvalidOptionError } from '../errors';
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
-import { isAvailable } from './available';
+import { beginRequest, isAvailable } from './available';
 import { CRC32_INIT, crc32, crc32Byte, crc32Final, crc32Le32, crc32Utf8 } from './crc32';
 import { HASH_MAX_TRIES } from './hash';
 import type { RequestState } from './request';
@@ -279,6 +279,7 @@ export function ringOwner(ring: Ring, key: string): string {
  * b.pick('bob@example.com')!.address; // '10.0.0.2:25'
  */
 export function getConsistentHash(p: Peers, r: RequestState): number {
+  beginRequest(r);
   const t = r.tier;
   if (r.hashTries > HASH_MAX_TRIES || (p.single && t === p.primary) || r.key.length === 0) return getRoundRobin(p, r);
   const ring = ringOf(p);

@@ -21,7 +21,7 @@
  */
 
 import type { Peers } from '../peers';
-import { isAvailable } from './available';
+import { beginRequest, isAvailable } from './available';
 import { CRC32_INIT, crc32Decimal, crc32Final, crc32Utf8 } from './crc32';
 import type { RequestState } from './request';
 import { getRoundRobin } from './round-robin';
@@ -54,6 +54,7 @@ export function hashStep(key: string, rehash: number): number {
  * b.pick('foo')!.address; // 'b:1' (3187 mod 3 = 1)
  */
 export function getHash(p: Peers, r: RequestState): number {
+  beginRequest(r);
   const t = r.tier;
   const key = r.key;
   if (r.hashTries > HASH_MAX_TRIES || t.n < 2 || key.length === 0) return getRoundRobin(p, r);

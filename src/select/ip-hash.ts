@@ -29,7 +29,7 @@
 
 import { UpstreamError, show } from '../errors';
 import type { Peers } from '../peers';
-import { isAvailable } from './available';
+import { beginRequest, isAvailable } from './available';
 import { HASH_MAX_TRIES } from './hash';
 import type { RequestState } from './request';
 import { getRoundRobin } from './round-robin';
@@ -245,6 +245,7 @@ export function ipHashFold(key: string): number {
  * b.pick('192.168.1.10')!.address; // 'b:1' (89 -> 3978 -> 4441 -> 154, 154 mod 3 = 1)
  */
 export function getIpHash(p: Peers, r: RequestState): number {
+  beginRequest(r);
   if (r.rehash === 0) {
     r.rehash = ipHashFold(r.key);
     r.hash = IP_HASH_SEED;

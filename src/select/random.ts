@@ -30,7 +30,7 @@
  */
 
 import type { Peers } from '../peers';
-import { isAvailable } from './available';
+import { beginRequest, isAvailable } from './available';
 import { HASH_MAX_TRIES } from './hash';
 import type { RequestState } from './request';
 import { getRoundRobin } from './round-robin';
@@ -55,6 +55,7 @@ export function peekRandom(s: Slots, rng: () => number): number {
  * b.pick(); // a weighted random available server
  */
 export function getRandom(p: Peers, r: RequestState): number {
+  beginRequest(r);
   const t = r.tier;
   if (r.hashTries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
   const slots = slotsOf(p, t);
@@ -74,6 +75,7 @@ export function getRandom(p: Peers, r: RequestState): number {
  * b.pick(); // the less loaded (conns/weight) of two random available servers; ties: the second drawn
  */
 export function getRandomTwo(p: Peers, r: RequestState): number {
+  beginRequest(r);
   const t = r.tier;
   if (r.hashTries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
   const slots = slotsOf(p, t);
