@@ -21,8 +21,8 @@ function stateOf(b: Balancer, id: string) {
 
 /**
  * A balancer with some history: A failed once (fails 1; effective 3 - 3 div 3 = 2, then +1 in the
- * next round), B is the open
- * attempt's current server and also held by a one-shot pick (conns 2), C has one failed check.
+ * next round), B is the open attempt's current server and also held by a one-shot pick (conns 2),
+ * C has one failed check.
  */
 function withHistory() {
   const clock = new ManualClock(1_000_000);
