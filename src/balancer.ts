@@ -485,6 +485,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       leaveSchedule(t);
       if (rec.check.down) t.blocked[rec.index] = t.blocked[rec.index]! | BLOCK_CHECK;
       else t.blocked[rec.index] = t.blocked[rec.index]! & ~BLOCK_CHECK;
+      t.refreshGate(rec.index);
     }
     this.#emitSafely('check', rec, ok, reason, ms);
     this.#commit(rec, 'check');

@@ -18,6 +18,8 @@ import type { ServerRecord } from './server';
 export const BLOCK_DOWN = 1;
 export const BLOCK_DRAIN = 2;
 export const BLOCK_CHECK = 4;
+/** `gate` bit: the server needs the passive-window and connection-limit tests (fails > 0 or maxConns > 0). */
+export const GATE_WATCH = 8;
 
 export class Tier {
   readonly n: number;
@@ -42,6 +44,11 @@ export class Tier {
   readonly checked: Float64Array;
   /** BLOCK_* bits. */
   readonly blocked: Uint8Array;
+  /**
+   * `blocked | GATE_WATCH`: one byte per server that tells the full round whether it can skip the
+   * server (any BLOCK_* bit), must test it (GATE_WATCH alone), or can take it as is (0).
+   */
+  readonly gate: Uint8Array;
   /** Sum of weights, `down` servers included. */
   totalWeight = 0;
   /** Servers not down and not draining: this tier's share of an attempt's tries budget. */
@@ -92,6 +99,12 @@ export class Tier {
     this.accessed = new Float64Array(n);
     this.checked = new Float64Array(n);
     this.blocked = new Uint8Array(n);
+    this.gate = new Uint8Array(n);
+  }
+
+  /** Recomputes `gate[i]` after a change of `blocked[i]`, `fails[i]` or `maxConns[i]`. */
+  refreshGate(i: number): void {
+    this.gate[i] = this.blocked[i]! | (this.fails[i] !== 0 || this.maxConns[i] !== 0 ? GATE_WATCH : 0);
   }
 
   /** Recomputes the aggregate counters after a change of weights, flags, fails or limits. */
@@ -105,6 +118,7 @@ export class Tier {
       if ((this.blocked[i]! & (BLOCK_DOWN | BLOCK_DRAIN)) === 0) tries++;
       if (this.fails[i]! > 0) failing++;
       if (this.maxConns[i]! > 0) limited++;
+      this.refreshGate(i);
     }
     this.totalWeight = total;
     this.tries = tries;

@@ -32,6 +32,7 @@ export function markSelected(t: Tier, i: number, now: number): void {
 export function recordFailure(t: Tier, i: number, now: number): void {
   if (t.fails[i] === 0) t.failing++;
   t.fails[i] = t.fails[i]! + 1;
+  t.refreshGate(i);
   t.accessed[i] = now;
   t.checked[i] = now;
   const maxFails = t.maxFails[i]!;
@@ -49,6 +50,7 @@ export function recordSuccess(t: Tier, i: number): boolean {
   if (t.fails[i] !== 0 && t.accessed[i]! < t.checked[i]!) {
     t.fails[i] = 0;
     t.failing--;
+    t.refreshGate(i);
     return true;
   }
   return false;
@@ -59,5 +61,6 @@ export function resetFails(t: Tier, i: number): void {
   if (t.fails[i] !== 0) {
     t.fails[i] = 0;
     t.failing--;
+    t.refreshGate(i);
   }
 }

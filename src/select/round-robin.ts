@@ -15,7 +15,7 @@
  */
 
 import type { Peers } from '../peers';
-import type { Tier } from '../tier';
+import { GATE_WATCH, type Tier } from '../tier';
 import { type RequestState, clearTried, nowOf } from './request';
 import { beginWindow, leaveSchedule, recordRound } from './steady-state';
 
@@ -99,22 +99,27 @@ export function selectRoundRobin(r: RequestState): number {
   const t: Tier = r.tier;
   if (t.fast || t.recorded >= 0) leaveSchedule(t);
   const n = t.n;
-  const { blocked, fails, maxFails, checked, failTimeout, conns, maxConns, current, effective, weight } = t;
+  const { gate, fails, maxFails, checked, failTimeout, conns, maxConns, current, effective, weight } = t;
   const mask = r.mask;
   const bits = r.bits;
+  const anyTried = mask !== 0 || bits !== null;
   let best = -1;
   let bestCurrent = -Infinity;
   let total = 0;
   for (let i = 0; i < n; i++) {
-    if (bits === null ? ((mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0) continue;
-    if (blocked[i] !== 0) continue;
-    const f = fails[i]!;
-    if (f !== 0) {
-      const mf = maxFails[i]!;
-      if (mf !== 0 && f >= mf && nowOf(r) - checked[i]! <= failTimeout[i]!) continue;
+    const g = gate[i]!;
+    if (g !== 0) {
+      // Blocked (down, draining, check-down), or watched: failures or a connection limit.
+      if (g !== GATE_WATCH) continue;
+      const f = fails[i]!;
+      if (f !== 0) {
+        const mf = maxFails[i]!;
+        if (mf !== 0 && f >= mf && nowOf(r) - checked[i]! <= failTimeout[i]!) continue;
+      }
+      const mc = maxConns[i]!;
+      if (mc !== 0 && conns[i]! >= mc) continue;
     }
-    const mc = maxConns[i]!;
-    if (mc !== 0 && conns[i]! >= mc) continue;
+    if (anyTried && (bits === null ? ((mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0)) continue;
     const e = effective[i]!;
     const c = current[i]! + e;
     current[i] = c;
