@@ -205,6 +205,8 @@ const MODULE_CHECK_TYPES = new Set(['tcp', 'http', 'fastcgi', 'ssl_hello', 'mysq
 const MAX_INT = (1n << 63n) - 1n;
 const PAGE_SIZE = 4096;
 const MAX_INCLUDE_DEPTH = 64;
+/** Deepest block nesting walked (nginx recurses in C; we stop with an error instead of a stack overflow). */
+const MAX_DEPTH = 200;
 
 interface ServerRec extends Required<Omit<ServerOptions, 'drain' | 'id'>> {
   id: string;
@@ -238,6 +240,8 @@ interface UpsState {
   warnings: ConfigWarning[];
   misplaced: boolean;
   backupBeforeMethod?: ServerRec;
+  /** How many servers so far have each address (duplicate lines get ids `ADDR#2`, ...). */
+  addressCount: Map<string, number>;
 }
 
 /** Thrown inside the walker to stop a strict parse; lenient mode never throws it. */
@@ -351,6 +355,9 @@ class Walker {
   /** Upstreams of the module being parsed (http or stream), for `duplicate upstream` and init checks. */
   private moduleUpstreams: UpsState[] = [];
   private readonly allModuleUpstreams = { http: [] as UpsState[], stream: [] as UpsState[] };
+  /** Lower-cased names of the (well-placed) upstreams per module: nginx compares them case-insensitively. */
+  private readonly upstreamNames = { http: new Set<string>(), stream: new Set<string>() };
+  private depth = 0;
   private ups: UpsState | undefined;
   /** Lexers (files) whose end was reached inside a block: reported once, enclosing blocks just close. */
   private readonly eofReported = new WeakSet<Lexer>();
@@ -400,6 +407,35 @@ class Walker {
    * reached (errors for the wrong one of those, as nginx).
    */
   private parse(lx: Lexer, ctx: Ctx, type: 'file' | 'block'): void {
+    if (type === 'block' && this.depth >= MAX_DEPTH) return this.tooDeep(lx);
+    this.depth++;
+    try {
+      this.parseStatements(lx, ctx, type);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Blocks nested deeper than MAX_DEPTH: one error, then the block is skipped without recursion. */
+  private tooDeep(lx: Lexer): void {
+    this.error(`blocks nested deeper than ${MAX_DEPTH} levels`, { file: lx.file, line: lx.line, column: lx.column }, 'TOO_DEEP');
+    let open = 1;
+    while (open > 0) {
+      let st: Statement;
+      try {
+        st = lx.next();
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        if (e.reason.startsWith('unexpected end of file')) return;
+        continue;
+      }
+      if (st.end === '{') open++;
+      else if (st.end === '}') open--;
+      else if (st.end === 'eof') return;
+    }
+  }
+
+  private parseStatements(lx: Lexer, ctx: Ctx, type: 'file' | 'block'): void {
     for (;;) {
       let st: Statement;
       try {
@@ -680,10 +716,12 @@ class Walker {
     if (!misplaced && !this.checkSpec(st, { block: true, args: '1' })) return this.recover(lx, st, 'other');
     const nameTok = st.args[1]!;
     const list = this.allModuleUpstreams[ctx];
-    if (!misplaced && list.some((u) => !u.misplaced && u.name.toLowerCase() === nameTok.text.toLowerCase())) {
+    const lower = nameTok.text.toLowerCase();
+    if (!misplaced && this.upstreamNames[ctx].has(lower)) {
       this.error(`duplicate upstream "${nameTok.text}"`, this.at(st, nameTok), 'DUPLICATE', nameTok.text);
       return this.recover(lx, st, 'other');
     }
+    if (!misplaced) this.upstreamNames[ctx].add(lower);
     const u: UpsState = {
       name: nameTok.text,
       context: ctx,
@@ -700,6 +738,7 @@ class Walker {
       keepaliveSeen: false,
       warnings: [],
       misplaced,
+      addressCount: new Map(),
     };
     list.push(u);
     const outer = this.ups;
@@ -808,7 +847,8 @@ class Walker {
       return;
     }
     let id = addr.text;
-    const dup = u.servers.filter((s) => s.address === addr.text).length;
+    const dup = u.addressCount.get(addr.text) ?? 0;
+    u.addressCount.set(addr.text, dup + 1);
     if (dup > 0) {
       id = `${addr.text}#${dup + 1}`;
       this.warn(

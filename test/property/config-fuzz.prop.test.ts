@@ -1,0 +1,149 @@
+/**
+ * Robustness of the nginx tokenizer and parser: whatever the input (random bytes, random token
+ * soups, deep nesting, includes that fail, 10 MB), only ConfigError is ever thrown (strict mode)
+ * and nothing is thrown at all in lenient mode; and the work grows linearly with the input
+ * (compared between sizes with a generous factor, never against absolute times).
+ */
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors';
+import { parseConfig } from '../../src/config/nginx';
+import { tokenize } from '../../src/config/tokenizer';
+import { explain } from '../../src/config/explain';
+
+const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
+const files: Record<string, string> = { 'a.conf': 'server 127.0.0.1:1;', 'b.conf': 'upstream x {', 'c.conf': '}' };
+const readFile = (p: string) => {
+  const t = files[p];
+  if (t === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+  return t;
+};
+const glob = (p: string) => Object.keys(files).filter((f) => f.endsWith(p.slice(-5)));
+
+function onlyConfigError(text: string): void {
+  for (const checkModule of [true, false]) {
+    try {
+      parseConfig(text, { filename: 'f.conf', readFile, glob, checkModule });
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      expect(e.line).toBeGreaterThanOrEqual(1);
+      expect(e.reason.length).toBeGreaterThan(0);
+    }
+    const r = parseConfig(text, { filename: 'f.conf', readFile, glob, checkModule, lenient: true });
+    expect(Array.isArray(r.errors)).toBe(true);
+  }
+}
+
+const TOKENS = [
+  '{', '}', ';', ' ', '\n', '\t', '"', "'", '\\', '#', '$', '${', ')', 'http', 'stream', 'events', 'upstream', 'u',
+  'server', '127.0.0.1:80', '[::1]:25', 'unix:/s', 'weight=2', 'weight=0', 'max_fails=3', 'fail_timeout=3s', 'backup',
+  'down', 'hash', '$remote_addr', 'consistent', 'ip_hash', 'least_conn', 'random', 'two', 'keepalive', '8', 'zone',
+  'z', '64k', 'check', 'interval=5000', 'type=smtp', 'check_http_send', 'check_http_expect_alive', 'http_2xx',
+  'include', 'a.conf', 'b.conf', 'c.conf', '*.conf', 'location', '/', 'listen', 'proxy_pass', 'map', 'types',
+];
+
+describe('config parser robustness (fuzzing)', () => {
+  it('random bytes: only ConfigError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+        onlyConfigError(latin1(bytes));
+        onlyConfigError(new TextDecoder().decode(bytes));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('random token soups: only ConfigError', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 120 }), fc.array(fc.constantFrom(' ', '\n', ''), { maxLength: 120 }), (toks, seps) => {
+        onlyConfigError(toks.map((t, i) => t + (seps[i] ?? ' ')).join(''));
+      }),
+      { numRuns: 800 },
+    );
+  });
+
+  it('explain never throws on token soups', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 80 }), (toks) => {
+        const ex = explain(toks.join(' '), { filename: 'f.conf', readFile, glob });
+        expect(typeof ex.verdict.ok).toBe('boolean');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('deep nesting: an error, not a stack overflow', () => {
+    for (const depth of [150, 1000, 100_000]) {
+      const text = 'http {\n' + 'server {\n'.repeat(depth) + '}\n'.repeat(depth) + '}\n';
+      onlyConfigError(text);
+      onlyConfigError('a {'.repeat(depth));
+      onlyConfigError('stream { upstream u { server 127.0.0.1:1 ' + '{ '.repeat(depth));
+    }
+    expect(() => parseConfig('x {'.repeat(1000) + '}'.repeat(1000))).toThrow(/nested deeper than 200 levels/);
+  });
+
+  it('a 10 MB configuration parses; 10 MB of random bytes only throws ConfigError', () => {
+    const block = (i: number) => `upstream u${i} {\n    server 127.0.0.1:${1 + (i % 60000)} weight=${1 + (i % 9)} max_fails=3 fail_timeout=3s;\n    server 127.0.0.2:25 backup;\n}\n`;
+    const parts: string[] = ['stream {\n'];
+    let size = 0;
+    let n = 0;
+    while (size < 10 * 1024 * 1024) {
+      const b = block(n++);
+      parts.push(b);
+      size += b.length;
+    }
+    parts.push('}\n');
+    const r = parseConfig(parts.join(''), { filename: 'big.conf' });
+    expect(r.upstreams).toHaveLength(n);
+    const rnd = new Uint8Array(10 * 1024 * 1024);
+    let x = 12345;
+    for (let i = 0; i < rnd.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      rnd[i] = x >>> 24;
+    }
+    onlyConfigError(new TextDecoder('latin1').decode(rnd));
+  });
+});
+
+/** Fastest of `runs` calls (the minimum is the least disturbed by GC and other load). */
+function time(fn: () => void, runs = 5): number {
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const s = performance.now();
+    fn();
+    t.push(performance.now() - s);
+  }
+  return Math.min(...t);
+}
+
+describe('config parser cost is linear in the input', () => {
+  const shapes: Record<string, (n: number) => string> = {
+    'many upstreams': (n) => 'http {\n' + Array.from({ length: n }, (_, i) => `upstream u${i} { server 127.0.0.1:${1 + (i % 9000)} weight=2; }\n`).join('') + '}\n',
+    'one upstream, many servers (same address)': (n) => 'stream { upstream u {\n' + 'server 127.0.0.1:25 max_fails=1;\n'.repeat(n) + '} }\n',
+    'comments and quoted strings': (n) => ('# a comment line with { and } and ;\nhttp { upstream "q" { server \'127.0.0.1:80\' "weight=3"; } }\n').repeat(1) + '# c\n'.repeat(n) + `x "${'y'.repeat(40)}";\n`.repeat(n),
+    'nested skipped blocks': (n) => 'http {\n' + 'server { location / { location /a { if ($x) { return 200; } } } }\n'.repeat(n) + '}\n',
+    'long tokens': (n) => `x ${'a'.repeat(4000)};\n`.repeat(Math.max(1, n >> 6)),
+  };
+  it.each(Object.keys(shapes))('%s: 8x the input costs well under 8x8', (name) => {
+    const make = shapes[name]!;
+    const small = make(2000);
+    const big = make(16_000);
+    const run = (t: string) => () => parseConfig(t, { lenient: true });
+    run(small)();
+    run(big)();
+    const ts = time(run(small));
+    const tb = time(run(big));
+    const ratio = tb / Math.max(ts, 0.05);
+    expect(big.length / small.length).toBeGreaterThan(6);
+    expect(ratio).toBeLessThan(24);
+  });
+
+  it('the tokenizer alone is linear too', () => {
+    const small = 'server 127.0.0.1:80 weight=1;\n'.repeat(20_000);
+    const big = small.repeat(8);
+    tokenize(small);
+    tokenize(big);
+    expect(time(() => tokenize(big)) / Math.max(time(() => tokenize(small)), 0.05)).toBeLessThan(24);
+  });
+});
