@@ -454,7 +454,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
             return c == null ? 'up' : checkPhase(c);
           },
         },
-        { clock: this.clock, rng: this.#options.rng, ...(timers === undefined ? {} : { setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout }) },
+        // Check durations come from the balancer's clock only when the timers are injected too (a
+        // harness); otherwise from performance.now(), so that a whole-second clock still yields ms.
+        timers === undefined
+          ? { rng: this.#options.rng }
+          : { clock: this.clock, rng: this.#options.rng, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout },
       );
     }
     this.#checker.start();
@@ -570,6 +574,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const moved = prev.backup !== next.backup;
     if (prev.weight !== next.weight) this.#reweight(rec, next.weight);
     rec.config = next;
+    // Back from maintenance with active checks: prove health again first, as the check module does
+    // for a server it starts to check (default_down).
+    if (prev.down && !next.down && rec.check !== null && this.#options.check !== undefined) {
+      rec.check = initialRiseFall(this.#options.check.defaultDown);
+    }
     if (moved) this.#rebuild();
     else {
       const t = rec.tier!;

@@ -5,11 +5,13 @@ export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUp
 export { DEFAULT_CHECK, DEFAULT_SERVER, METHODS } from './options';
 export { parseUpstreams, parseConfig, balancerOptionsFromNginx } from './config/nginx';
 export { formatStatus, statusHandler, STATUS_CONTENT_TYPES } from './status';
-export { Checker } from './health/checker';
+export { Checker, checkPhase } from './health/checker';
+export { probeFor, PROBES } from './health/probes/index';
 
 export type { BalancerSnapshot, ServerPatch, FromNginxOptions } from './balancer';
 export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
-export type { StatusFormat, StatusOptions, StatusHandlerOptions, StatusSnapshot } from './status';
+export type { StatusFormat, StatusOptions, StatusHandlerOptions, StatusSnapshot, SnapshotSource } from './status';
+export type { Probe, ProbeResult } from './health/probes/index';
 export type { CheckHost, CheckerEnv, CheckPhase } from './health/checker';
 export type { CheckTimers } from './options';
 export type { Clock } from './clock';
