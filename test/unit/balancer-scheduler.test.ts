@@ -71,3 +71,47 @@ describe('Balancer with the active-check scheduler', () => {
     expect(() => b.start()).toThrowError(expect.objectContaining({ code: 'ERR_UPSTREAM_INVALID_OPTION' }));
   });
 });
+
+describe('check state and admin changes', () => {
+  it('a server back from `down` must prove its health again (rise) before it gets traffic', () => {
+    const b = new Balancer({
+      servers: [{ id: 'A', address: '10.0.0.1:25' }, { id: 'B', address: '10.0.0.2:25' }],
+      check: { rise: 2, fall: 2 },
+    });
+    for (const id of ['A', 'B']) {
+      b.reportCheck(id, true);
+      b.reportCheck(id, true);
+    }
+    expect(b.servers.map((s) => s.state)).toEqual(['up', 'up']);
+    b.update('A', { down: true });
+    expect(b.get('A')!.state).toBe('down');
+    b.update('A', { down: false });
+    expect(b.get('A')!.state).toBe('checking');
+    expect([b.pick()!.id, b.pick()!.id]).toEqual(['B', 'B']);
+    b.reportCheck('A', true);
+    expect(b.get('A')!.state).toBe('checking');
+    b.reportCheck('A', true);
+    expect(b.get('A')!.state).toBe('up');
+  });
+
+  it('Balancer.fromNginx builds the vendor failover pair with nginx semantics', () => {
+    const b = Balancer.fromNginx(
+      `stream { upstream smtp {
+        server 10.0.0.1:10025 max_fails=3 fail_timeout=3s;
+        server 10.0.0.2:10025 backup;
+      } }`,
+      'smtp',
+    );
+    expect(b.name).toBe('smtp');
+    expect(b.servers.map((s) => [s.address, s.maxFails, s.failTimeout, s.backup])).toEqual([
+      ['10.0.0.1:10025', 3, 3000, false],
+      ['10.0.0.2:10025', 1, 10000, true],
+    ]);
+  });
+
+  it('Balancer.fromNginx reports nginx -t errors with file and line', () => {
+    expect(() => Balancer.fromNginx('stream {\n upstream u {\n server 127.0.0.1:25 weight=0;\n }\n}', 'u', { filename: '/etc/nginx/x.conf' })).toThrowError(
+      expect.objectContaining({ code: 'ERR_UPSTREAM_CONFIG', message: 'invalid parameter "weight=0" in /etc/nginx/x.conf:3', line: 3 }),
+    );
+  });
+});
