@@ -253,7 +253,7 @@ function structureFix(r: ConfigResult): Finding | undefined {
     );
   }
   if (proxyInHttp) problems.push(`proxy_pass sits directly in an http server (${proxyInHttp.file}:${proxyInHttp.line}): http proxy_pass belongs in a location and speaks HTTP; an SMTP proxy needs stream {}.`);
-  if (unbalanced) problems.push(`the braces are unbalanced: nginx says ${unbalanced.reason} (${unbalanced.file}:${unbalanced.line}); every block needs its closing "}".`);
+  if (unbalanced) problems.push(`The braces are unbalanced: nginx says ${unbalanced.reason} (${unbalanced.file}:${unbalanced.line}); every block needs its closing "}".`);
   const ups = misplaced.length ? misplaced : r.upstreams;
   let fix: string | undefined;
   if (ups.length) {

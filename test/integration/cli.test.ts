@@ -1,0 +1,147 @@
+/**
+ * The CLI as a subprocess (`node --import tsx src/cli.ts ...`) on temp files: exit statuses,
+ * usage errors, --json, colour only on a TTY, and the vendor guide's configs.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GUIDE_FAILOVER, GUIDE_MAINTENANCE, GUIDE_WEIGHTED } from '../conformance/nginx-t/corpus';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+let dir = '';
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env },
+    timeout: 30_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+const FAILOVER = 'stream {\n    upstream smtp {\n        server 127.0.0.1:10025 max_fails=3 fail_timeout=3s;\n        server 127.0.0.1:10026 backup;\n        check interval=5000 rise=2 fall=5 timeout=2000 type=smtp;\n    }\n    server {\n        listen 10025;\n        proxy_pass smtp;\n    }\n}\n';
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ub-cli-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('upstream-balancer CLI', () => {
+  it('--help and no arguments print usage with status 0', () => {
+    for (const args of [['--help'], []]) {
+      const r = cli(args);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^Usage: upstream-balancer <command> FILE \[options\]/);
+    }
+  });
+
+  it.each([
+    [['frob', 'x'], 'unknown command "frob"'],
+    [['check'], 'check: missing FILE'],
+    [['check', 'a', 'b'], 'unexpected argument "b"'],
+    [['check', 'a', '--bogus'], 'unknown option --bogus'],
+    [['simulate', 'a', '--connections', '0'], '--connections expects an integer >= 1, got "0"'],
+    [['simulate', 'a', '--fail', 'A2-3'], 'Expected `--fail` as ID@FROM-TO'],
+    [['explain', 'a', '--fail', 'A@1-2'], 'are for simulate'],
+    [['explain', 'a', '--upstream'], '--upstream needs a value'],
+  ])('usage error %j -> status 2', (args, message) => {
+    const r = cli(args);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(message);
+    expect(r.err).toContain('Usage:');
+  });
+
+  it('unreadable file -> status 2', () => {
+    const r = cli(['check', join(dir, 'nope.conf')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/cannot read .*nope\.conf/);
+  });
+
+  it('check: ok (0) with extension warnings; --stock says unknown directive (1); json', () => {
+    const p = file('failover.conf', FAILOVER);
+    const ok = cli(['check', p]);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toContain(`the configuration file ${p} syntax is ok`);
+    expect(ok.err).toContain('[extension] check type "smtp"');
+    const stock = cli(['check', p, '--stock']);
+    expect(stock.code).toBe(1);
+    expect(stock.err).toContain(`[emerg] unknown directive "check" in ${p}:5`);
+    expect(stock.err).toContain(`configuration file ${p} test failed`);
+    const j = JSON.parse(cli(['check', p, '--json', '--stock']).out);
+    expect(j).toMatchObject({ ok: false, error: { reason: 'unknown directive "check"', line: 5, column: 9, kind: 'UNKNOWN_DIRECTIVE' } });
+    const j2 = JSON.parse(cli(['check', p, '--json']).out);
+    expect(j2).toMatchObject({ ok: true, upstreams: [{ name: 'smtp', context: 'stream', servers: 2 }] });
+  });
+
+  it('check: nginx warnings are printed like nginx -t', () => {
+    const p = file('redef.conf', 'http {\n upstream u {\n  server 127.0.0.1:1;\n  hash $remote_addr;\n  least_conn;\n }\n}\n');
+    const r = cli(['check', p]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`[warn] load balancing method redefined in ${p}:5`);
+  });
+
+  it('explain: the guide\'s three configs as published (status 1: nginx -t fails), each mistake reported', () => {
+    const f = cli(['explain', file('g1.conf', GUIDE_FAILOVER)]);
+    expect(f.code).toBe(1);
+    expect(f.out).toContain('nginx -t: error: "upstream" directive is not allowed here in');
+    expect(f.out).toContain('corrected structure:');
+    expect(f.out).toContain('after 3 failed connects it is out for 3–4 s, then one probe connection every 4 s');
+    const w = cli(['explain', file('g2.conf', GUIDE_WEIGHTED)]);
+    expect(w.out).toContain('higher weight = more traffic: mdemailsecurity2.example.com:10025 (weight=4) gets 80% of the connections');
+    const m = cli(['explain', file('g3.conf', GUIDE_MAINTENANCE)]);
+    expect(m.out).toContain('"check" is not in stock nginx');
+    expect(m.out).toContain('type=smtp exists in no check module');
+  });
+
+  it('explain: ok (0), --upstream, --json, colour only when forced or on a TTY', () => {
+    const p = file('two.conf', 'stream {\n upstream a { server 127.0.0.1:1 weight=1; server 127.0.0.1:2 weight=4; }\n upstream b { server 127.0.0.1:3; }\n}\n');
+    const r = cli(['explain', p]);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain('\x1b[');
+    expect(r.out).toContain('pick cycle of the primaries: B B A B B');
+    expect(cli(['explain', p, '--color']).out).toContain('\x1b[32mnginx -t: ok\x1b[0m');
+    const j = JSON.parse(cli(['explain', p, '--upstream', 'b', '--json']).out);
+    expect(j.upstreams.map((u: { name: string }) => u.name)).toEqual(['b']);
+    expect(j.upstreams[0].single).toBe(true);
+    const miss = cli(['explain', p, '--upstream', 'zz']);
+    expect(miss.code).toBe(1);
+    expect(miss.err).toContain('no upstream "zz"');
+  });
+
+  it('simulate: timeline and shares; json; several upstreams need --upstream', () => {
+    const p = file('sim.conf', FAILOVER);
+    const r = cli(['simulate', p, '--connections', '8', '--fail', 'A@1-']);
+    expect(r.code).toBe(0);
+    const rows = r.out.split('\n').filter((l) => /^\s+\d+\.\d{3}s/.test(l)).map((l) => l.trim().split(/\s+/).slice(2).join(' '));
+    expect(rows).toEqual([
+      'A A 127.0.0.1:10025',
+      'A! B B 127.0.0.1:10026',
+      'A! B B 127.0.0.1:10026',
+      'A! B B 127.0.0.1:10026',
+      'B B 127.0.0.1:10026',
+      'B B 127.0.0.1:10026',
+      'B B 127.0.0.1:10026',
+      'A! B B 127.0.0.1:10026',
+    ]);
+    expect(r.out).toContain('B 127.0.0.1:10026: 7 (87.5%)');
+    const j = JSON.parse(cli(['simulate', p, '--connections', '3', '--json']).out);
+    expect(j.shares.map((s: { count: number }) => s.count)).toEqual([3, 0]);
+    const two = file('sim2.conf', 'stream { upstream a { server 127.0.0.1:1; } upstream b { server 127.0.0.1:2; } }');
+    const amb = cli(['simulate', two]);
+    expect(amb.code).toBe(1);
+    expect(amb.err).toContain('name the one to use');
+    expect(cli(['simulate', two, '--upstream', 'b', '--connections', '1']).out).toContain('A 127.0.0.1:2');
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { explain, renderExplanation, swrrCycle } from '../../src/config/explain';
+import { parseUpstreams } from '../../src/config/nginx';
+import { GUIDE_FAILOVER, GUIDE_MAINTENANCE, GUIDE_WEIGHTED } from '../conformance/nginx-t/corpus';
+
+const opts = { filename: 'guide.conf', glob: () => [] };
+
+describe('explain', () => {
+  it('swrrCycle is nginx smooth weighted round robin (nginx-semantics §2.8)', () => {
+    expect(swrrCycle([1, 4])).toEqual([1, 1, 0, 1, 1]);
+    expect(swrrCycle([5, 1, 1])).toEqual([0, 0, 1, 0, 2, 0, 0]);
+    expect(swrrCycle([1000, 1])).toBeUndefined();
+  });
+
+  it('guide mistake (a): the weight=4 server gets 80%, higher weight = more traffic', () => {
+    const ex = explain(GUIDE_WEIGHTED, opts);
+    const u = ex.upstreams[0]!;
+    expect(u.servers.map((s) => [s.address, s.weight, s.share])).toEqual([
+      ['mdemailsecurity1.example.com:10025', 1, 20],
+      ['mdemailsecurity2.example.com:10025', 4, 80],
+    ]);
+    expect(u.cycle).toBe('B B A B B');
+    const f = ex.findings.find((x) => x.id === 'weight-direction')!;
+    expect(f.detail).toContain('mdemailsecurity2.example.com:10025 weight=4 gets 80%');
+    const text = renderExplanation(ex);
+    expect(text).toContain('higher weight = more traffic');
+    expect(text).toContain('(weight=4) gets 80% of the connections');
+  });
+
+  it('guide mistake (b): nginx\'s exact error, what is wrong, and the corrected stream {} structure', () => {
+    const ex = explain(GUIDE_FAILOVER, opts);
+    expect(ex.verdict).toEqual({ ok: false, error: { message: '"upstream" directive is not allowed here in guide.conf:9', reason: '"upstream" directive is not allowed here', file: 'guide.conf', line: 9, column: 1 } });
+    const f = ex.findings.find((x) => x.id === 'structure')!;
+    expect(f.detail).toContain('outside a stream {} or http {} block');
+    expect(f.detail).toContain('unexpected end of file, expecting "}" (guide.conf:15)');
+    expect(f.fix).toBe(
+      'stream {\n' +
+        '    upstream cluster_mdemailsecurity_smtp {\n' +
+        '        server mdemailsecurity1.example.com:10025 max_fails=3 fail_timeout=3s;\n' +
+        '        server mdemailsecurity2.example.com:10025 backup;\n' +
+        '    }\n' +
+        '    server {\n' +
+        '        listen 10025;\n' +
+        '        proxy_pass cluster_mdemailsecurity_smtp;\n' +
+        '    }\n' +
+        '}\n',
+    );
+    // the corrected structure is valid for nginx (names aside) and means the same upstream
+    const fixed = parseUpstreams(f.fix!.replace(/mdemailsecurity(\d)\.example\.com/g, '127.0.0.$1'));
+    expect(fixed[0]!.context).toBe('stream');
+    const u = ex.upstreams[0]!;
+    expect(u.servers[0]!.policy).toBe('after 3 failed connects it is out for 3–4 s, then one probe connection every 4 s; a probe that connects brings it back at once');
+    expect(u.servers[1]!.role).toBe('backup');
+  });
+
+  it('guide mistake (c): check is not in stock nginx, type=smtp exists in no check module', () => {
+    const ex = explain(GUIDE_MAINTENANCE, opts);
+    const ids = ex.findings.map((f) => f.id);
+    expect(ids).toEqual(['structure', 'check-stock', 'check-smtp']);
+    expect(ex.findings[1]!.detail).toContain('unknown directive "check"');
+    expect(ex.findings[1]!.detail).toContain('http upstreams only');
+    expect(ex.findings[2]!.detail).toContain('invalid parameter "type=smtp"');
+    const u = ex.upstreams[0]!;
+    expect(u.servers.map((s) => s.role)).toEqual(['down', 'backup']);
+    expect(u.check).toBe('every 5 s (interval=5000, milliseconds), probe smtp: SMTP greeting (upstream-balancer extension); timeout 2 s; 2 consecutive successes bring a server up, 5 consecutive failures take it down; servers start down until 2 checks pass (default_down=true)');
+  });
+
+  it('a valid stream config: ok with the check module, stock nginx\'s verdict reported', () => {
+    const text = 'stream {\n    upstream smtp {\n        server 127.0.0.1:10025 max_fails=3 fail_timeout=3s;\n        server 127.0.0.1:10026 backup;\n        check interval=5000 rise=2 fall=5 timeout=2000 type=smtp;\n    }\n}\n';
+    const ex = explain(text, { filename: 'f.conf' });
+    expect(ex.verdict).toEqual({ ok: true });
+    expect(ex.stock.ok).toBe(false);
+    expect(ex.stock.error!.reason).toBe('unknown directive "check"');
+    const out = renderExplanation(ex);
+    expect(out.split('\n')[0]).toBe('nginx -t: ok (f.conf, with the check module)');
+    expect(out).toContain('stock nginx: unknown directive "check" in f.conf:5');
+    expect(out).toContain('A  127.0.0.1:10025  primary  1       100%');
+  });
+
+  it('single-server mode says the server is never excluded', () => {
+    const ex = explain('stream { upstream one { server 127.0.0.1:25 max_fails=3 fail_timeout=3s; } }');
+    expect(ex.upstreams[0]!.single).toBe(true);
+    expect(ex.upstreams[0]!.servers[0]!.policy).toMatch(/^single server: never marked unavailable/);
+  });
+
+  it('max_fails=0, fail_timeout=0 and http wording', () => {
+    const ex = explain('http { upstream h { server 127.0.0.1:1 max_fails=0; server 127.0.0.1:2 fail_timeout=0; server 127.0.0.1:3 max_fails=2 fail_timeout=10; } }');
+    expect(ex.upstreams[0]!.servers.map((s) => s.policy)).toEqual([
+      'never excluded by failures (max_fails=0)',
+      'after 1 failed attempt (error, timeout, or a listed http_5xx) it is out for the rest of that second, then one probe request every 1 s; a successful probe brings it back at once',
+      'after 2 failed attempts (error, timeout, or a listed http_5xx) it is out for 10–11 s, then one probe request every 11 s; a successful probe brings it back at once',
+    ]);
+  });
+
+  it('--upstream filters', () => {
+    const ex = explain('http { upstream a { server 127.0.0.1:1; } upstream b { server 127.0.0.1:2; } }', { upstream: 'b' });
+    expect(ex.upstreams.map((u) => u.name)).toEqual(['b']);
+  });
+});
