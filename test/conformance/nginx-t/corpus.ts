@@ -12,6 +12,8 @@
  * replay runs with `checkModule: false`.
  */
 
+import { readFileSync } from 'node:fs';
+
 export interface CorpusCase {
   id: string;
   /** `snippet.conf` and any included files, by path relative to the configuration prefix. */
@@ -271,6 +273,15 @@ const hand: CorpusCase[] = [
   one('guide-failover-in-http', 'http {\n    upstream cluster {\n        server 127.0.0.1:10025 max_fails=3 fail_timeout=3s;\n        server 127.0.0.1:10026 backup;\n    }\n    server {\n        listen 10025;\n        proxy_pass cluster;\n    }\n}\n'),
 ];
 
+// ---- the corrected examples of docs/examples, as shipped and without the check line (stock nginx)
+
+const example = (name: string) => readFileSync(new URL(`../../../docs/examples/${name}.conf`, import.meta.url), 'utf8');
+const stripCheck = (t: string) => t.replace(/^\s*check .*$/m, '');
+const examples: CorpusCase[] = ['failover', 'weighted', 'maintenance'].flatMap((name) => [
+  one(`example-${name}`, example(name)),
+  one(`example-${name}-stock`, stripCheck(example(name))),
+]);
+
 // ---- generated cases -----------------------------------------------------------------------
 
 function mulberry32(seed: number): () => number {
@@ -361,4 +372,4 @@ function generated(): CorpusCase[] {
 }
 
 /** Every case, hand-written first. Ids are unique. */
-export const CORPUS: CorpusCase[] = [...hand, ...generated()];
+export const CORPUS: CorpusCase[] = [...hand, ...examples, ...generated()];
