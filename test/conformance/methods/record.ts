@@ -1,0 +1,652 @@
+/**
+ * Conformance recorder for the balancing methods other than round robin: runs the scenarios of
+ * `scenarios.ts` through real nginx and writes what nginx did to `test/vectors/methods-<name>.json`
+ * (format: `format.ts`).
+ *
+ *   npx tsx test/conformance/methods/record.ts [--check] [--list] [scenario...]
+ *
+ * `--check` re-records and compares with the committed vectors: exit 0 = all match, 1 = drift (a
+ * per-step diff is printed), 2 = could not record (nginx missing, a backend address taken, ...).
+ *
+ * One nginx (`worker_processes 1`, `daemon off`, scratch prefix under the temp directory, never
+ * the system service) runs every scenario at once, each as its own upstream behind its own listen
+ * port and access log:
+ * - stream `least_conn`, `hash $ssl_preread_server_name [consistent]` (the client sends a minimal
+ *   TLS ClientHello carrying the key as SNI; `ssl_preread on`), `hash $remote_addr [consistent]`;
+ * - http `ip_hash` (http only in nginx), `proxy_pass http://u;`.
+ * Clients bind 127.0.x.y source addresses (Linux routes all of 127/8 to lo) where the client
+ * address is the key. Backends are the recorder's own node:net / node:http servers on fixed
+ * addresses `127.1.S.I:PORT` (scenario S, server I; PORT = $UB_METHODS_PORT or 18081): fixed,
+ * because consistent hash hashes the address text. Each answers with its address; servers marked
+ * `refusing` get no listener, so connects to them are refused.
+ *
+ * Per connection the access log gives every server tried (`$upstream_addr`; the upstream's name
+ * at the end = no live upstreams) and `$status`; the answer the client got is cross-checked with
+ * the last server tried. Connections of one scenario run one at a time, each waiting for its log
+ * line (nginx logs after it has freed the server) unless it is held open; scenarios run in
+ * parallel. Everything started is stopped, also on errors and signals. Wall time: a few seconds.
+ */
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VECTOR_DIR } from '../vector-format';
+import {
+  describeMethodStep, loadMethodVectors, type MethodConnectStep, type MethodStep, type MethodVector, type VectorServer,
+} from './format';
+import { SCENARIOS, type MethodScenario, type MethodScenarioServer } from './scenarios';
+
+const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
+const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
+const BACKEND_PORT = Number(process.env.UB_METHODS_PORT ?? 18081);
+const IO_TIMEOUT_MS = 5000;
+
+// ------------------------------------------------------------------------------------------------
+// Everything started, so that nothing outlives the recorder.
+
+const started = { pids: new Set<number>(), servers: new Set<net.Server>(), sockets: new Set<net.Socket>() };
+
+function killEverythingSync(): void {
+  for (const s of started.sockets) s.destroy();
+  for (const s of started.servers) s.close();
+  for (const pid of started.pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killEverythingSync);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killEverythingSync();
+    process.exit(130);
+  });
+}
+
+function track(socket: net.Socket): net.Socket {
+  started.sockets.add(socket);
+  socket.on('error', () => {});
+  socket.on('close', () => started.sockets.delete(socket));
+  return socket;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backends
+
+function listen(server: net.Server, host: string, port: number): Promise<void> {
+  started.servers.add(server);
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${e.code}); set UB_METHODS_PORT to a free port`)));
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/** A TCP backend: writes its address and a newline on accept, keeps the connection until closed. */
+function tcpBackend(host: string, port: number): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    track(socket);
+    socket.on('data', () => {}); // a ClientHello, ignored
+    socket.write(`${host}:${port}\n`);
+  });
+  return listen(server, host, port).then(() => server);
+}
+
+/** An http backend: answers every request with its address. */
+function httpBackend(host: string, port: number): Promise<net.Server> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.setHeader('connection', 'close');
+    res.end(`${host}:${port}\n`);
+  });
+  server.on('connection', (s) => track(s));
+  return listen(server, host, port).then(() => server);
+}
+
+// ------------------------------------------------------------------------------------------------
+// nginx
+
+function nginxVersion(): string {
+  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
+  if (r.error) throw new Error(`cannot run ${NGINX}: ${r.error.message} (set NGINX=/path/to/nginx)`);
+  const m = /nginx version: (\S+)/.exec(`${r.stderr}${r.stdout}`);
+  if (!m) throw new Error(`cannot read the version of ${NGINX}: ${r.stderr}`);
+  if (!existsSync(STREAM_MODULE)) throw new Error(`stream module not found at ${STREAM_MODULE} (set NGINX_STREAM_MODULE)`);
+  return m[1]!;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+class Nginx {
+  #proc: ChildProcess | undefined;
+  #worker = 0;
+  #exit: Promise<void> | undefined;
+  #output = '';
+
+  constructor(readonly dir: string) {}
+
+  async start(conf: string): Promise<void> {
+    const errorLog = join(this.dir, 'error.log');
+    const proc = spawn(NGINX, ['-p', `${this.dir}/`, '-c', conf, '-e', errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    if (proc.pid) started.pids.add(proc.pid);
+    proc.stdout?.on('data', (d) => (this.#output += d));
+    proc.stderr?.on('data', (d) => (this.#output += d));
+    let exited = false;
+    this.#exit = new Promise((resolve) => proc.once('exit', () => {
+      exited = true;
+      if (proc.pid) started.pids.delete(proc.pid);
+      resolve();
+    }));
+    for (const deadline = Date.now() + 5000; Date.now() < deadline && !exited; ) {
+      const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
+      const m = /start worker process (\d+)/.exec(log);
+      if (m) {
+        this.#worker = Number(m[1]);
+        started.pids.add(this.#worker);
+        return;
+      }
+      await sleep(10);
+    }
+    const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
+    await this.stop();
+    throw new Error(`nginx did not start:\n${this.#output}\n${log}`);
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.#proc;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const ok = await Promise.race([this.#exit!.then(() => true), sleep(5000).then(() => false)]);
+      if (!ok) {
+        proc.kill('SIGKILL');
+        await this.#exit;
+      }
+    }
+    if (this.#worker) {
+      for (let i = 0; i < 100 && alive(this.#worker); i++) await sleep(10);
+      if (alive(this.#worker)) process.kill(this.#worker, 'SIGKILL');
+      started.pids.delete(this.#worker);
+      this.#worker = 0;
+    }
+    this.#proc = undefined;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Scenario plumbing
+
+interface Plan {
+  sc: MethodScenario;
+  index: number;
+  upstream: string;
+  listenPort: number;
+  addresses: string[];
+  log: string;
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
+
+function serverLine(s: MethodScenarioServer, address: string): string {
+  let line = `server ${address}`;
+  if (s.weight !== undefined) line += ` weight=${s.weight}`;
+  if (s.maxFails !== undefined) line += ` max_fails=${s.maxFails}`;
+  if (s.failTimeout !== undefined) line += ` fail_timeout=${s.failTimeout}s`;
+  if (s.maxConns !== undefined) line += ` max_conns=${s.maxConns}`;
+  if (s.backup) line += ' backup';
+  if (s.down) line += ' down';
+  return `${line};`;
+}
+
+function directive(sc: MethodScenario): string {
+  switch (sc.method) {
+    case 'least-conn':
+      return 'least_conn;';
+    case 'ip-hash':
+      return 'ip_hash;';
+    case 'hash': {
+      const key = sc.keySource === '$remote_addr' ? '$remote_addr' : '$ssl_preread_server_name';
+      return `hash ${key}${sc.consistent ? ' consistent' : ''};`;
+    }
+  }
+}
+
+function upstreamBlock(p: Plan, name = p.upstream): string {
+  const lines = [directive(p.sc), ...p.sc.servers.map((s, i) => serverLine(s, p.addresses[i]!))];
+  return [`upstream ${name} {`, ...lines.map((l) => `    ${l}`), '}'].join('\n');
+}
+
+function proxyDirectives(p: Plan, upstream = p.upstream): string {
+  if (p.sc.context === 'http') return `location / { proxy_pass http://${upstream}; proxy_connect_timeout 1s; }`;
+  const d = [];
+  if (p.sc.keySource === '$ssl_preread_server_name') d.push('ssl_preread on;');
+  d.push(`proxy_pass ${upstream};`, 'proxy_connect_timeout 1s;');
+  return d.join(' ');
+}
+
+function nginxConf(dir: string, plans: Plan[]): string {
+  const indent = (text: string) => text.replace(/\n/g, '\n    ');
+  const block = (ctx: 'stream' | 'http') =>
+    plans
+      .filter((p) => p.sc.context === ctx)
+      .map((p) => `    ${indent(upstreamBlock(p))}\n    server { listen 127.0.0.1:${p.listenPort}; access_log ${p.log} rec; ${proxyDirectives(p)} }`)
+      .join('\n');
+  return `# written by test/conformance/methods/record.ts
+load_module ${STREAM_MODULE};
+daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+lock_file ${dir}/nginx.lock;
+error_log ${dir}/error.log notice;
+events { worker_connections 1024; }
+stream {
+    log_format rec '$remote_addr|$remote_port|$upstream_addr|$status|$msec|$session_time';
+${block('stream')}
+}
+http {
+    log_format rec '$remote_addr|$remote_port|$upstream_addr|$status|$msec|$request_time';
+    access_log off;
+    client_body_temp_path ${dir}/client_body;
+    proxy_temp_path ${dir}/proxy;
+    fastcgi_temp_path ${dir}/fastcgi;
+    uwsgi_temp_path ${dir}/uwsgi;
+    scgi_temp_path ${dir}/scgi;
+${block('http')}
+}
+`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Access logs
+
+interface LogEntry {
+  remoteAddr: string;
+  remotePort: number;
+  addrs: string[];
+  status: number;
+  /** nginx's cached time when the session / request started (ms). */
+  startMs: number;
+  /** ... and when it ended (ms). */
+  endMs: number;
+}
+
+function parseMs(text: string): number {
+  const m = /^(\d+)\.(\d{3})$/.exec(text);
+  if (!m) throw new Error(`unexpected time value ${JSON.stringify(text)}`);
+  return Number(m[1]) * 1000 + Number(m[2]);
+}
+
+class AccessLog {
+  #offset = 0;
+  #rest = '';
+  readonly #entries: LogEntry[] = [];
+  constructor(readonly path: string) {}
+
+  #poll(): void {
+    if (!existsSync(this.path)) return;
+    const buf = readFileSync(this.path);
+    if (buf.length <= this.#offset) return;
+    this.#rest += buf.toString('latin1', this.#offset);
+    this.#offset = buf.length;
+    let nl: number;
+    while ((nl = this.#rest.indexOf('\n')) >= 0) {
+      const line = this.#rest.slice(0, nl);
+      this.#rest = this.#rest.slice(nl + 1);
+      const f = line.split('|');
+      if (f.length !== 6) throw new Error(`unexpected access log line: ${line}`);
+      const endMs = parseMs(f[4]!);
+      this.#entries.push({ remoteAddr: f[0]!, remotePort: Number(f[1]), addrs: f[2]!.split(', '), status: Number(f[3]), startMs: endMs - parseMs(f[5]!), endMs });
+    }
+  }
+
+  async take(addr: string, port: number): Promise<LogEntry> {
+    for (const deadline = Date.now() + IO_TIMEOUT_MS; ; ) {
+      this.#poll();
+      const i = this.#entries.findIndex((e) => e.remotePort === port && e.remoteAddr === addr);
+      if (i >= 0) return this.#entries.splice(i, 1)[0]!;
+      if (Date.now() > deadline) throw new Error(`no access log line for ${addr}:${port} in ${this.path}`);
+      await sleep(2);
+    }
+  }
+
+  leftovers(): number {
+    this.#poll();
+    return this.#entries.length;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Clients
+
+/** A minimal TLS 1.2 ClientHello; with `sni` non-empty it carries a server_name extension. */
+export function clientHello(sni: string): Buffer {
+  const u8 = (n: number) => Buffer.from([n]);
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const u24 = (n: number) => Buffer.from([n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  const name = Buffer.from(sni, 'utf8');
+  const ext = sni === '' ? Buffer.alloc(0) : Buffer.concat([u16(0), u16(name.length + 5), u16(name.length + 3), u8(0), u16(name.length), name]);
+  const body = Buffer.concat([
+    Buffer.from([3, 3]), randomBytes(32), u8(0), u16(2), Buffer.from([0x00, 0x2f]), u8(1), u8(0), u16(ext.length), ext,
+  ]);
+  const hs = Buffer.concat([u8(1), u24(body.length), body]);
+  return Buffer.concat([Buffer.from([0x16, 3, 1]), u16(hs.length), hs]);
+}
+
+interface Conn {
+  socket: net.Socket | null;
+  localAddress: string;
+  localPort: number;
+  answer: string | null;
+}
+
+/** A stream client: connect (from `localAddress`), optionally send a ClientHello, read one line. */
+function streamClient(port: number, localAddress: string, hello: Buffer | null): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const socket = track(net.connect({ port, host: '127.0.0.1', localAddress }));
+    let data = '';
+    let localPort = 0;
+    let settled = false;
+    const finish = (err: Error | null, answer: string | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else resolve({ socket, localAddress, localPort, answer });
+    };
+    const timer = setTimeout(() => finish(new Error(`no answer through nginx on port ${port} within ${IO_TIMEOUT_MS} ms`), null), IO_TIMEOUT_MS);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => {
+      localPort = socket.localPort ?? 0;
+      if (hello) socket.write(hello);
+    });
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      const nl = data.indexOf('\n');
+      if (nl >= 0) finish(null, data.slice(0, nl));
+    });
+    socket.on('close', () => {
+      if (!localPort) finish(new Error(`could not connect to nginx on port ${port} from ${localAddress}`), null);
+      else finish(null, null); // nginx closed without an answer: 502
+    });
+  });
+}
+
+/** An http client: GET / from `localAddress`; the body is the backend's address, or null on 502. */
+function httpClient(port: number, localAddress: string): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, localAddress, path: '/', agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ socket: null, localAddress, localPort, answer: res.statusCode === 200 ? body.trim() : null }));
+    });
+    let localPort = 0;
+    req.on('socket', (s) => {
+      track(s);
+      s.on('connect', () => (localPort = s.localPort ?? 0));
+    });
+    req.setTimeout(IO_TIMEOUT_MS, () => req.destroy(new Error(`http request through nginx on port ${port} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function closeAndWait(socket: net.Socket): Promise<void> {
+  if (socket.destroyed) return;
+  await new Promise<void>((resolve) => {
+    socket.once('close', () => resolve());
+    socket.end();
+    setTimeout(() => socket.destroy(), IO_TIMEOUT_MS);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Running one scenario
+
+interface Pending {
+  step: MethodConnectStep;
+  conn: Conn;
+}
+
+async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
+  const sc = p.sc;
+  const letters = ids(sc.servers.length);
+  const byAddress = new Map(p.addresses.map((a, i) => [a, letters[i]!]));
+  const log = new AccessLog(p.log);
+  const steps: MethodStep[] = [];
+  const open = new Map<number, Pending>();
+  /** Per step: nginx's time of it (ms): a connection's start, a close's session end. */
+  const times: number[] = [];
+  let conn = 0;
+
+  const resolveEntry = (pending: Pending, e: LogEntry) => {
+    const { step } = pending;
+    const addrs = [...e.addrs];
+    if (addrs.length > 0 && addrs[addrs.length - 1] === p.upstream) {
+      addrs.pop();
+      step.nolive = true;
+    }
+    if (addrs.length === 1 && addrs[0] === '-') addrs.pop();
+    step.tried = addrs.map((a) => {
+      const id = byAddress.get(a);
+      if (!id) throw new Error(`${sc.name}: unknown upstream address ${a} in the access log`);
+      return id;
+    });
+    step.status = e.status;
+    const answered = pending.conn.answer;
+    step.outcome = step.tried.map((_, i) => (i === step.tried.length - 1 && answered !== null ? 'ok' : 'fail'));
+    if (answered !== null && byAddress.get(answered) !== step.tried[step.tried.length - 1]) {
+      throw new Error(`${sc.name} #${step.conn}: answered by ${answered} but nginx logged ${e.addrs.join(', ')}`);
+    }
+    if ((answered !== null) !== (e.status === 200)) throw new Error(`${sc.name} #${step.conn}: status ${e.status} with answer ${answered}`);
+    times[steps.indexOf(step)] = e.startMs;
+    return e;
+  };
+
+  for (const op of sc.script) {
+    if (op.op === 'close') {
+      const pending = open.get(op.conn);
+      if (!pending || !pending.conn.socket) throw new Error(`${sc.name}: close #${op.conn}, which is not open`);
+      open.delete(op.conn);
+      await closeAndWait(pending.conn.socket);
+      const e = resolveEntry(pending, await log.take(pending.conn.localAddress, pending.conn.localPort));
+      times[steps.length] = e.endMs;
+      steps.push({ t: 0, op: 'close', conn: op.conn });
+      continue;
+    }
+    conn++;
+    const key = op.key ?? '';
+    const localAddress = sc.keySource === '$remote_addr' || sc.keySource === 'ip_hash' ? key : '127.0.0.1';
+    const c =
+      sc.context === 'http'
+        ? await httpClient(p.listenPort, localAddress)
+        : await streamClient(p.listenPort, localAddress, sc.keySource === '$ssl_preread_server_name' ? clientHello(key) : null);
+    const step: MethodConnectStep = { t: 0, op: 'connect', conn, key, tried: [], outcome: [], hold: false, nolive: false, status: 0 };
+    steps.push(step);
+    const pending: Pending = { step, conn: c };
+    if (op.hold && c.answer !== null && c.socket) {
+      step.hold = true;
+      open.set(conn, pending);
+      continue;
+    }
+    if (c.socket) await closeAndWait(c.socket);
+    resolveEntry(pending, await log.take(localAddress, c.localPort));
+  }
+  if (open.size > 0) throw new Error(`${sc.name}: connections still open at the end: ${[...open.keys()].join(' ')}`);
+  if (log.leftovers() > 0) throw new Error(`${sc.name}: unexpected access log lines`);
+
+  // Times: nginx's second of each step, relative to the first; kept non-decreasing.
+  const epoch = Math.floor(Math.min(...times) / 1000);
+  let last = 0;
+  steps.forEach((s, i) => {
+    s.t = Math.max(last, Math.floor(times[i]! / 1000) - epoch);
+    last = s.t;
+  });
+
+  const servers: VectorServer[] = sc.servers.map((s, i) => ({
+    id: letters[i]!,
+    address: p.addresses[i]!,
+    weight: s.weight ?? 1,
+    maxFails: s.maxFails ?? 1,
+    failTimeout: (s.failTimeout ?? 10) * 1000,
+    maxConns: s.maxConns ?? 0,
+    backup: s.backup ?? false,
+    down: s.down ?? false,
+  }));
+  const vector: MethodVector = {
+    format: 1,
+    nginx,
+    method: sc.method,
+    ...(sc.method === 'hash' ? { hash: { consistent: sc.consistent ?? false } } : {}),
+    scenario: sc.name,
+    description: sc.description,
+    context: sc.context,
+    keySource: sc.keySource,
+    config: upstreamBlock(p, 'u'),
+    proxy: proxyDirectives(p, 'u'),
+    tries: 0,
+    refusing: letters.filter((_, i) => sc.servers[i]!.refusing),
+    epoch,
+    servers,
+    steps,
+  };
+  return vector;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Output and comparison
+
+function render(v: MethodVector): string {
+  const { steps, servers, ...head } = v;
+  const lines = Object.entries(head).map(([k, val]) => `  ${JSON.stringify(k)}: ${JSON.stringify(val)}`);
+  lines.push(`  "servers": [\n${servers.map((s) => `    ${JSON.stringify(s)}`).join(',\n')}\n  ]`);
+  lines.push(`  "steps": [\n${steps.map((s) => `    ${JSON.stringify(s)}`).join(',\n')}\n  ]`);
+  return `{\n${lines.join(',\n')}\n}\n`;
+}
+
+/** Differences that matter (everything but `epoch`, `nginx` and the step times). */
+function compare(old: MethodVector, fresh: MethodVector): string[] {
+  const out: string[] = [];
+  for (const k of ['method', 'hash', 'context', 'keySource', 'config', 'proxy', 'tries', 'refusing', 'servers'] as const) {
+    if (JSON.stringify(old[k]) !== JSON.stringify(fresh[k])) out.push(`${k}: ${JSON.stringify(old[k])} -> ${JSON.stringify(fresh[k])}`);
+  }
+  const a = old.steps.map(describeMethodStep);
+  const b = fresh.steps.map(describeMethodStep);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] !== b[i]) out.push(`step ${i + 1}: committed ${a[i] ?? '(none)'} | nginx now ${b[i] ?? '(none)'}`);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  if (args.includes('--list')) {
+    for (const sc of SCENARIOS) console.log(`${sc.name.padEnd(34)} ${sc.description}`);
+    return 0;
+  }
+  const check = args.includes('--check');
+  const names = args.filter((a) => !a.startsWith('--'));
+  for (const n of names) if (!SCENARIOS.some((s) => s.name === n)) throw new Error(`unknown scenario ${n} (see --list)`);
+  const chosen = SCENARIOS.map((sc, index) => ({ sc, index })).filter(({ sc }) => names.length === 0 || names.includes(sc.name));
+
+  const version = nginxVersion();
+  const dir = mkdtempSync(join(tmpdir(), 'methods-recorder-'));
+  const nginx = new Nginx(dir);
+  const backends: net.Server[] = [];
+  const t0 = Date.now();
+  let ok = false;
+  try {
+    const plans: Plan[] = [];
+    for (const { sc, index } of chosen) {
+      const addresses = sc.servers.map((_, i) => `127.1.${index}.${i + 1}:${BACKEND_PORT}`);
+      plans.push({ sc, index, upstream: `u_${sc.name.replace(/-/g, '_')}`, listenPort: await freePort(), addresses, log: join(dir, `${sc.name}.log`) });
+      for (let i = 0; i < sc.servers.length; i++) {
+        if (sc.servers[i]!.refusing) continue;
+        const [host] = addresses[i]!.split(':');
+        backends.push(await (sc.context === 'http' ? httpBackend(host!, BACKEND_PORT) : tcpBackend(host!, BACKEND_PORT)));
+      }
+    }
+    const confPath = join(dir, 'nginx.conf');
+    writeFileSync(confPath, nginxConf(dir, plans));
+    await nginx.start(confPath);
+    const vectors = await Promise.all(plans.map((p) => runScenario(p, version)));
+    await nginx.stop();
+
+    const committed = new Map(loadMethodVectors().map(({ vector }) => [vector.scenario, vector]));
+    let drift = 0;
+    for (const v of vectors) {
+      const file = join(VECTOR_DIR, `methods-${v.scenario}.json`);
+      const conns = v.steps.filter((s) => s.op === 'connect').length;
+      if (check) {
+        const old = committed.get(v.scenario);
+        if (!old) {
+          console.log(`DRIFT ${v.scenario}: no committed vector`);
+          drift++;
+          continue;
+        }
+        const diffs = compare(old, v);
+        if (old.nginx !== v.nginx) console.log(`note ${v.scenario}: recorded with ${old.nginx}, now ${v.nginx}`);
+        if (diffs.length > 0) {
+          drift++;
+          console.log(`DRIFT ${v.scenario}:\n  ${diffs.slice(0, 20).join('\n  ')}${diffs.length > 20 ? `\n  ... ${diffs.length - 20} more` : ''}`);
+        } else console.log(`ok    ${v.scenario} (${conns} connections)`);
+      } else {
+        writeFileSync(file, render(v));
+        console.log(`wrote ${file} (${conns} connections)`);
+      }
+    }
+    if (check && names.length === 0) {
+      for (const name of committed.keys()) {
+        if (!SCENARIOS.some((s) => s.name === name)) {
+          console.log(`DRIFT ${name}: committed vector has no scenario in scenarios.ts`);
+          drift++;
+        }
+      }
+    }
+    console.log(`${vectors.length} scenarios in ${((Date.now() - t0) / 1000).toFixed(1)} s with ${version}`);
+    ok = true;
+    return check && drift > 0 ? 1 : 0;
+  } finally {
+    await nginx.stop();
+    for (const s of backends) s.close();
+    for (const s of started.sockets) s.destroy();
+    if (ok) rmSync(dir, { recursive: true, force: true });
+    else console.error(`scratch directory kept: ${dir}`);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(2);
+  },
+);
