@@ -267,7 +267,12 @@ function structureFix(r: ConfigResult): Finding | undefined {
     const pass = r.proxyDirectives.find((p) => p.directive === 'proxy_pass')?.value ?? ups[0]!.name;
     fix = `stream {\n${blocks}    server {\n        listen ${listen};\n        proxy_pass ${pass};\n    }\n}\n`;
   }
-  return { id: 'structure', title: 'upstream/server outside stream {} (and unbalanced braces)', detail: problems.join(' '), ...(fix ? { fix } : {}) };
+  const title = [
+    misplaced.length ? 'upstream/server outside stream {}' : '',
+    proxyInHttp ? 'proxy_pass in an http server' : '',
+    unbalanced ? 'unbalanced braces' : '',
+  ].filter(Boolean).join('; ');
+  return { id: 'structure', title, detail: problems.join(' '), ...(fix ? { fix } : {}) };
 }
 
 function formatUpstreamSafe(u: UpstreamConfig): string | undefined {

@@ -97,3 +97,15 @@ describe('explain', () => {
     expect(ex.upstreams.map((u) => u.name)).toEqual(['b']);
   });
 });
+
+describe('explain: the guide\'s failover put inside http {}', () => {
+  it('reports nginx\'s proxy_pass error and shows the stream {} form', () => {
+    const text = 'http {\n    upstream cluster {\n        server 127.0.0.1:10025 max_fails=3 fail_timeout=3s;\n        server 127.0.0.1:10026 backup;\n    }\n    server {\n        listen 10025;\n        proxy_pass cluster;\n    }\n}\n';
+    const ex = explain(text, { filename: 'h.conf' });
+    expect(ex.verdict.error!.message).toBe('"proxy_pass" directive is not allowed here in h.conf:8');
+    const f = ex.findings.find((x) => x.id === 'structure')!;
+    expect(f.title).toBe('proxy_pass in an http server');
+    expect(f.fix).toContain('stream {\n    upstream cluster {');
+    expect(f.fix).toContain('        listen 10025;\n        proxy_pass cluster;');
+  });
+});
