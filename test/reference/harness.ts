@@ -4,6 +4,11 @@
  * and compared after every operation (picked ids, per-server fails / conns / effective and current
  * weight / state, attempts' tries and phase).
  *
+ * Events are compared too: the harness derives the expected `state` (from each server's state before
+ * and after every reference call, with the cause the call implies), `tier` (the tier of the latest
+ * selection), `exhausted` (once per transition into "nothing selected", again after a selection) and
+ * `check` events, and checks them against what the Balancer emitted during the same operation.
+ *
  * accessed / checked are compared only while fails > 0: the Balancer's snapshot reports them as null
  * while fails is 0, because they have no effect then (a failure overwrites both before they are read
  * again) and the Balancer does not read the clock to maintain them. The reference keeps nginx's
@@ -16,7 +21,8 @@ import { ManualClock, wholeSeconds } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { ServerOptions } from '../../src/options';
 import type { Server } from '../../src/server';
-import { RefUpstream, type RefPeer, type RefRequest, type RefServerOptions } from './nginx-rr';
+import { KNOWN_BUGS } from './known-bugs';
+import { RefUpstream, type RefPeer, type RefRequest, type RefServerOptions, type RefState } from './nginx-rr';
 
 export interface WorldConfig {
   servers: RefServerOptions[];
@@ -46,6 +52,13 @@ export class World {
   /** What the script exercised (so a test can assert it was not degenerate). */
   stats = { served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0 };
   #nextId = 0;
+  /** Events the Balancer emitted / the harness expects, during the current operation. */
+  events: string[] = [];
+  expected: string[] = [];
+  #tier: 'primary' | 'backup' = 'primary';
+  #exhausted = false;
+  /** Each server's state as of the last `state` event the Balancer should have emitted for it. */
+  #committed = new Map<RefPeer, RefState>();
 
   constructor(readonly config: WorldConfig) {
     this.manual = new ManualClock(config.start);
@@ -61,7 +74,58 @@ export class World {
       tries: config.tries,
       ...(config.check ? { checkDefaultDown: true, rise: config.check.rise, fall: config.check.fall } : {}),
     });
+    for (const p of this.ref.peers) this.#committed.set(p, p.state);
     this.#nextId = config.servers.length;
+    this.b.on('state', (sv, from, to, cause) => this.events.push(`state ${sv.id} ${from}->${to} ${cause}`));
+    this.b.on('tier', (from, to) => this.events.push(`tier ${from}->${to}`));
+    this.b.on('exhausted', (reason, name) => this.events.push(`exhausted ${reason} ${name}`));
+    this.b.on('check', (sv, ok) => this.events.push(`check ${sv.id} ${ok}`));
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Expected events
+
+  /**
+   * Runs a reference call, then expects a `state` event for each of `commit` (the servers the
+   * Balancer commits for that call) whose state differs from its last committed one. Servers new to
+   * the upstream are registered without an event.
+   */
+  #expectTransitions(cause: string, commit: () => RefPeer[], f: () => void): void {
+    f();
+    for (const p of commit()) {
+      const from = this.#committed.get(p);
+      if (from !== undefined && from !== p.state) this.expected.push(`state ${p.id} ${from}->${p.state} ${cause}`);
+      this.#committed.set(p, p.state);
+    }
+    for (const p of this.ref.peers) if (!this.#committed.has(p)) this.#committed.set(p, p.state);
+  }
+
+  /** The outcome of a reference get: `tier` on a change of serving tier, `exhausted` on a transition. */
+  #expectSelection(p: RefPeer | null, reason: 'no-live-upstreams' | 'tries'): void {
+    if (p === null) {
+      if (!this.#exhausted) this.expected.push(`exhausted ${reason} diff`);
+      this.#exhausted = true;
+      return;
+    }
+    this.#exhausted = false;
+    const tier = p.backup ? 'backup' : 'primary';
+    if (tier !== this.#tier) this.expected.push(`tier ${this.#tier}->${tier}`);
+    this.#tier = tier;
+  }
+
+  #nextRef(r: RefRequest): RefPeer | null {
+    const p = this.ref.next(r, this.now());
+    this.#expectSelection(p, r.ended === 'tries' ? 'tries' : 'no-live-upstreams');
+    return p;
+  }
+
+  /** Compares the events of the last operation, then forgets them. */
+  #compareEvents(): void {
+    const got = this.events.join(' | ');
+    const want = this.expected.join(' | ');
+    this.events.length = 0;
+    this.expected.length = 0;
+    if (got !== want) this.fail(`events: balancer [${got}], expected [${want}]`);
   }
 
   #note(s: string): void {
@@ -98,6 +162,7 @@ export class World {
     if (tier?.fast === true) this.stats.replayed++;
     const s = this.b.pick();
     const p = this.ref.pick(this.now());
+    this.#expectSelection(p, 'no-live-upstreams');
     this.#sameId('pick', s, p);
     if (s !== undefined && p !== null) this.held.push({ s, p });
     return s?.id ?? null;
@@ -124,7 +189,7 @@ export class World {
     if (a.current === undefined) {
       this.#note(`next #${i}`);
       const s = a.next();
-      const p = this.ref.next(r, this.now());
+      const p = this.#nextRef(r);
       this.#sameId(`attempt #${i} next`, s, p);
       if (s === undefined) this.attempts.splice(i, 1);
     } else {
@@ -151,7 +216,7 @@ export class World {
     const steps: string[] = [];
     for (;;) {
       const s = a.next();
-      const p = this.ref.next(r, this.now());
+      const p = this.#nextRef(r);
       this.#sameId('request next', s, p);
       if (s === undefined) break;
       if (dead.has(s.id)) {
@@ -173,10 +238,20 @@ export class World {
     return steps.length === 0 ? 'NOLIVE' : `${steps.join(',')}=>502`;
   }
 
-  /** Runs a reference free / connect of `p` and counts failures and recoveries. */
+  /**
+   * Runs a reference free / connect of `p`, expects its events and counts failures and recoveries.
+   * The Balancer commits a server's state at a failure, and at a success that cleared its fails.
+   */
   #free(p: RefPeer, f: () => void, failed: boolean): void {
     const before = p.fails;
-    f();
+    // single mode zeroes fails whatever the outcome: a state change there is a recovery
+    const single = !p.removed && !p.backup && this.ref.isSingle();
+    const commits = (): RefPeer[] => {
+      if (p.removed) return [];
+      if (single) return KNOWN_BUGS.singleModeFreeEmitsNoState ? [] : [p];
+      return failed || (before > 0 && p.fails === 0) ? [p] : [];
+    };
+    this.#expectTransitions(failed && !single ? 'failure' : 'recovery', commits, f);
     if (failed) this.stats.failures++;
     else if (before > 0 && p.fails === 0) this.stats.recoveries++;
   }
@@ -191,14 +266,16 @@ export class World {
     const id = ids[k % ids.length]!;
     this.#note(`check ${id} ${ok}`);
     this.b.reportCheck(id, ok);
-    this.ref.check(id, ok);
+    this.expected.push(`check ${id} ${ok}`);
+    this.#expectTransitions('check', () => [this.ref.get(id)!], () => this.ref.check(id, ok));
   }
 
   add(s: Omit<RefServerOptions, 'id'>): string {
     const id = `S${this.#nextId++}`;
     this.#note(`add ${id} ${JSON.stringify(s)}`);
     this.b.add(toServerOptions({ ...s, id }));
-    this.ref.add({ ...s, id });
+    const p = this.ref.add({ ...s, id });
+    this.#committed.set(p, p.state);
     return id;
   }
 
@@ -228,7 +305,7 @@ export class World {
   update(k: number, patch: Omit<Partial<RefServerOptions>, 'id'>): void {
     const id = this.ref.peers[k % this.ref.peers.length]!.id;
     this.#note(`update ${id} ${JSON.stringify(patch)}`);
-    this.#both(`update ${id}`, () => this.b.update(id, patch), () => this.ref.update(id, patch));
+    this.#both(`update ${id}`, () => this.b.update(id, patch), () => this.#expectTransitions('admin', () => [this.ref.get(id)!], () => this.ref.update(id, patch)));
   }
 
   /** Replaces the list: keeps the servers selected by `keep` (in a rotated order), adds `fresh`. */
@@ -238,7 +315,10 @@ export class World {
     const r = kept.length === 0 ? 0 : rotate % kept.length;
     const list = [...kept.slice(r), ...kept.slice(0, r), ...fresh.map((s) => ({ ...s, id: `S${this.#nextId++}` }))];
     this.#note(`setServers ${JSON.stringify(list)}`);
-    this.#both('setServers', () => this.b.setServers(list.map(toServerOptions)), () => this.ref.setServers(list));
+    this.#both('setServers', () => this.b.setServers(list.map(toServerOptions)), () => {
+      const before = new Set(this.ref.peers);
+      this.#expectTransitions('admin', () => this.ref.peers.filter((p) => before.has(p)), () => this.ref.setServers(list));
+    });
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -246,6 +326,7 @@ export class World {
 
   /** Compares every server's state (cheap: live views) and, with `deep`, accessed/checked too. */
   compare(deep: boolean): void {
+    this.#compareEvents();
     const bs = this.b.servers;
     const rs = this.ref.peers;
     if (bs.length !== rs.length) this.fail(`server count: balancer ${bs.length}, reference ${rs.length}`);

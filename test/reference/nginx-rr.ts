@@ -29,7 +29,9 @@
  * - `drain` behaves like `down` for selection and tries.
  * - Active-check verdicts (`check(id, ok)`: consecutive rise/fall counters, §7.3) skip a check-down
  *   server like `down`, but it still counts in tries (the check module's patch does not change tries).
- * - Runtime membership: add / remove / update / setServers keep a server's state by id. A removed
+ * - Runtime membership: add / remove / update / setServers keep a server's state by id, except that
+ *   update() taking a server out of `down` restarts its active-check state when checks are configured
+ *   (setServers() does not). A removed
  *   peer's in-flight connections can still be freed (only its conns move). A weight change keeps the
  *   failure penalty: effective := new weight if the server was at full weight, else
  *   min(effective, new weight). A request whose tier lost all its servers continues on the primary
@@ -131,7 +133,10 @@ export class RefRequest {
 export interface RefOptions {
   /** proxy_next_upstream_tries; 0 = no extra limit. */
   tries?: number;
-  /** Active checks configured: servers start check-down (default_down) and are `checking`. */
+  /**
+   * Active checks configured (undefined = not configured): with true, servers start check-down
+   * (default_down) and are `checking`.
+   */
   checkDefaultDown?: boolean;
   rise?: number;
   fall?: number;
@@ -155,11 +160,16 @@ export class RefUpstream {
 
   private fresh(s: RefServerOptions): RefPeer {
     const p = new RefPeer(s);
-    if (this.checkDefaultDown === true) {
-      p.checkDown = true;
-      p.checkPending = true;
-    }
+    this.initialCheck(p);
     return p;
+  }
+
+  private initialCheck(p: RefPeer): void {
+    const down = this.checkDefaultDown === true;
+    p.checkDown = down;
+    p.checkPending = down;
+    p.rise = 0;
+    p.fall = 0;
   }
 
   private requirePrimary(backupFlags: boolean[]): void {
@@ -376,7 +386,10 @@ export class RefUpstream {
     const next = { ...p.options(), ...patch, id };
     this.requirePrimary(this.peers.map((q) => (q === p ? next.backup ?? false : q.backup)));
     this.reweight(p, next.weight ?? 1);
+    const wasDown = p.down;
     p.configure(next);
+    // back from `down` with active checks configured: health is proven again from the initial state
+    if (wasDown && !p.down && this.checkDefaultDown !== undefined) this.initialCheck(p);
   }
 
   setServers(list: RefServerOptions[]): void {
