@@ -20,7 +20,7 @@
  * accessed / checked from `snapshot()` are compared only where fails > 0: the snapshot reports them
  * as null while fails is 0 (they have no effect then, and the Balancer skips the clock read for them).
  *
- * Budget: RUNS x STEPS >= 10^6 operations in total, a few seconds.
+ * Budget: RUNS x STEPS >= 10^6 operations in total, a few seconds (DIFF_RUNS raises RUNS).
  */
 
 import fc from 'fast-check';
@@ -28,7 +28,8 @@ import { describe, expect, it } from 'vitest';
 import type { RefServerOptions } from '../reference/nginx-rr';
 import { World, type WorldConfig } from '../reference/harness';
 
-const RUNS = 24;
+/** `DIFF_RUNS=500 npx vitest run test/property/differential.prop.test.ts` for a longer hunt. */
+const RUNS = Number(process.env.DIFF_RUNS ?? 24);
 const STEPS = 50_000;
 
 /** mulberry32: the script's own PRNG (independent of src/). */
@@ -48,15 +49,19 @@ const FAIL_TIMEOUTS = [0, 1000, 2000, 3000, 10_000, 250, 1500, 2750] as const;
 interface Params {
   /** maxConns may be set (otherwise always 0: tiers can be calm). */
   limits: boolean;
+  /** Weights in the thousands: SWRR periods on both sides of the steady state's 65536 cap. */
+  big: boolean;
   /** Compare everything after every `compareEvery` operations (ids are always compared). */
   compareEvery: 1 | 37;
 }
 
 /** One server; on average `downIn10` of 10 are `down` and `backupIn20` of 20 are backups. */
-const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: number): fc.Arbitrary<RefServerOptions> =>
+const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: number, big: boolean): fc.Arbitrary<RefServerOptions> =>
   fc.record({
     id: fc.constant(id),
-    weight: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 6 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) }),
+    weight: big
+      ? fc.integer({ min: 1000, max: 40_000 })
+      : fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 6 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) }),
     maxFails: fc.integer({ min: 0, max: 3 }),
     failTimeout: fc.constantFrom(...FAIL_TIMEOUTS),
     maxConns: limits ? fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) }) : fc.constant(0),
@@ -73,27 +78,30 @@ const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: nu
 const sizeArb = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 7 }) }, { weight: 1, arbitrary: fc.integer({ min: 33, max: 44 }) });
 
 const runArb: fc.Arbitrary<{ config: WorldConfig; params: Params }> = fc
-  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37))
-  .chain(([n, limits, compareEvery]) =>
-    fc.record({
+  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37), fc.integer({ min: 0, max: 5 }).map((k) => k === 0))
+  .chain(([size, limits, every, big]) => {
+    // big weights: few servers, and full comparisons less often (reading a replayed weight costs O(period))
+    const n = big ? Math.min(size, 5) : size;
+    const compareEvery: 1 | 37 = big ? 37 : every;
+    return fc.record({
       config: fc.record({
         // the first server is a primary (only backups would throw, as nginx: "no servers in upstream")
         servers: fc
-          .tuple(...Array.from({ length: n }, (_, i) => serverArb(i < 26 ? String.fromCharCode(65 + i) : `Z${i}`, limits, n > 7 ? 8 : 1, n > 7 ? 1 : 5)))
+          .tuple(...Array.from({ length: n }, (_, i) => serverArb(i < 26 ? String.fromCharCode(65 + i) : `Z${i}`, limits, n > 7 ? 8 : 1, n > 7 ? 1 : 5, big)))
           .map((list) => list.map((s, i) => (i === 0 ? { ...s, backup: false } : s))),
         tries: fc.constantFrom(0, 0, 0, 1, 2, 3),
         clock: fc.constantFrom<'seconds' | 'ms'>('seconds', 'ms'),
         start: fc.integer({ min: 0, max: 2_000_000_000 }).map((s) => s * 1000 + (s % 7) * 137),
         check: fc.option(fc.record({ rise: fc.integer({ min: 1, max: 2 }), fall: fc.integer({ min: 1, max: 3 }) }), { freq: 4, nil: undefined }),
       }),
-      params: fc.constant({ limits, compareEvery }),
-    }),
-  );
+      params: fc.constant({ limits, big, compareEvery }),
+    });
+  });
 
 /** Random server parameters for add / update / setServers. */
-function randomServer(rand: () => number, limits: boolean): Omit<RefServerOptions, 'id'> {
+function randomServer(rand: () => number, limits: boolean, big = false): Omit<RefServerOptions, 'id'> {
   return {
-    weight: rand() < 0.8 ? 1 + Math.floor(rand() * 6) : 1 + Math.floor(rand() * 40),
+    weight: big ? 1000 + Math.floor(rand() * 39_000) : rand() < 0.8 ? 1 + Math.floor(rand() * 6) : 1 + Math.floor(rand() * 40),
     maxFails: Math.floor(rand() * 4),
     failTimeout: FAIL_TIMEOUTS[Math.floor(rand() * FAIL_TIMEOUTS.length)]!,
     maxConns: limits && rand() < 0.25 ? 1 + Math.floor(rand() * 3) : 0,
@@ -103,8 +111,8 @@ function randomServer(rand: () => number, limits: boolean): Omit<RefServerOption
   };
 }
 
-function randomPatch(rand: () => number, limits: boolean): Omit<Partial<RefServerOptions>, 'id'> {
-  const s = randomServer(rand, limits);
+function randomPatch(rand: () => number, limits: boolean, big: boolean): Omit<Partial<RefServerOptions>, 'id'> {
+  const s = randomServer(rand, limits, big);
   const patch: Omit<Partial<RefServerOptions>, 'id'> = {};
   for (const k of Object.keys(s) as (keyof typeof s)[]) if (rand() < 0.35) (patch as Record<string, unknown>)[k] = s[k];
   return patch;
@@ -142,11 +150,11 @@ function runScript(config: WorldConfig, params: Params, seed: number, steps: num
         w.step(Math.floor(rand() * 1e9), rand() < 0.5 ? 'connected-release' : 'release');
       } else if (x < 0.985) w.advance(Math.floor(rand() * 50));
       else if (x < 0.993) {
-        const s = randomServer(rand, false);
+        const s = randomServer(rand, false, params.big);
         w.update(Math.floor(rand() * 1e9), rand() < 0.5 ? { weight: s.weight } : { down: s.down });
       } else if (x < 0.996) w.check(Math.floor(rand() * 1e9), rand() < 0.7);
       else if (x < 0.998) {
-        if (w.ref.peers.length < 45) w.add({ ...randomServer(rand, false), maxConns: 0 });
+        if (w.ref.peers.length < (params.big ? 6 : 45)) w.add({ ...randomServer(rand, false, params.big), maxConns: 0 });
       } else if (w.ref.peers.length > 1) w.remove(Math.floor(rand() * 1e9));
     } else if (x < 0.22) {
       w.request(dead, rand() < 0.5);
@@ -176,17 +184,17 @@ function runScript(config: WorldConfig, params: Params, seed: number, steps: num
     } else if (x < 0.93) {
       w.check(Math.floor(rand() * 1e9), rand() < 0.6);
     } else if (x < 0.96) {
-      w.update(Math.floor(rand() * 1e9), randomPatch(rand, limits));
+      w.update(Math.floor(rand() * 1e9), randomPatch(rand, limits, params.big));
     } else if (x < 0.975) {
-      if (w.ref.peers.length < 9 || (config.servers.length > 7 && w.ref.peers.length < 45)) {
-        const id = w.add(randomServer(rand, limits));
+      if (w.ref.peers.length < (params.big ? 6 : 9) || (config.servers.length > 7 && w.ref.peers.length < 45)) {
+        const id = w.add(randomServer(rand, limits, params.big));
         if (rand() < 0.3) dead.add(id);
       }
     } else if (x < 0.99) {
       if (w.ref.peers.length > 1) w.remove(Math.floor(rand() * 1e9));
     } else {
       const keep = Array.from({ length: 8 }, () => rand() < 0.8);
-      w.setServers(keep, Math.floor(rand() * 8), rand() < 0.5 ? [randomServer(rand, limits)] : []);
+      w.setServers(keep, Math.floor(rand() * 8), rand() < 0.5 ? [randomServer(rand, limits, params.big)] : []);
     }
     if (params.compareEvery === 1) w.compare((k & 15) === 0);
     else if (k % 37 === 0) w.compare(true);
@@ -214,6 +222,7 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     );
     const ms = performance.now() - t0;
     console.log(`differential: ${total} operations in ${ms.toFixed(0)} ms; ${JSON.stringify(stats)}`);
+    expect(total).toBeGreaterThanOrEqual(RUNS * STEPS * 0.8);
     expect(total).toBeGreaterThanOrEqual(1_000_000);
     // the scripts exercised what they are meant to (not a run of "no live upstreams")
     expect(stats.served!).toBeGreaterThan(total / 5);

@@ -354,6 +354,9 @@ export class World {
     for (let i = 0; i < rs.length; i++) {
       const x = snap[i]!;
       const p = rs[i]!;
+      if (x.id !== p.id || x.fails !== p.fails || x.conns !== p.conns || x.effectiveWeight !== p.effectiveWeight || x.currentWeight !== p.currentWeight || x.state !== p.state) {
+        this.fail(`snapshot of ${p.id}: ${JSON.stringify(x)} vs reference fails ${p.fails} conns ${p.conns} eff ${p.effectiveWeight} cur ${p.currentWeight} ${p.state}`);
+      }
       if (p.fails > 0) {
         if (x.accessed !== p.accessed || x.checked !== p.checked) {
           this.fail(`server ${p.id} accessed/checked: balancer ${x.accessed}/${x.checked}, reference ${p.accessed}/${p.checked}`);
