@@ -4,12 +4,19 @@ export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
 export { DEFAULT_CHECK, DEFAULT_SERVER, METHODS } from './options';
 export { parseUpstreams, parseConfig, balancerOptionsFromNginx } from './config/nginx';
+export { formatUpstream } from './config/format';
+export { explain, renderExplanation } from './config/explain';
+export { simulate, renderSimulation, parseFailureWindow } from './config/simulate';
+export { parseNginxTime, formatSeconds } from './config/time';
 export { formatStatus, statusHandler, STATUS_CONTENT_TYPES } from './status';
 export { Checker, checkPhase } from './health/checker';
 export { probeFor, PROBES } from './health/probes/index';
 
 export type { BalancerSnapshot, ServerPatch, FromNginxOptions } from './balancer';
 export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
+export type { FormatOptions } from './config/format';
+export type { Explanation, UpstreamExplanation, ServerExplanation, Finding } from './config/explain';
+export type { SimulateOptions, SimulationResult, SimulatedConnection, FailureWindow } from './config/simulate';
 export type { StatusFormat, StatusOptions, StatusHandlerOptions, StatusSnapshot, SnapshotSource } from './status';
 export type { Probe, ProbeResult } from './health/probes/index';
 export type { CheckHost, CheckerEnv, CheckPhase } from './health/checker';
