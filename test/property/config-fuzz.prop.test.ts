@@ -117,6 +117,16 @@ function time(fn: () => void, runs = 5): number {
   return Math.min(...t);
 }
 
+/**
+ * Cost ratio big/small, the best of three measurements: a busy machine (GC, other processes) can
+ * inflate one measurement, but a quadratic algorithm shows 8x8 = 64x every time.
+ */
+function bestRatio(big: () => void, small: () => void): number {
+  let best = Infinity;
+  for (let k = 0; k < 3 && best >= 24; k++) best = Math.min(best, time(big) / Math.max(time(small), 0.05));
+  return best;
+}
+
 describe('config parser cost is linear in the input', () => {
   const shapes: Record<string, (n: number) => string> = {
     'many upstreams': (n) => 'http {\n' + Array.from({ length: n }, (_, i) => `upstream u${i} { server 127.0.0.1:${1 + (i % 9000)} weight=2; }\n`).join('') + '}\n',
@@ -132,11 +142,8 @@ describe('config parser cost is linear in the input', () => {
     const run = (t: string) => () => parseConfig(t, { lenient: true });
     run(small)();
     run(big)();
-    const ts = time(run(small));
-    const tb = time(run(big));
-    const ratio = tb / Math.max(ts, 0.05);
     expect(big.length / small.length).toBeGreaterThan(6);
-    expect(ratio).toBeLessThan(24);
+    expect(bestRatio(run(big), run(small))).toBeLessThan(24);
   });
 
   it('the tokenizer alone is linear too', () => {
@@ -144,6 +151,6 @@ describe('config parser cost is linear in the input', () => {
     const big = small.repeat(8);
     tokenize(small);
     tokenize(big);
-    expect(time(() => tokenize(big)) / Math.max(time(() => tokenize(small)), 0.05)).toBeLessThan(24);
+    expect(bestRatio(() => tokenize(big), () => tokenize(small))).toBeLessThan(24);
   });
 });
