@@ -18,7 +18,7 @@
  * try); after more than 20 tries, or with a single-server upstream, or an empty key, round
  * robin's get takes over (backup tier included). The walk position is kept across retries.
  *
- * The ring is built once per membership change (`rebuildRing`, O(P log P) with P = 160 * total
+ * The ring is built once per membership change (`rebuildRing`, O(P) with P = 160 * total
  * weight: point generation plus an O(P) radix sort), never per pick; a get costs one CRC of the
  * key on the first attempt, O(log P) for the search and O(servers sharing the address) per point.
  */
@@ -107,26 +107,26 @@ export function ketamaPoints(server: string, count: number): number[] {
   return out;
 }
 
-/** Stable LSD radix sort of `keys` (two 16-bit passes) carrying `vals`; returns the sorted pair. */
+/** Stable LSD radix sort of `keys` (four 8-bit passes) carrying `vals`; returns the sorted pair. */
 function radixSort(keys: Uint32Array, vals: Int32Array): [Uint32Array, Int32Array] {
   const n = keys.length;
   let k1: Uint32Array = keys;
   let v1: Int32Array = vals;
   let k2: Uint32Array = new Uint32Array(n);
   let v2: Int32Array = new Int32Array(n);
-  const count = new Uint32Array(65536);
-  for (let shift = 0; shift < 32; shift += 16) {
+  const count = new Uint32Array(256);
+  for (let shift = 0; shift < 32; shift += 8) {
     count.fill(0);
-    for (let i = 0; i < n; i++) count[(k1[i]! >>> shift) & 0xffff]!++;
+    for (let i = 0; i < n; i++) count[(k1[i]! >>> shift) & 0xff]!++;
     let sum = 0;
-    for (let b = 0; b < 65536; b++) {
+    for (let b = 0; b < 256; b++) {
       const c = count[b]!;
       count[b] = sum;
       sum += c;
     }
     for (let i = 0; i < n; i++) {
       const k = k1[i]!;
-      const at = count[(k >>> shift) & 0xffff]!++;
+      const at = count[(k >>> shift) & 0xff]!++;
       k2[at] = k;
       v2[at] = v1[i]!;
     }

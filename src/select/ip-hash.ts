@@ -176,8 +176,16 @@ export function ipHashKeyBytes(key: string): Uint8Array {
   return BYTES.slice(0, 16);
 }
 
+/** `unix:` prefix, any case, without allocating. */
 function isUnix(key: string): boolean {
-  return key.length >= 5 && key.slice(0, 5).toLowerCase() === 'unix:';
+  return (
+    key.length >= 5 &&
+    (key.charCodeAt(0) | 0x20) === 0x75 && // u
+    (key.charCodeAt(1) | 0x20) === 0x6e && // n
+    (key.charCodeAt(2) | 0x20) === 0x69 && // i
+    (key.charCodeAt(3) | 0x20) === 0x78 && // x
+    key.charCodeAt(4) === 0x3a // :
+  );
 }
 
 /** Parses into BYTES (IPv4 in bytes 12..15); returns 3 or 16. Throws on an invalid key. */

@@ -11,12 +11,13 @@
  * that do not tie keep their current weight. Without a tie no weight changes at all.
  * Nothing available: the request switches once to the backup tier (clearing its tried set) and
  * runs least_conn there, as nginx recurses. A single-server upstream uses round robin's get.
- * Cost: O(n) per get, no allocation; the clock is read only for a server with failures.
+ * Cost: O(n) per get (a second pass from the best onwards when there is a tie), no allocation;
+ * the clock is read only for a server inside its failure count.
  */
 
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
-import { type RequestState, clearTried } from './request';
+import { type RequestState, clearTried, nowOf } from './request';
 import { getRoundRobin } from './round-robin';
 
 /**
@@ -46,20 +47,42 @@ export function getLeastConn(p: Peers, r: RequestState): number {
 export function selectLeastConn(r: RequestState): number {
   const t = r.tier;
   const n = t.n;
-  const { conns, weight, current, effective } = t;
+  const { conns, weight, current, effective, blocked, fails, maxFails, checked, failTimeout, maxConns } = t;
+  const mask = r.mask;
+  const bits = r.bits;
+  let now = NaN;
   let best = -1;
   let many = false;
+  let cb = 0;
+  let wb = 0;
   for (let i = 0; i < n; i++) {
-    if (!isAvailable(t, i, r)) continue;
+    // available: not tried, not blocked, not in its failure window, not at maxConns (inlined isAvailable)
+    if (bits === null ? ((mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0) continue;
+    if (blocked[i] !== 0) continue;
+    const f = fails[i]!;
+    if (f !== 0) {
+      const mf = maxFails[i]!;
+      if (mf !== 0 && f >= mf) {
+        if (now !== now) now = nowOf(r);
+        if (now - checked[i]! <= failTimeout[i]!) continue;
+      }
+    }
+    const c = conns[i]!;
+    const mc = maxConns[i]!;
+    if (mc !== 0 && c >= mc) continue;
+    const w = weight[i]!;
     if (best < 0) {
       best = i;
-      many = false;
+      cb = c;
+      wb = w;
       continue;
     }
-    const lhs = conns[i]! * weight[best]!;
-    const rhs = conns[best]! * weight[i]!;
+    const lhs = c * wb;
+    const rhs = cb * w;
     if (lhs < rhs) {
       best = i;
+      cb = c;
+      wb = w;
       many = false;
     } else if (lhs === rhs) {
       many = true;
@@ -68,18 +91,20 @@ export function selectLeastConn(r: RequestState): number {
   if (best < 0 || !many) return best;
   let total = 0;
   let win = best;
-  const cb = conns[best]!;
-  const wb = weight[best]!;
+  let winCurrent = 0;
   for (let i = best; i < n; i++) {
     if (conns[i]! * wb !== cb * weight[i]!) continue;
-    if (!isAvailable(t, i, r)) continue;
+    if (i !== best && !isAvailable(t, i, r)) continue;
     const e = effective[i]!;
     const c = current[i]! + e;
     current[i] = c;
     total += e;
     if (e < weight[i]!) effective[i] = e + 1;
-    if (c > current[win]!) win = i;
+    if (i === best || c > winCurrent) {
+      win = i;
+      winCurrent = c;
+    }
   }
-  current[win] = current[win]! - total;
+  current[win] = winCurrent - total;
   return win;
 }
