@@ -6,7 +6,7 @@
  * Every message is matched to the proxy session that carried it (by the upstream socket's port) and
  * must be accepted exactly once, by the gateway the balancer chose for that session.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allUp, startRig, type Rig } from '../../docs/examples/rig';
 import { clean } from '../../docs/examples/mail';
 
@@ -36,10 +36,15 @@ async function settled(before: { sockets: number; timers: number }): Promise<{ s
 }
 
 let rig: Rig | undefined;
-
+let baseline = 0;
+beforeAll(() => {
+  baseline = handles().sockets;
+});
 afterEach(async () => {
-  await rig?.close(); // after a failure; idempotent
+  // After a failure: close what the test left open, and let it go before the next test counts.
+  await rig?.close();
   rig = undefined;
+  for (let i = 0; i < 100 && handles().sockets > baseline; i++) await new Promise((r) => setTimeout(r, 10));
 });
 
 /** Closes the rig and checks that it left no socket, server or timer behind. */
