@@ -32,13 +32,29 @@ import { HASH_MAX_TRIES } from './hash';
 import type { RequestState } from './request';
 import { getRoundRobin } from './round-robin';
 
-/** Points per unit of weight (nginx's constant 160, ketama's default). */
+/**
+ * Points per unit of weight (nginx's constant 160, ketama's default).
+ *
+ * @example
+ * buildRing(peers).points.length <= POINTS_PER_WEIGHT * peers.primary.totalWeight; // true
+ */
 export const POINTS_PER_WEIGHT = 160;
 
-/** Largest ring this library builds (160 * total weight); beyond, construction throws. */
+/**
+ * Largest ring this library builds (160 * total weight points); beyond, `buildRing` throws
+ * `InvalidOptionError` (a total weight of 104857 is the limit).
+ *
+ * @example
+ * 160 * totalWeight <= MAX_RING_POINTS; // required for hash: { consistent: true }
+ */
 export const MAX_RING_POINTS = 1 << 24;
 
-/** The servers of one tier grouped by the ring's address texts (CSR layout). */
+/**
+ * The servers of one tier grouped by the ring's address texts (CSR layout).
+ *
+ * @example
+ * for (let k = m.start[g]; k < m.start[g + 1]; k++) visit(m.list[k]); // servers of group g
+ */
 export interface RingMembers {
   readonly tier: Tier;
   /** Members of group g are `list[start[g] .. start[g + 1])`, server indices in config order. */
@@ -46,7 +62,13 @@ export interface RingMembers {
   readonly list: Int32Array;
 }
 
-/** A ketama ring over the primary tier's address texts. */
+/**
+ * A ketama ring over the primary tier's address texts.
+ *
+ * @example
+ * const ring = buildRing(peers);
+ * ring.names[ring.groups[findPoint(ring.points, crc32(key)) % ring.points.length]]; // owner's address
+ */
 export interface Ring {
   /** The primary tier and its total weight when built (staleness check). */
   readonly tier: Tier;

@@ -27,7 +27,13 @@ import type { RequestState } from './request';
 import { getRoundRobin } from './round-robin';
 import { slotAt, slotsOf } from './slots';
 
-/** nginx gives up hashing after this many unsuccessful rounds per request and uses round robin. */
+/**
+ * nginx gives up hashing after more than this many unsuccessful rounds per request and uses
+ * round robin (hash, consistent hash, ip_hash, random share the limit).
+ *
+ * @example
+ * if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+ */
 export const HASH_MAX_TRIES = 20;
 
 /**

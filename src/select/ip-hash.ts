@@ -37,7 +37,12 @@ import { slotAt, slotsOf } from './slots';
 
 const MOD = 6271;
 const MUL = 113;
-/** The initial per-request hash. */
+/**
+ * The initial per-request hash of ip_hash (`iphp->hash = 89`).
+ *
+ * @example
+ * ipHashMix(IP_HASH_SEED, [192, 168, 1]); // 154
+ */
 export const IP_HASH_SEED = 89;
 /** 113^3 and 113^16 modulo 6271: one round over a 3- or 16-byte key multiplies h by these. */
 const POW3 = powMod(MUL, 3);
@@ -218,7 +223,14 @@ function invalid(key: string): never {
   );
 }
 
-/** One round's mixing of the key bytes into `h`, byte by byte (nginx's loop). */
+/**
+ * One round's mixing of the key bytes into `h`, byte by byte (nginx's loop:
+ * `h = (h * 113 + byte) mod 6271`).
+ *
+ * @example
+ * ipHashMix(89, [192, 168, 1]);  // 154
+ * ipHashMix(154, [192, 168, 1]); // 5654 (the next round, after an unavailable server)
+ */
 export function ipHashMix(h: number, bytes: ArrayLike<number>): number {
   let x = h;
   for (let k = 0; k < bytes.length; k++) x = (x * MUL + bytes[k]!) % MOD;

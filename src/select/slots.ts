@@ -14,7 +14,12 @@
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
 
-/** Cumulative weights of one tier. */
+/**
+ * Cumulative weights of one tier.
+ *
+ * @example
+ * buildSlots(tier).starts; // weights {3, 1, 2} -> [0, 3, 4]
+ */
 export interface Slots {
   /** The tier the table was built from. */
   readonly tier: Tier;
