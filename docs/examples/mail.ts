@@ -122,6 +122,19 @@ export class Journal {
     this.#listeners.push(listener);
   }
 
+  /** Resolves once every session seen so far has closed on the proxy (client and upstream side). */
+  idle(): Promise<void> {
+    if (this.sessions.every((s) => s.closed)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!this.sessions.every((s) => s.closed)) return;
+        this.#listeners.splice(this.#listeners.indexOf(check), 1);
+        resolve();
+      };
+      this.#listeners.push(check);
+    });
+  }
+
   /** The server each session connected to, in session order (`-` for a rejected session). */
   order(from = 0): string[] {
     return this.sessions.slice(from).map((s) => s.server ?? '-');
