@@ -4,8 +4,9 @@
  * and compared after every operation (picked ids, per-server fails / conns / effective and current
  * weight / state, attempts' tries and phase).
  *
- * Events are compared too: the harness derives the expected `state` (from each server's state before
- * and after every reference call, with the cause the call implies), `tier` (the tier of the latest
+ * Events are compared too: the harness derives the expected `state` (a server's state against its
+ * last committed one, at the calls where the Balancer commits it, with the cause the call implies:
+ * a failure, a success that cleared fails, update / setServers, a check result), `tier` (the tier of the latest
  * selection), `exhausted` (once per transition into "nothing selected", again after a selection) and
  * `check` events, and checks them against what the Balancer emitted during the same operation.
  *
