@@ -4,11 +4,12 @@
  * and compared after every operation (picked ids, per-server fails / conns / effective and current
  * weight / state, attempts' tries and phase).
  *
- * Events are compared too: the harness derives the expected `state` (a server's state against its
- * last committed one, at the calls where the Balancer commits it, with the cause the call implies:
- * a failure, a success that cleared fails, update / setServers, a check result), `tier` (the tier of the latest
- * selection), `exhausted` (once per transition into "nothing selected", again after a selection) and
- * `check` events, and checks them against what the Balancer emitted during the same operation.
+ * Events are compared too. The harness derives the expected `state` events (a server's state against
+ * its last committed one, at the calls where the Balancer commits it, with the cause the call
+ * implies: a failure, a success that cleared fails, update / setServers, a check result), `tier`
+ * (the tier of the latest selection), `exhausted` (once per transition into "nothing selected",
+ * again after a selection) and `check` events, and checks them against what the Balancer emitted
+ * during the same operation.
  *
  * accessed / checked are compared only while fails > 0: the Balancer's snapshot reports them as null
  * while fails is 0, because they have no effect then (a failure overwrites both before they are read
