@@ -131,6 +131,9 @@ export class Attempt implements RequestState {
     if (server === null) {
       throw new AttemptStateError(`${failed ? 'fail' : 'release'}() called with no current server: call next() first`, undefined);
     }
+    if (server.conns <= 0) {
+      throw new AttemptStateError(`${failed ? 'fail' : 'release'}() of ${JSON.stringify(server.id)}, whose connection was already released`, server.id);
+    }
     this.#current = null;
     this.#phase = failed ? BETWEEN : FINISHED;
     // nginx decrements tries after free; free may zero them (single mode), so compute first.

@@ -283,9 +283,12 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const i = rec.index;
     if (failed) rec.failures++;
     if (this.#peers.single && t === this.#peers.primary) {
+      // nginx zeroes fails on every free in single-server mode, failed or not.
+      const had = t.fails[i] !== 0;
       resetFails(t, i);
       t.conns[i] = t.conns[i]! - 1;
       if (r !== null) r.tries = 0;
+      if (had) this.#commit(rec, 'recovery');
       return;
     }
     let changed: boolean;
@@ -401,6 +404,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       const existing = this.#byId.get(s.id);
       if (existing !== undefined) {
         if (existing.config.weight !== s.weight) this.#reweight(existing, s.weight);
+        this.#recheckIfBack(existing, s);
         existing.config = s;
         order.push(existing);
         changed.push(existing);
@@ -573,12 +577,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     leaveSchedule(rec.tier!);
     const moved = prev.backup !== next.backup;
     if (prev.weight !== next.weight) this.#reweight(rec, next.weight);
+    this.#recheckIfBack(rec, next);
     rec.config = next;
-    // Back from maintenance with active checks: prove health again first, as the check module does
-    // for a server it starts to check (default_down).
-    if (prev.down && !next.down && rec.check !== null && this.#options.check !== undefined) {
-      rec.check = initialRiseFall(this.#options.check.defaultDown);
-    }
     if (moved) this.#rebuild();
     else {
       const t = rec.tier!;
@@ -587,6 +587,17 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       this.generation++;
     }
     this.#commit(rec, 'admin');
+  }
+
+  /**
+   * A server back from `down` with active checks configured must prove its health again (rise), as
+   * the check module does for a server it starts to check (`default_down`).
+   */
+  #recheckIfBack(rec: ServerRecord, next: ResolvedServer): void {
+    const check = this.#options.check;
+    if (rec.config.down && !next.down && rec.check !== null && check !== undefined) {
+      rec.check = initialRiseFall(check.defaultDown);
+    }
   }
 
   /** Writes a record's configuration into its tier slot (flags and limits; not dynamic state). */

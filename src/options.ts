@@ -164,6 +164,9 @@ export const DEFAULT_CHECK = {
 /** Largest accepted weight: SWRR sums must stay exact in doubles and small in typed arrays. */
 export const MAX_WEIGHT = 0x7fffffff;
 
+/** The default for an absent option. `null` is not absent: it is validated (and rejected). */
+const or = <T, D>(value: T | undefined, fallback: D): T | D => (value === undefined ? fallback : value);
+
 const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 const isNonNegativeInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isNonNegativeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -182,15 +185,15 @@ export function resolveServer(input: ServerOptions, path: string): ResolvedServe
   }
   const { address } = input;
   if (typeof address !== 'string' || address.length === 0) fail(`${path}.address`, 'a non-empty string', address);
-  const id = input.id ?? address;
+  const id = or(input.id, address);
   if (typeof id !== 'string' || id.length === 0) fail(`${path}.id`, 'a non-empty string', input.id);
-  const weight = input.weight ?? DEFAULT_SERVER.weight;
+  const weight = or(input.weight, DEFAULT_SERVER.weight);
   if (!isPositiveInteger(weight) || weight > MAX_WEIGHT) fail(`${path}.weight`, `a positive integer up to ${MAX_WEIGHT}`, weight);
-  const maxFails = input.maxFails ?? DEFAULT_SERVER.maxFails;
+  const maxFails = or(input.maxFails, DEFAULT_SERVER.maxFails);
   if (!isNonNegativeInteger(maxFails)) fail(`${path}.maxFails`, 'a non-negative integer', maxFails);
-  const failTimeout = input.failTimeout ?? DEFAULT_SERVER.failTimeout;
+  const failTimeout = or(input.failTimeout, DEFAULT_SERVER.failTimeout);
   if (!isNonNegativeNumber(failTimeout)) fail(`${path}.failTimeout`, 'a non-negative number of milliseconds', failTimeout);
-  const maxConns = input.maxConns ?? DEFAULT_SERVER.maxConns;
+  const maxConns = or(input.maxConns, DEFAULT_SERVER.maxConns);
   if (!isNonNegativeInteger(maxConns)) fail(`${path}.maxConns`, 'a non-negative integer', maxConns);
   for (const flag of ['backup', 'down', 'drain'] as const) {
     const v = input[flag];
@@ -210,7 +213,7 @@ export function resolveServer(input: ServerOptions, path: string): ResolvedServe
 }
 
 /** Validates a server list: each server, unique ids, at least one primary. */
-export function resolveServers(list: unknown, path = 'servers'): ResolvedServer[] {
+export function resolveServers(list: unknown, path = 'servers', name = 'upstream'): ResolvedServer[] {
   if (!Array.isArray(list)) fail(path, 'an array of servers', list);
   const out: ResolvedServer[] = [];
   const seen = new Set<string>();
@@ -222,7 +225,7 @@ export function resolveServers(list: unknown, path = 'servers'): ResolvedServer[
     seen.add(s.id);
     out.push(s);
   }
-  requirePrimary(out, path);
+  requirePrimary(out, path, name);
   return out;
 }
 
@@ -272,40 +275,40 @@ export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck
   for (const key of Object.keys(input)) {
     if (!CHECK_KEYS.has(key)) fail(`${path}.${key}`, 'a known check option', key);
   }
-  const interval = input.interval ?? DEFAULT_CHECK.interval;
+  const interval = or(input.interval, DEFAULT_CHECK.interval);
   if (!isPositiveInteger(interval)) fail(`${path}.interval`, 'a positive integer of milliseconds', interval);
-  const rise = input.rise ?? DEFAULT_CHECK.rise;
+  const rise = or(input.rise, DEFAULT_CHECK.rise);
   if (!isPositiveInteger(rise)) fail(`${path}.rise`, 'a positive integer', rise);
-  const fall = input.fall ?? DEFAULT_CHECK.fall;
+  const fall = or(input.fall, DEFAULT_CHECK.fall);
   if (!isPositiveInteger(fall)) fail(`${path}.fall`, 'a positive integer', fall);
-  const timeout = input.timeout ?? DEFAULT_CHECK.timeout;
+  const timeout = or(input.timeout, DEFAULT_CHECK.timeout);
   if (!isPositiveInteger(timeout)) fail(`${path}.timeout`, 'a positive integer of milliseconds', timeout);
-  const type = input.type ?? DEFAULT_CHECK.type;
+  const type = or(input.type, DEFAULT_CHECK.type);
   if (typeof type !== 'function' && !CHECK_TYPES.has(type as string)) {
     fail(`${path}.type`, 'one of tcp, smtp, http, tls, ssl_hello, mysql, or an async function', type);
   }
-  const port = input.port ?? DEFAULT_CHECK.port;
+  const port = or(input.port, DEFAULT_CHECK.port);
   if (!isNonNegativeInteger(port) || port > 65535) fail(`${path}.port`, 'an integer from 0 to 65535', port);
   if (input.defaultDown !== undefined && typeof input.defaultDown !== 'boolean') fail(`${path}.defaultDown`, 'a boolean', input.defaultDown);
   const initState = input.initState;
   if (initState !== undefined && initState !== 'down' && initState !== 'up' && initState !== 'up-on-first-success') {
     fail(`${path}.initState`, "one of 'down', 'up', 'up-on-first-success'", initState);
   }
-  const defaultDown = initState === undefined ? input.defaultDown ?? DEFAULT_CHECK.defaultDown : initState !== 'up';
+  const defaultDown = initState === undefined ? or(input.defaultDown, DEFAULT_CHECK.defaultDown) : initState !== 'up';
   const initialRise = initState === 'up-on-first-success' ? 1 : rise;
-  const downInterval = input.downInterval ?? interval;
+  const downInterval = or(input.downInterval, interval);
   if (!isPositiveInteger(downInterval)) fail(`${path}.downInterval`, 'a positive integer of milliseconds', downInterval);
-  const fastInterval = input.fastInterval ?? interval;
+  const fastInterval = or(input.fastInterval, interval);
   if (!isPositiveInteger(fastInterval)) fail(`${path}.fastInterval`, 'a positive integer of milliseconds', fastInterval);
-  const jitter = input.jitter ?? 0;
+  const jitter = or(input.jitter, 0);
   if (!(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) fail(`${path}.jitter`, 'a number from 0 to 1', jitter);
-  const httpSend = input.httpSend ?? 'GET / HTTP/1.0\r\n\r\n';
+  const httpSend = or(input.httpSend, 'GET / HTTP/1.0\r\n\r\n');
   if (typeof httpSend !== 'string' || httpSend.length === 0) fail(`${path}.httpSend`, 'a non-empty string', httpSend);
-  const httpExpectAlive = input.httpExpectAlive ?? ['2xx', '3xx'];
+  const httpExpectAlive = or<HttpStatusClass[], HttpStatusClass[]>(input.httpExpectAlive, ['2xx', '3xx']);
   if (!Array.isArray(httpExpectAlive) || httpExpectAlive.length === 0 || !httpExpectAlive.every((c) => STATUS_CLASSES.has(c))) {
     fail(`${path}.httpExpectAlive`, "a non-empty array of '1xx' | '2xx' | '3xx' | '4xx' | '5xx'", httpExpectAlive);
   }
-  const smtpHelo = input.smtpHelo ?? 'localhost';
+  const smtpHelo = or(input.smtpHelo, 'localhost');
   if (typeof smtpHelo !== 'string' || !/^[\x21-\x7e]+$/.test(smtpHelo)) fail(`${path}.smtpHelo`, 'a host name without spaces', smtpHelo);
   const tlsServerName = input.tlsServerName;
   if (tlsServerName !== undefined && typeof tlsServerName !== 'string') fail(`${path}.tlsServerName`, 'a string', tlsServerName);
@@ -339,34 +342,33 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
   for (const key of Object.keys(input)) {
     if (!TOP_KEYS.has(key)) fail(key, 'a known Balancer option', key);
   }
-  const name = input.name ?? 'upstream';
+  const name = or(input.name, 'upstream');
   if (typeof name !== 'string' || name.length === 0) fail('name', 'a non-empty string', name);
-  const method = input.method ?? 'round-robin';
+  const method = or(input.method, 'round-robin');
   if (!METHODS.includes(method)) fail('method', `one of ${METHODS.join(', ')}`, method);
   if (input.hash !== undefined && (typeof input.hash !== 'object' || input.hash === null)) fail('hash', 'an object like { consistent: true }', input.hash);
-  const consistent = input.hash?.consistent ?? false;
+  const consistent = or(input.hash?.consistent, false);
   if (typeof consistent !== 'boolean') fail('hash.consistent', 'a boolean', consistent);
   if (consistent && method !== 'hash') fail('hash.consistent', "used only with method 'hash'", method);
-  const randomTwo = input.randomTwo ?? false;
+  const randomTwo = or(input.randomTwo, false);
   if (typeof randomTwo !== 'boolean') fail('randomTwo', 'a boolean', randomTwo);
-  const randomLeastConn = input.randomLeastConn ?? false;
+  const randomLeastConn = or(input.randomLeastConn, false);
   if (typeof randomLeastConn !== 'boolean') fail('randomLeastConn', 'a boolean', randomLeastConn);
   if ((randomTwo || randomLeastConn) && method !== 'random') fail(randomTwo ? 'randomTwo' : 'randomLeastConn', "used only with method 'random'", method);
   if (randomLeastConn && !randomTwo) fail('randomLeastConn', 'used only with `randomTwo: true` (nginx: random two least_conn)', randomLeastConn);
-  const tries = input.tries ?? 0;
+  const tries = or(input.tries, 0);
   if (!isNonNegativeInteger(tries)) fail('tries', 'a non-negative integer', tries);
-  const clock = input.clock ?? defaults.clock;
+  const clock = or(input.clock, defaults.clock);
   if (typeof clock !== 'function') fail('clock', 'a function returning milliseconds', clock);
-  const rng = input.rng ?? defaults.rng;
+  const rng = or(input.rng, defaults.rng);
   if (typeof rng !== 'function') fail('rng', 'a function returning a number in [0, 1)', rng);
   const timers = input.timers;
   if (timers !== undefined && (typeof timers !== 'object' || timers === null || typeof timers.setTimeout !== 'function' || typeof timers.clearTimeout !== 'function')) {
     fail('timers', 'an object with setTimeout and clearTimeout functions', timers);
   }
-  const allowBackupWithHash = input.allowBackupWithHash ?? false;
+  const allowBackupWithHash = or(input.allowBackupWithHash, false);
   if (typeof allowBackupWithHash !== 'boolean') fail('allowBackupWithHash', 'a boolean', allowBackupWithHash);
-  const servers = resolveServers(input.servers);
-  requirePrimary(servers, 'servers', name);
+  const servers = resolveServers(input.servers, 'servers', name);
   if (!allowBackupWithHash && (method === 'hash' || method === 'ip-hash' || method === 'random')) {
     const i = servers.findIndex((s) => s.backup);
     if (i >= 0) {

@@ -81,6 +81,10 @@ export class Tier {
   seq: Uint16Array | Uint32Array | null = null;
   /** Current weights at the start of the period. */
   base: Float64Array | null = null;
+  /** `pos` at which `current` was last restored while replaying (-1: not restored). */
+  syncedPos = -1;
+  /** Scratch pick counts for restoring `current`. */
+  scratch: Float64Array | null = null;
 
   constructor(records: ServerRecord[], backup: boolean, generation: number) {
     const n = records.length;

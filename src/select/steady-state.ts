@@ -73,6 +73,7 @@ export function beginWindow(t: Tier): void {
   if (zero) {
     buildFromZero(t, period);
     t.pos = 0;
+    t.syncedPos = -1;
     t.recorded = -1;
     t.fast = true;
   } else {
@@ -97,22 +98,24 @@ export function recordRound(t: Tier, winner: number): void {
     }
   }
   t.pos = 0;
+  t.syncedPos = -1;
   t.fast = true;
 }
 
 /** Writes into `t.current` the weights nginx holds at the replay position (stays in replay). */
 export function syncCurrent(t: Tier): void {
-  if (!t.fast) return;
+  if (!t.fast || t.syncedPos === t.pos) return;
   const { blocked, weight, current } = t;
   const base = t.base!;
   const seq = t.seq!;
   const pos = t.pos;
   const period = t.period;
-  const picks = new Float64Array(t.n);
+  const picks = t.scratch === null || t.scratch.length < t.n ? (t.scratch = new Float64Array(t.n)) : t.scratch.fill(0);
   for (let p = 0; p < pos; p++) picks[seq[p]!] += 1;
   for (let i = 0; i < t.n; i++) {
     if (blocked[i] === 0) current[i] = base[i]! + pos * weight[i]! - period * picks[i]!;
   }
+  t.syncedPos = pos;
 }
 
 /**
@@ -124,6 +127,7 @@ export function leaveSchedule(t: Tier): void {
     syncCurrent(t);
     t.fast = false;
   }
+  t.syncedPos = -1;
   t.recorded = -1;
   t.retryAt = t.rounds;
 }

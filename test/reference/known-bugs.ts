@@ -12,5 +12,5 @@ export const KNOWN_BUGS = {
    * becomes `up` with no `state` event, and its last committed state stays `unavail`, so later
    * events are wrong too. Expected: a `state` event (unavail -> up, cause 'recovery').
    */
-  singleModeFreeEmitsNoState: true,
+  singleModeFreeEmitsNoState: false,
 } as const;

@@ -30,8 +30,8 @@
  * - Active-check verdicts (`check(id, ok)`: consecutive rise/fall counters, §7.3) skip a check-down
  *   server like `down`, but it still counts in tries (the check module's patch does not change tries).
  * - Runtime membership: add / remove / update / setServers keep a server's state by id, except that
- *   update() taking a server out of `down` restarts its active-check state when checks are configured
- *   (setServers() does not). A removed
+ *   update() or setServers() taking a server out of `down` restarts its active-check state when
+ *   checks are configured. A removed
  *   peer's in-flight connections can still be freed (only its conns move). A weight change keeps the
  *   failure penalty: effective := new weight if the server was at full weight, else
  *   min(effective, new weight). A request whose tier lost all its servers continues on the primary
@@ -399,7 +399,9 @@ export class RefUpstream {
       const existing = this.get(s.id);
       if (existing !== undefined) {
         this.reweight(existing, s.weight ?? 1);
+        const wasDown = existing.down;
         existing.configure(s);
+        if (wasDown && !existing.down && this.checkDefaultDown !== undefined) this.initialCheck(existing);
         next.push(existing);
       } else {
         next.push(this.fresh(s));
