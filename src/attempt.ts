@@ -40,7 +40,6 @@ export class Attempt implements RequestState {
   /** @internal */ hash = 0;
   /** @internal */ rehash = 0;
   /** @internal */ hashTries = 0;
-  /** @internal */ keyBytes: Uint8Array | null = null;
   /** @internal */ generation: number;
   /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
   tries: number;

@@ -63,7 +63,6 @@ class OneShot implements RequestState {
   hash = 0;
   rehash = 0;
   hashTries = 0;
-  keyBytes: Uint8Array | null = null;
   constructor(readonly clock: () => number, tier: Tier) {
     this.tier = tier;
   }
@@ -114,6 +113,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     this.method = resolved.method;
     this.clock = resolved.clock;
     this.#selector = selectorFor(resolved);
+    this.#selector.validate?.(resolved.servers);
     this.#getPeer = this.#selector.get;
     for (const s of resolved.servers) this.#insert(s);
     this.#peers = { primary: undefined as unknown as Tier, backup: null, single: false, rng: resolved.rng };
@@ -181,13 +181,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     r.tier = p.primary;
     if (r.mask !== 0) r.mask = 0;
     r.now = NaN;
-    if (key !== undefined || r.key !== '') {
-      r.key = key ?? '';
-      r.hash = 0;
-      r.rehash = 0;
-      r.hashTries = 0;
-      r.keyBytes = null;
-    }
+    r.key = key ?? ''; // the hash methods reset their walk on a request's first get
     const i = this.#getPeer(p, r);
     if (i < 0) {
       this.#noLive('no-live-upstreams');
@@ -346,6 +340,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       throw new InvalidOptionError('server.id', `Duplicate server id ${show(s.id)}`, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
     }
     this.#checkBackupAllowed([s]);
+    this.#selector.validate?.([...this.#order.map((r) => r.config), s]);
     const rec = this.#insert(s);
     this.#rebuild();
     rec.lastState = rec.state;
@@ -383,6 +378,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     } else if (next.backup && !rec.config.backup) {
       requirePrimary(this.#order.map((r) => (r === rec ? next : r.config)), 'servers', this.name);
     }
+    this.#selector.validate?.(this.#order.map((r) => (r === rec ? next : r.config)));
     this.#apply(rec, next);
     this.#checker?.sync();
     return rec;
@@ -396,6 +392,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const resolved = resolveServers(list);
     requirePrimary(resolved, 'servers', this.name);
     this.#checkBackupAllowed(resolved);
+    this.#selector.validate?.(resolved);
     const keep = new Set(resolved.map((s) => s.id));
     for (const rec of this.#order) if (!keep.has(rec.id)) this.#detach(rec);
     const order: ServerRecord[] = [];
@@ -585,6 +582,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       this.#load(t, rec.index, rec);
       t.recount();
       this.generation++;
+      this.#selector.rebuild?.(this.#peers);
     }
     this.#commit(rec, 'admin');
   }

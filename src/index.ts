@@ -10,6 +10,8 @@ export { simulate, renderSimulation, parseFailureWindow } from './config/simulat
 export { parseNginxTime, formatSeconds } from './config/time';
 export { formatStatus, statusHandler, STATUS_CONTENT_TYPES } from './status';
 export { Checker, checkPhase } from './health/checker';
+export { crc32 } from './select/crc32';
+export { ketamaPoints } from './select/consistent-hash';
 export { probeFor, PROBES } from './health/probes/index';
 
 export type { BalancerSnapshot, ServerPatch, FromNginxOptions } from './balancer';

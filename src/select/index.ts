@@ -15,9 +15,9 @@
  */
 
 import { InvalidOptionError, show } from '../errors';
-import type { ResolvedOptions } from '../options';
+import type { ResolvedOptions, ResolvedServer } from '../options';
 import type { Peers } from '../peers';
-import { getConsistentHash, rebuildRing } from './consistent-hash';
+import { MAX_RING_POINTS, POINTS_PER_WEIGHT, getConsistentHash, rebuildRing } from './consistent-hash';
 import { getHash } from './hash';
 import { getIpHash } from './ip-hash';
 import { getLeastConn } from './least-conn';
@@ -33,6 +33,21 @@ export interface Selector {
   get: GetPeer;
   /** Runs after the tiers were rebuilt (membership, weights, addresses). */
   rebuild?: (p: Peers) => void;
+  /** Rejects a server list the method cannot derive its data from, before anything changes. */
+  validate?: (servers: readonly ResolvedServer[]) => void;
+}
+
+/** The ketama ring must fit: 160 points per weight unit of the primaries. */
+function validateRing(servers: readonly ResolvedServer[]): void {
+  let total = 0;
+  for (const s of servers) if (!s.backup) total += s.weight;
+  if (total * POINTS_PER_WEIGHT > MAX_RING_POINTS) {
+    throw new InvalidOptionError(
+      'hash.consistent',
+      `consistent hash ring too large: 160 * total weight ${total} = ${total * POINTS_PER_WEIGHT} points, more than ${MAX_RING_POINTS}`,
+      total,
+    );
+  }
 }
 
 /**
@@ -50,7 +65,9 @@ export function selectorFor(options: ResolvedOptions): Selector {
     case 'least-conn':
       return { get: getLeastConn };
     case 'hash':
-      return options.consistent ? { get: getConsistentHash, rebuild: rebuildRing } : { get: getHash, rebuild: rebuildSlots };
+      return options.consistent
+        ? { get: getConsistentHash, rebuild: rebuildRing, validate: validateRing }
+        : { get: getHash, rebuild: rebuildSlots };
     case 'ip-hash':
       return { get: getIpHash, rebuild: rebuildSlots };
     case 'random':

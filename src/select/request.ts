@@ -27,8 +27,6 @@ export interface RequestState {
   hash: number;
   rehash: number;
   hashTries: number;
-  /** Cached key bytes for ip-hash, or null. */
-  keyBytes: Uint8Array | null;
 }
 
 /** `now` for this call, reading the clock at most once. */

@@ -38,5 +38,5 @@ export function peersOf(primary: ServerOptions[], backup: ServerOptions[] = [], 
 
 /** A fresh request state on tier `t` (what `attempt(key)` starts with). */
 export function requestOn(t: Tier, key = '', now = 0): RequestState {
-  return { tier: t, mask: 0, bits: null, now: NaN, clock: () => now, key, hash: 0, rehash: 0, hashTries: 0, keyBytes: null };
+  return { tier: t, mask: 0, bits: null, now: NaN, clock: () => now, key, hash: 0, rehash: 0, hashTries: 0 };
 }
