@@ -117,9 +117,13 @@ export class Journal {
     this.received.push({ ...m, session: live });
   };
 
-  /** Calls `listener` after each proxy event is recorded. */
-  listen(listener: (e: ProxyEvent, s: SessionRecord) => void): void {
+  /** Calls `listener` after each proxy event is recorded; returns the function that unsubscribes it. */
+  listen(listener: (e: ProxyEvent, s: SessionRecord) => void): () => void {
     this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
   }
 
   /** Resolves once every session seen so far has closed on the proxy (client and upstream side). */
