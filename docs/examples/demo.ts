@@ -105,7 +105,7 @@ function narrate(b: Balancer): { flush(): void; stop(): void } {
   let tier: { from: string; to: string } | null = null;
   const onState = (s: Server, from: string, to: string, cause: string): void => {
     const why = {
-      failure: `${s.fails} failed connects, max_fails=${s.maxFails}: "upstream server temporarily disabled"`,
+      failure: `${s.fails} failed connect${s.fails === 1 ? '' : 's'}, max_fails=${s.maxFails}: "upstream server temporarily disabled"`,
       recovery: 'a connect after its fail_timeout window cleared its failures',
       check: 'active check verdict',
       admin: 'set at run time',
@@ -182,7 +182,8 @@ async function live(opts: Options): Promise<Verdict> {
     out(`  proxy  127.0.0.1:${rig.proxy.port}`);
     if (speed !== 1) {
       out(`speed    x${speed}: nginx's clock runs ${speed} times faster (one nginx second = ${1000 / speed} ms), so`);
-      out(`         fail_timeout=3s lasts ${300 / (speed / 10)}-${400 / (speed / 10)} ms${check ? `; checks every ${Math.round((check.interval ?? 30_000) / speed)} ms with a ${Math.round((check.timeout ?? 1000) / speed)} ms timeout (file: ${check.interval ?? 30_000} / ${check.timeout ?? 1000})` : ''}.`);
+      const ft = Math.max(...b0.servers.map((s) => s.failTimeout));
+      out(`         fail_timeout=${ft / 1000}s lasts ${Math.round(ft / speed)}-${Math.round((ft + 1000) / speed)} ms${check ? `; checks every ${Math.round((check.interval ?? 30_000) / speed)} ms with a ${Math.round((check.timeout ?? 1000) / speed)} ms timeout (file: ${check.interval ?? 30_000} / ${check.timeout ?? 1000})` : ''}.`);
       out(`         (--speed 1 runs the file's own timings)`);
     }
     out();
@@ -204,8 +205,12 @@ async function live(opts: Options): Promise<Verdict> {
     const sendOne = async (): Promise<SentMessage> => {
       sentNo++;
       const session = rig.journal.sessions.length + 1;
+      const start = performance.now();
       const m = await rig.client.send();
       mailLine(m, session);
+      // A rejected session ends at once: pace the next one like a normal session (~100 ms).
+      const left = 100 - (performance.now() - start);
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
       return m;
     };
     /** Sends until `done()` (checked before each message) and at least `phaseMs` passed; bounded. */
@@ -357,7 +362,7 @@ async function main(argv: string[]): Promise<number> {
     opts = parseOptions(argv);
   } catch (error) {
     process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n\n${HELP}`);
-    return 2;
+    return 1;
   }
   if (opts === undefined) {
     out(HELP);

@@ -39,7 +39,12 @@ export interface ExampleUpstream {
  * u.servers.map((s) => s.original); // ['127.0.0.1:10025', '127.0.0.1:10026']
  */
 export function readExampleUpstream(file: string, name?: string): ExampleUpstream {
-  const text = readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
   const all = parseUpstreams(text, { filename: file });
   const found = name === undefined ? all : all.filter((u) => u.name === name);
   if (found.length !== 1) {
