@@ -28,6 +28,8 @@ export type GatewayMode = 'accept' | 'hang' | 'reject-421' | 'reset';
 export interface ReceivedMessage {
   /** The gateway that accepted it. */
   gateway: string;
+  /** The gateway's own address (`host:port`). */
+  address: string;
   /** The `Message-ID` header, as sent (with angle brackets). */
   messageId: string;
   from: string;
@@ -157,6 +159,7 @@ export async function startGateway(name: string, options: GatewayOptions = {}): 
           const end = text.indexOf('\r\n\r\n');
           const message: ReceivedMessage = {
             gateway: name,
+            address: `${host}:${port}`,
             messageId: MESSAGE_ID.exec(end < 0 ? text : text.slice(0, end))?.[1] ?? '',
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),

@@ -4,8 +4,9 @@
  *
  * `Journal` records the proxy's side (which server each session tried and connected to, and the
  * local port of its upstream socket) and the gateways' side (each accepted message with the port it
- * came from). A message is matched to its proxy session *when it arrives*, by that port, so the
- * match holds even when ports are reused later. `verify()` then checks, per Message-ID: accepted
+ * came from). A message is matched to its proxy session *when it arrives*, by the pair (address the
+ * proxy connected to, local port): the kernel may give the same local port to two connections at
+ * once when their destinations differ, and ports are reused later. `verify()` then checks, per Message-ID: accepted
  * exactly once, by the gateway the balancer chose for its session, and never accepted when the
  * client was told it failed (or the reverse).
  *
@@ -77,7 +78,8 @@ export interface Verdict {
 export class Journal {
   readonly sessions: SessionRecord[] = [];
   readonly received: (ReceivedMessage & { session: SessionRecord | undefined })[] = [];
-  readonly #byPort = new Map<number, SessionRecord>();
+  /** Open sessions by `upstream address|local port`. */
+  readonly #byPort = new Map<string, SessionRecord>();
   readonly #listeners: ((e: ProxyEvent, s: SessionRecord) => void)[] = [];
 
   readonly onEvent = (e: ProxyEvent): void => {
@@ -94,7 +96,7 @@ export class Journal {
         s.tries[s.tries.length - 1]!.outcome = 'connected';
         s.server = e.server.id;
         s.localPort = e.localPort;
-        this.#byPort.set(e.localPort, s);
+        this.#byPort.set(`${e.server.address}|${e.localPort}`, s);
         break;
       case 'fail':
         s.tries[s.tries.length - 1]!.outcome = e.reason;
@@ -103,15 +105,18 @@ export class Journal {
         s.rejected = true;
         s.closed = true;
         break;
-      case 'closed':
+      case 'closed': {
         s.closed = true;
+        const key = `${e.server.address}|${s.localPort}`;
+        if (this.#byPort.get(key) === s) this.#byPort.delete(key);
         break;
+      }
     }
     for (const l of this.#listeners) l(e, s);
   };
 
   readonly receive = (m: ReceivedMessage): void => {
-    const s = this.#byPort.get(m.remotePort);
+    const s = this.#byPort.get(`${m.address}|${m.remotePort}`);
     const live = s !== undefined && !s.closed ? s : undefined;
     live?.messages.push(m);
     this.received.push({ ...m, session: live });
