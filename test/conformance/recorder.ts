@@ -14,22 +14,22 @@
  * (`$msec - $session_time`, nginx's cached time at accept, which is the time of the selection).
  * Operations are scheduled 100 ms into a second and must finish 80 ms before the next one, which
  * is validated against nginx's own times, so each selection's whole second is unambiguous.
- * Every nginx, backend and socket it starts is stopped, also on error and on SIGINT/SIGTERM.
+ * Every nginx, backend and socket it starts is stopped, also on error and on SIGINT/SIGTERM
+ * (`nginx-process.ts`; backends, clients and the log reader: `recorder-io.ts`).
  * Cost: ~1-2 s of setup per scenario plus the seconds its script spans; scenarios run in
  * parallel (`--jobs`, default 4), each with its own nginx and ports.
  */
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import type net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SCENARIOS, type Scenario, type ScenarioServer } from './rr-scenarios';
-import { describeStep, loadVectors, VECTOR_DIR, type ConnectStep, type Step, type Vector, type VectorServer } from './vector-format';
+import { freePort, mainContext, Nginx, nginxVersion, releasePort, runMain } from './nginx-process';
+import { AccessLog, Backend, parseMs, streamClient } from './recorder-io';
+import { SCENARIOS, type Scenario } from './rr-scenarios';
+import { serverLine, vectorServer } from './scenario-server';
+import { describeStep, formatVector, loadVectors, VECTOR_DIR, type ConnectStep, type Step, type Vector, type VectorServer } from './vector-format';
 
-const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
 /** No selection may happen within this many ms of a second boundary. */
 const GUARD_MS = 80;
 /** A block starts this many ms into its second. */
@@ -44,238 +44,7 @@ const IO_TIMEOUT_MS = 3000;
 class TimingError extends Error {}
 
 // ------------------------------------------------------------------------------------------------
-// Process-wide registry of everything started, so that nothing outlives the recorder.
-
-const started = {
-  procs: new Set<ChildProcess>(),
-  pids: new Set<number>(),
-  servers: new Set<net.Server>(),
-  sockets: new Set<net.Socket>(),
-  nginxes: new Set<Nginx>(),
-  dirs: new Set<string>(),
-};
-
-function killEverythingSync(): void {
-  for (const s of started.sockets) s.destroy();
-  for (const s of started.servers) s.close();
-  for (const pid of started.pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-process.on('exit', killEverythingSync);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    // Stop nginx the normal way (the master reaps its worker), then remove scratch directories.
-    const stops = [...started.nginxes].map((n) => n.stop().catch(() => {}));
-    void Promise.race([Promise.all(stops), sleep(3000)]).then(() => {
-      killEverythingSync();
-      for (const dir of started.dirs) rmSync(dir, { recursive: true, force: true });
-      process.exit(130);
-    });
-  });
-}
-
-function track(socket: net.Socket): net.Socket {
-  started.sockets.add(socket);
-  socket.on('error', () => {});
-  socket.on('close', () => started.sockets.delete(socket));
-  return socket;
-}
-
-// ------------------------------------------------------------------------------------------------
-// Ports
-
-const reservedPorts = new Set<number>();
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A free port outside the ephemeral range (32768-60999), so client sockets cannot take it. */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = 21000 + Math.floor(Math.random() * 11000);
-    if (reservedPorts.has(port)) continue;
-    reservedPorts.add(port);
-    if (await portIsFree(port)) return port;
-  }
-  throw new Error('no free port found in 21000-31999');
-}
-
-// ------------------------------------------------------------------------------------------------
-// Backends: node:net servers that write their id and a newline on accept.
-
-class Backend {
-  #server: net.Server | undefined;
-  readonly #sockets = new Set<net.Socket>();
-
-  constructor(
-    readonly id: string,
-    readonly port: number,
-  ) {}
-
-  get listening(): boolean {
-    return this.#server !== undefined;
-  }
-
-  async start(): Promise<void> {
-    if (this.#server) throw new Error(`backend ${this.id} is already listening`);
-    const server = net.createServer((socket) => {
-      track(socket);
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-      socket.write(`${this.id}\n`);
-    });
-    started.servers.add(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.#server = server;
-  }
-
-  /** Stops listening (open connections stay) and waits until a connect is refused. */
-  async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) throw new Error(`backend ${this.id} is not listening`);
-    this.#server = undefined;
-    server.close(() => started.servers.delete(server));
-    for (let i = 0; i < 50; i++) {
-      if (await refused(this.port)) return;
-      await sleep(2);
-    }
-    throw new Error(`backend ${this.id} still accepts connections on ${this.port} after stop`);
-  }
-
-  destroy(): void {
-    for (const s of this.#sockets) s.destroy();
-    if (this.#server) {
-      const server = this.#server;
-      server.close(() => started.servers.delete(server));
-      this.#server = undefined;
-    }
-  }
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
-}
-
-// ------------------------------------------------------------------------------------------------
-// nginx
-
-function nginxVersion(): string {
-  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
-  if (r.error) throw new Error(`cannot run ${NGINX}: ${r.error.message} (set NGINX=/path/to/nginx)`);
-  const m = /nginx version: (\S+)/.exec(`${r.stderr}${r.stdout}`);
-  if (!m) throw new Error(`cannot read the version of ${NGINX}: ${r.stderr}`);
-  if (!existsSync(STREAM_MODULE)) throw new Error(`stream module not found at ${STREAM_MODULE} (set NGINX_STREAM_MODULE)`);
-  return m[1]!;
-}
-
-class Nginx {
-  #proc: ChildProcess | undefined;
-  #worker = 0;
-  #output = '';
-  #exited: Promise<void> | undefined;
-
-  constructor(readonly dir: string) {}
-
-  get errorLog(): string {
-    return join(this.dir, 'error.log');
-  }
-
-  async start(confPath: string): Promise<void> {
-    const proc = spawn(NGINX, ['-p', `${this.dir}/`, '-c', confPath, '-e', this.errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#proc = proc;
-    started.nginxes.add(this);
-    started.procs.add(proc);
-    if (proc.pid) started.pids.add(proc.pid);
-    proc.stdout?.on('data', (d) => (this.#output += d));
-    proc.stderr?.on('data', (d) => (this.#output += d));
-    let exitCode: number | null | undefined;
-    this.#exited = new Promise((resolve) => {
-      proc.once('exit', (code) => {
-        exitCode = code;
-        started.procs.delete(proc);
-        if (proc.pid) started.pids.delete(proc.pid);
-        resolve();
-      });
-    });
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      if (exitCode !== undefined) break;
-      const log = existsSync(this.errorLog) ? readFileSync(this.errorLog, 'utf8') : '';
-      const m = /start worker process (\d+)/.exec(log);
-      if (m) {
-        this.#worker = Number(m[1]);
-        started.pids.add(this.#worker);
-        return;
-      }
-      await sleep(10);
-    }
-    const log = existsSync(this.errorLog) ? readFileSync(this.errorLog, 'utf8') : '';
-    await this.stop();
-    throw new Error(`nginx did not start (exit ${exitCode}):\n${this.#output}\n${log}`);
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.#proc;
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      const ok = await Promise.race([this.#exited!.then(() => true), sleep(5000).then(() => false)]);
-      if (!ok) {
-        proc.kill('SIGKILL');
-        await this.#exited;
-      }
-    }
-    if (this.#worker) {
-      // The master waits for its worker before exiting; make sure, by id, that it is gone.
-      for (let i = 0; i < 100 && alive(this.#worker); i++) await sleep(10);
-      if (alive(this.#worker)) process.kill(this.#worker, 'SIGKILL');
-      started.pids.delete(this.#worker);
-      this.#worker = 0;
-    }
-    this.#proc = undefined;
-    started.nginxes.delete(this);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function serverLine(s: ScenarioServer, address: string): string {
-  let line = `server ${address}`;
-  if (s.weight !== undefined) line += ` weight=${s.weight}`;
-  if (s.maxFails !== undefined) line += ` max_fails=${s.maxFails}`;
-  if (s.failTimeout !== undefined) line += ` fail_timeout=${s.failTimeout}s`;
-  if (s.maxConns !== undefined) line += ` max_conns=${s.maxConns}`;
-  if (s.backup) line += ' backup';
-  if (s.down) line += ' down';
-  return `${line};`;
-}
+// nginx configuration
 
 function upstreamBlock(sc: Scenario, address: (i: number) => string): string {
   return [`upstream ${UPSTREAM} {`, ...sc.servers.map((s, i) => `    ${serverLine(s, address(i))}`), '}'].join('\n');
@@ -289,15 +58,7 @@ function proxyDirectives(sc: Scenario, listenPort: number): string {
 
 function nginxConf(dir: string, sc: Scenario, ports: number[], listenPort: number): string {
   return `# written by test/conformance/recorder.ts for scenario ${sc.name}
-load_module ${STREAM_MODULE};
-daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-lock_file ${dir}/nginx.lock;
-error_log ${dir}/error.log notice;
-events { worker_connections 256; }
-stream {
+${mainContext(dir, 256)}stream {
     log_format rec '$remote_port|$upstream_addr|$status|$msec|$session_time|$upstream_connect_time';
     access_log ${dir}/access.log rec;
     ${upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`).replace(/\n/g, '\n    ')}
@@ -321,131 +82,26 @@ interface LogEntry {
   line: string;
 }
 
-/** `1764338400.123` -> 1764338400123, exactly (no floating point). */
-function parseMs(text: string): number {
-  const m = /^(\d+)\.(\d{3})$/.exec(text);
-  if (!m) throw new Error(`unexpected time value ${JSON.stringify(text)}`);
-  return Number(m[1]) * 1000 + Number(m[2]);
-}
-
-class AccessLog {
-  #fd: number | undefined;
-  #rest = '';
-  readonly #entries: LogEntry[] = [];
-
-  constructor(readonly path: string) {}
-
-  #poll(): void {
-    if (this.#fd === undefined) {
-      if (!existsSync(this.path)) return;
-      this.#fd = openSync(this.path, 'r');
-    }
-    const buf = Buffer.alloc(65536);
-    for (;;) {
-      const n = readSync(this.#fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      this.#rest += buf.toString('latin1', 0, n);
-    }
-    let nl: number;
-    while ((nl = this.#rest.indexOf('\n')) >= 0) {
-      const line = this.#rest.slice(0, nl);
-      this.#rest = this.#rest.slice(nl + 1);
-      const f = line.split('|');
-      if (f.length !== 6) throw new Error(`unexpected access log line: ${line}`);
-      const endMs = parseMs(f[3]!);
-      this.#entries.push({
-        remotePort: Number(f[0]),
-        addrs: f[1]!.split(', '),
-        status: Number(f[2]),
-        endMs,
-        startMs: endMs - parseMs(f[4]!),
-        connectTimes: f[5]!.split(', '),
-        line,
-      });
-    }
-  }
-
-  /** Waits for the line of the session whose client port is `port`, and consumes it. */
-  async take(port: number): Promise<LogEntry> {
-    const deadline = Date.now() + IO_TIMEOUT_MS;
-    for (;;) {
-      this.#poll();
-      const i = this.#entries.findIndex((e) => e.remotePort === port);
-      if (i >= 0) return this.#entries.splice(i, 1)[0]!;
-      if (Date.now() > deadline) throw new Error(`no access log line for client port ${port} in ${this.path}`);
-      await sleep(1);
-    }
-  }
-
-  /** Lines nobody asked for (should be none at the end of a scenario). */
-  leftovers(): string[] {
-    this.#poll();
-    return this.#entries.map((e) => e.line);
-  }
-
-  close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Client connections through nginx
-
-interface ClientResult {
-  socket: net.Socket;
-  localPort: number;
-  /** The id the backend wrote, or null if nginx closed the connection without an answer (502). */
-  answered: string | null;
-}
-
-function clientConnect(port: number): Promise<ClientResult> {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect({ port, host: '127.0.0.1' }));
-    let data = '';
-    let localPort = 0;
-    let settled = false;
-    const finish = (err: Error | null, answered: string | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) {
-        socket.destroy();
-        reject(err);
-      } else resolve({ socket, localPort, answered });
+function accessLog(path: string): AccessLog<LogEntry> {
+  return new AccessLog(path, 6, (f, line) => {
+    const endMs = parseMs(f[3]!);
+    return {
+      remotePort: Number(f[0]),
+      addrs: f[1]!.split(', '),
+      status: Number(f[2]),
+      endMs,
+      startMs: endMs - parseMs(f[4]!),
+      connectTimes: f[5]!.split(', '),
+      line,
     };
-    const timer = setTimeout(() => finish(new Error(`client connection through nginx: no answer within ${IO_TIMEOUT_MS} ms`), null), IO_TIMEOUT_MS);
-    socket.setEncoding('latin1');
-    socket.on('connect', () => (localPort = socket.localPort ?? 0));
-    socket.on('data', (chunk: string) => {
-      data += chunk;
-      const nl = data.indexOf('\n');
-      if (nl >= 0) finish(null, data.slice(0, nl));
-    });
-    const closedByNginx = (): void => {
-      if (data !== '') finish(new Error(`connection closed after a partial answer ${JSON.stringify(data)}`), null);
-      else if (!localPort) finish(new Error('could not connect to nginx'), null);
-      else finish(null, null);
-    };
-    socket.on('end', closedByNginx);
-    socket.on('close', closedByNginx);
-  });
+  }, IO_TIMEOUT_MS);
 }
 
 // ------------------------------------------------------------------------------------------------
 // Running one scenario
 
 function vectorServers(sc: Scenario): VectorServer[] {
-  return sc.servers.map((s, i) => ({
-    id: s.id,
-    address: `127.0.0.1:${CANONICAL_BASE + 1 + i}`,
-    weight: s.weight ?? 1,
-    maxFails: s.maxFails ?? 1,
-    failTimeout: (s.failTimeout ?? 10) * 1000,
-    maxConns: s.maxConns ?? 0,
-    backup: s.backup ?? false,
-    down: s.down ?? false,
-  }));
+  return sc.servers.map((s, i) => vectorServer(s, s.id, `127.0.0.1:${CANONICAL_BASE + 1 + i}`));
 }
 
 interface Held {
@@ -456,12 +112,13 @@ interface Held {
 }
 
 async function runScenario(sc: Scenario, version: string): Promise<Vector> {
-  const dir = mkdtempSync(join(tmpdir(), `rr-recorder-${sc.name}-`));
-  started.dirs.add(dir);
+  const nginx = new Nginx(`rr-recorder-${sc.name}-`);
+  const dir = nginx.dir;
   const backends = new Map<string, Backend>();
   const byAddress = new Map<string, string>();
-  const nginx = new Nginx(dir);
-  const log = new AccessLog(join(dir, 'access.log'));
+  const log = accessLog(join(dir, 'access.log'));
+  /** The log line of the session whose client port is `port`. */
+  const take = (port: number): Promise<LogEntry> => log.take((e) => e.remotePort === port, `client port ${port}`);
   const held = new Map<number, Held>();
   const clients = new Set<net.Socket>();
   let ok = false;
@@ -548,18 +205,18 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
         case 'connect':
           for (let i = 0; i < op.count; i++) {
             const conn = ++connNo;
-            const r = await clientConnect(listenPort);
+            const r = await streamClient(listenPort, { timeoutMs: IO_TIMEOUT_MS });
             clients.add(r.socket);
             const step: ConnectStep = { t: second, op: 'connect', conn, tried: [], outcome: [], hold: false, nolive: false, status: 0 };
             steps.push(step);
-            if (op.hold && r.answered !== null) {
+            if (op.hold && r.answer !== null) {
               step.hold = true;
-              held.set(conn, { socket: r.socket, localPort: r.localPort, answered: r.answered, step });
+              held.set(conn, { socket: r.socket, localPort: r.localPort, answered: r.answer, step });
               checkDeadline(`connecting #${conn}`);
               continue;
             }
-            if (r.answered !== null) r.socket.end();
-            fill(step, await log.take(r.localPort), r.answered);
+            if (r.answer !== null) r.socket.end();
+            fill(step, await take(r.localPort), r.answer);
             checkDeadline(`connecting #${conn}`);
           }
           break;
@@ -569,7 +226,7 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
             if (!h) throw new Error(`${sc.name}: close(${conn}): connection #${conn} is not held open (${describeConnect(steps, conn)})`);
             held.delete(conn);
             h.socket.end();
-            const e = await log.take(h.localPort);
+            const e = await take(h.localPort);
             fill(h.step, e, h.answered);
             if (Math.floor(e.endMs / 1000) !== base + second) {
               throw new TimingError(`${sc.name}: close #${conn} ended at ${e.endMs / 1000}, outside t+${second}`);
@@ -613,12 +270,9 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
     for (const s of clients) s.destroy();
     for (const h of held.values()) h.socket.destroy();
     log.close();
-    await nginx.stop();
+    await nginx.close(!ok, sc.name);
     for (const b of backends.values()) b.destroy();
-    for (const p of backends.values()) reservedPorts.delete(p.port);
-    started.dirs.delete(dir);
-    if (ok) rmSync(dir, { recursive: true, force: true });
-    else process.stderr.write(`(${sc.name}: nginx scratch files kept in ${dir})\n`);
+    for (const b of backends.values()) releasePort(b.port);
   }
 }
 
@@ -628,22 +282,7 @@ function describeConnect(steps: Step[], conn: number): string {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Output, comparison, CLI
-
-/** JSON with one server and one step per line, so vector diffs read well in git. */
-function formatVector(v: Vector): string {
-  const { servers, steps, ...head } = v;
-  const lines = ['{'];
-  for (const [k, val] of Object.entries(head)) lines.push(`  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
-  lines.push('  "servers": [');
-  servers.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < servers.length - 1 ? ',' : ''}`));
-  lines.push('  ],');
-  lines.push('  "steps": [');
-  steps.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < steps.length - 1 ? ',' : ''}`));
-  lines.push('  ]');
-  lines.push('}');
-  return `${lines.join('\n')}\n`;
-}
+// Comparison, CLI
 
 /** Differences between a committed vector and a fresh recording (ignoring `epoch` and `nginx`). */
 function compare(expected: Vector, actual: Vector): string[] {
@@ -773,10 +412,4 @@ async function main(argv: string[]): Promise<number> {
   return drift + orphans > 0 ? 1 : 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(2);
-  },
-);
+runMain(() => main(process.argv.slice(2)));

@@ -7,18 +7,11 @@
  * sections 2-4 (SWRR, passive window and probe, backup tier, tries, down, max_conns).
  */
 
-/** A `server` line. Fields left out are left out of the config too (nginx defaults apply). */
-export interface ScenarioServer {
+import type { ScenarioServerParams } from './scenario-server';
+
+/** A `server` line (parameters: `scenario-server.ts`) and the id the recorder and vectors use for it. */
+export interface ScenarioServer extends ScenarioServerParams {
   id: string;
-  weight?: number;
-  maxFails?: number;
-  /** Seconds, as written in `fail_timeout=Ns`. */
-  failTimeout?: number;
-  maxConns?: number;
-  backup?: boolean;
-  down?: boolean;
-  /** The backend does not listen when the scenario starts (connections are refused). */
-  refusing?: boolean;
 }
 
 export type ScriptOp =

@@ -2,7 +2,8 @@
  * The conformance vector format: a language-neutral JSON record of what real nginx did, written by
  * `recorder.ts` into `test/vectors/*.json` and replayed by `replay.test.ts` (and by ports to other
  * languages). Documented in `docs/testing.md`. Types, loading and a one-line text form of each
- * step (used for readable diffs); no I/O beyond reading the vector directory.
+ * step (used for readable diffs), and the committed file layout; no I/O beyond reading the vector
+ * directory.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -98,6 +99,25 @@ export function loadVectors(dir = VECTOR_DIR): Array<{ file: string; vector: Vec
     return [];
   }
   return names.map((file) => ({ file, vector: JSON.parse(readFileSync(join(dir, file), 'utf8')) as Vector }));
+}
+
+/**
+ * A vector as committed: JSON with one server and one step per line, so that vector diffs read
+ * well in git (the head fields first, then `servers`, then `steps`). Any vector of this suite or of
+ * `methods/format.ts`.
+ */
+export function formatVector(v: { servers: readonly object[]; steps: readonly object[] }): string {
+  const { servers, steps, ...head } = v;
+  const lines = ['{'];
+  for (const [k, val] of Object.entries(head)) lines.push(`  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
+  lines.push('  "servers": [');
+  servers.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < servers.length - 1 ? ',' : ''}`));
+  lines.push('  ],');
+  lines.push('  "steps": [');
+  steps.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < steps.length - 1 ? ',' : ''}`));
+  lines.push('  ]');
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
 }
 
 /**

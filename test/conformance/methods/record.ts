@@ -27,162 +27,56 @@
  * parallel. Everything started is stopped, also on errors and signals. Wall time: a few seconds.
  */
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { VECTOR_DIR } from '../vector-format';
-import {
-  describeMethodStep, loadMethodVectors, type MethodConnectStep, type MethodStep, type MethodVector, type VectorServer,
-} from './format';
-import { SCENARIOS, type MethodScenario, type MethodScenarioServer } from './scenarios';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import { join } from 'node:path';
+import { closeServer, freePort, listen, mainContext, Nginx, nginxVersion, runMain, track } from '../nginx-process';
+import { AccessLog, Backend, parseMs, streamClient } from '../recorder-io';
+import { serverLine, vectorServer } from '../scenario-server';
+import { formatVector, VECTOR_DIR } from '../vector-format';
+import { describeMethodStep, loadMethodVectors, type MethodConnectStep, type MethodStep, type MethodVector } from './format';
+import { SCENARIOS, type MethodScenario } from './scenarios';
 
-const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
 const BACKEND_PORT = Number(process.env.UB_METHODS_PORT ?? 18081);
 const IO_TIMEOUT_MS = 5000;
 
 // ------------------------------------------------------------------------------------------------
-// Everything started, so that nothing outlives the recorder.
+// Backends (TCP ones: `Backend` of recorder-io.ts, answering with their address)
 
-const started = { pids: new Set<number>(), servers: new Set<net.Server>(), sockets: new Set<net.Socket>() };
-
-function killEverythingSync(): void {
-  for (const s of started.sockets) s.destroy();
-  for (const s of started.servers) s.close();
-  for (const pid of started.pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killEverythingSync);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killEverythingSync();
-    process.exit(130);
-  });
-}
-
-function track(socket: net.Socket): net.Socket {
-  started.sockets.add(socket);
-  socket.on('error', () => {});
-  socket.on('close', () => started.sockets.delete(socket));
-  return socket;
-}
-
-// ------------------------------------------------------------------------------------------------
-// Backends
-
-function listen(server: net.Server, host: string, port: number): Promise<void> {
-  started.servers.add(server);
-  return new Promise((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${e.code}); set UB_METHODS_PORT to a free port`)));
-    server.listen(port, host, () => resolve());
-  });
-}
-
-/** A TCP backend: writes its address and a newline on accept, keeps the connection until closed. */
-function tcpBackend(host: string, port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    track(socket);
-    socket.on('data', () => {}); // a ClientHello, ignored
-    socket.write(`${host}:${port}\n`);
-  });
-  return listen(server, host, port).then(() => server);
+interface Stoppable {
+  destroy(): void;
 }
 
 /** An http backend: answers every request with its address. */
-function httpBackend(host: string, port: number): Promise<net.Server> {
+async function httpBackend(host: string, port: number): Promise<Stoppable> {
   const server = http.createServer((req, res) => {
     req.resume();
     res.setHeader('connection', 'close');
     res.end(`${host}:${port}\n`);
   });
   server.on('connection', (s) => track(s));
-  return listen(server, host, port).then(() => server);
+  await listen(server, port, host).catch((e: NodeJS.ErrnoException) => {
+    closeServer(server);
+    throw new Error(`cannot listen on ${host}:${port} (${e.code})`);
+  });
+  return {
+    destroy: () => {
+      server.closeAllConnections();
+      closeServer(server);
+    },
+  };
 }
-
-// ------------------------------------------------------------------------------------------------
-// nginx
-
-function nginxVersion(): string {
-  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
-  if (r.error) throw new Error(`cannot run ${NGINX}: ${r.error.message} (set NGINX=/path/to/nginx)`);
-  const m = /nginx version: (\S+)/.exec(`${r.stderr}${r.stdout}`);
-  if (!m) throw new Error(`cannot read the version of ${NGINX}: ${r.stderr}`);
-  if (!existsSync(STREAM_MODULE)) throw new Error(`stream module not found at ${STREAM_MODULE} (set NGINX_STREAM_MODULE)`);
-  return m[1]!;
-}
-
-function alive(pid: number): boolean {
+/** A listening backend on `host:BACKEND_PORT` for the scenario's context. */
+async function startBackend(sc: MethodScenario, host: string): Promise<Stoppable> {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-class Nginx {
-  #proc: ChildProcess | undefined;
-  #worker = 0;
-  #exit: Promise<void> | undefined;
-  #output = '';
-
-  constructor(readonly dir: string) {}
-
-  async start(conf: string): Promise<void> {
-    const errorLog = join(this.dir, 'error.log');
-    const proc = spawn(NGINX, ['-p', `${this.dir}/`, '-c', conf, '-e', errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#proc = proc;
-    if (proc.pid) started.pids.add(proc.pid);
-    proc.stdout?.on('data', (d) => (this.#output += d));
-    proc.stderr?.on('data', (d) => (this.#output += d));
-    let exited = false;
-    this.#exit = new Promise((resolve) => proc.once('exit', () => {
-      exited = true;
-      if (proc.pid) started.pids.delete(proc.pid);
-      resolve();
-    }));
-    for (const deadline = Date.now() + 5000; Date.now() < deadline && !exited; ) {
-      const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
-      const m = /start worker process (\d+)/.exec(log);
-      if (m) {
-        this.#worker = Number(m[1]);
-        started.pids.add(this.#worker);
-        return;
-      }
-      await sleep(10);
-    }
-    const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
-    await this.stop();
-    throw new Error(`nginx did not start:\n${this.#output}\n${log}`);
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.#proc;
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      const ok = await Promise.race([this.#exit!.then(() => true), sleep(5000).then(() => false)]);
-      if (!ok) {
-        proc.kill('SIGKILL');
-        await this.#exit;
-      }
-    }
-    if (this.#worker) {
-      for (let i = 0; i < 100 && alive(this.#worker); i++) await sleep(10);
-      if (alive(this.#worker)) process.kill(this.#worker, 'SIGKILL');
-      started.pids.delete(this.#worker);
-      this.#worker = 0;
-    }
-    this.#proc = undefined;
+    if (sc.context === 'http') return await httpBackend(host, BACKEND_PORT);
+    const backend = new Backend(`${host}:${BACKEND_PORT}`, BACKEND_PORT, host);
+    await backend.start();
+    return backend;
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; set UB_METHODS_PORT to a free port`);
   }
 }
 
@@ -199,17 +93,6 @@ interface Plan {
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
-
-function serverLine(s: MethodScenarioServer, address: string): string {
-  let line = `server ${address}`;
-  if (s.weight !== undefined) line += ` weight=${s.weight}`;
-  if (s.maxFails !== undefined) line += ` max_fails=${s.maxFails}`;
-  if (s.failTimeout !== undefined) line += ` fail_timeout=${s.failTimeout}s`;
-  if (s.maxConns !== undefined) line += ` max_conns=${s.maxConns}`;
-  if (s.backup) line += ' backup';
-  if (s.down) line += ' down';
-  return `${line};`;
-}
 
 function directive(sc: MethodScenario): string {
   switch (sc.method) {
@@ -245,15 +128,7 @@ function nginxConf(dir: string, plans: Plan[]): string {
       .map((p) => `    ${indent(upstreamBlock(p))}\n    server { listen 127.0.0.1:${p.listenPort}; access_log ${p.log} rec; ${proxyDirectives(p)} }`)
       .join('\n');
   return `# written by test/conformance/methods/record.ts
-load_module ${STREAM_MODULE};
-daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-lock_file ${dir}/nginx.lock;
-error_log ${dir}/error.log notice;
-events { worker_connections 1024; }
-stream {
+${mainContext(dir, 1024)}stream {
     log_format rec '$remote_addr|$remote_port|$upstream_addr|$status|$msec|$session_time';
 ${block('stream')}
 }
@@ -284,49 +159,11 @@ interface LogEntry {
   endMs: number;
 }
 
-function parseMs(text: string): number {
-  const m = /^(\d+)\.(\d{3})$/.exec(text);
-  if (!m) throw new Error(`unexpected time value ${JSON.stringify(text)}`);
-  return Number(m[1]) * 1000 + Number(m[2]);
-}
-
-class AccessLog {
-  #offset = 0;
-  #rest = '';
-  readonly #entries: LogEntry[] = [];
-  constructor(readonly path: string) {}
-
-  #poll(): void {
-    if (!existsSync(this.path)) return;
-    const buf = readFileSync(this.path);
-    if (buf.length <= this.#offset) return;
-    this.#rest += buf.toString('latin1', this.#offset);
-    this.#offset = buf.length;
-    let nl: number;
-    while ((nl = this.#rest.indexOf('\n')) >= 0) {
-      const line = this.#rest.slice(0, nl);
-      this.#rest = this.#rest.slice(nl + 1);
-      const f = line.split('|');
-      if (f.length !== 6) throw new Error(`unexpected access log line: ${line}`);
-      const endMs = parseMs(f[4]!);
-      this.#entries.push({ remoteAddr: f[0]!, remotePort: Number(f[1]), addrs: f[2]!.split(', '), status: Number(f[3]), startMs: endMs - parseMs(f[5]!), endMs });
-    }
-  }
-
-  async take(addr: string, port: number): Promise<LogEntry> {
-    for (const deadline = Date.now() + IO_TIMEOUT_MS; ; ) {
-      this.#poll();
-      const i = this.#entries.findIndex((e) => e.remotePort === port && e.remoteAddr === addr);
-      if (i >= 0) return this.#entries.splice(i, 1)[0]!;
-      if (Date.now() > deadline) throw new Error(`no access log line for ${addr}:${port} in ${this.path}`);
-      await sleep(2);
-    }
-  }
-
-  leftovers(): number {
-    this.#poll();
-    return this.#entries.length;
-  }
+function accessLog(path: string): AccessLog<LogEntry> {
+  return new AccessLog(path, 6, (f) => {
+    const endMs = parseMs(f[4]!);
+    return { remoteAddr: f[0]!, remotePort: Number(f[1]), addrs: f[2]!.split(', '), status: Number(f[3]), startMs: endMs - parseMs(f[5]!), endMs };
+  }, IO_TIMEOUT_MS);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -354,37 +191,9 @@ interface Conn {
 }
 
 /** A stream client: connect (from `localAddress`), optionally send a ClientHello, read one line. */
-function streamClient(port: number, localAddress: string, hello: Buffer | null): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect({ port, host: '127.0.0.1', localAddress }));
-    let data = '';
-    let localPort = 0;
-    let settled = false;
-    const finish = (err: Error | null, answer: string | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) {
-        socket.destroy();
-        reject(err);
-      } else resolve({ socket, localAddress, localPort, answer });
-    };
-    const timer = setTimeout(() => finish(new Error(`no answer through nginx on port ${port} within ${IO_TIMEOUT_MS} ms`), null), IO_TIMEOUT_MS);
-    socket.setEncoding('latin1');
-    socket.on('connect', () => {
-      localPort = socket.localPort ?? 0;
-      if (hello) socket.write(hello);
-    });
-    socket.on('data', (chunk: string) => {
-      data += chunk;
-      const nl = data.indexOf('\n');
-      if (nl >= 0) finish(null, data.slice(0, nl));
-    });
-    socket.on('close', () => {
-      if (!localPort) finish(new Error(`could not connect to nginx on port ${port} from ${localAddress}`), null);
-      else finish(null, null); // nginx closed without an answer: 502
-    });
-  });
+async function streamConn(port: number, localAddress: string, hello: Buffer | null): Promise<Conn> {
+  const { socket, localPort, answer } = await streamClient(port, { localAddress, hello, timeoutMs: IO_TIMEOUT_MS });
+  return { socket, localAddress, localPort, answer };
 }
 
 /** An http client: GET / from `localAddress`; the body is the backend's address, or null on 502. */
@@ -427,7 +236,9 @@ async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
   const sc = p.sc;
   const letters = ids(sc.servers.length);
   const byAddress = new Map(p.addresses.map((a, i) => [a, letters[i]!]));
-  const log = new AccessLog(p.log);
+  const log = accessLog(p.log);
+  const take = (addr: string, port: number): Promise<LogEntry> =>
+    log.take((e) => e.remotePort === port && e.remoteAddr === addr, `${addr}:${port}`);
   const steps: MethodStep[] = [];
   const open = new Map<number, Pending>();
   /** Per step: nginx's time of it (ms): a connection's start, a close's session end. */
@@ -464,7 +275,7 @@ async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
       if (!pending || !pending.conn.socket) throw new Error(`${sc.name}: close #${op.conn}, which is not open`);
       open.delete(op.conn);
       await closeAndWait(pending.conn.socket);
-      const e = resolveEntry(pending, await log.take(pending.conn.localAddress, pending.conn.localPort));
+      const e = resolveEntry(pending, await take(pending.conn.localAddress, pending.conn.localPort));
       times[steps.length] = e.endMs;
       steps.push({ t: 0, op: 'close', conn: op.conn });
       continue;
@@ -475,7 +286,7 @@ async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
     const c =
       sc.context === 'http'
         ? await httpClient(p.listenPort, localAddress)
-        : await streamClient(p.listenPort, localAddress, sc.keySource === '$ssl_preread_server_name' ? clientHello(key) : null);
+        : await streamConn(p.listenPort, localAddress, sc.keySource === '$ssl_preread_server_name' ? clientHello(key) : null);
     const step: MethodConnectStep = { t: 0, op: 'connect', conn, key, tried: [], outcome: [], hold: false, nolive: false, status: 0 };
     steps.push(step);
     const pending: Pending = { step, conn: c };
@@ -485,10 +296,12 @@ async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
       continue;
     }
     if (c.socket) await closeAndWait(c.socket);
-    resolveEntry(pending, await log.take(localAddress, c.localPort));
+    resolveEntry(pending, await take(localAddress, c.localPort));
   }
   if (open.size > 0) throw new Error(`${sc.name}: connections still open at the end: ${[...open.keys()].join(' ')}`);
-  if (log.leftovers() > 0) throw new Error(`${sc.name}: unexpected access log lines`);
+  const leftovers = log.leftovers();
+  log.close();
+  if (leftovers.length > 0) throw new Error(`${sc.name}: unexpected access log lines:\n${leftovers.join('\n')}`);
 
   // Times: nginx's second of each step, relative to the first; kept non-decreasing.
   const epoch = Math.floor(Math.min(...times) / 1000);
@@ -498,16 +311,7 @@ async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
     last = s.t;
   });
 
-  const servers: VectorServer[] = sc.servers.map((s, i) => ({
-    id: letters[i]!,
-    address: p.addresses[i]!,
-    weight: s.weight ?? 1,
-    maxFails: s.maxFails ?? 1,
-    failTimeout: (s.failTimeout ?? 10) * 1000,
-    maxConns: s.maxConns ?? 0,
-    backup: s.backup ?? false,
-    down: s.down ?? false,
-  }));
+  const servers = sc.servers.map((s, i) => vectorServer(s, letters[i]!, p.addresses[i]!));
   const vector: MethodVector = {
     format: 1,
     nginx,
@@ -529,15 +333,7 @@ async function runScenario(p: Plan, nginx: string): Promise<MethodVector> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Output and comparison
-
-function render(v: MethodVector): string {
-  const { steps, servers, ...head } = v;
-  const lines = Object.entries(head).map(([k, val]) => `  ${JSON.stringify(k)}: ${JSON.stringify(val)}`);
-  lines.push(`  "servers": [\n${servers.map((s) => `    ${JSON.stringify(s)}`).join(',\n')}\n  ]`);
-  lines.push(`  "steps": [\n${steps.map((s) => `    ${JSON.stringify(s)}`).join(',\n')}\n  ]`);
-  return `{\n${lines.join(',\n')}\n}\n`;
-}
+// Comparison, CLI
 
 /** Differences that matter (everything but `epoch`, `nginx` and the step times). */
 function compare(old: MethodVector, fresh: MethodVector): string[] {
@@ -553,19 +349,6 @@ function compare(old: MethodVector, fresh: MethodVector): string[] {
   return out;
 }
 
-// ------------------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('--list')) {
@@ -578,9 +361,9 @@ async function main(): Promise<number> {
   const chosen = SCENARIOS.map((sc, index) => ({ sc, index })).filter(({ sc }) => names.length === 0 || names.includes(sc.name));
 
   const version = nginxVersion();
-  const dir = mkdtempSync(join(tmpdir(), 'methods-recorder-'));
-  const nginx = new Nginx(dir);
-  const backends: net.Server[] = [];
+  const nginx = new Nginx('methods-recorder-');
+  const dir = nginx.dir;
+  const backends: Stoppable[] = [];
   const t0 = Date.now();
   let ok = false;
   try {
@@ -591,7 +374,7 @@ async function main(): Promise<number> {
       for (let i = 0; i < sc.servers.length; i++) {
         if (sc.servers[i]!.refusing) continue;
         const [host] = addresses[i]!.split(':');
-        backends.push(await (sc.context === 'http' ? httpBackend(host!, BACKEND_PORT) : tcpBackend(host!, BACKEND_PORT)));
+        backends.push(await startBackend(sc, host!));
       }
     }
     const confPath = join(dir, 'nginx.conf');
@@ -619,7 +402,7 @@ async function main(): Promise<number> {
           console.log(`DRIFT ${v.scenario}:\n  ${diffs.slice(0, 20).join('\n  ')}${diffs.length > 20 ? `\n  ... ${diffs.length - 20} more` : ''}`);
         } else console.log(`ok    ${v.scenario} (${conns} connections)`);
       } else {
-        writeFileSync(file, render(v));
+        writeFileSync(file, formatVector(v));
         console.log(`wrote ${file} (${conns} connections)`);
       }
     }
@@ -635,18 +418,9 @@ async function main(): Promise<number> {
     ok = true;
     return check && drift > 0 ? 1 : 0;
   } finally {
-    await nginx.stop();
-    for (const s of backends) s.close();
-    for (const s of started.sockets) s.destroy();
-    if (ok) rmSync(dir, { recursive: true, force: true });
-    else console.error(`scratch directory kept: ${dir}`);
+    await nginx.close(!ok, 'methods');
+    for (const b of backends) b.destroy();
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(2);
-  },
-);
+runMain(main);

@@ -10,17 +10,8 @@
  * of the recording after its first refusal); the other servers never fail.
  */
 
-export interface MethodScenarioServer {
-  weight?: number;
-  maxFails?: number;
-  /** seconds, as in nginx config */
-  failTimeout?: number;
-  maxConns?: number;
-  backup?: boolean;
-  down?: boolean;
-  /** Nothing listens on this server's address: every connect is refused. */
-  refusing?: boolean;
-}
+import type { ScenarioServerParams } from '../scenario-server';
+import type { KeySource } from './format';
 
 export type ScriptOp = { op: 'connect'; key?: string; hold?: boolean } | { op: 'close'; conn: number };
 
@@ -30,8 +21,9 @@ export interface MethodScenario {
   context: 'stream' | 'http';
   method: 'least-conn' | 'hash' | 'ip-hash';
   consistent?: boolean;
-  keySource: '$ssl_preread_server_name' | '$remote_addr' | 'ip_hash' | 'none';
-  servers: MethodScenarioServer[];
+  keySource: KeySource;
+  /** In config order; ids are A, B, C, ... */
+  servers: ScenarioServerParams[];
   script: ScriptOp[];
 }
 

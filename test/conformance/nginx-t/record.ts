@@ -16,10 +16,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NGINX, nginxVersion } from '../nginx-process';
 import { CORPUS, type CorpusCase } from './corpus';
 import { compare, ourVerdict, parseLogLine, wrapper, type Message, type Verdict } from './verdict';
 
-const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = join(HERE, 'verdicts.json');
 
@@ -52,8 +52,11 @@ function runNginx(c: CorpusCase): Verdict {
 
 function main(): void {
   const check = process.argv.includes('--check');
-  if (!existsSync(NGINX)) {
-    console.error(`nginx not found at ${NGINX} (set NGINX=...)`);
+  let version: string;
+  try {
+    version = nginxVersion();
+  } catch (e) {
+    console.error((e as Error).message);
     process.exit(2);
   }
   const ids = new Set<string>();
@@ -80,7 +83,7 @@ function main(): void {
   }
   const accepted = verdicts.filter((v) => v.ok).length;
   console.log(`${verdicts.length} cases (${accepted} accepted, ${verdicts.length - accepted} rejected); parser matches nginx on ${verdicts.length - mismatches}`);
-  const text = JSON.stringify({ nginx: nginxVersion(), cases: verdicts }, null, 1) + '\n';
+  const text = JSON.stringify({ nginx: version, cases: verdicts }, null, 1) + '\n';
   if (check) {
     const old = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
     if (old !== text) {
@@ -92,11 +95,6 @@ function main(): void {
     console.log(`wrote ${OUT}`);
   }
   if (mismatches) process.exit(1);
-}
-
-function nginxVersion(): string {
-  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
-  return (r.stderr || r.stdout).trim().replace(/^nginx version: /, '');
 }
 
 main();
