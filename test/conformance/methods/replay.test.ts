@@ -10,85 +10,27 @@
  */
 
 import { describe, expect, test } from 'vitest';
-import { Balancer, ManualClock, type Attempt } from '../../../src/index';
+import { expectWellFormed, Replay } from '../replay-helpers';
 import { describeMethodStep, loadMethodVectors, type MethodConnectStep, type MethodVector } from './format';
 
 const vectors = loadMethodVectors();
 
 function replay(v: MethodVector): string[] {
-  const clock = new ManualClock(v.epoch * 1000);
-  const balancer = new Balancer({
-    name: 'u',
-    method: v.method,
-    ...(v.hash ? { hash: v.hash } : {}),
-    servers: v.servers,
-    tries: v.tries,
-    clock: clock.now,
+  const r = new Replay(v, { method: v.method, ...(v.hash ? { hash: v.hash } : {}), servers: v.servers, tries: v.tries });
+  const lines = v.steps.map((step) => {
+    r.at(step.t);
+    if (step.op === 'close') return r.close(step.conn) ? describeMethodStep(step) : `${describeMethodStep(step)} (not open in the replay)`;
+    return describeMethodStep({ ...step, ...r.connect(step.conn, step.key, step.hold) });
   });
-  const refusing = new Set(v.refusing);
-  const open = new Map<number, Attempt>();
-  const lines: string[] = [];
-  for (const step of v.steps) {
-    clock.set((v.epoch + step.t) * 1000);
-    if (step.op === 'close') {
-      const a = open.get(step.conn);
-      if (a) {
-        a.release();
-        open.delete(step.conn);
-        lines.push(describeMethodStep(step));
-      } else lines.push(`${describeMethodStep(step)} (not open in the replay)`);
-      continue;
-    }
-    const a = balancer.attempt(step.key);
-    const got: MethodConnectStep = { ...step, tried: [], outcome: [], hold: false, nolive: false, status: 502 };
-    for (let first = true; ; first = false) {
-      const triesLeft = a.tries;
-      const server = a.next();
-      if (server === undefined) {
-        got.nolive = first || triesLeft > 0;
-        break;
-      }
-      got.tried.push(server.id);
-      if (refusing.has(server.id)) {
-        got.outcome.push('fail');
-        a.fail();
-        continue;
-      }
-      got.outcome.push('ok');
-      got.status = 200;
-      if (v.context === 'stream') a.connected();
-      if (step.hold) {
-        got.hold = true;
-        open.set(step.conn, a);
-      } else a.release();
-      break;
-    }
-    lines.push(describeMethodStep(got));
-  }
-  if (open.size > 0) lines.push(`still open at the end: ${[...open.keys()].map((n) => `#${n}`).join(' ')}`);
-  return lines;
+  return [...lines, ...r.leftovers()];
 }
 
 describe('method vectors recorded from nginx', () => {
   test('vectors are present and well-formed', () => {
     expect(vectors.length).toBeGreaterThanOrEqual(15);
-    for (const { file, vector: v } of vectors) {
-      expect({ file, format: v.format }).toEqual({ file, format: 1 });
-      expect(file).toBe(`methods-${v.scenario}.json`);
-      expect(['least-conn', 'hash', 'ip-hash']).toContain(v.method);
-      const ids = v.servers.map((s) => s.id);
-      let conn = 0;
-      let t = 0;
-      for (const s of v.steps) {
-        expect(s.t).toBeGreaterThanOrEqual(t);
-        t = s.t;
-        if (s.op === 'connect') {
-          expect(s.conn).toBe(++conn);
-          expect(s.outcome.length).toBe(s.tried.length);
-          for (const id of s.tried) expect(ids).toContain(id);
-        }
-      }
-      for (const id of v.refusing) expect(ids).toContain(id);
+    for (const { file, vector } of vectors) {
+      expectWellFormed(file, vector, 'methods-');
+      expect(['least-conn', 'hash', 'ip-hash']).toContain(vector.method);
     }
   });
 
