@@ -25,24 +25,13 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/clock';
 import type { RefServerOptions } from '../reference/nginx-rr';
 import { World, type WorldConfig } from '../reference/harness';
 
 /** `DIFF_RUNS=500 npx vitest run test/property/differential.prop.test.ts` for a longer hunt. */
 const RUNS = Number(process.env.DIFF_RUNS ?? 24);
 const STEPS = 50_000;
-
-/** mulberry32: the script's own PRNG (independent of src/). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FAIL_TIMEOUTS = [0, 1000, 2000, 3000, 10_000, 250, 1500, 2750] as const;
 
@@ -123,7 +112,7 @@ const NOBODY: ReadonlySet<string> = new Set();
 /** Runs one script of `steps` operations. */
 function runScript(config: WorldConfig, params: Params, seed: number, steps: number): World {
   const w = new World(config);
-  const rand = prng(seed);
+  const rand = seededRandom(seed); // mulberry32: drives the script only, never either side's picks
   const { limits } = params;
   // Per-server health in chaos phases: dead servers fail their attempts. Flipped from time to time.
   const dead = new Set<string>();

@@ -13,6 +13,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { seededRandom } from '../../../src/clock';
 
 export interface CorpusCase {
   id: string;
@@ -284,17 +285,6 @@ const examples: CorpusCase[] = ['failover', 'weighted', 'maintenance'].flatMap((
 
 // ---- generated cases -----------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PARAMS = [
   'weight=1', 'weight=7', 'weight=0', 'weight=x', 'weight=', 'weight=01', 'max_fails=0', 'max_fails=3', 'max_fails=-2',
   'max_conns=0', 'max_conns=10', 'max_conns=1k', 'fail_timeout=3s', 'fail_timeout=10', 'fail_timeout=2m',
@@ -310,7 +300,7 @@ function pick<T>(rng: () => number, list: readonly T[]): T {
 }
 
 function generated(): CorpusCase[] {
-  const rng = mulberry32(0x5eed);
+  const rng = seededRandom(0x5eed); // mulberry32
   const out: CorpusCase[] = [];
   for (let i = 0; i < 60; i++) {
     const ctx = rng() < 0.5 ? 'http' : 'stream';
