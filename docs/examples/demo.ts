@@ -182,8 +182,8 @@ async function live(opts: Options): Promise<Verdict> {
     out(`  proxy  127.0.0.1:${rig.proxy.port}`);
     if (speed !== 1) {
       out(`speed    x${speed}: nginx's clock runs ${speed} times faster (one nginx second = ${1000 / speed} ms), so`);
-      const ft = Math.max(...b0.servers.map((s) => s.failTimeout));
-      out(`         fail_timeout=${ft / 1000}s lasts ${Math.round(ft / speed)}-${Math.round((ft + 1000) / speed)} ms${check ? `; checks every ${Math.round((check.interval ?? 30_000) / speed)} ms with a ${Math.round((check.timeout ?? 1000) / speed)} ms timeout (file: ${check.interval ?? 30_000} / ${check.timeout ?? 1000})` : ''}.`);
+      const ft = (b0.servers.find((s) => !s.backup && !s.down) ?? b0.servers[0]!).failTimeout;
+      out(`         the primary's fail_timeout=${ft / 1000}s lasts ${Math.round(ft / speed)}-${Math.round((ft + 1000) / speed)} ms${check ? `; checks every ${Math.round((check.interval ?? 30_000) / speed)} ms with a ${Math.round((check.timeout ?? 1000) / speed)} ms timeout (file: ${check.interval ?? 30_000} / ${check.timeout ?? 1000})` : ''}.`);
       out(`         (--speed 1 runs the file's own timings)`);
     }
     out();

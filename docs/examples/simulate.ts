@@ -190,12 +190,12 @@ function weighted(file: string, w: (line: string) => void): void {
   const shares = (ids: string[]): string => b.servers.map((s) => `${s.id} ${ids.filter((x) => x === s.id).length}/${ids.length}`).join(', ');
   w(`2. ${file}: ${u.context} upstream "${u.name}": ${b.servers.map((s) => `${s.id} ${s.address} weight=${s.weight}`).join(', ')}`);
   const first = picks(10);
-  w(`   10 sessions:          ${first.join(' ')}   (${shares(first)}: the weight-4 server gets 80%)`);
+  w(`   ${'10 sessions:'.padEnd(20)} ${first.join(' ')}   (${shares(first)}: the weight-4 server gets 80%)`);
   const down = b.servers.find((s) => s.weight === Math.max(...b.servers.map((x) => x.weight)))!;
   b.update(down.id, { down: true });
   const during = picks(5);
-  w(`   update(${down.id}, down):   ${during.join(' ')}   ${events.splice(0).join('; ')}`);
+  w(`   ${`update(${down.id}, down):`.padEnd(20)} ${during.join(' ')}   ${events.splice(0).join('; ')}`);
   b.update(down.id, { down: false });
   const after = picks(10);
-  w(`   update(${down.id}, up):     ${after.join(' ')}   ${events.splice(0).join('; ')}`);
+  w(`   ${`update(${down.id}, up):`.padEnd(20)} ${after.join(' ')}   ${events.splice(0).join('; ')}`);
 }
