@@ -165,7 +165,7 @@ async function live(opts: Options): Promise<Verdict> {
     ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),
     speed,
     filePorts: true,
-    prefix: 'demo',
+    prefix: `demo-${process.pid}`,
   });
   const phases: Phase[] = [];
   let narration: { flush(): void; stop(): void } = { flush() {}, stop() {} };

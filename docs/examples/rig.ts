@@ -6,8 +6,8 @@
  *
  * Addresses: by default every gateway gets a free port and the config's addresses are replaced by
  * the gateways' real ones (tests run in parallel and cannot rely on fixed ports). With `filePorts`,
- * a gateway binds the port its server line names when that port is free on 127.0.0.1, and the
- * proxy binds the `listen` port of the config, each falling back to a free port otherwise.
+ * the gateways bind the ports their server lines name and the proxy the config's `listen` port, if
+ * every one of those ports is free on 127.0.0.1; otherwise all of them get free ports.
  * `close()` stops everything it started: client, proxy, every balancer's checker, every gateway.
  */
 
@@ -104,19 +104,36 @@ export async function startRig(file: string, options: RigOptions = {}): Promise<
     await Promise.all(gateways.map((g) => g.stop()));
   };
 
-  const ensureGateways = async (u: ExampleUpstream): Promise<void> => {
-    for (const s of u.servers) {
-      if (byOriginal.has(s.original)) continue;
+  /** With `filePorts`: false once any port the files name was busy (then every port is a free one). */
+  let usePorts = options.filePorts === true;
+  let busy = '';
+
+  const ensureGateways = async (u: ExampleUpstream, listen: number | undefined): Promise<void> => {
+    const fresh = [...new Set(u.servers.map((s) => s.original))].filter((o) => !byOriginal.has(o));
+    if (usePorts) {
+      // All or nothing: a config's ports are used only if every one of them is free now. A port
+      // that is free only because another demo's gateway is down at this moment stays unused as
+      // long as that demo holds any of the others.
+      const wanted = [...fresh.map(portOf), listen];
+      for (const p of wanted) {
+        if (p === undefined) continue;
+        if (wanted.filter((x) => x === p).length > 1 || gateways.some((g) => g.port === p) || !(await portIsFree(p))) {
+          usePorts = false;
+          busy = `port ${p} is busy: free ports instead`;
+          break;
+        }
+      }
+    }
+    for (const original of fresh) {
       const name = String.fromCharCode(65 + gateways.length);
-      const wanted = options.filePorts ? portOf(s.original) : undefined;
-      const free = wanted !== undefined && !gateways.some((g) => g.port === wanted) && (await portIsFree(wanted));
-      const g = await startGateway(name, { onMessage: journal.receive, ...(free ? { port: wanted } : {}) });
-      byOriginal.set(s.original, g);
+      const wanted = usePorts ? portOf(original) : undefined;
+      const g = await startGateway(name, { onMessage: journal.receive, ...(wanted !== undefined ? { port: wanted } : {}) });
+      byOriginal.set(original, g);
       gateways.push(g);
       ports.push({
-        original: s.original,
+        original,
         address: g.address,
-        note: !options.filePorts ? 'free port' : free ? 'as in the file' : `port ${wanted ?? '?'} is busy: a free port instead`,
+        note: !options.filePorts ? 'free port' : wanted !== undefined ? 'as in the file' : busy || 'no port in the file: a free port',
       });
     }
   };
@@ -140,14 +157,14 @@ export async function startRig(file: string, options: RigOptions = {}): Promise<
 
   try {
     const upstream = readExampleUpstream(file, options.upstream);
-    await ensureGateways(upstream);
-    const balancer = build(upstream);
-    let listen = 0;
+    let fileListen: number | undefined;
     if (options.filePorts) {
-      const text = readFileSync(file, 'utf8');
-      const m = /^\s*listen\s+(?:127\.0\.0\.1:|\*:)?(\d+)\s*;/m.exec(text);
-      if (m && (await portIsFree(Number(m[1])))) listen = Number(m[1]);
+      const m = /^\s*listen\s+(?:127\.0\.0\.1:|\*:)?(\d+)\s*;/m.exec(readFileSync(file, 'utf8'));
+      if (m) fileListen = Number(m[1]);
     }
+    await ensureGateways(upstream, fileListen);
+    const balancer = build(upstream);
+    const listen = usePorts && fileListen !== undefined ? fileListen : 0;
     proxy = await startProxy({
       balancer,
       port: listen,
@@ -177,7 +194,7 @@ export async function startRig(file: string, options: RigOptions = {}): Promise<
       ports,
       async load(other, name) {
         const u = readExampleUpstream(other, name);
-        await ensureGateways(u);
+        await ensureGateways(u, undefined);
         return { upstream: u, balancer: build(u) };
       },
       close,
