@@ -17,8 +17,8 @@
  *   npm run demo -- --simulate                   # no sockets: the exact nginx timeline on a manual clock
  *
  * Ports: the gateways bind the ports the config names (10025, 10026) and the proxy its `listen`
- * port (2525) when they are free on 127.0.0.1; otherwise free ports, substituted for the file's
- * addresses (the demo says which).
+ * port (2525) when all of them are free on 127.0.0.1; otherwise free ports, substituted for the
+ * file's addresses (the demo says which).
  */
 
 import { parseArgs } from 'node:util';
