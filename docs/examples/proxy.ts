@@ -52,8 +52,10 @@ export interface Proxy {
 export function connectOptions(address: string): net.NetConnectOpts {
   if (address.startsWith('unix:')) return { path: address.slice(5), allowHalfOpen: true };
   const m = /^\[(.*)\]:(\d+)$/.exec(address) ?? /^([^:]*):(\d+)$/.exec(address);
-  if (!m) throw new Error(`cannot proxy to ${JSON.stringify(address)}: expected host:port or unix:/path`);
-  return { host: m[1], port: Number(m[2]), allowHalfOpen: true };
+  const port = m ? Number(m[2]) : 0;
+  // Checked here: node:net throws on a bad port only after it has opened a handle.
+  if (!m || port < 1 || port > 65535) throw new Error(`cannot proxy to ${JSON.stringify(address)}: expected host:port or unix:/path`);
+  return { host: m[1], port, allowHalfOpen: true };
 }
 
 /**
@@ -125,10 +127,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       try {
         u = open(connectOptions(server.address));
       } catch (error) {
-        u = new net.Socket();
-        upstream = u;
-        track(u);
-        failed(u, error instanceof Error ? error.message : String(error));
+        // An address node:net cannot even try (bad port, bad path): a failure of this server.
+        attempt.fail();
+        emit({ type: 'fail', session, server, reason: error instanceof Error ? error.message : String(error) });
+        tryNext();
         return;
       }
       upstream = u;
