@@ -168,6 +168,26 @@ describe('reference proxy: TCP plumbing', () => {
     expect(await settled(before)).toBe(before);
   });
 
+  it('an address node:net cannot use is a failure of that server: the session moves on, no handle leaks', async () => {
+    const before = sockets();
+    const be = await backend((s) => s.end('hi\n'));
+    const events: ProxyEvent[] = [];
+    const balancer = new Balancer({ servers: [{ id: 'X', address: '127.0.0.1:70000' }, { id: 'A', address: `127.0.0.1:${be.port}` }] });
+    proxy = await startProxy({ balancer, onEvent: (e) => events.push(e) });
+    const c = await connect(proxy.port);
+    let text = '';
+    c.on('data', (d: Buffer) => (text += d.toString()));
+    await new Promise<void>((r) => c.on('end', () => r()));
+    c.end();
+    expect(text).toBe('hi\n');
+    expect(events.slice(0, 4).map((e) => `${e.type} ${'server' in e ? e.server.id : ''}`)).toEqual(['select X', 'fail X', 'select A', 'connected A']);
+    expect(balancer.get('X')!.fails).toBe(1);
+    await proxy.close();
+    proxy = undefined;
+    await stopServer(be.port);
+    expect(await settled(before)).toBe(before);
+  });
+
   it('close() with sessions open and a connect pending: destroys everything, releases every server, resolves', async () => {
     const before = sockets();
     const be = await backend((s) => s.on('end', () => s.end()));
