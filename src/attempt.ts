@@ -18,7 +18,7 @@ import { type RequestState, recycleTried } from './select/request';
 export interface AttemptOwner {
   readonly clock: () => number;
   getFor(r: Attempt): ServerRecord | undefined;
-  freeFor(server: ServerRecord, failed: boolean, r: Attempt | null, triesLeft: number): void;
+  freeFor(server: ServerRecord, failed: boolean, r: Attempt | null, triesLeft: number, announce: boolean): void;
   connectedFor(server: ServerRecord): void;
   remap(r: Attempt): void;
   triesExhausted(): void;
@@ -45,6 +45,8 @@ export class Attempt implements RequestState {
   tries: number;
   #owner: AttemptOwner;
   #current: ServerRecord | null = null;
+  /** connected() was called for the current server. */
+  #connected = false;
   #phase = FRESH;
 
   /** @internal Use `balancer.attempt()`. */
@@ -112,6 +114,7 @@ export class Attempt implements RequestState {
     const server = this.#current;
     if (server === null) throw new AttemptStateError('connected() called with no current server: call next() first', undefined);
     this.#owner.connectedFor(server);
+    this.#connected = true;
   }
 
   /** The current server failed (refused, timed out, reset): counts against its `maxFails`. */
@@ -135,8 +138,10 @@ export class Attempt implements RequestState {
     }
     this.#current = null;
     this.#phase = failed ? BETWEEN : FINISHED;
+    const announce = !failed && !this.#connected;
+    this.#connected = false;
     // nginx decrements tries after free; free may zero them (single mode), so compute first.
     const before = this.tries;
-    this.#owner.freeFor(server, failed, this, before > 0 ? before - 1 : 0);
+    this.#owner.freeFor(server, failed, this, before > 0 ? before - 1 : 0, announce);
   }
 }

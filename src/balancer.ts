@@ -100,6 +100,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #oneShot: OneShot;
   #checker: Checker | null = null;
   #closed = false;
+  /** The tier of the latest successful connection (`tier` events report its changes). */
   #servingTier: TierName = 'primary';
   /** `#servingTier === 'backup'`, as a flag for the hot path. */
   #servingBackup = false;
@@ -167,7 +168,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   pick(key?: string): Server | undefined {
     const p = this.#peers;
     const primary = p.primary;
-    if (primary.fast && !this.#servingBackup && !this.#exhausted) {
+    if (primary.fast && !this.#exhausted) {
       // Steady state: the next entry of the period, exactly what the scan would return.
       const pos = primary.pos;
       primary.pos = pos + 1 === primary.period ? 0 : pos + 1;
@@ -202,7 +203,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       // The common case inline: a success with no failures recorded.
       const i = rec.index;
       const conns = t.conns[i]!;
-      if (conns > 0 && t.fails[i] === 0) {
+      if (conns > 0 && t.fails[i] === 0 && t.backup === this.#servingBackup) {
         t.conns[i] = conns - 1;
         return;
       }
@@ -230,12 +231,6 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const rec = t.records[i]!;
     rec.selected++;
     this.#exhausted = false;
-    if ((this.#servingTier === 'backup') !== t.backup) {
-      const from = this.#servingTier;
-      this.#servingTier = t.backup ? 'backup' : 'primary';
-      this.#servingBackup = t.backup;
-      this.#emitSafely('tier', from, this.#servingTier);
-    }
     return rec;
   }
 
@@ -265,7 +260,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   }
 
   /** @internal */
-  freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null, triesLeft = 0): void {
+  freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null, triesLeft = 0, announce = !failed): void {
     if (r !== null) r.tries = triesLeft;
     const t = rec.tier;
     if (t === null) {
@@ -283,6 +278,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       t.conns[i] = t.conns[i]! - 1;
       if (r !== null) r.tries = 0;
       if (had) this.#commit(rec, 'recovery');
+      if (announce) this.#served(t);
       return;
     }
     let changed: boolean;
@@ -295,13 +291,29 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     }
     t.conns[i] = t.conns[i]! - 1;
     if (changed) this.#commit(rec, failed ? 'failure' : 'recovery');
+    if (announce) this.#served(t);
+  }
+
+  /**
+   * A connection to a server of tier `t` succeeded (at `connected()`, or at a successful release of
+   * a connection that was not reported connected): report a change of serving tier (backup
+   * promotion, or hand-back) once — not for every selection a retry makes along the way, and not
+   * when a long session that started before a hand-back ends after it.
+   */
+  #served(t: Tier): void {
+    if (t.backup === this.#servingBackup) return;
+    const from = this.#servingTier;
+    this.#servingBackup = t.backup;
+    this.#servingTier = t.backup ? 'backup' : 'primary';
+    this.#emitSafely('tier', from, this.#servingTier);
   }
 
   /** @internal */
   connectedFor(rec: ServerRecord): void {
     const t = rec.tier;
-    if (t === null || (this.#peers.single && t === this.#peers.primary)) return;
-    if (recordSuccess(t, rec.index)) this.#commit(rec, 'recovery');
+    if (t === null) return;
+    if (!(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) this.#commit(rec, 'recovery');
+    this.#served(t);
   }
 
   /** @internal Re-maps an attempt's tried set after a membership change. */

@@ -96,9 +96,8 @@ function describeServer(s: Server): string {
 
 /**
  * Prints every balancer event, with its cause, as it happens. Check results are printed when they say
- * something (a failure, a change, counters moving). Tier events are summed per session and printed
- * with its mail line (`flush`): a failed try of the primary followed by the backup is a primary
- * selection and a backup one, and only the net change is news.
+ * something (a failure, a change, counters moving). A tier event is held back and printed just before
+ * the mail line of the session whose connect caused it (`flush`), so the timeline reads in order.
  */
 function narrate(b: Balancer): { flush(): void; stop(): void } {
   const lastOk = new Map<string, boolean>();

@@ -7,7 +7,7 @@
  * Events are compared too. The harness derives the expected `state` events (a server's state against
  * its last committed one, at the calls where the Balancer commits it, with the cause the call
  * implies: a failure, a success that cleared fails, update / setServers, a check result), `tier`
- * (the tier of the latest selection), `exhausted` (once per transition into "nothing selected",
+ * (the tier of the latest successful connection: a success or a connect), `exhausted` (once per transition into "nothing selected",
  * again after a selection) and `check` events, and checks them against what the Balancer emitted
  * during the same operation.
  *
@@ -102,7 +102,7 @@ export class World {
     for (const p of this.ref.peers) if (!this.#committed.has(p)) this.#committed.set(p, p.state);
   }
 
-  /** The outcome of a reference get: `tier` on a change of serving tier, `exhausted` on a transition. */
+  /** The outcome of a reference get: `exhausted` on a transition. */
   #expectSelection(p: RefPeer | null, reason: 'no-live-upstreams' | 'tries'): void {
     if (p === null) {
       if (!this.#exhausted) this.expected.push(`exhausted ${reason} diff`);
@@ -110,9 +110,6 @@ export class World {
       return;
     }
     this.#exhausted = false;
-    const tier = p.backup ? 'backup' : 'primary';
-    if (tier !== this.#tier) this.expected.push(`tier ${this.#tier}->${tier}`);
-    this.#tier = tier;
   }
 
   #nextRef(r: RefRequest): RefPeer | null {
@@ -254,6 +251,12 @@ export class World {
       return failed || (before > 0 && p.fails === 0) ? [p] : [];
     };
     this.#expectTransitions(failed && !single ? 'failure' : 'recovery', commits, f);
+    // `tier` reports the tier of the latest successful connection (a success or a connect)
+    if (!failed && !p.removed) {
+      const tier = p.backup ? 'backup' : 'primary';
+      if (tier !== this.#tier) this.expected.push(`tier ${this.#tier}->${tier}`);
+      this.#tier = tier;
+    }
     if (failed) this.stats.failures++;
     else if (before > 0 && p.fails === 0) this.stats.recoveries++;
   }

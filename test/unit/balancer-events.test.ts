@@ -135,8 +135,11 @@ describe('tier', () => {
     a.fail();
     expect(take()).toEqual(['state D up->unavail failure']);
     expect(a.next()!.id).toBe('K');
+    expect(take()).toEqual([]); // selected, not yet serving
+    a.connected();
     expect(take()).toEqual(['tier primary->backup']);
     a.release();
+    expect(take()).toEqual([]);
     expect(b.snapshot().tier).toBe('backup');
     for (const id of ['L', 'K', 'L']) {
       const s = b.pick()!;
@@ -147,10 +150,29 @@ describe('tier', () => {
     clock.advance(4000);
     const probe = b.pick()!;
     expect(probe.id).toBe('D');
-    expect(take()).toEqual(['tier backup->primary']);
+    expect(take()).toEqual([]);
     b.release(probe);
-    expect(take()).toEqual(['state D unavail->up recovery']);
+    expect(take()).toEqual(['state D unavail->up recovery', 'tier backup->primary']);
     expect(b.snapshot().tier).toBe('primary');
+  });
+
+  it('a failed probe of the primary while the backup serves emits no tier event', () => {
+    const { clock, b, take } = record({ servers: [srv('D', { failTimeout: 3000 }), srv('K', { backup: true })] });
+    const first = b.attempt();
+    first.next();
+    first.fail();
+    first.next();
+    first.connected();
+    first.release();
+    expect(take()).toEqual(['state D up->unavail failure', 'tier primary->backup']);
+    clock.advance(4000);
+    const a = b.attempt();
+    expect(a.next()!.id).toBe('D'); // the probe
+    a.fail();
+    expect(a.next()!.id).toBe('K');
+    a.connected();
+    a.release();
+    expect(take()).toEqual([]);
   });
 
   it('a listener sees the new tier in snapshot()', () => {
@@ -232,7 +254,7 @@ describe('a listener that throws', () => {
     return queued;
   }
 
-  it('pick(): the connection is counted and the server returned; the error is rethrown on a microtask', () => {
+  it('release(): the connection is freed and the tier committed; the error is rethrown on a microtask', () => {
     const queued = capture();
     const { b } = record({ servers: [srv('D', { down: true }), srv('K', { backup: true })] });
     b.on('tier', () => {
@@ -241,10 +263,11 @@ describe('a listener that throws', () => {
     const s = b.pick();
     expect(s?.id).toBe('K');
     expect(s!.conns).toBe(1);
-    expect(queued.length).toBe(1);
-    expect(() => queued[0]!()).toThrow('listener broke');
     b.release(s!);
     expect(s!.conns).toBe(0);
+    expect(b.snapshot().tier).toBe('backup');
+    expect(queued.length).toBe(1);
+    expect(() => queued[0]!()).toThrow('listener broke');
   });
 
   it('fail() / release(): tries and the finished phase are committed', () => {
