@@ -11,7 +11,7 @@
 
 import { EventEmitter } from 'eventemitter3';
 import { Attempt, type AttemptOwner } from './attempt';
-import { monotonicClock } from './clock';
+import { monotonicClock, wholeSeconds } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
 import type { BalancerEvents, StateCause, TierName } from './events';
 import { balancerOptionsFromNginx, type ParseOptions } from './config/nginx';
@@ -42,6 +42,7 @@ export interface BalancerSnapshot {
 export interface FromNginxOptions extends Omit<ParseOptions, 'lenient'> {
   /** Pick the upstream from this context when the name exists in both. */
   context?: 'http' | 'stream';
+  /** Default: whole seconds of `performance.now()`, like nginx's `ngx_time()`. */
   clock?: BalancerOptions['clock'];
   rng?: BalancerOptions['rng'];
   timers?: BalancerOptions['timers'];
@@ -126,6 +127,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   /**
    * Builds a balancer from nginx configuration text: the `upstream` block named `name`, or the only
    * one. Throws `ConfigError` with nginx's message, file, line and column for invalid text.
+   * Its default clock counts whole seconds, as nginx's does, so `fail_timeout=3s` excludes a server
+   * for 3 to 4 s exactly as nginx would; pass `clock` to choose another.
    *
    * @example
    * const b = Balancer.fromNginx(`stream { upstream smtp {
@@ -138,7 +141,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const base = balancerOptionsFromNginx(text, name, { ...parse, ...(context === undefined ? {} : { context }) });
     return new Balancer({
       ...base,
-      ...(clock === undefined ? {} : { clock }),
+      clock: clock ?? wholeSeconds(monotonicClock),
       ...(rng === undefined ? {} : { rng }),
       ...(timers === undefined ? {} : { timers }),
       ...(tries === undefined ? {} : { tries }),
