@@ -70,22 +70,22 @@ export interface ServerSnapshot {
 }
 
 export class ServerRecord implements Server {
-  readonly id: string;
-  config: ResolvedServer;
+  // The fields a pick and a release touch come first, to share the object's first cache line.
   /** The tier holding this server's state; null once removed. */
   tier: Tier | null = null;
   index = -1;
+  /** The balancer that owns this record (identity check on release). */
+  readonly owner: object;
+  selected = 0;
+  readonly id: string;
+  config: ResolvedServer;
   /** Active-check verdict, when checks are configured or results were reported. */
   check: RiseFallState | null = null;
   /** Last committed state (events fire when it changes). */
   lastState: ServerState = 'up';
-  selected = 0;
   failures = 0;
   /** State kept after removal, so that in-flight releases stay harmless and readable. */
   detached: { conns: number; fails: number; effective: number; current: number } | null = null;
-
-  /** The balancer that owns this record (identity check on release). */
-  readonly owner: object;
 
   constructor(config: ResolvedServer, owner: object) {
     this.id = config.id;

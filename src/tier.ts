@@ -104,11 +104,40 @@ export class Tier {
     this.checked = new Float64Array(n);
     this.blocked = new Uint8Array(n);
     this.gate = new Uint8Array(n);
+    this.special = new Int32Array(n);
   }
 
-  /** Recomputes `gate[i]` after a change of `blocked[i]`, `fails[i]` or `maxConns[i]`. */
+  /**
+   * Indices of the servers a fresh round cannot take as they are (`gate` non-zero, or effective
+   * weight below weight), in order; `specialCount` of them are valid. Rebuilt lazily.
+   */
+  readonly special: Int32Array;
+  specialCount = 0;
+  specialDirty = true;
+  /** Sum of the weights of the servers not in `special` (their share of a round's total). */
+  cleanWeight = 0;
+
+  /**
+   * Recomputes `gate[i]` after a change of `blocked[i]`, `fails[i]`, `maxConns[i]` or of a weight,
+   * and schedules the rebuild of the special list.
+   */
   refreshGate(i: number): void {
     this.gate[i] = this.blocked[i]! | (this.fails[i] !== 0 || this.maxConns[i] !== 0 ? GATE_WATCH : 0);
+    this.specialDirty = true;
+  }
+
+  /** Rebuilds `special` from `gate` and the effective weights. O(n), only after a change. */
+  rebuildSpecial(): void {
+    let count = 0;
+    let clean = 0;
+    const { gate, effective, weight, special } = this;
+    for (let i = 0; i < this.n; i++) {
+      if (gate[i] !== 0 || effective[i] !== weight[i]) special[count++] = i;
+      else clean += weight[i]!;
+    }
+    this.specialCount = count;
+    this.cleanWeight = clean;
+    this.specialDirty = false;
   }
 
   /** Recomputes the aggregate counters after a change of weights, flags, fails or limits. */

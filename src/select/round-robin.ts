@@ -42,53 +42,87 @@ export function getRoundRobin(p: Peers, r: RequestState): number {
 /** One round on `r.tier`, choosing the cheapest exact way to run it. */
 function roundOn(r: RequestState): number {
   const t = r.tier;
-  const fresh = r.mask === 0 && r.bits === null;
+  if (r.mask !== 0 || r.bits !== null) {
+    // A retry: the tried set matters, run the general round.
+    if (t.fast || t.recorded >= 0) leaveSchedule(t);
+    return selectRoundRobin(r);
+  }
   if (t.fast) {
-    if (fresh) {
-      const pos = t.pos;
-      t.pos = pos + 1 === t.period ? 0 : pos + 1;
-      return t.seq![pos]!;
-    }
-    leaveSchedule(t);
+    const pos = t.pos;
+    t.pos = pos + 1 === t.period ? 0 : pos + 1;
+    return t.seq![pos]!;
   }
-  if (fresh && t.failing === 0 && t.limited === 0) {
-    if (t.steadyAllowed && t.recorded < 0) {
-      beginWindow(t);
-      if (t.fast) return roundOn(r);
-    }
-    const i = calmRound(t);
-    if (t.recorded >= 0) {
-      if (i < 0) t.recorded = -1;
-      else recordRound(t, i);
-    }
-    return i;
+  if (t.steadyAllowed && t.recorded < 0 && t.failing === 0 && t.limited === 0) {
+    beginWindow(t);
+    if (t.fast) return roundOn(r);
   }
-  if (t.recorded >= 0) t.recorded = -1;
-  return selectRoundRobin(r);
+  const i = freshRound(r);
+  if (t.recorded >= 0) {
+    if (i < 0) t.recorded = -1;
+    else recordRound(t, i);
+  }
+  return i;
 }
 
-/** A round with nothing tried, no failures and no limits: only `blocked` can exclude a server. */
-function calmRound(t: Tier): number {
+/**
+ * A round for a request that has tried nothing. Servers that are eligible with effective weight =
+ * weight and need no test ("clean") are handled by a tight loop over runs between the tier's
+ * `special` indices (blocked, watched or recovering servers, kept in a list rebuilt only when a gate
+ * or an effective weight changes); each special server gets the full treatment. Same result as
+ * `selectRoundRobin` with an empty tried set.
+ */
+function freshRound(r: RequestState): number {
+  const t = r.tier;
+  if (t.specialDirty) t.rebuildSpecial();
   const n = t.n;
-  const { blocked, current, effective, weight } = t;
+  const { gate, current, effective, weight, special } = t;
+  const count = t.specialCount;
   let best = -1;
   let bestCurrent = -Infinity;
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    if (blocked[i] !== 0) continue;
-    const e = effective[i]!;
-    const c = current[i]! + e;
-    current[i] = c;
-    total += e;
-    if (e < weight[i]!) effective[i] = e + 1;
-    if (c > bestCurrent) {
-      best = i;
-      bestCurrent = c;
+  let total = t.cleanWeight; // every clean server adds its weight
+  let i = 0;
+  for (let s = 0; ; s++) {
+    const end = s < count ? special[s]! : n;
+    for (; i < end; i++) {
+      const c = current[i]! + weight[i]!;
+      current[i] = c;
+      if (c > bestCurrent) {
+        best = i;
+        bestCurrent = c;
+      }
     }
+    if (s >= count) break;
+    const g = gate[i]!;
+    if (g === 0 || (g === GATE_WATCH && !watchedOut(r, t, i))) {
+      const e = effective[i]!;
+      const c = current[i]! + e;
+      current[i] = c;
+      total += e;
+      if (e < weight[i]!) {
+        effective[i] = e + 1;
+        if (e + 1 === weight[i] && g === 0) t.specialDirty = true; // recovered: clean again
+      }
+      if (c > bestCurrent) {
+        best = i;
+        bestCurrent = c;
+      }
+    }
+    i++;
   }
   t.rounds++;
   if (best >= 0) current[best] = bestCurrent - total;
   return best;
+}
+
+/** A watched server (failures or a connection limit) is out: inside its passive window, or full. */
+function watchedOut(r: RequestState, t: Tier, i: number): boolean {
+  const f = t.fails[i]!;
+  if (f !== 0) {
+    const mf = t.maxFails[i]!;
+    if (mf !== 0 && f >= mf && nowOf(r) - t.checked[i]! <= t.failTimeout[i]!) return true;
+  }
+  const mc = t.maxConns[i]!;
+  return mc !== 0 && t.conns[i]! >= mc;
 }
 
 /**
@@ -99,7 +133,7 @@ export function selectRoundRobin(r: RequestState): number {
   const t: Tier = r.tier;
   if (t.fast || t.recorded >= 0) leaveSchedule(t);
   const n = t.n;
-  const { gate, fails, maxFails, checked, failTimeout, conns, maxConns, current, effective, weight } = t;
+  const { gate, current, effective, weight } = t;
   const mask = r.mask;
   const bits = r.bits;
   const anyTried = mask !== 0 || bits !== null;
@@ -108,17 +142,8 @@ export function selectRoundRobin(r: RequestState): number {
   let total = 0;
   for (let i = 0; i < n; i++) {
     const g = gate[i]!;
-    if (g !== 0) {
-      // Blocked (down, draining, check-down), or watched: failures or a connection limit.
-      if (g !== GATE_WATCH) continue;
-      const f = fails[i]!;
-      if (f !== 0) {
-        const mf = maxFails[i]!;
-        if (mf !== 0 && f >= mf && nowOf(r) - checked[i]! <= failTimeout[i]!) continue;
-      }
-      const mc = maxConns[i]!;
-      if (mc !== 0 && conns[i]! >= mc) continue;
-    }
+    // Blocked (down, draining, check-down), or watched (failures or a limit) and out right now.
+    if (g !== 0 && (g !== GATE_WATCH || watchedOut(r, t, i))) continue;
     if (anyTried && (bits === null ? ((mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0)) continue;
     const e = effective[i]!;
     const c = current[i]! + e;
