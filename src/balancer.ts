@@ -17,7 +17,7 @@ import type { BalancerEvents, StateCause, TierName } from './events';
 import { balancerOptionsFromNginx, type ParseOptions } from './config/nginx';
 import { Checker, checkPhase } from './health/checker';
 import { initialRiseFall, observeCheck } from './health/rise-fall';
-import { isExcluded, markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
+import { markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
 import {
   type BalancerOptions, type Method, type ResolvedOptions, type ResolvedServer, type ServerOptions,
   requirePrimary, resolveOptions, resolveServer, resolveServers,

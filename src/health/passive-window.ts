@@ -17,10 +17,15 @@
 
 import type { Tier } from '../tier';
 
+/** True when the server at `i` has reached `maxFails` (whether or not its window has passed). */
+export function reachedMaxFails(t: Tier, i: number): boolean {
+  const maxFails = t.maxFails[i]!;
+  return maxFails !== 0 && t.fails[i]! >= maxFails;
+}
+
 /** True when the server at `i` is inside its exclusion window at `now`. */
 export function isExcluded(t: Tier, i: number, now: number): boolean {
-  const maxFails = t.maxFails[i]!;
-  return maxFails !== 0 && t.fails[i]! >= maxFails && now - t.checked[i]! <= t.failTimeout[i]!;
+  return reachedMaxFails(t, i) && now - t.checked[i]! <= t.failTimeout[i]!;
 }
 
 /** The selection of `i` at `now`: a post-window selection moves `checked` (the probe). */

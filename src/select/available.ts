@@ -6,8 +6,9 @@
  * that has failures.
  */
 
-import type { Tier } from '../tier';
-import { type RequestState, nowOf } from './request';
+import { GATE_WATCH, type Tier } from '../tier';
+import { type RequestState, isTried } from './request';
+import { watchedOut } from './round-robin';
 
 /**
  * True if server `i` of `t` may be chosen by request `r` now.
@@ -17,16 +18,9 @@ import { type RequestState, nowOf } from './request';
  * if (isAvailable(r.tier, i, r)) return i;
  */
 export function isAvailable(t: Tier, i: number, r: RequestState): boolean {
-  const bits = r.bits;
-  if (bits === null ? ((r.mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0) return false;
-  if (t.blocked[i] !== 0) return false;
-  const f = t.fails[i]!;
-  if (f !== 0) {
-    const mf = t.maxFails[i]!;
-    if (mf !== 0 && f >= mf && nowOf(r) - t.checked[i]! <= t.failTimeout[i]!) return false;
-  }
-  const mc = t.maxConns[i]!;
-  return mc === 0 || t.conns[i]! < mc;
+  if (isTried(r, i)) return false;
+  const g = t.gate[i]!;
+  return g === 0 || (g === GATE_WATCH && !watchedOut(r, t, i));
 }
 
 /**

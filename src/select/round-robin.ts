@@ -17,6 +17,7 @@
 import type { Peers } from '../peers';
 import { GATE_WATCH, type Tier } from '../tier';
 import { type RequestState, clearTried, nowOf } from './request';
+import { isExcluded, reachedMaxFails } from '../health/passive-window';
 import { beginWindow, leaveSchedule, recordRound } from './steady-state';
 
 /**
@@ -115,12 +116,9 @@ function freshRound(r: RequestState): number {
 }
 
 /** A watched server (failures or a connection limit) is out: inside its passive window, or full. */
-function watchedOut(r: RequestState, t: Tier, i: number): boolean {
-  const f = t.fails[i]!;
-  if (f !== 0) {
-    const mf = t.maxFails[i]!;
-    if (mf !== 0 && f >= mf && nowOf(r) - t.checked[i]! <= t.failTimeout[i]!) return true;
-  }
+export function watchedOut(r: RequestState, t: Tier, i: number): boolean {
+  // The clock is read only for a server that has reached maxFails.
+  if (reachedMaxFails(t, i) && isExcluded(t, i, nowOf(r))) return true;
   const mc = t.maxConns[i]!;
   return mc !== 0 && t.conns[i]! >= mc;
 }
