@@ -18,8 +18,11 @@ import type { ServerRecord } from './server';
 export const BLOCK_DOWN = 1;
 export const BLOCK_DRAIN = 2;
 export const BLOCK_CHECK = 4;
-/** `gate` bit: the server needs the passive-window and connection-limit tests (fails > 0 or maxConns > 0). */
-export const GATE_WATCH = 8;
+/** `gate` bits on top of the BLOCK_* bits: a limit to test (maxConns > 0), failures to test (fails > 0). */
+export const GATE_LIMIT = 8;
+export const GATE_FAILS = 16;
+/** The BLOCK_* bits: any of them in `gate` keeps the server out. */
+export const GATE_BLOCKED = BLOCK_DOWN | BLOCK_DRAIN | BLOCK_CHECK;
 
 export class Tier {
   readonly n: number;
@@ -45,8 +48,8 @@ export class Tier {
   /** BLOCK_* bits. */
   readonly blocked: Uint8Array;
   /**
-   * `blocked | GATE_WATCH`: one byte per server that tells the full round whether it can skip the
-   * server (any BLOCK_* bit), must test it (GATE_WATCH alone), or can take it as is (0).
+   * `blocked | GATE_LIMIT | GATE_FAILS`: one byte per server that tells a round whether it can skip
+   * the server (a BLOCK_* bit), must test its limit or its passive window, or can take it as is (0).
    */
   readonly gate: Uint8Array;
   /** Sum of weights, `down` servers included. */
@@ -122,7 +125,7 @@ export class Tier {
    * and schedules the rebuild of the special list.
    */
   refreshGate(i: number): void {
-    this.gate[i] = this.blocked[i]! | (this.fails[i] !== 0 || this.maxConns[i] !== 0 ? GATE_WATCH : 0);
+    this.gate[i] = this.blocked[i]! | (this.maxConns[i] !== 0 ? GATE_LIMIT : 0) | (this.fails[i] !== 0 ? GATE_FAILS : 0);
     this.specialDirty = true;
   }
 

@@ -6,9 +6,9 @@
  * that has failures.
  */
 
-import { GATE_WATCH, type Tier } from '../tier';
+import type { Tier } from '../tier';
 import { type RequestState, isTried } from './request';
-import { watchedOut } from './round-robin';
+import { gatedOut } from './round-robin';
 
 /**
  * True if server `i` of `t` may be chosen by request `r` now.
@@ -20,7 +20,7 @@ import { watchedOut } from './round-robin';
 export function isAvailable(t: Tier, i: number, r: RequestState): boolean {
   if (isTried(r, i)) return false;
   const g = t.gate[i]!;
-  return g === 0 || (g === GATE_WATCH && !watchedOut(r, t, i));
+  return g === 0 || !gatedOut(r, t, i, g);
 }
 
 /**

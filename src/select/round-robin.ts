@@ -15,7 +15,7 @@
  */
 
 import type { Peers } from '../peers';
-import { GATE_WATCH, type Tier } from '../tier';
+import { GATE_BLOCKED, GATE_FAILS, GATE_LIMIT, type Tier } from '../tier';
 import { type RequestState, clearTried, nowOf } from './request';
 import { isExcluded, reachedMaxFails } from '../health/passive-window';
 import { beginWindow, leaveSchedule, recordRound } from './steady-state';
@@ -76,8 +76,10 @@ function freshRound(r: RequestState): number {
   const t = r.tier;
   if (t.specialDirty) t.rebuildSpecial();
   const n = t.n;
-  const { gate, current, effective, weight, special } = t;
   const count = t.specialCount;
+  // Mostly special (every server limited, say): the plain loop is cheaper than the runs.
+  if (count > n >>> 1) return selectRoundRobin(r);
+  const { gate, current, effective, weight, special } = t;
   let best = -1;
   let bestCurrent = -Infinity;
   let total = t.cleanWeight; // every clean server adds its weight
@@ -94,7 +96,7 @@ function freshRound(r: RequestState): number {
     }
     if (s >= count) break;
     const g = gate[i]!;
-    if (g === 0 || (g === GATE_WATCH && !watchedOut(r, t, i))) {
+    if (g === 0 || !gatedOut(r, t, i, g)) {
       const e = effective[i]!;
       const c = current[i]! + e;
       current[i] = c;
@@ -115,21 +117,24 @@ function freshRound(r: RequestState): number {
   return best;
 }
 
-/** A watched server (failures or a connection limit) is out: inside its passive window, or full. */
-export function watchedOut(r: RequestState, t: Tier, i: number): boolean {
-  // The clock is read only for a server that has reached maxFails.
-  if (reachedMaxFails(t, i) && isExcluded(t, i, nowOf(r))) return true;
-  const mc = t.maxConns[i]!;
-  return mc !== 0 && t.conns[i]! >= mc;
+/**
+ * True when server `i` with non-zero gate `g` is out now: blocked (down, draining, check-down), at
+ * its connection limit, or inside its passive window (the clock is read only for a server that has
+ * reached maxFails).
+ */
+export function gatedOut(r: RequestState, t: Tier, i: number, g: number): boolean {
+  if ((g & GATE_BLOCKED) !== 0) return true;
+  if ((g & GATE_LIMIT) !== 0 && t.conns[i]! >= t.maxConns[i]!) return true;
+  return (g & GATE_FAILS) !== 0 && reachedMaxFails(t, i) && isExcluded(t, i, nowOf(r));
 }
 
 /**
  * One full SWRR round on `r.tier` with every nginx filter (tried, blocked, passive window,
- * maxConns). Returns the winner's index, or -1 when no server is eligible. Leaves replay first.
+ * maxConns). Returns the winner's index, or -1 when no server is eligible. The caller leaves
+ * replay first when the request has tried something (the recorded period assumes fresh rounds).
  */
 export function selectRoundRobin(r: RequestState): number {
   const t: Tier = r.tier;
-  if (t.fast || t.recorded >= 0) leaveSchedule(t);
   const n = t.n;
   const { gate, current, effective, weight } = t;
   const mask = r.mask;
@@ -141,7 +146,7 @@ export function selectRoundRobin(r: RequestState): number {
   for (let i = 0; i < n; i++) {
     const g = gate[i]!;
     // Blocked (down, draining, check-down), or watched (failures or a limit) and out right now.
-    if (g !== 0 && (g !== GATE_WATCH || watchedOut(r, t, i))) continue;
+    if (g !== 0 && gatedOut(r, t, i, g)) continue;
     if (anyTried && (bits === null ? ((mask >>> i) & 1) !== 0 && i < 32 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0)) continue;
     const e = effective[i]!;
     const c = current[i]! + e;
