@@ -386,14 +386,13 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       throw new InvalidOptionError('patch', `Expected \`patch\` to be an object, got \`${show(patch)}\``, patch);
     }
     if ('id' in patch) throw new InvalidOptionError('patch.id', 'A server id cannot be changed; remove and add instead', (patch as ServerOptions).id);
-    const next = resolveServer({ ...this.#toOptions(rec.config), ...patch, id: rec.id }, `update(${JSON.stringify(id)})`);
-    if (next.backup && !rec.config.backup) this.#checkBackupAllowed([next]);
-    if (!next.backup && rec.config.backup) {
-      // becoming a primary is always allowed
-    } else if (next.backup && !rec.config.backup) {
-      requirePrimary(this.#order.map((r) => (r === rec ? next : r.config)), 'servers', this.name);
+    const next = resolveServer({ ...rec.config, ...patch, id: rec.id }, `update(${JSON.stringify(id)})`);
+    const after = this.#order.map((r) => (r === rec ? next : r.config));
+    if (next.backup && !rec.config.backup) {
+      this.#checkBackupAllowed([next]);
+      requirePrimary(after, 'servers', this.name);
     }
-    this.#selector.validate?.(this.#order.map((r) => (r === rec ? next : r.config)));
+    this.#selector.validate?.(after);
     this.#apply(rec, next);
     this.#checker?.sync();
     return rec;
@@ -404,14 +403,13 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    * connections, check verdict); new ones start fresh; missing ones are removed.
    */
   setServers(list: ServerOptions[]): void {
-    const resolved = resolveServers(list);
-    requirePrimary(resolved, 'servers', this.name);
+    const resolved = resolveServers(list, 'servers', this.name);
     this.#checkBackupAllowed(resolved);
     this.#selector.validate?.(resolved);
     const keep = new Set(resolved.map((s) => s.id));
     for (const rec of this.#order) if (!keep.has(rec.id)) this.#detach(rec);
     const order: ServerRecord[] = [];
-    const changed: ServerRecord[] = [];
+    const kept = new Set<ServerRecord>();
     for (const s of resolved) {
       const existing = this.#byId.get(s.id);
       if (existing !== undefined) {
@@ -419,18 +417,16 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
         this.#recheckIfBack(existing, s);
         existing.config = s;
         order.push(existing);
-        changed.push(existing);
+        kept.add(existing);
       } else {
-        const rec = new ServerRecord(s, this);
-        rec.check = this.#options.check === undefined ? null : initialRiseFall(this.#options.check.defaultDown);
-        order.push(rec);
+        order.push(this.#newRecord(s));
       }
     }
     this.#order = order;
     this.#byId = new Map(order.map((r) => [r.id, r]));
     this.#rebuild();
     for (const rec of order) {
-      if (changed.includes(rec)) this.#commit(rec, 'admin');
+      if (kept.has(rec)) this.#commit(rec, 'admin');
       else rec.lastState = rec.state;
     }
     this.#checker?.sync();
@@ -532,9 +528,15 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   // ---------------------------------------------------------------------------------------------
   // Internals
 
-  #insert(s: ResolvedServer): ServerRecord {
+  /** A new server's record: fresh state, and the initial check verdict when checks are configured. */
+  #newRecord(s: ResolvedServer): ServerRecord {
     const rec = new ServerRecord(s, this);
     rec.check = this.#options.check === undefined ? null : initialRiseFall(this.#options.check.defaultDown);
+    return rec;
+  }
+
+  #insert(s: ResolvedServer): ServerRecord {
+    const rec = this.#newRecord(s);
     this.#order.push(rec);
     this.#byId.set(s.id, rec);
     return rec;
@@ -562,10 +564,6 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     if (b !== undefined) {
       throw new InvalidOptionError('backup', `balancing method does not support parameter "backup": method ${show(m)} cannot have backup server ${show(b.id)}`, m);
     }
-  }
-
-  #toOptions(c: ResolvedServer): ServerOptions {
-    return { ...c };
   }
 
   #detach(rec: ServerRecord): void {
