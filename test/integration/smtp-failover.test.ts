@@ -13,44 +13,19 @@
  * 3. No server left: the client is closed (nginx's 502), cleanly, and `exhausted` says why.
  * Every message must be accepted exactly once, by the gateway the balancer chose; none is lost.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock, wholeSeconds } from '../../src/index';
 import { clean } from '../../docs/examples/mail';
 import { allUp, startRig, until, type Rig } from '../../docs/examples/rig';
+import { closeLeftoverRigs, finish, handles } from './rig-hooks';
 
 const FAILOVER = 'docs/examples/failover.conf';
 
-function handles(): { sockets: number; timers: number } {
-  const all = process.getActiveResourcesInfo();
-  return {
-    sockets: all.filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length,
-    timers: all.filter((r) => r === 'Timeout').length,
-  };
-}
 
-/** Closes the rig and checks that no socket, server or ref'd timer is left (bounded wait). */
-async function finish(r: Rig, before: { sockets: number; timers: number }): Promise<void> {
-  await r.close();
-  const end = Date.now() + 2000;
-  let now = handles();
-  while ((now.sockets > before.sockets || now.timers > before.timers) && Date.now() < end) {
-    await new Promise((res) => setTimeout(res, 10));
-    now = handles();
-  }
-  expect(now.sockets).toBe(before.sockets);
-  expect(now.timers).toBeLessThanOrEqual(before.timers);
-}
 
 let rig: Rig | undefined;
-let baseline = 0;
-beforeAll(() => {
-  baseline = handles().sockets;
-});
-afterEach(async () => {
-  // After a failure: close what the test left open, and let it go before the next test counts.
-  await rig?.close();
+closeLeftoverRigs(() => rig, () => {
   rig = undefined;
-  for (let i = 0; i < 100 && handles().sockets > baseline; i++) await new Promise((r) => setTimeout(r, 10));
 });
 
 /** How many entries at the end of `lines` start with `prefix`. */

@@ -14,41 +14,18 @@
  *   (`banner 421`) is what takes such a gateway out.
  */
 import net from 'node:net';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clean } from '../../docs/examples/mail';
 import { allUp, startRig, until, type Rig } from '../../docs/examples/rig';
+import { closeLeftoverRigs, finish, handles } from './rig-hooks';
 
 const FAILOVER = 'docs/examples/failover.conf';
 
-function handles(): { sockets: number; timers: number } {
-  const all = process.getActiveResourcesInfo();
-  return {
-    sockets: all.filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length,
-    timers: all.filter((r) => r === 'Timeout').length,
-  };
-}
 
-async function finish(r: Rig, before: { sockets: number; timers: number }): Promise<void> {
-  await r.close();
-  const end = Date.now() + 2000;
-  let now = handles();
-  while ((now.sockets > before.sockets || now.timers > before.timers) && Date.now() < end) {
-    await new Promise((res) => setTimeout(res, 10));
-    now = handles();
-  }
-  expect(now.sockets).toBe(before.sockets);
-  expect(now.timers).toBeLessThanOrEqual(before.timers);
-}
 
 let rig: Rig | undefined;
-let baseline = 0;
-beforeAll(() => {
-  baseline = handles().sockets;
-});
-afterEach(async () => {
-  await rig?.close();
+closeLeftoverRigs(() => rig, () => {
   rig = undefined;
-  for (let i = 0; i < 100 && handles().sockets > baseline; i++) await new Promise((r) => setTimeout(r, 10));
 });
 
 function tries(r: Rig, from = 0): string[] {

@@ -6,9 +6,10 @@
  * Every message is matched to the proxy session that carried it (by the upstream socket's port) and
  * must be accepted exactly once, by the gateway the balancer chose for that session.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { allUp, startRig, type Rig } from '../../docs/examples/rig';
 import { clean } from '../../docs/examples/mail';
+import { closeLeftoverRigs, finish, handles } from './rig-hooks';
 
 const WEIGHTED = 'docs/examples/weighted.conf';
 const MAINTENANCE = 'docs/examples/maintenance.conf';
@@ -17,43 +18,13 @@ const MAINTENANCE = 'docs/examples/maintenance.conf';
  * Sockets and listening servers open now, and ref'd timers (unref'd ones, like the checker's, do not
  * show in getActiveResourcesInfo; the checker's own tests cover those).
  */
-function handles(): { sockets: number; timers: number } {
-  const all = process.getActiveResourcesInfo();
-  return {
-    sockets: all.filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length,
-    timers: all.filter((r) => r === 'Timeout').length,
-  };
-}
 
-/** Waits (bounded, event-loop turns of 10 ms) until no more handles are open than `before`. */
-async function settled(before: { sockets: number; timers: number }): Promise<{ sockets: number; timers: number }> {
-  const end = Date.now() + 2000;
-  for (;;) {
-    const now = handles();
-    if ((now.sockets <= before.sockets && now.timers <= before.timers) || Date.now() > end) return now;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 let rig: Rig | undefined;
-let baseline = 0;
-beforeAll(() => {
-  baseline = handles().sockets;
-});
-afterEach(async () => {
-  // After a failure: close what the test left open, and let it go before the next test counts.
-  await rig?.close();
+closeLeftoverRigs(() => rig, () => {
   rig = undefined;
-  for (let i = 0; i < 100 && handles().sockets > baseline; i++) await new Promise((r) => setTimeout(r, 10));
 });
 
-/** Closes the rig and checks that it left no socket, server or timer behind. */
-async function finish(r: Rig, before: { sockets: number; timers: number }): Promise<void> {
-  await r.close();
-  const after = await settled(before);
-  expect(after.sockets).toBe(before.sockets);
-  expect(after.timers).toBeLessThanOrEqual(before.timers);
-}
 
 describe('weighted.conf: weight=1 and weight=4 (the guide has the direction backwards)', () => {
   it('100 messages through the proxy: exactly B B A B B x 20, 80/20, each accepted once where the balancer chose', async () => {
