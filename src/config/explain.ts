@@ -79,6 +79,37 @@ export interface Explanation {
   errors: { message: string; reason: string; file: string; line: number; column: number }[];
   upstreams: UpstreamExplanation[];
   findings: Finding[];
+  /**
+   * Set when the text is a document that mixes prose and configuration (a guide, a wiki page) and
+   * does not parse as a whole: the explanation then covers its configuration lines only (prose
+   * lines blanked, so line numbers still point into the document), and `verdict` is what nginx says
+   * of those lines; the whole text's verdict is `verdict` of the original in `document.whole`.
+   */
+  document?: {
+    proseLines: number;
+    whole: { ok: boolean; error?: { message: string; reason: string; file: string; line: number; column: number } };
+  };
+}
+
+/** A line that can be configuration: blank, a comment, or ending a statement or a block. */
+function looksLikeConfig(line: string): boolean {
+  const t = line.replace(/\s+#.*$/, '').trim();
+  return t === '' || t.startsWith('#') || t.endsWith(';') || t.endsWith('{') || t.endsWith('}');
+}
+
+/**
+ * The configuration lines of a text that mixes prose and configuration, with every prose line
+ * blanked (so line numbers are kept), or undefined when it has fewer than three prose lines.
+ */
+export function configLines(text: string): { text: string; proseLines: number } | undefined {
+  const lines = text.split('\n');
+  let prose = 0;
+  const kept = lines.map((l) => {
+    if (looksLikeConfig(l)) return l;
+    prose++;
+    return '';
+  });
+  return prose >= 3 ? { text: kept.join('\n'), proseLines: prose } : undefined;
 }
 
 const LABELS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -296,11 +327,22 @@ function formatUpstreamSafe(u: UpstreamConfig): string | undefined {
  * console.log(renderExplanation(ex));
  * ```
  */
-export function explain(text: string, opts: Omit<ParseOptions, 'lenient'> & { upstream?: string } = {}): Explanation {
+export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { upstream?: string } = {}): Explanation {
   const file = opts.filename ?? 'nginx.conf';
   const { upstream, ...popts } = opts;
+  let text = input;
+  let verdict = strictVerdict(text, { ...popts, checkModule: popts.checkModule ?? true });
+  let document: Explanation['document'];
+  if (!verdict.ok) {
+    // A guide or a wiki page: explain the configuration in it rather than its prose.
+    const config = configLines(input);
+    if (config !== undefined) {
+      document = { proseLines: config.proseLines, whole: verdict };
+      text = config.text;
+      verdict = strictVerdict(text, { ...popts, checkModule: popts.checkModule ?? true });
+    }
+  }
   const r = parseConfig(text, { ...popts, lenient: true });
-  const verdict = strictVerdict(text, { ...popts, checkModule: popts.checkModule ?? true });
   const stock = strictVerdict(text, { ...popts, checkModule: false });
   let ups = r.upstreams;
   if (upstream !== undefined) ups = ups.filter((u) => u.name === upstream);
@@ -343,6 +385,7 @@ export function explain(text: string, opts: Omit<ParseOptions, 'lenient'> & { up
     errors: r.errors.map(errInfo),
     upstreams: ups.map((u) => explainUpstream(u, r.warnings)),
     findings,
+    ...(document === undefined ? {} : { document }),
   };
 }
 
@@ -372,6 +415,10 @@ function table(rows: string[][]): string[] {
  */
 export function renderExplanation(ex: Explanation, style: RenderStyle = PLAIN): string {
   const out: string[] = [];
+  if (ex.document !== undefined) {
+    out.push(`${style.yellow(`${ex.file} mixes prose and configuration:`)} as a whole, nginx -t says ${ex.document.whole.error?.message ?? 'ok'}`);
+    out.push(style.dim(`explaining its configuration lines only (${ex.document.proseLines} prose lines ignored; line numbers are the document's):`));
+  }
   if (ex.verdict.ok) out.push(`${style.green('nginx -t: ok')} (${ex.file}${ex.stock.ok ? '' : ', with the check module'})`);
   else out.push(`${style.red('nginx -t: error:')} ${ex.verdict.error!.message}`);
   if (!ex.stock.ok && ex.verdict.ok) out.push(`${style.yellow('stock nginx:')} ${ex.stock.error!.message}`);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { explain, renderExplanation, swrrCycle } from '../../src/config/explain';
 import { parseUpstreams } from '../../src/config/nginx';
@@ -107,5 +108,31 @@ describe('explain: the guide\'s failover put inside http {}', () => {
     expect(f.title).toBe('proxy_pass in an http server');
     expect(f.fix).toContain('stream {\n    upstream cluster {');
     expect(f.fix).toContain('        listen 10025;\n        proxy_pass cluster;');
+  });
+});
+
+describe('explain on the vendor guide as a document (prose and configs together)', () => {
+  const guide = readFileSync(new URL('../fixtures/vendor-guide.txt', import.meta.url), 'utf8');
+
+  it('explains the configuration lines, keeps the document\'s line numbers, and names all three mistakes', () => {
+    const ex = explain(guide, { filename: 'guide.txt', glob: () => [] });
+    expect(ex.document).toEqual({
+      proseLines: 38,
+      whole: { ok: false, error: { message: '"upstream" directive is not allowed here in guide.txt:60', reason: '"upstream" directive is not allowed here', file: 'guide.txt', line: 60, column: 1 } },
+    });
+    expect(ex.upstreams.map((u) => u.line).sort((a, b) => a - b)).toEqual([60, 80, 116]);
+    expect(ex.findings.map((f) => f.id)).toEqual(['structure', 'check-stock', 'check-smtp', 'weight-direction']);
+    const text = renderExplanation(ex);
+    expect(text.split('\n')[0]).toBe('guide.txt mixes prose and configuration: as a whole, nginx -t says "upstream" directive is not allowed here in guide.txt:60');
+    expect(text).toContain('higher weight = more traffic');
+    expect(text).toContain('type=smtp exists in no check module');
+    expect(text).toContain('unexpected end of file, expecting "}"');
+  });
+
+  it('a configuration with a directive over several lines is not taken for a document', () => {
+    const conf = "http {\n    log_format main '$remote_addr'\n        '$status'\n        '$body_bytes_sent';\n    upstream u { server 127.0.0.1:80; }\n}\n";
+    const ex = explain(conf, { filename: 'f.conf', glob: () => [] });
+    expect(ex.verdict.ok).toBe(true);
+    expect(ex.document).toBeUndefined();
   });
 });
