@@ -199,7 +199,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    * NGX_PEER_FAILED); otherwise a success, which clears its failures after a post-window selection.
    */
   release(server: Server, failed = false): void {
-    if (!(server instanceof ServerRecord) || server.owner !== this) this.#own(server);
+    // Only this balancer's records carry it as owner: one load instead of a prototype walk.
+    if ((server as ServerRecord | undefined)?.owner !== this) this.#own(server);
     const rec = server as ServerRecord;
     const t = rec.tier;
     if (t !== null && !failed) {
