@@ -5,7 +5,7 @@
  * full scan alone, the attempt path, bytes allocated per pick, and the npm peers that can be
  * called the same way (wrr-pool, loadbalance, weighted-round-robin, undici BalancedPool's choice).
  *
- * Flags: --quick (fewer sizes), --json (machine-readable output).
+ * Flags: --quick (fewer sizes), --json (machine-readable output), --filter REGEX (benchmark names).
  */
 
 import { createRequire } from 'node:module';
@@ -17,6 +17,8 @@ const { Balancer, ManualClock } = lib;
 const require = createRequire(import.meta.url);
 
 const quick = process.argv.includes('--quick');
+const filterAt = process.argv.indexOf('--filter');
+const filter = filterAt > 0 ? new RegExp(process.argv[filterAt + 1] ?? '') : /.*/;
 const asJson = process.argv.includes('--json');
 const SIZES = quick ? [8, 1024] : [2, 8, 64, 1024, 10000];
 
@@ -114,7 +116,7 @@ for (const n of quick ? [8, 1024] : [8, 64, 1024]) {
   if (kGet !== undefined) add('peers', 'undici BalancedPool choice', n, 'weights 1 (scored)', () => do_not_optimize((pool as any)[kGet]()));
 }
 
-const result = await run({ format: 'quiet' });
+const result = await run({ format: 'quiet', filter });
 
 // Bytes allocated per pick: heap delta over 1e6 pick+release (needs --expose-gc; no GC in between).
 function bytesPerPick(n: number): number {

@@ -169,8 +169,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    * server with `release(server, failed?)`. `undefined` = no live upstreams.
    */
   pick(key?: string): Server | undefined {
-    const p = this.#peers;
-    const primary = p.primary;
+    const primary = this.#peers.primary;
     if (primary.fast && !this.#exhausted) {
       // Steady state: the next entry of the period, exactly what the scan would return.
       const pos = primary.pos;
@@ -181,6 +180,12 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       rec.selected++;
       return rec;
     }
+    return this.#pickRound(key);
+  }
+
+  /** `pick()` off the steady state: a full get (kept apart so that `pick` stays small to inline). */
+  #pickRound(key: string | undefined): Server | undefined {
+    const p = this.#peers;
     const r = this.#oneShot;
     r.tier = p.primary;
     if (r.mask !== 0) r.mask = 0;
@@ -200,18 +205,24 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    */
   release(server: Server, failed = false): void {
     // Only this balancer's records carry it as owner: one load instead of a prototype walk.
-    if ((server as ServerRecord | undefined)?.owner !== this) this.#own(server);
-    const rec = server as ServerRecord;
-    const t = rec.tier;
-    if (t !== null && !failed) {
-      // The common case inline: a success with no failures recorded.
-      const i = rec.index;
-      const conns = t.conns[i]!;
-      if (conns > 0 && t.fails[i] === 0 && t.backup === this.#servingBackup) {
-        t.conns[i] = conns - 1;
-        return;
+    if (!failed && (server as ServerRecord | undefined)?.owner === this) {
+      const t = (server as ServerRecord).tier;
+      if (t !== null) {
+        // The common case inline: a success with no failures recorded, on the serving tier.
+        const i = (server as ServerRecord).index;
+        const conns = t.conns[i]!;
+        if (conns > 0 && t.fails[i] === 0 && t.backup === this.#servingBackup) {
+          t.conns[i] = conns - 1;
+          return;
+        }
       }
     }
+    this.#releaseOther(server, failed);
+  }
+
+  /** Every other release: validation, failures, recoveries, tier changes, removed servers. */
+  #releaseOther(server: Server, failed: boolean): void {
+    const rec = this.#own(server);
     if (rec.conns <= 0) throw new AttemptStateError(`release() of ${show(rec.id)}, which has no connection handed out`, rec.id);
     this.freeFor(rec, failed, null, 0);
   }
