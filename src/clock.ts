@@ -9,10 +9,21 @@
 /** A function returning the current time in milliseconds. Must not go backwards. */
 export type Clock = () => number;
 
-/** The default clock: `performance.now()`, monotonic, in milliseconds. */
+/**
+ * The default clock: `performance.now()`, monotonic, in milliseconds.
+ *
+ * @example
+ * new Balancer({ servers, clock: monotonicClock }); // the same as leaving `clock` out
+ */
 export const monotonicClock: Clock = () => performance.now();
 
-/** Wraps a clock so that it returns whole seconds (in ms), as nginx's cached `ngx_time()` does. */
+/**
+ * Wraps a clock so that it returns whole seconds (in ms), as nginx's cached `ngx_time()` does:
+ * `fail_timeout=3s` then excludes a server for 3 to 4 s, exactly as nginx would.
+ *
+ * @example
+ * new Balancer({ servers, clock: wholeSeconds(() => Date.now()) });
+ */
 export function wholeSeconds(clock: Clock): Clock {
   return () => Math.floor(clock() / 1000) * 1000;
 }
@@ -52,6 +63,9 @@ export class ManualClock {
 /**
  * A small, seedable PRNG (mulberry32) returning floats in [0, 1), for tests, the demo and
  * simulations that need reproducible `rng` streams.
+ *
+ * @example
+ * new Balancer({ method: 'random', servers, rng: seededRandom(42) }); // the same picks every run
  */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

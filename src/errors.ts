@@ -19,7 +19,13 @@ export type ErrorCode =
   | 'ERR_UPSTREAM_CLOSED'
   | 'ERR_UPSTREAM_CONFIG';
 
-/** Base class of every error this package throws. */
+/**
+ * Base class of every error this package throws.
+ *
+ * @example
+ * try { balancer.update('nope', { down: true }); }
+ * catch (e) { if (isUpstreamError(e) && e.code === 'ERR_UPSTREAM_UNKNOWN_ID') console.error(e.value); }
+ */
 export class UpstreamError extends Error {
   readonly code: ErrorCode;
   /** The offending value, when there is one. */
@@ -37,7 +43,13 @@ export class UpstreamError extends Error {
   }
 }
 
-/** An option or server definition is invalid (weight 0, unknown method, duplicate id, ...). */
+/**
+ * An option or server definition is invalid (weight 0, unknown method, duplicate id, ...).
+ *
+ * @example
+ * new Balancer({ servers: [{ address: '10.0.0.1:25', weight: 0 }] });
+ * // InvalidOptionError: Expected `servers[0].weight` to be a positive integer up to 2147483647, got `0`
+ */
 export class InvalidOptionError extends UpstreamError {
   /** Dotted path of the option, e.g. `servers[1].weight`. */
   readonly option: string;
@@ -48,7 +60,13 @@ export class InvalidOptionError extends UpstreamError {
   }
 }
 
-/** An attempt was used out of order (`fail()` with no current server, `next()` after it finished, ...). */
+/**
+ * An attempt was used out of order (`fail()` with no current server, `next()` after it finished, ...).
+ *
+ * @example
+ * const a = balancer.attempt();
+ * a.fail(); // AttemptStateError: fail() called with no current server: call next() first
+ */
 export class AttemptStateError extends UpstreamError {
   constructor(message: string, value?: unknown) {
     super('ERR_UPSTREAM_ATTEMPT_STATE', message, value);
@@ -59,6 +77,10 @@ export class AttemptStateError extends UpstreamError {
 /**
  * nginx configuration text is invalid. `message` reads like `nginx -t`
  * (`invalid parameter "weight=0" in /etc/nginx/nginx.conf:3`); `reason` is the bare nginx message.
+ *
+ * @example
+ * parseUpstreams('stream { upstream u { server 127.0.0.1:25 weight=0; } }');
+ * // ConfigError: invalid parameter "weight=0" in nginx.conf:1 (with reason, file, line, column)
  */
 export class ConfigError extends UpstreamError {
   readonly file: string;
@@ -79,7 +101,12 @@ export class ConfigError extends UpstreamError {
   }
 }
 
-/** True for any error thrown by this package, from either the ESM or the CJS build. */
+/**
+ * True for any error thrown by this package, from either the ESM or the CJS build.
+ *
+ * @example
+ * if (isUpstreamError(e)) log(e.code, e.value);
+ */
 export function isUpstreamError(error: unknown): error is UpstreamError {
   return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[BRAND] === true;
 }
