@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { RefUpstream, type RefServerOptions } from './nginx-rr';
+import { SWRR_VECTORS } from '../helpers';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
 
@@ -38,17 +39,7 @@ function request(u: RefUpstream, dead: ReadonlySet<string>, now: number): string
 }
 
 describe('reference model: SWRR vectors (§2.8)', () => {
-  const vectors: [number[], string][] = [
-    [[5, 1, 1], 'A A B A C A A A A B A C A A'],
-    [[1, 4], 'B B A B B B B A B B'],
-    [[1, 1], 'A B A B'],
-    [[3, 2, 1], 'A B A C B A A B A C B A'],
-    [[2, 2, 1], 'A B C A B A B C A B'],
-    [[1, 2, 3], 'C B A C B C C B A C B C'],
-    [[4, 2], 'A B A A B A A B A A B A'],
-    [[1, 1, 1], 'A B C A B C'],
-  ];
-  it.each(vectors)('weights %j pick %s', (weights, expected) => {
+    it.each(SWRR_VECTORS)('weights %j pick %s', (weights, expected) => {
     const u = new RefUpstream(weights.map((weight, i) => ({ id: ids(3)[i]!, weight })));
     expect(picks(u, 2 * weights.reduce((a, b) => a + b, 0))).toBe(expected);
   });

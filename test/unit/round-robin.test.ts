@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
-import { named, picks, request } from '../helpers';
+import { SWRR_VECTORS as vectors, named, picks, request } from '../helpers';
 
-// nginx-semantics.md §2.8: the first 2*sum(weights) picks from a fresh state.
-const vectors: [number[], string][] = [
-  [[5, 1, 1], 'A A B A C A A A A B A C A A'],
-  [[1, 4], 'B B A B B B B A B B'],
-  [[1, 1], 'A B A B'],
-  [[3, 2, 1], 'A B A C B A A B A C B A'],
-  [[2, 2, 1], 'A B C A B A B C A B'],
-  [[1, 2, 3], 'C B A C B C C B A C B C'],
-  [[4, 2], 'A B A A B A A B A A B A'],
-  [[1, 1, 1], 'A B C A B C'],
-];
 
 describe('smooth weighted round robin', () => {
   it.each(vectors)('weights %j pick %s', (weights, expected) => {
