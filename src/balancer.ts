@@ -170,7 +170,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    */
   pick(key?: string): Server | undefined {
     const primary = this.#peers.primary;
-    if (primary.fast && !this.#exhausted) {
+    if (primary.fast && !this.#exhausted && (primary.until === Infinity || this.clock() <= primary.until)) {
       // Steady state: the next entry of the period, exactly what the scan would return.
       const pos = primary.pos;
       primary.pos = pos + 1 === primary.period ? 0 : pos + 1;
@@ -303,6 +303,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       changed = true;
     } else {
       changed = recordSuccess(t, i);
+      // A server back from its window joins the rounds: the period that left it out is over.
+      if (changed) leaveSchedule(t);
     }
     t.conns[i] = t.conns[i]! - 1;
     if (changed) this.#commit(rec, failed ? 'failure' : 'recovery');
@@ -327,7 +329,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   connectedFor(rec: ServerRecord): void {
     const t = rec.tier;
     if (t === null) return;
-    if (!(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) this.#commit(rec, 'recovery');
+    if (!(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) {
+      leaveSchedule(t);
+      this.#commit(rec, 'recovery');
+    }
     this.#served(t);
   }
 

@@ -74,6 +74,13 @@ export class Tier {
   pos = 0;
   /** Sum of eligible weights of the recorded or replayed period. */
   period = 0;
+  /** The servers in that period (eligible and calm when it began). */
+  readonly inPeriod: Uint8Array;
+  /**
+   * Last `now` at which the period holds: the end of the first passive window that keeps a server
+   * with failures out of it (Infinity when none does, and the period needs no clock).
+   */
+  until = Infinity;
   /** Rounds recorded in the open window, or -1 when no window is open. */
   recorded = -1;
   /** Scan rounds run so far (for the back-off of `beginWindow`). */
@@ -108,6 +115,7 @@ export class Tier {
     this.blocked = new Uint8Array(n);
     this.gate = new Uint8Array(n);
     this.special = new Int32Array(n);
+    this.inPeriod = new Uint8Array(n);
   }
 
   /**

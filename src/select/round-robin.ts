@@ -18,7 +18,7 @@ import type { Peers } from '../peers';
 import { GATE_BLOCKED, GATE_FAILS, GATE_LIMIT, type Tier } from '../tier';
 import { type RequestState, clearTried, nowOf } from './request';
 import { isExcluded, reachedMaxFails } from '../health/passive-window';
-import { beginWindow, leaveSchedule, recordRound } from './steady-state';
+import { beginWindow, expired, leaveSchedule, recordRound } from './steady-state';
 
 /**
  * nginx's get for one attempt (§2.2): single-server mode (no passive test, no tried set), else a
@@ -48,13 +48,16 @@ function roundOn(r: RequestState): number {
     if (t.fast || t.recorded >= 0) leaveSchedule(t);
     return selectRoundRobin(r);
   }
-  if (t.fast) {
-    const pos = t.pos;
-    t.pos = pos + 1 === t.period ? 0 : pos + 1;
-    return t.seq![pos]!;
+  if (t.fast || t.recorded >= 0) {
+    if (expired(t, r)) leaveSchedule(t);
+    else if (t.fast) {
+      const pos = t.pos;
+      t.pos = pos + 1 === t.period ? 0 : pos + 1;
+      return t.seq![pos]!;
+    }
   }
-  if (t.steadyAllowed && t.recorded < 0 && t.failing === 0 && t.limited === 0) {
-    beginWindow(t);
+  if (t.steadyAllowed && t.recorded < 0 && t.limited === 0) {
+    beginWindow(t, r);
     if (t.fast) return roundOn(r);
   }
   const i = freshRound(r);

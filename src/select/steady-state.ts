@@ -1,16 +1,19 @@
 /**
  * The steady state of smooth weighted round robin: an exact O(1) pick while nothing changes.
  *
- * While a tier is calm — effective weight = weight for every eligible server, no server with
- * failures, no connection limits, no change of the eligible set — every SWRR round adds W = the sum
- * of eligible weights in total and takes W from the winner. nginx's sequence from all-zero current
+ * While a tier is calm — effective weight = weight for every eligible server, no connection limits,
+ * no change of the eligible set — every SWRR round adds W = the sum of eligible weights in total and
+ * takes W from the winner. A server with failures does not break the calm while its passive window
+ * excludes it: until the first such window ends (`t.until`, the only moment a time check is needed)
+ * it is as out of the rounds as a `down` server, which is what nginx's scan sees too. nginx's sequence from all-zero current
  * weights is periodic with period W and returns to all zeros (nginx-semantics.md §2.1); from another
  * state it may need a transient before it settles into a period. So:
  *
  * - At a calm period start from all-zero weights, one period is built directly (below).
  * - From any other calm state, the scan records its picks for W rounds; if the current weights are
  *   then back where the window started, the recorded picks are a period and are replayed.
- * - While replaying (`t.fast`), a pick is a table lookup and the arrays are not touched. After `p`
+ * - While replaying (`t.fast`), a pick is a table lookup and the arrays are not touched (with
+ *   `t.until` finite, each pick first compares the clock to it). After `p`
  *   picks the weights nginx would hold are `base[i] + p*w[i] - W*k[i]`, `k[i]` being server i's
  *   picks so far; `leaveSchedule` restores exactly those (O(p + n)) before anything else reads or
  *   changes the tier, so the full scan continues seamlessly.
@@ -22,27 +25,68 @@
  */
 
 import type { Tier } from '../tier';
+import { reachedMaxFails } from '../health/passive-window';
+import { type RequestState, nowOf } from './request';
 
 /** Largest period (sum of eligible weights) for which a schedule is kept. */
 export const MAX_PERIOD = 65536;
 
-/** True when `t` has no state that makes a round depend on time, load or recovery. */
-function calm(t: Tier): boolean {
-  if (t.failing !== 0 || t.limited !== 0) return false;
-  const { blocked, effective, weight } = t;
-  for (let i = 0; i < t.n; i++) {
-    if (blocked[i] === 0 && effective[i] !== weight[i]) return false;
-  }
-  return true;
+const bits = new Float64Array(1);
+const word = new BigInt64Array(bits.buffer);
+/** The next double after `x` towards +Infinity (x finite). */
+function nextUp(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
+  bits[0] = x;
+  word[0] += x > 0 ? 1n : -1n;
+  return bits[0]!;
+}
+/** The next double after `x` towards -Infinity (x finite). */
+function nextDown(x: number): number {
+  return -nextUp(-x);
 }
 
-/** Sum of eligible weights, or 0 when above MAX_PERIOD (or nothing is eligible). */
-function eligiblePeriod(t: Tier): number {
+/**
+ * The last `now` at which a server with `checked` and `failTimeout` is still inside its window by
+ * the passive window's own test (`now - checked <= failTimeout`, in doubles): `checked + failTimeout`
+ * for the integer times of every clock in practice, one ulp either side when that sum rounds.
+ */
+export function windowEnd(checked: number, failTimeout: number): number {
+  let end = checked + failTimeout;
+  if (!Number.isFinite(end)) return end;
+  while (end - checked > failTimeout) end = nextDown(end);
+  while (nextUp(end) - checked <= failTimeout) end = nextUp(end);
+  return end;
+}
+
+/**
+ * Marks in `t.inPeriod` the servers a calm round would take and returns their weight sum (the
+ * period W), setting `t.until` to the end of the first passive window that keeps a server out; 0
+ * when the tier is not calm (a limit, an eligible server recovering its effective weight, a server
+ * with failures that its window does not exclude at `now`) or W is 0 or over MAX_PERIOD.
+ */
+function calmPeriod(t: Tier, r: RequestState): number {
+  if (t.limited !== 0) return 0;
+  const { blocked, effective, weight, fails, inPeriod } = t;
+  let until = Infinity;
   let period = 0;
   for (let i = 0; i < t.n; i++) {
-    if (t.blocked[i] === 0) period += t.weight[i]!;
+    inPeriod[i] = 0;
+    if (blocked[i] !== 0) continue;
+    if (fails[i] !== 0) {
+      // Out of the rounds only while its window lasts; a server that could be probed is not calm.
+      if (!reachedMaxFails(t, i)) return 0;
+      const end = windowEnd(t.checked[i]!, t.failTimeout[i]!);
+      if (!(nowOf(r) <= end)) return 0;
+      if (end < until) until = end;
+      continue;
+    }
+    if (effective[i] !== weight[i]) return 0;
+    inPeriod[i] = 1;
+    period += weight[i]!;
   }
-  return period > MAX_PERIOD ? 0 : period;
+  if (period === 0 || period > MAX_PERIOD) return 0;
+  t.until = until;
+  return period;
 }
 
 function ensureBuffers(t: Tier, period: number): void {
@@ -51,23 +95,22 @@ function ensureBuffers(t: Tier, period: number): void {
 }
 
 /**
- * Called when the scan is about to run on a calm-looking tier and no window is open: opens a
- * recording window, or goes straight to replay when all eligible current weights are 0.
+ * Called when a fresh round is about to run on a tier that is not replaying and has no window open:
+ * opens a recording window, or goes straight to replay when all eligible current weights are 0.
  * Amortised O(1): a failed start backs off for `n` rounds.
  */
-export function beginWindow(t: Tier): void {
+export function beginWindow(t: Tier, r: RequestState): void {
   if (t.rounds < t.retryAt) return;
   t.retryAt = t.rounds + t.n;
-  if (!calm(t)) return;
-  const period = eligiblePeriod(t);
+  const period = calmPeriod(t, r);
   if (period === 0) return;
   ensureBuffers(t, period);
   const base = t.base!;
-  const { current, blocked } = t;
+  const { current, inPeriod } = t;
   let zero = true;
   for (let i = 0; i < t.n; i++) {
     base[i] = current[i]!;
-    if (blocked[i] === 0 && current[i] !== 0) zero = false;
+    if (inPeriod[i] !== 0 && current[i] !== 0) zero = false;
   }
   t.period = period;
   if (zero) {
@@ -81,6 +124,14 @@ export function beginWindow(t: Tier): void {
   }
 }
 
+/**
+ * True when the open window or the replay is no longer valid at the request's `now` because a
+ * passive window that kept a server out has ended (reads the clock only when one did).
+ */
+export function expired(t: Tier, r: RequestState): boolean {
+  return t.until !== Infinity && !(nowOf(r) <= t.until);
+}
+
 /** Records a calm round's winner; closes the window when it has lasted one period. */
 export function recordRound(t: Tier, winner: number): void {
   const k = t.recorded;
@@ -90,10 +141,11 @@ export function recordRound(t: Tier, winner: number): void {
     return;
   }
   t.recorded = -1;
-  const { base, current, blocked } = t;
+  const { base, current, inPeriod } = t;
   for (let i = 0; i < t.n; i++) {
-    if (blocked[i] === 0 && current[i] !== base![i]) {
+    if (inPeriod[i] !== 0 && current[i] !== base![i]) {
       t.retryAt = 0;
+      t.until = Infinity;
       return;
     }
   }
@@ -105,7 +157,7 @@ export function recordRound(t: Tier, winner: number): void {
 /** Writes into `t.current` the weights nginx holds at the replay position (stays in replay). */
 export function syncCurrent(t: Tier): void {
   if (!t.fast || t.syncedPos === t.pos) return;
-  const { blocked, weight, current } = t;
+  const { inPeriod, weight, current } = t;
   const base = t.base!;
   const seq = t.seq!;
   const pos = t.pos;
@@ -113,14 +165,16 @@ export function syncCurrent(t: Tier): void {
   const picks = t.scratch === null || t.scratch.length < t.n ? (t.scratch = new Float64Array(t.n)) : t.scratch.fill(0);
   for (let p = 0; p < pos; p++) picks[seq[p]!] += 1;
   for (let i = 0; i < t.n; i++) {
-    if (blocked[i] === 0) current[i] = base[i]! + pos * weight[i]! - period * picks[i]!;
+    if (inPeriod[i] !== 0) current[i] = base[i]! + pos * weight[i]! - period * picks[i]!;
   }
   t.syncedPos = pos;
 }
 
 /**
  * Leaves replay (restoring the exact current weights) and closes any recording window. Call it
- * before any change to the tier's flags, weights, failures or limits, and before a non-fresh round.
+ * before any change to the tier's flags, weights or limits, before a non-fresh round, and after a
+ * change of a server's failures (the set of servers in the period is kept in `inPeriod`, so the
+ * restore does not depend on the order).
  */
 export function leaveSchedule(t: Tier): void {
   if (t.fast) {
@@ -129,15 +183,16 @@ export function leaveSchedule(t: Tier): void {
   }
   t.syncedPos = -1;
   t.recorded = -1;
+  t.until = Infinity;
   t.retryAt = t.rounds;
 }
 
 /** One period of SWRR picks from all-zero weights, by weight classes (see header). */
 function buildFromZero(t: Tier, period: number): void {
-  const { blocked, weight } = t;
+  const { inPeriod, weight } = t;
   const byWeight = new Map<number, number[]>();
   for (let i = 0; i < t.n; i++) {
-    if (blocked[i] !== 0) continue;
+    if (inPeriod[i] === 0) continue;
     const w = weight[i]!;
     let members = byWeight.get(w);
     if (members === undefined) byWeight.set(w, (members = []));

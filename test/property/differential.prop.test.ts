@@ -12,7 +12,10 @@
  * - calm: starts past every failure window, then nothing fails and the clock barely moves, so probes
  *   clear the failures and tiers settle into the SWRR steady state
  *   (the Balancer's O(1) replay path), with occasional weight / flag changes that must leave it
- *   exactly where nginx's scan would be.
+ *   exactly where nginx's scan would be;
+ * - churn: like calm, but now and then a held connection fails and the clock creeps forward, so a
+ *   server sits out its window while the others replay a period around it (the replay that compares
+ *   the clock to the window's end), then is probed and recovers.
  *
  * Compared (harness.ts): every picked id, and every server's fails, conns, effective and current
  * weight and state, plus open attempts' tries — after every operation in half of the runs, every
@@ -118,16 +121,30 @@ function runScript(config: WorldConfig, params: Params, seed: number, steps: num
   const dead = new Set<string>();
   for (const s of config.servers) if (rand() < 0.3) dead.add(s.id);
   let calm = false;
+  let churn = false;
   let phaseLeft = 0;
   for (let k = 0; k < steps; k++) {
     if (phaseLeft-- <= 0) {
-      calm = rand() < 0.4;
+      const phase = rand();
+      calm = phase < 0.3;
+      churn = !calm && phase < 0.55;
       phaseLeft = 200 + Math.floor(rand() * 4000);
       // a calm phase starts past every window, so probes can clear the chaos phase's failures
-      if (calm) w.advance(10_001 + Math.floor(rand() * 2000));
+      if (calm || churn) w.advance(10_001 + Math.floor(rand() * 2000));
     }
     const x = rand();
-    if (calm) {
+    if (churn) {
+      if (x < 0.4) {
+        if (w.held.length < 4) w.pick();
+        else w.release(Math.floor(rand() * 1e9), rand() < 0.03);
+      } else if (x < 0.75) w.release(Math.floor(rand() * 1e9), rand() < 0.03);
+      else if (x < 0.85) w.request(NOBODY, rand() < 0.5);
+      else if (x < 0.87) {
+        if (w.attempts.length < 2) w.open();
+      } else if (x < 0.9) w.step(Math.floor(rand() * 1e9), rand() < 0.1 ? 'fail' : rand() < 0.5 ? 'connected-release' : 'release');
+      else if (x < 0.998) w.advance(rand() < 0.9 ? Math.floor(rand() * 120) : Math.floor(rand() * 1500));
+      else w.check(Math.floor(rand() * 1e9), rand() < 0.8);
+    } else if (calm) {
       if (x < 0.3) w.request(NOBODY, rand() < 0.5);
       else if (x < 0.62) {
         if (w.held.length < 6) w.pick();
@@ -219,5 +236,7 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats.failures!).toBeGreaterThan(10_000);
     expect(stats.probes!).toBeGreaterThan(1000);
     expect(stats.recoveries!).toBeGreaterThan(500);
+    expect(stats.replayed!).toBeGreaterThan(10_000);
+    expect(stats.timedReplay!).toBeGreaterThan(1000);
   });
 });
