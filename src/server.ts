@@ -15,6 +15,7 @@ import type { Tier } from './tier';
 import type { ResolvedServer } from './options';
 import type { RiseFallState } from './health/rise-fall';
 import { syncCurrent } from './select/steady-state';
+import { lazyCurrent } from './select/clean-classes';
 
 export type ServerState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'unhealthy';
 
@@ -115,7 +116,7 @@ export class ServerRecord implements Server {
     const t = this.tier;
     if (t === null) return this.detached?.current ?? 0;
     if (t.fast) syncCurrent(t);
-    return t.current[this.index]!;
+    return t.lazy ? lazyCurrent(t, this.index) : t.current[this.index]!;
   }
 
   /** The state as it is now (computed from flags, check verdict and passive counters). */

@@ -13,6 +13,7 @@
  */
 
 import type { ServerRecord } from './server';
+import { type CleanClasses, leaveLazy, resettle } from './select/clean-classes';
 
 /** `blocked` bits: any set bit keeps a server out of selection. */
 export const BLOCK_DOWN = 1;
@@ -120,7 +121,8 @@ export class Tier {
 
   /**
    * Indices of the servers a fresh round cannot take as they are (`gate` non-zero, or effective
-   * weight below weight), in order; `specialCount` of them are valid. Rebuilt lazily.
+   * weight below weight), in order; `specialCount` of them are valid. Rebuilt lazily (kept up to
+   * date, in no particular order, while the tier runs lazy rounds).
    */
   readonly special: Int32Array;
   specialCount = 0;
@@ -134,8 +136,16 @@ export class Tier {
    */
   refreshGate(i: number): void {
     this.gate[i] = this.blocked[i]! | (this.maxConns[i] !== 0 ? GATE_LIMIT : 0) | (this.fails[i] !== 0 ? GATE_FAILS : 0);
-    this.specialDirty = true;
+    if (this.lazy) resettle(this, i);
+    else this.specialDirty = true;
   }
+
+  // Lazy rounds of large tiers (select/clean-classes.ts).
+  /** Clean servers' current weights are `clean.anchor + sweeps * weight`; `special` is unordered. */
+  lazy = false;
+  /** Fresh rounds since the anchors were set. */
+  sweeps = 0;
+  clean: CleanClasses | null = null;
 
   /** Rebuilds `special` from `gate` and the effective weights. O(n), only after a change. */
   rebuildSpecial(): void {
@@ -153,6 +163,10 @@ export class Tier {
 
   /** Recomputes the aggregate counters after a change of weights, flags, fails or limits. */
   recount(): void {
+    // Callers leave lazy rounds before they change a weight (this is then a no-op); the classes of
+    // the next lazy rounds are rebuilt from the new weights.
+    leaveLazy(this);
+    if (this.clean !== null) this.clean.valid = false;
     let total = 0;
     let tries = 0;
     let failing = 0;

@@ -19,6 +19,7 @@ import { GATE_BLOCKED, GATE_FAILS, GATE_LIMIT, type Tier } from '../tier';
 import { type RequestState, clearTried, nowOf } from './request';
 import { isExcluded, reachedMaxFails } from '../health/passive-window';
 import { beginWindow, expired, leaveSchedule, recordRound } from './steady-state';
+import { enterLazy, lazyRounds, leaveLazy, rebase, reclean, siftDown } from './clean-classes';
 
 /**
  * nginx's get for one attempt (§2.2): single-server mode (no passive test, no tried set), else a
@@ -46,6 +47,7 @@ function roundOn(r: RequestState): number {
   if (r.mask !== 0 || r.bits !== null) {
     // A retry: the tried set matters, run the general round.
     if (t.fast || t.recorded >= 0) leaveSchedule(t);
+    leaveLazy(t);
     return selectRoundRobin(r);
   }
   if (t.fast || t.recorded >= 0) {
@@ -60,7 +62,12 @@ function roundOn(r: RequestState): number {
     beginWindow(t, r);
     if (t.fast) return roundOn(r);
   }
-  const i = freshRound(r);
+  let i: number;
+  if (t.lazy) i = lazyRound(r);
+  else if (t.n >= lazyRounds.minServers && t.steadyAllowed) {
+    enterLazy(t);
+    i = lazyRound(r);
+  } else i = freshRound(r);
   if (t.recorded >= 0) {
     if (i < 0) t.recorded = -1;
     else recordRound(t, i);
@@ -117,6 +124,60 @@ function freshRound(r: RequestState): number {
   }
   t.rounds++;
   if (best >= 0) current[best] = bestCurrent - total;
+  return best;
+}
+
+/**
+ * A fresh round on a lazy tier (clean-classes.ts): the special servers one by one as in `freshRound`,
+ * then the top of each weight class's heap, whose current weight is `anchor + sweeps * weight`;
+ * the largest current weight wins, ties to the lower index. O(specials + classes + log n).
+ */
+function lazyRound(r: RequestState): number {
+  const t = r.tier;
+  const k = t.clean!;
+  if (t.sweeps >= k.rebaseAt) rebase(t);
+  const sweeps = ++t.sweeps;
+  const { gate, current, effective, weight, special } = t;
+  let best = -1;
+  let bestCurrent = -Infinity;
+  let total = t.cleanWeight;
+  let recovered = false;
+  const count = t.specialCount;
+  for (let s = 0; s < count; s++) {
+    const i = special[s]!;
+    const g = gate[i]!;
+    if (g !== 0 && gatedOut(r, t, i, g)) continue;
+    const e = effective[i]!;
+    const c = current[i]! + e;
+    current[i] = c;
+    total += e;
+    if (e < weight[i]!) {
+      effective[i] = e + 1;
+      if (e + 1 === weight[i] && g === 0) recovered = true;
+    }
+    if (c > bestCurrent || (c === bestCurrent && i < best)) {
+      best = i;
+      bestCurrent = c;
+    }
+  }
+  const { anchor, heap, start, size } = k;
+  let bestClass = -1;
+  for (let c = 0; c < k.count; c++) {
+    if (size[c] === 0) continue;
+    const i = heap[start[c]!]!;
+    const v = anchor[i]! + sweeps * k.weight[c]!;
+    if (v > bestCurrent || (v === bestCurrent && i < best)) {
+      best = i;
+      bestCurrent = v;
+      bestClass = c;
+    }
+  }
+  t.rounds++;
+  if (bestClass >= 0) {
+    anchor[best] = anchor[best]! - total; // current = v - total
+    siftDown(k, bestClass, 0);
+  } else if (best >= 0) current[best] = bestCurrent - total;
+  if (recovered) reclean(t);
   return best;
 }
 

@@ -27,6 +27,7 @@
 import type { Tier } from '../tier';
 import { reachedMaxFails } from '../health/passive-window';
 import { type RequestState, nowOf } from './request';
+import { leaveLazy, writeCurrent } from './clean-classes';
 
 /** Largest period (sum of eligible weights) for which a schedule is kept. */
 export const MAX_PERIOD = 65536;
@@ -105,6 +106,7 @@ export function beginWindow(t: Tier, r: RequestState): void {
   const period = calmPeriod(t, r);
   if (period === 0) return;
   ensureBuffers(t, period);
+  if (t.lazy) writeCurrent(t);
   const base = t.base!;
   const { current, inPeriod } = t;
   let zero = true;
@@ -114,6 +116,7 @@ export function beginWindow(t: Tier, r: RequestState): void {
   }
   t.period = period;
   if (zero) {
+    leaveLazy(t); // replay keeps `current` stale in its own way (syncCurrent)
     buildFromZero(t, period);
     t.pos = 0;
     t.syncedPos = -1;
@@ -141,6 +144,7 @@ export function recordRound(t: Tier, winner: number): void {
     return;
   }
   t.recorded = -1;
+  if (t.lazy) writeCurrent(t);
   const { base, current, inPeriod } = t;
   for (let i = 0; i < t.n; i++) {
     if (inPeriod[i] !== 0 && current[i] !== base![i]) {
@@ -149,6 +153,7 @@ export function recordRound(t: Tier, winner: number): void {
       return;
     }
   }
+  leaveLazy(t);
   t.pos = 0;
   t.syncedPos = -1;
   t.fast = true;
@@ -156,6 +161,7 @@ export function recordRound(t: Tier, winner: number): void {
 
 /** Writes into `t.current` the weights nginx holds at the replay position (stays in replay). */
 export function syncCurrent(t: Tier): void {
+  if (t.lazy) writeCurrent(t);
   if (!t.fast || t.syncedPos === t.pos) return;
   const { inPeriod, weight, current } = t;
   const base = t.base!;

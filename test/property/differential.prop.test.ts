@@ -31,6 +31,9 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock';
 import type { RefServerOptions } from '../reference/nginx-rr';
 import { World, type WorldConfig } from '../reference/harness';
+import { lazyRounds } from '../../src/select/clean-classes';
+
+const DEFAULT_LAZY_FROM = lazyRounds.minServers;
 
 /** `DIFF_RUNS=500 npx vitest run test/property/differential.prop.test.ts` for a longer hunt. */
 const RUNS = Number(process.env.DIFF_RUNS ?? 24);
@@ -45,6 +48,11 @@ interface Params {
   big: boolean;
   /** Compare everything after every `compareEvery` operations (ids are always compared). */
   compareEvery: 1 | 37;
+  /**
+   * Lazy rounds (select/clean-classes.ts) from this tier size up: 1 in half of the runs, so that
+   * the small upstreams of the scripts run them too, else the library's threshold.
+   */
+  lazyFrom: number;
 }
 
 /** One server; on average `downIn10` of 10 are `down` and `backupIn20` of 20 are backups. */
@@ -70,8 +78,8 @@ const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: nu
 const sizeArb = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 7 }) }, { weight: 1, arbitrary: fc.integer({ min: 33, max: 44 }) });
 
 const runArb: fc.Arbitrary<{ config: WorldConfig; params: Params }> = fc
-  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37), fc.integer({ min: 0, max: 5 }).map((k) => k === 0))
-  .chain(([size, limits, every, big]) => {
+  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37), fc.integer({ min: 0, max: 5 }).map((k) => k === 0), fc.boolean())
+  .chain(([size, limits, every, big, lazy]) => {
     // big weights: few servers, and full comparisons less often (reading a replayed weight costs O(period))
     const n = big ? Math.min(size, 5) : size;
     const compareEvery: 1 | 37 = big ? 37 : every;
@@ -86,7 +94,7 @@ const runArb: fc.Arbitrary<{ config: WorldConfig; params: Params }> = fc
         start: fc.integer({ min: 0, max: 2_000_000_000 }).map((s) => s * 1000 + (s % 7) * 137),
         check: fc.option(fc.record({ rise: fc.integer({ min: 1, max: 2 }), fall: fc.integer({ min: 1, max: 3 }) }), { freq: 4, nil: undefined }),
       }),
-      params: fc.constant({ limits, big, compareEvery }),
+      params: fc.constant({ limits, big, compareEvery, lazyFrom: lazy ? 1 : DEFAULT_LAZY_FROM }),
     });
   });
 
@@ -114,6 +122,15 @@ const NOBODY: ReadonlySet<string> = new Set();
 
 /** Runs one script of `steps` operations. */
 function runScript(config: WorldConfig, params: Params, seed: number, steps: number): World {
+  lazyRounds.minServers = params.lazyFrom;
+  try {
+    return runSteps(config, params, seed, steps);
+  } finally {
+    lazyRounds.minServers = DEFAULT_LAZY_FROM;
+  }
+}
+
+function runSteps(config: WorldConfig, params: Params, seed: number, steps: number): World {
   const w = new World(config);
   const rand = seededRandom(seed); // mulberry32: drives the script only, never either side's picks
   const { limits } = params;
@@ -238,5 +255,6 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats.recoveries!).toBeGreaterThan(500);
     expect(stats.replayed!).toBeGreaterThan(10_000);
     expect(stats.timedReplay!).toBeGreaterThan(1000);
+    expect(stats.lazy!).toBeGreaterThan(50_000);
   });
 });
