@@ -84,6 +84,12 @@ export class Tier {
   until = Infinity;
   /** Rounds recorded in the open window, or -1 when no window is open. */
   recorded = -1;
+  /** Next slot of the window's ring of the last `period` picks (in `seq`). */
+  ring = 0;
+  /** Each server's picks among the last `period` recorded rounds. */
+  windowCount: Float64Array | null = null;
+  /** Servers of the period whose window count differs from their weight (0: a period was found). */
+  mismatch = 0;
   /** Scan rounds run so far (for the back-off of `beginWindow`). */
   rounds = 0;
   /** `rounds` value before which no window is opened. */

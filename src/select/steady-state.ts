@@ -5,18 +5,20 @@
  * no change of the eligible set — every SWRR round adds W = the sum of eligible weights in total and
  * takes W from the winner. A server with failures does not break the calm while its passive window
  * excludes it: until the first such window ends (`t.until`, the only moment a time check is needed)
- * it is as out of the rounds as a `down` server, which is what nginx's scan sees too. nginx's sequence from all-zero current
- * weights is periodic with period W and returns to all zeros (nginx-semantics.md §2.1); from another
- * state it may need a transient before it settles into a period. So:
+ * it is as out of the rounds as a `down` server, which is what nginx's scan sees too. nginx's
+ * sequence from all-zero current weights is periodic with period W and returns to all zeros
+ * (nginx-semantics.md §2.1); from another state it may need a transient before it settles into a
+ * period. So:
  *
  * - At a calm period start from all-zero weights, one period is built directly (below).
- * - From any other calm state, the scan records its picks for W rounds; if the current weights are
- *   then back where the window started, the recorded picks are a period and are replayed.
+ * - From any other calm state, the scan keeps its last W picks in a ring (recordRound); as soon as
+ *   every server has exactly its weight's worth of them, the weights equal those of W rounds ago and
+ *   the ring is a period, replayed from there.
  * - While replaying (`t.fast`), a pick is a table lookup and the arrays are not touched (with
- *   `t.until` finite, each pick first compares the clock to it). After `p`
- *   picks the weights nginx would hold are `base[i] + p*w[i] - W*k[i]`, `k[i]` being server i's
- *   picks so far; `leaveSchedule` restores exactly those (O(p + n)) before anything else reads or
- *   changes the tier, so the full scan continues seamlessly.
+ *   `t.until` finite, each pick first compares the clock to it). After `p` picks the weights nginx
+ *   would hold are `base[i] + p*w[i] - W*k[i]`, `k[i]` being server i's picks so far;
+ *   `leaveSchedule` restores exactly those (O(p + n)) before anything else reads or changes the
+ *   tier, so the full scan continues seamlessly.
  *
  * Building from zeros needs no O(n) scan per step: servers of equal weight are picked in config
  * order among themselves (their current weights differ only by W times their pick counts), so each
@@ -53,6 +55,8 @@ function nextDown(x: number): number {
  */
 export function windowEnd(checked: number, failTimeout: number): number {
   let end = checked + failTimeout;
+  // Integers (every clock in practice): exact, and the next double is past the window.
+  if (Number.isSafeInteger(end) && Number.isSafeInteger(checked) && Number.isSafeInteger(failTimeout)) return end;
   if (!Number.isFinite(end)) return end;
   while (end - checked > failTimeout) end = nextDown(end);
   while (nextUp(end) - checked <= failTimeout) end = nextUp(end);
@@ -93,6 +97,7 @@ function calmPeriod(t: Tier, r: RequestState): number {
 function ensureBuffers(t: Tier, period: number): void {
   if (t.seq === null || t.seq.length < period) t.seq = t.n <= 0xffff ? new Uint16Array(period) : new Uint32Array(period);
   if (t.base === null) t.base = new Float64Array(t.n);
+  if (t.windowCount === null) t.windowCount = new Float64Array(t.n);
 }
 
 /**
@@ -123,6 +128,15 @@ export function beginWindow(t: Tier, r: RequestState): void {
     t.recorded = -1;
     t.fast = true;
   } else {
+    // Every server of the period starts with 0 of its w picks in the window.
+    const count = t.windowCount!;
+    let mismatch = 0;
+    for (let i = 0; i < t.n; i++) {
+      count[i] = 0;
+      if (inPeriod[i] !== 0) mismatch++;
+    }
+    t.mismatch = mismatch;
+    t.ring = 0;
     t.recorded = 0;
   }
 }
@@ -135,27 +149,57 @@ export function expired(t: Tier, r: RequestState): boolean {
   return t.until !== Infinity && !(nowOf(r) <= t.until);
 }
 
-/** Records a calm round's winner; closes the window when it has lasted one period. */
+/**
+ * Records a calm round's winner in the window, a ring of the last W picks. Over W calm rounds the
+ * weights move by `W * (w - k)`, `k` being each server's picks among them: so the moment every
+ * server of the period has exactly its weight's worth of the last W picks, the weights are back
+ * where they were W rounds ago, and those W picks (from the oldest) are what the scan will repeat.
+ * The counts are kept incrementally (`mismatch` servers off their weight), O(1) per round; the
+ * replay starts after a transient of any length as soon as one period has passed since it ended.
+ */
 export function recordRound(t: Tier, winner: number): void {
-  const k = t.recorded;
-  t.seq![k] = winner;
-  if (k + 1 < t.period) {
-    t.recorded = k + 1;
-    return;
+  const seq = t.seq!;
+  const count = t.windowCount!;
+  const weight = t.weight;
+  const q = t.ring;
+  if (t.recorded >= t.period) {
+    // The pick W rounds ago leaves the window.
+    const out = seq[q]!;
+    const c = count[out]!;
+    if (c === weight[out]) t.mismatch++;
+    else if (c - 1 === weight[out]) t.mismatch--;
+    count[out] = c - 1;
   }
-  t.recorded = -1;
+  seq[q] = winner;
+  const c = count[winner]!;
+  if (c === weight[winner]) t.mismatch++;
+  else if (c + 1 === weight[winner]) t.mismatch--;
+  count[winner] = c + 1;
+  t.recorded++;
+  const next = q + 1 === t.period ? 0 : q + 1;
+  t.ring = next;
+  if (t.mismatch === 0) replayFromRing(t, next);
+}
+
+/**
+ * Starts the replay at ring position `pos` with the weights as they are now: `base` (the weights at
+ * position 0) is worked back from them, `current = base + pos * w - W * picks(seq[0..pos))`.
+ */
+function replayFromRing(t: Tier, pos: number): void {
   if (t.lazy) writeCurrent(t);
-  const { base, current, inPeriod } = t;
+  const { inPeriod, weight, current } = t;
+  const base = t.base!;
+  const seq = t.seq!;
+  const period = t.period;
+  const picks = t.scratch === null || t.scratch.length < t.n ? (t.scratch = new Float64Array(t.n)) : t.scratch.fill(0);
+  for (let p = 0; p < pos; p++) picks[seq[p]!] += 1;
   for (let i = 0; i < t.n; i++) {
-    if (inPeriod[i] !== 0 && current[i] !== base![i]) {
-      t.retryAt = 0;
-      t.until = Infinity;
-      return;
-    }
+    if (inPeriod[i] !== 0) base[i] = current[i]! - pos * weight[i]! + period * picks[i]!;
   }
   leaveLazy(t);
-  t.pos = 0;
-  t.syncedPos = -1;
+  t.recorded = -1;
+  t.pos = pos;
+  t.syncedPos = pos;
   t.fast = true;
 }
 
