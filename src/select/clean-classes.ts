@@ -29,7 +29,7 @@
 import type { Tier } from '../tier';
 
 /** Size threshold of the lazy rounds (a mutable setting so that tests can run them on small tiers). */
-export const lazyRounds = { minServers: 48 };
+export const lazyRounds = { minServers: 24 };
 
 /** The per-tier arrays of the lazy rounds, allocated on a tier's first lazy round. */
 export class CleanClasses {
