@@ -28,7 +28,7 @@ import { type RequestState, clearTried, markTried } from './select/request';
 import { leaveSchedule, syncCurrent } from './select/steady-state';
 import { leaveLazy } from './select/clean-classes';
 import { ServerRecord, type Server, type ServerSnapshot, type ServerState } from './server';
-import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
+import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, GATE_FAILS, GATE_FULL, Tier } from './tier';
 
 /** Plain-JSON state of a balancer, as returned by `snapshot()`. */
 export interface BalancerSnapshot {
@@ -212,7 +212,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
         // The common case inline: a success with no failures recorded, on the serving tier.
         const i = (server as ServerRecord).index;
         const conns = t.conns[i]!;
-        if (conns > 0 && t.fails[i] === 0 && t.backup === this.#servingBackup) {
+        // (gate: no failures recorded, and not at its connection limit)
+        if (conns > 0 && (t.gate[i]! & (GATE_FAILS | GATE_FULL)) === 0 && t.backup === this.#servingBackup) {
           t.conns[i] = conns - 1;
           return;
         }
@@ -243,7 +244,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const t = r.tier;
     if (track) markTried(r, i);
     if (t.fails[i] !== 0) markSelected(t, i, r.now === r.now ? r.now : (r.now = this.clock()));
-    t.conns[i] = t.conns[i]! + 1;
+    const conns = t.conns[i]! + 1;
+    t.conns[i] = conns;
+    const maxConns = t.maxConns[i]!;
+    if (maxConns !== 0 && conns >= maxConns) t.refreshGate(i); // full: out of the rounds
     const rec = t.records[i]!;
     rec.selected++;
     this.#exhausted = false;
@@ -291,7 +295,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       // nginx zeroes fails on every free in single-server mode, failed or not.
       const had = t.fails[i] !== 0;
       resetFails(t, i);
-      t.conns[i] = t.conns[i]! - 1;
+      this.#uncount(t, i);
       if (r !== null) r.tries = 0;
       if (had) this.#commit(rec, 'recovery');
       if (announce) this.#served(t);
@@ -307,9 +311,15 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       // A server back from its window joins the rounds: the period that left it out is over.
       if (changed) leaveSchedule(t);
     }
-    t.conns[i] = t.conns[i]! - 1;
+    this.#uncount(t, i);
     if (changed) this.#commit(rec, failed ? 'failure' : 'recovery');
     if (announce) this.#served(t);
+  }
+
+  /** One connection of server `i` ends; a server that was at its limit is selectable again. */
+  #uncount(t: Tier, i: number): void {
+    t.conns[i] = t.conns[i]! - 1;
+    if ((t.gate[i]! & GATE_FULL) !== 0) t.refreshGate(i);
   }
 
   /**

@@ -19,8 +19,12 @@ import { type CleanClasses, leaveLazy, resettle } from './select/clean-classes';
 export const BLOCK_DOWN = 1;
 export const BLOCK_DRAIN = 2;
 export const BLOCK_CHECK = 4;
-/** `gate` bits on top of the BLOCK_* bits: a limit to test (maxConns > 0), failures to test (fails > 0). */
-export const GATE_LIMIT = 8;
+/**
+ * `gate` bits on top of the BLOCK_* bits: at its connection limit now (`maxConns > 0` and
+ * `conns >= maxConns`, kept up to date as connections are counted and freed), failures to test
+ * (fails > 0).
+ */
+export const GATE_FULL = 8;
 export const GATE_FAILS = 16;
 /** The BLOCK_* bits: any of them in `gate` keeps the server out. */
 export const GATE_BLOCKED = BLOCK_DOWN | BLOCK_DRAIN | BLOCK_CHECK;
@@ -49,8 +53,8 @@ export class Tier {
   /** BLOCK_* bits. */
   readonly blocked: Uint8Array;
   /**
-   * `blocked | GATE_LIMIT | GATE_FAILS`: one byte per server that tells a round whether it can skip
-   * the server (a BLOCK_* bit), must test its limit or its passive window, or can take it as is (0).
+   * `blocked | GATE_FULL | GATE_FAILS`: one byte per server that tells a round whether it can skip
+   * the server (a BLOCK_* bit or GATE_FULL), must test its passive window, or can take it as is (0).
    */
   readonly gate: Uint8Array;
   /** Sum of weights, `down` servers included. */
@@ -137,11 +141,13 @@ export class Tier {
   cleanWeight = 0;
 
   /**
-   * Recomputes `gate[i]` after a change of `blocked[i]`, `fails[i]`, `maxConns[i]` or of a weight,
-   * and schedules the rebuild of the special list.
+   * Recomputes `gate[i]` after a change of `blocked[i]`, `fails[i]`, `maxConns[i]`, of a weight,
+   * or of `conns[i]` reaching or leaving `maxConns[i]`, and updates the special list.
    */
   refreshGate(i: number): void {
-    this.gate[i] = this.blocked[i]! | (this.maxConns[i] !== 0 ? GATE_LIMIT : 0) | (this.fails[i] !== 0 ? GATE_FAILS : 0);
+    const maxConns = this.maxConns[i]!;
+    this.gate[i] =
+      this.blocked[i]! | (maxConns !== 0 && this.conns[i]! >= maxConns ? GATE_FULL : 0) | (this.fails[i] !== 0 ? GATE_FAILS : 0);
     if (this.lazy) resettle(this, i);
     else this.specialDirty = true;
   }

@@ -15,7 +15,7 @@
  */
 
 import type { Peers } from '../peers';
-import { GATE_BLOCKED, GATE_FAILS, GATE_LIMIT, type Tier } from '../tier';
+import { GATE_BLOCKED, GATE_FAILS, GATE_FULL, type Tier } from '../tier';
 import { type RequestState, clearTried, nowOf } from './request';
 import { isExcluded, reachedMaxFails } from '../health/passive-window';
 import { beginWindow, expired, leaveSchedule, recordRound } from './steady-state';
@@ -188,7 +188,7 @@ function lazyRound(r: RequestState): number {
  */
 export function gatedOut(r: RequestState, t: Tier, i: number, g: number): boolean {
   if ((g & GATE_BLOCKED) !== 0) return true;
-  if ((g & GATE_LIMIT) !== 0 && t.conns[i]! >= t.maxConns[i]!) return true;
+  if ((g & GATE_FULL) !== 0 && t.conns[i]! >= t.maxConns[i]!) return true;
   return (g & GATE_FAILS) !== 0 && reachedMaxFails(t, i) && isExcluded(t, i, nowOf(r));
 }
 

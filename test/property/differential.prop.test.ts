@@ -254,7 +254,7 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats.probes!).toBeGreaterThan(1000);
     expect(stats.recoveries!).toBeGreaterThan(500);
     expect(stats.replayed!).toBeGreaterThan(10_000);
-    expect(stats.timedReplay!).toBeGreaterThan(1000);
-    expect(stats.lazy!).toBeGreaterThan(50_000);
+    expect(stats.timedReplay!).toBeGreaterThan(500);
+    expect(stats.lazy!).toBeGreaterThan(10_000);
   });
 });

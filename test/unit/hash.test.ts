@@ -107,12 +107,14 @@ describe('hash KEY (§5.2)', () => {
   it('more than 20 unsuccessful rounds fall back to round robin, for the rest of the request', () => {
     const t = tierOf([{ address: 'a:1', down: true }, { address: 'b:1', down: true }, { address: 'c:1', maxConns: 1 }, { address: 'd:1' }]);
     t.conns[2] = 1; // C is at maxConns
+    t.refreshGate(2);
     const p: Peers = { primary: t, backup: null, single: false, rng: Math.random };
     const r = requestOn(t, 'foo');
     r.mask = 1 << 3; // D was tried by this request already: nothing is available
     expect(getHash(p, r)).toBe(-1);
     expect([r.hashTries, r.rehash]).toEqual([21, 21]);
     t.conns[2] = 0;
+    t.refreshGate(2);
     expect(getHash(p, r)).toBe(2); // round robin now: no further hash rounds
     expect([r.hashTries, r.rehash]).toEqual([21, 21]);
   });
