@@ -27,6 +27,7 @@
  */
 
 import type { Tier } from '../tier';
+import type { RequestState } from './request';
 
 /** Size threshold of the lazy rounds (a mutable setting so that tests can run them on small tiers). */
 export const lazyRounds = { minServers: 24 };
@@ -264,5 +265,33 @@ export function reclean(t: Tier): void {
   for (let s = t.specialCount - 1; s >= 0; s--) {
     const i = t.special[s]!;
     if (isClean(t, i)) toClean(t, k, i);
+  }
+}
+
+/**
+ * Before a retry round: the servers this request already tried sit the round out (nginx skips them,
+ * so they must not gain their weight), so those that are clean move to the special list, where the
+ * round skips tried servers. O(tried x log n + n / 32). They return to their heaps at the next fresh
+ * round (lazyRound's reclean).
+ */
+export function isolateTried(r: RequestState, t: Tier): void {
+  const k = t.clean!;
+  const bits = r.bits;
+  if (bits === null) {
+    let m = r.mask;
+    while (m !== 0) {
+      const i = 31 - Math.clz32(m & -m);
+      m &= m - 1;
+      if (i < t.n && k.heapPos[i]! >= 0) toSpecial(t, k, i);
+    }
+    return;
+  }
+  for (let w = 0; w < bits.length; w++) {
+    let m = bits[w]!;
+    while (m !== 0) {
+      const i = w * 32 + 31 - Math.clz32(m & -m);
+      m &= m - 1;
+      if (i < t.n && k.heapPos[i]! >= 0) toSpecial(t, k, i);
+    }
   }
 }

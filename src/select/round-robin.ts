@@ -17,10 +17,10 @@
 
 import type { Peers } from '../peers';
 import { GATE_BLOCKED, GATE_FAILS, GATE_FULL, type Tier } from '../tier';
-import { type RequestState, clearTried, nowOf } from './request';
+import { type RequestState, clearTried, isTried, nowOf } from './request';
 import { isExcluded, reachedMaxFails } from '../health/passive-window';
 import { beginWindow, expired, leaveSchedule, recordRound } from './steady-state';
-import { enterLazy, lazyRounds, leaveLazy, rebase, reclean, siftDown } from './clean-classes';
+import { enterLazy, isolateTried, lazyRounds, rebase, reclean, siftDown } from './clean-classes';
 
 /**
  * nginx's get for one attempt (§2.2): single-server mode (no passive test, no tried set), else a
@@ -46,10 +46,12 @@ export function getRoundRobin(p: Peers, r: RequestState): number {
 function roundOn(r: RequestState): number {
   const t = r.tier;
   if (r.mask !== 0 || r.bits !== null) {
-    // A retry: the tried set matters, run the general round.
+    // A retry: the tried set matters (no replay; lazy rounds isolate the tried servers first).
     if (t.fast || t.recorded >= 0) leaveSchedule(t);
-    leaveLazy(t);
-    return selectRoundRobin(r);
+    if (!t.lazy && t.n >= lazyRounds.minServers && t.steadyAllowed) enterLazy(t);
+    if (!t.lazy) return selectRoundRobin(r);
+    isolateTried(r, t);
+    return lazyRound(r, true);
   }
   if (t.fast || t.recorded >= 0) {
     if (expired(t, r)) leaveSchedule(t);
@@ -64,10 +66,10 @@ function roundOn(r: RequestState): number {
     if (t.fast) return roundOn(r);
   }
   let i: number;
-  if (t.lazy) i = lazyRound(r);
+  if (t.lazy) i = lazyRound(r, false);
   else if (t.n >= lazyRounds.minServers && t.steadyAllowed) {
     enterLazy(t);
-    i = lazyRound(r);
+    i = lazyRound(r, false);
   } else i = freshRound(r);
   if (t.recorded >= 0) {
     if (i < 0) t.recorded = -1;
@@ -129,11 +131,14 @@ function freshRound(r: RequestState): number {
 }
 
 /**
- * A fresh round on a lazy tier (clean-classes.ts): the special servers one by one as in `freshRound`,
+ * A round on a lazy tier (clean-classes.ts): the special servers one by one as in `freshRound`,
  * then the top of each weight class's heap, whose current weight is `anchor + sweeps * weight`;
  * the largest current weight wins, ties to the lower index. O(specials + classes + log n).
+ * A `retry` round skips the request's tried servers (isolateTried made them special). A fresh round
+ * moves special servers that are clean again (recovered, or tried by an earlier retry) back to their
+ * heaps afterwards.
  */
-function lazyRound(r: RequestState): number {
+function lazyRound(r: RequestState, retry: boolean): number {
   const t = r.tier;
   const k = t.clean!;
   if (t.sweeps >= k.rebaseAt) rebase(t);
@@ -148,6 +153,7 @@ function lazyRound(r: RequestState): number {
     const i = special[s]!;
     const g = gate[i]!;
     if (g !== 0 && gatedOut(r, t, i, g)) continue;
+    if (retry && isTried(r, i)) continue;
     const e = effective[i]!;
     const c = current[i]! + e;
     current[i] = c;
@@ -155,7 +161,7 @@ function lazyRound(r: RequestState): number {
     if (e < weight[i]!) {
       effective[i] = e + 1;
       if (e + 1 === weight[i] && g === 0) recovered = true;
-    }
+    } else if (g === 0) recovered = true; // clean, special only because a retry isolated it
     if (c > bestCurrent || (c === bestCurrent && i < best)) {
       best = i;
       bestCurrent = c;
@@ -178,7 +184,7 @@ function lazyRound(r: RequestState): number {
     anchor[best] = anchor[best]! - total; // current = v - total
     siftDown(k, bestClass, 0);
   } else if (best >= 0) current[best] = bestCurrent - total;
-  if (recovered) reclean(t);
+  if (recovered && !retry) reclean(t);
   return best;
 }
 

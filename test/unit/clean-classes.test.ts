@@ -5,6 +5,7 @@ import type { Server } from '../../src/server';
 import type { Tier } from '../../src/tier';
 import { lazyRounds } from '../../src/select/clean-classes';
 import { RefUpstream, type RefPeer, type RefServerOptions } from '../reference/nginx-rr';
+import { World } from '../reference/harness';
 
 const tierOf = (b: Balancer) => (b.servers[0] as unknown as { tier: Tier }).tier;
 
@@ -76,5 +77,24 @@ describe('lazy rounds (clean servers in per-weight heaps) against the reference 
   it('agrees with one weight class (uniform) and with all-distinct weights', () => {
     expect(lockstep(weights(100, () => 3), 5_000, 5, { failEvery: 50, hold: 2 })).toBeGreaterThan(2_000);
     expect(lockstep(weights(30, (i) => i + 1), 5_000, 9, { failEvery: 50, hold: 2 })).toBeGreaterThan(2_000);
+  });
+
+  it('agrees on retries: tried servers sit the round out, then rejoin their heaps (40 servers, 6 dead)', () => {
+    const servers = weights(40, (i) => 1 + (i % 5)).map((x) => ({ ...x, maxFails: 2, failTimeout: 1000 }));
+    const w = new World({ servers, tries: 0, clock: 'ms', start: 5_000_000 });
+    const rand = seededRandom(21);
+    const dead = new Set(['s3', 's7', 's8', 's20', 's31', 's39']);
+    let lazyRetries = 0;
+    for (let k = 0; k < 4000; k++) {
+      const t = tierOf(w.b);
+      const before = t.rounds;
+      const outcome = w.request(dead, rand() < 0.5);
+      if (t.lazy && outcome.includes('!') && t.rounds - before > 1) lazyRetries++;
+      if (rand() < 0.3) w.advance(Math.floor(rand() * 300));
+      if (k % 50 === 0) w.compare(true);
+      if (k % 700 === 699) dead.add(`s${Math.floor(rand() * 40)}`);
+    }
+    w.compare(true);
+    expect(lazyRetries).toBeGreaterThan(300);
   });
 });
