@@ -20,7 +20,8 @@
  *
  * While lazy, `current` of clean servers is stale: `writeCurrent` fills it in for readers, and
  * `leaveLazy` does that and drops the heaps before anything that reads or writes `current` per
- * server (a retry round, a replay of the steady state, a weight change, a rebuild).
+ * server (a replay of the steady state, a weight change, a rebuild). A retry round stays lazy: the
+ * request's tried servers are moved to the special list first (isolateTried) and skipped there.
  *
  * Only tiers of at least `lazyRounds.minServers` servers go lazy: below that the plain loop is
  * cheaper than the heaps.
