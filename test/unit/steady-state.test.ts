@@ -5,6 +5,7 @@ import { windowEnd } from '../../src/select/steady-state';
 import type { Tier } from '../../src/tier';
 import { RefUpstream } from '../reference/nginx-rr';
 import { named } from '../helpers';
+import { seededRandom } from '../../src/clock';
 
 /** The next double above `x` (x > 0). */
 function above(x: number): number {
@@ -117,3 +118,48 @@ describe('replay around a server inside its passive window', () => {
     expect(b.get('A')!.fails).toBe(0);
   });
 });
+
+describe('finding the period after a change (ring of the last W picks)', () => {
+  it('replays from the middle of the ring after a transient, with the picks and weights of the scan', () => {
+    const rand = seededRandom(2026);
+    let midRing = 0;
+    let entered = 0;
+    for (let scenario = 0; scenario < 60; scenario++) {
+      const n = 2 + Math.floor(rand() * 5);
+      const weights = Array.from({ length: n }, () => 1 + Math.floor(rand() * 7));
+      const servers = named(weights);
+      const b = new Balancer({ servers });
+      const ref = new RefUpstream(servers);
+      const W = weights.reduce((x, y) => x + y, 0);
+      const step = () => {
+        const s = b.pick()!;
+        const p = ref.pick(0)!;
+        b.release(s);
+        ref.release(p, false, 0);
+        return [s.id, p.id];
+      };
+      for (let k = Math.floor(rand() * 2 * W); k > 0; k--) step();
+      // A weight change leaves the tier in a state that is not a period start.
+      const id = String.fromCharCode(65 + Math.floor(rand() * n));
+      const weight = 1 + Math.floor(rand() * 7);
+      b.update(id, { weight });
+      ref.update(id, { weight });
+      const t = tierOf(b, 'A');
+      const W2 = W - weights[id.charCodeAt(0) - 65]! + weight;
+      for (let k = 0; k < 6 * W2; k++) {
+        const recording = t.recorded >= 0;
+        const [mine, theirs] = step();
+        expect(mine, `scenario ${scenario} pick ${k}`).toBe(theirs);
+        if (recording && t.fast) {
+          // this pick completed a period in the ring: replay continues from its oldest entry
+          entered++;
+          if (t.pos !== 0) midRing++;
+        }
+      }
+      expect(b.servers.map((x) => x.currentWeight)).toEqual(ref.peers.map((p) => p.currentWeight));
+    }
+    expect(entered).toBeGreaterThan(40);
+    expect(midRing).toBeGreaterThan(5);
+  });
+});
+
