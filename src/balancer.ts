@@ -26,7 +26,7 @@ import type { Peers } from './peers';
 import { type GetPeer, type Selector, selectorFor } from './select/index';
 import { type RequestState, clearTried, markTried } from './select/request';
 import { leaveSchedule, syncCurrent } from './select/steady-state';
-import { leaveLazy } from './select/clean-classes';
+import { lazyRounds, leaveLazy } from './select/clean-classes';
 import { ServerRecord, type Server, type ServerSnapshot, type ServerState } from './server';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, GATE_FAILS, GATE_FULL, Tier } from './tier';
 
@@ -670,6 +670,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const build = (records: ServerRecord[], isBackup: boolean): Tier => {
       const t = new Tier(records, isBackup, this.generation);
       t.steadyAllowed = steady;
+      t.lazyAllowed = steady && t.n >= lazyRounds.minServers;
       records.forEach((rec, i) => {
         this.#load(t, i, rec);
         const old = rec.tier;

@@ -73,6 +73,8 @@ export class Tier {
   // Steady-state replay (select/steady-state.ts).
   /** The method lets this tier replay its period (round robin only). */
   steadyAllowed = false;
+  /** The method lets this tier run lazy rounds, and it is large enough for them to pay (clean-classes.ts). */
+  lazyAllowed = false;
   /** Replaying the recorded period: `current` is stale, see syncCurrent. */
   fast = false;
   /** Position in the period while replaying. */

@@ -20,7 +20,7 @@ import { GATE_BLOCKED, GATE_FAILS, GATE_FULL, type Tier } from '../tier';
 import { type RequestState, clearTried, isTried, nowOf } from './request';
 import { isExcluded, reachedMaxFails } from '../health/passive-window';
 import { beginWindow, expired, leaveSchedule, recordRound } from './steady-state';
-import { enterLazy, isolateTried, lazyRounds, rebase, reclean, siftDown } from './clean-classes';
+import { enterLazy, isolateTried, rebase, reclean, siftDown } from './clean-classes';
 
 /**
  * nginx's get for one attempt (§2.2): single-server mode (no passive test, no tried set), else a
@@ -48,7 +48,7 @@ function roundOn(r: RequestState): number {
   if (r.mask !== 0 || r.bits !== null) {
     // A retry: the tried set matters (no replay; lazy rounds isolate the tried servers first).
     if (t.fast || t.recorded >= 0) leaveSchedule(t);
-    if (!t.lazy && t.n >= lazyRounds.minServers && t.steadyAllowed) enterLazy(t);
+    if (!t.lazy && t.lazyAllowed) enterLazy(t);
     if (!t.lazy) return selectRoundRobin(r);
     isolateTried(r, t);
     return lazyRound(r, true);
@@ -61,13 +61,13 @@ function roundOn(r: RequestState): number {
       return t.seq![pos]!;
     }
   }
-  if (t.steadyAllowed && t.recorded < 0 && t.limited === 0) {
+  if (t.steadyAllowed && t.recorded < 0 && t.limited === 0 && t.rounds >= t.retryAt) {
     beginWindow(t, r);
     if (t.fast) return roundOn(r);
   }
   let i: number;
   if (t.lazy) i = lazyRound(r, false);
-  else if (t.n >= lazyRounds.minServers && t.steadyAllowed) {
+  else if (t.lazyAllowed) {
     enterLazy(t);
     i = lazyRound(r, false);
   } else i = freshRound(r);
