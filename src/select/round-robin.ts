@@ -45,14 +45,8 @@ export function getRoundRobin(p: Peers, r: RequestState): number {
 /** One round on `r.tier`, choosing the cheapest exact way to run it. */
 function roundOn(r: RequestState): number {
   const t = r.tier;
-  if (r.mask !== 0 || r.bits !== null) {
-    // A retry: the tried set matters (no replay; lazy rounds isolate the tried servers first).
-    if (t.fast || t.recorded >= 0) leaveSchedule(t);
-    if (!t.lazy && t.lazyAllowed) enterLazy(t);
-    if (!t.lazy) return selectRoundRobin(r);
-    isolateTried(r, t);
-    return lazyRound(r, true);
-  }
+  // A retry: the tried set matters.
+  if (r.mask !== 0 || r.bits !== null) return retryRound(r);
   if (t.fast || t.recorded >= 0) {
     if (expired(t, r)) leaveSchedule(t);
     else if (t.fast) {
@@ -65,17 +59,28 @@ function roundOn(r: RequestState): number {
     beginWindow(t, r);
     if (t.fast) return roundOn(r);
   }
-  let i: number;
-  if (t.lazy) i = lazyRound(r, false);
-  else if (t.lazyAllowed) {
-    enterLazy(t);
-    i = lazyRound(r, false);
-  } else i = freshRound(r);
+  const i = t.lazyAllowed ? lazyFresh(r) : freshRound(r);
   if (t.recorded >= 0) {
     if (i < 0) t.recorded = -1;
     else recordRound(t, i);
   }
   return i;
+}
+
+/** A retry round: no replay; lazy rounds isolate the tried servers first, else the general round. */
+function retryRound(r: RequestState): number {
+  const t = r.tier;
+  if (t.fast || t.recorded >= 0) leaveSchedule(t);
+  if (!t.lazyAllowed) return selectRoundRobin(r);
+  if (!t.lazy) enterLazy(t);
+  isolateTried(r, t);
+  return lazyRound(r, true);
+}
+
+/** A fresh round on a tier large enough for lazy rounds. */
+function lazyFresh(r: RequestState): number {
+  if (!r.tier.lazy) enterLazy(r.tier);
+  return lazyRound(r, false);
 }
 
 /**
