@@ -260,7 +260,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   }
 
   /**
-   * Emits after state is committed. A listener that throws cannot leave the balancer half-updated:
+   * Emits after state is committed (callers skip it when nobody listens, which spares the argument
+   * list: a failure or a recovery then allocates nothing). A listener that throws cannot leave the balancer half-updated:
    * its error is rethrown on a microtask (an uncaught exception, not swallowed).
    */
   #emitSafely<K extends keyof BalancerEvents>(event: K, ...args: BalancerEvents[K]): void {
@@ -276,7 +277,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #noLive(reason: 'no-live-upstreams' | 'tries'): void {
     if (this.#exhausted) return;
     this.#exhausted = true;
-    this.#emitSafely('exhausted', reason, this.name);
+    if (this.listenerCount('exhausted') !== 0) this.#emitSafely('exhausted', reason, this.name);
   }
 
   /** @internal */
@@ -333,7 +334,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const from = this.#servingTier;
     this.#servingBackup = t.backup;
     this.#servingTier = t.backup ? 'backup' : 'primary';
-    this.#emitSafely('tier', from, this.#servingTier);
+    if (this.listenerCount('tier') !== 0) this.#emitSafely('tier', from, this.#servingTier);
   }
 
   /** @internal */
@@ -531,7 +532,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       else t.blocked[rec.index] = t.blocked[rec.index]! & ~BLOCK_CHECK;
       t.refreshGate(rec.index);
     }
-    this.#emitSafely('check', rec, ok, reason, ms);
+    if (this.listenerCount('check') !== 0) this.#emitSafely('check', rec, ok, reason, ms);
     this.#commit(rec, 'check');
   }
 
@@ -706,6 +707,6 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     const from = rec.lastState;
     if (from === to) return;
     rec.lastState = to;
-    this.#emitSafely('state', rec, from, to, cause);
+    if (this.listenerCount('state') !== 0) this.#emitSafely('state', rec, from, to, cause);
   }
 }
