@@ -120,17 +120,28 @@ for (const n of quick ? [8, 1024] : [8, 64, 1024]) {
 
 const result = await run({ format: 'quiet', filter });
 
-// Bytes allocated per pick: heap delta over 1e6 pick+release (needs --expose-gc; no GC in between).
-function bytesPerPick(n: number): number {
+// Bytes allocated per pick: heap delta over 1e6 pick+release (needs --expose-gc; no GC in between),
+// in the steady state and under churn (the churn row's one failure per 100 picks).
+function bytesPerPick(n: number, churn: boolean): number {
   const g = (globalThis as { gc?: () => void }).gc;
   if (g === undefined) return NaN;
-  const b = new Balancer({ servers: serversOf(weightsOf(n, true)) });
-  for (let i = 0; i < 100_000; i++) b.release(b.pick()!);
+  const clock = new ManualClock(0);
+  const b = new Balancer({ servers: serversOf(weightsOf(n, true), churn ? { failTimeout: 50 } : {}), clock: clock.now });
+  let k = 0;
+  const step = churn
+    ? () => {
+        clock.advance(1);
+        const s = b.pick();
+        if (s !== undefined) b.release(s, ++k % 100 === 0);
+      }
+    : () => b.release(b.pick()!);
+  const picks = n >= 1024 && churn ? 200_000 : 1_000_000;
+  for (let i = 0; i < picks; i++) step(); // warm: JIT work would count as allocation
   g();
   const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < 1_000_000; i++) b.release(b.pick()!);
+  for (let i = 0; i < picks; i++) step();
   const after = process.memoryUsage().heapUsed;
-  return (after - before) / 1_000_000;
+  return (after - before) / picks;
 }
 function bytesPerObject(): number {
   const g = (globalThis as { gc?: () => void }).gc;
@@ -149,7 +160,7 @@ const table = result.benchmarks.map((b: any) => {
   const stats = b.runs[0]?.stats;
   return { ...row, p50: (stats?.p50 ?? NaN) / row.per, avg: (stats?.avg ?? NaN) / row.per };
 });
-const allocation = SIZES.map((n) => ({ n, bytesPerPick: bytesPerPick(n) }));
+const allocation = SIZES.map((n) => ({ n, bytesPerPick: bytesPerPick(n, false), churnBytesPerPick: bytesPerPick(n, true) }));
 const control = bytesPerObject();
 
 if (asJson) {
@@ -160,7 +171,7 @@ if (asJson) {
   console.log('| group | operation | n | weights | p50 | avg |');
   console.log('| --- | --- | ---: | --- | ---: | ---: |');
   for (const r of table) console.log(`| ${r.group} | ${r.name} | ${r.n} | ${r.weights} | ${fmt(r.p50)} | ${fmt(r.avg)} |`);
-  console.log('\n| n | bytes allocated per pick+release (1e6 picks) |\n| ---: | ---: |');
-  for (const a of allocation) console.log(`| ${a.n} | ${a.bytesPerPick.toFixed(3)} |`);
+  console.log('\n| n | bytes allocated per pick+release, steady (1e6 picks) | under churn |\n| ---: | ---: | ---: |');
+  for (const a of allocation) console.log(`| ${a.n} | ${a.bytesPerPick.toFixed(3)} | ${a.churnBytesPerPick.toFixed(3)} |`);
   console.log(`\n(control: one small object per iteration measures ${control.toFixed(1)} bytes)`);
 }
