@@ -24,7 +24,8 @@
  * request's tried servers are moved to the special list first (isolateTried) and skipped there.
  *
  * Only tiers of at least `lazyRounds.minServers` servers go lazy: below that the plain loop is
- * cheaper than the heaps.
+ * cheaper than the heaps. The grouping by weight (`weightClasses`) also serves the steady state's
+ * period builder, on tiers of any size.
  */
 
 import type { Tier } from '../tier';
@@ -49,6 +50,11 @@ export class CleanClasses {
   readonly size: Int32Array;
   readonly weight: Float64Array;
   count = 0;
+  /** Scratch for steady-state.ts's period builder: members by class, their count and start, picks. */
+  readonly members: Int32Array;
+  readonly memberCount: Int32Array;
+  readonly memberStart: Int32Array;
+  readonly picked: Float64Array;
   /** The classes match the tier's weights (false after a weight change). */
   valid = false;
   /** `sweeps` at which the anchors are rebased (kept far below 2^53 / weight). */
@@ -63,7 +69,18 @@ export class CleanClasses {
     this.start = new Int32Array(n);
     this.size = new Int32Array(n);
     this.weight = new Float64Array(n);
+    this.members = new Int32Array(n);
+    this.memberCount = new Int32Array(n);
+    this.memberStart = new Int32Array(n);
+    this.picked = new Float64Array(n);
   }
+}
+
+/** The tier's servers grouped by weight (allocated once per tier, regrouped after a weight change). */
+export function weightClasses(t: Tier): CleanClasses {
+  const k = t.clean ?? (t.clean = new CleanClasses(t.n));
+  if (!k.valid) buildClasses(t, k);
+  return k;
 }
 
 /** Groups the tier's servers by weight (every server, so that a class can hold all its members). */
@@ -141,8 +158,7 @@ function siftUp(k: CleanClasses, c: number, at: number): void {
 
 /** Starts lazy rounds on `t` from its current weights. O(n). */
 export function enterLazy(t: Tier): void {
-  const k = t.clean ?? (t.clean = new CleanClasses(t.n));
-  if (!k.valid) buildClasses(t, k);
+  const k = weightClasses(t);
   const { anchor, heap, heapPos, specialPos, classOf, start, size } = k;
   size.fill(0, 0, k.count);
   const { current, weight, special } = t;

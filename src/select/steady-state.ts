@@ -29,7 +29,7 @@
 import type { Tier } from '../tier';
 import { reachedMaxFails } from '../health/passive-window';
 import { type RequestState, nowOf } from './request';
-import { leaveLazy, writeCurrent } from './clean-classes';
+import { leaveLazy, weightClasses, writeCurrent } from './clean-classes';
 
 /** Largest period (sum of eligible weights) for which a schedule is kept. */
 export const MAX_PERIOD = 65536;
@@ -239,41 +239,44 @@ export function leaveSchedule(t: Tier): void {
 
 /** One period of SWRR picks from all-zero weights, by weight classes (see header). */
 function buildFromZero(t: Tier, period: number): void {
-  const { inPeriod, weight } = t;
-  const byWeight = new Map<number, number[]>();
+  const { inPeriod } = t;
+  // The period's servers by weight class, in config order within a class (no allocation).
+  const k = weightClasses(t);
+  const { classOf, members, memberCount, memberStart, picked } = k;
+  const d = k.count;
+  memberCount.fill(0, 0, d);
+  for (let i = 0; i < t.n; i++) if (inPeriod[i] !== 0) memberCount[classOf[i]!]!++;
+  let at = 0;
+  for (let c = 0; c < d; c++) {
+    memberStart[c] = at;
+    at += memberCount[c]!;
+    memberCount[c] = 0;
+    picked[c] = 0;
+  }
   for (let i = 0; i < t.n; i++) {
     if (inPeriod[i] === 0) continue;
-    const w = weight[i]!;
-    let members = byWeight.get(w);
-    if (members === undefined) byWeight.set(w, (members = []));
-    members.push(i);
+    const c = classOf[i]!;
+    members[memberStart[c]! + memberCount[c]!++] = i;
   }
-  const members = [...byWeight.values()];
-  const d = members.length;
-  const cw = new Float64Array(d);
-  const size = new Float64Array(d);
-  const count = new Float64Array(d);
-  for (let c = 0; c < d; c++) {
-    cw[c] = weight[members[c]![0]!]!;
-    size[c] = members[c]!.length;
-  }
+  const cw = k.weight;
   const seq = t.seq!;
   for (let p = 1; p <= period; p++) {
     let best = 0;
     let bestValue = -Infinity;
     let bestIndex = 0;
     for (let c = 0; c < d; c++) {
-      const k = count[c]!;
-      const s = size[c]!;
-      const value = p * cw[c]! - period * Math.floor(k / s);
-      const index = members[c]![k % s]!;
+      const s = memberCount[c]!;
+      if (s === 0) continue;
+      const taken = picked[c]!;
+      const value = p * cw[c]! - period * Math.floor(taken / s);
+      const index = members[memberStart[c]! + (taken % s)]!;
       if (value > bestValue || (value === bestValue && index < bestIndex)) {
         best = c;
         bestValue = value;
         bestIndex = index;
       }
     }
-    count[best] = count[best]! + 1;
+    picked[best] = picked[best]! + 1;
     seq[p - 1] = bestIndex;
   }
 }
