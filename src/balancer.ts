@@ -25,8 +25,8 @@ import {
 import type { Peers } from './peers';
 import { type GetPeer, type Selector, selectorFor } from './select/index';
 import { type RequestState, clearTried, markTried } from './select/request';
-import { leaveSchedule, syncCurrent } from './select/steady-state';
-import { lazyRounds, leaveLazy } from './select/clean-classes';
+import { leaveSchedule, settle, syncCurrent } from './select/steady-state';
+import { lazyRounds } from './select/clean-classes';
 import { ServerRecord, type Server, type ServerSnapshot, type ServerState } from './server';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, GATE_FAILS, GATE_FULL, Tier } from './tier';
 
@@ -596,10 +596,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   }
 
   #detach(rec: ServerRecord): void {
-    if (rec.tier !== null) {
-      leaveSchedule(rec.tier);
-      leaveLazy(rec.tier);
-    }
+    if (rec.tier !== null) settle(rec.tier);
     rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
     rec.tier = null;
     rec.index = -1;
@@ -610,8 +607,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     if (t === null) return;
     const i = rec.index;
     // Replayed and lazy current weights are functions of the old weight: make them explicit first.
-    leaveSchedule(t);
-    leaveLazy(t);
+    settle(t);
     const e = t.effective[i]!;
     t.effective[i] = e >= t.weight[i]! ? weight : Math.min(e, weight);
     t.weight[i] = weight;
@@ -619,8 +615,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
 
   #apply(rec: ServerRecord, next: ResolvedServer): void {
     const prev = rec.config;
-    leaveSchedule(rec.tier!);
-    leaveLazy(rec.tier!); // before a weight changes
+    settle(rec.tier!); // before a flag or weight changes
     const moved = prev.backup !== next.backup;
     if (prev.weight !== next.weight) this.#reweight(rec, next.weight);
     this.#recheckIfBack(rec, next);
@@ -661,11 +656,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #rebuild(): void {
     this.generation++;
     const steady = this.method === 'round-robin';
-    for (const rec of this.#order) {
-      if (rec.tier === null) continue;
-      leaveSchedule(rec.tier);
-      leaveLazy(rec.tier); // the new tiers copy `current`
-    }
+    for (const rec of this.#order) if (rec.tier !== null) settle(rec.tier); // the new tiers copy `current`
     const primary = this.#order.filter((r) => !r.config.backup);
     const backup = this.#order.filter((r) => r.config.backup);
     const build = (records: ServerRecord[], isBackup: boolean): Tier => {

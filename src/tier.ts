@@ -8,8 +8,8 @@
  * membership changes, never per pick; `rebuild` copies each surviving server's state by `id`.
  *
  * Invariants: `totalWeight` counts every server including `down` ones (hash slots); `tries` counts
- * servers that are neither `down` nor draining (nginx >= 1.19.6); `failing` is the number of servers
- * with `fails > 0` (while it is 0 no clock is needed to select).
+ * servers that are neither `down` nor draining (nginx >= 1.19.6); `limited` counts servers with a
+ * connection limit (the steady-state replay needs none).
  */
 
 import type { ServerRecord } from './server';
@@ -61,8 +61,6 @@ export class Tier {
   totalWeight = 0;
   /** Servers not down and not draining: this tier's share of an attempt's tries budget. */
   tries = 0;
-  /** Servers with `fails > 0`. */
-  failing = 0;
   /** Servers with `maxConns > 0`. */
   limited = 0;
   /** Zeroed tried bitmaps of finished attempts, for reuse by the next ones (tiers over 32 servers). */
@@ -183,18 +181,15 @@ export class Tier {
     if (this.clean !== null) this.clean.valid = false;
     let total = 0;
     let tries = 0;
-    let failing = 0;
     let limited = 0;
     for (let i = 0; i < this.n; i++) {
       total += this.weight[i]!;
       if ((this.blocked[i]! & (BLOCK_DOWN | BLOCK_DRAIN)) === 0) tries++;
-      if (this.fails[i]! > 0) failing++;
       if (this.maxConns[i]! > 0) limited++;
       this.refreshGate(i);
     }
     this.totalWeight = total;
     this.tries = tries;
-    this.failing = failing;
     this.limited = limited;
   }
 }

@@ -35,7 +35,6 @@ export function markSelected(t: Tier, i: number, now: number): void {
 
 /** A failed attempt on `i` at `now` (nginx free with NGX_PEER_FAILED). */
 export function recordFailure(t: Tier, i: number, now: number): void {
-  if (t.fails[i] === 0) t.failing++;
   t.fails[i] = t.fails[i]! + 1;
   t.refreshGate(i);
   t.accessed[i] = now;
@@ -54,7 +53,6 @@ export function recordFailure(t: Tier, i: number, now: number): void {
 export function recordSuccess(t: Tier, i: number): boolean {
   if (t.fails[i] !== 0 && t.accessed[i]! < t.checked[i]!) {
     t.fails[i] = 0;
-    t.failing--;
     t.refreshGate(i);
     return true;
   }
@@ -65,7 +63,6 @@ export function recordSuccess(t: Tier, i: number): boolean {
 export function resetFails(t: Tier, i: number): void {
   if (t.fails[i] !== 0) {
     t.fails[i] = 0;
-    t.failing--;
     t.refreshGate(i);
   }
 }

@@ -228,8 +228,8 @@ export function rebase(t: Tier): void {
 
 /** Clean server `i` becomes special (its gate is set, or its effective weight drops). */
 function toSpecial(t: Tier, k: CleanClasses, i: number): void {
+  t.current[i] = lazyCurrent(t, i);
   const c = k.classOf[i]!;
-  t.current[i] = k.anchor[i]! + t.sweeps * t.weight[i]!;
   const at = k.heapPos[i]!;
   const last = --k.size[c]!;
   k.heapPos[i] = -1;
@@ -292,23 +292,16 @@ export function reclean(t: Tier): void {
  * round (lazyRound's reclean).
  */
 export function isolateTried(r: RequestState, t: Tier): void {
-  const k = t.clean!;
   const bits = r.bits;
-  if (bits === null) {
-    let m = r.mask;
-    while (m !== 0) {
-      const i = 31 - Math.clz32(m & -m);
-      m &= m - 1;
-      if (i < t.n && k.heapPos[i]! >= 0) toSpecial(t, k, i);
-    }
-    return;
-  }
-  for (let w = 0; w < bits.length; w++) {
-    let m = bits[w]!;
-    while (m !== 0) {
-      const i = w * 32 + 31 - Math.clz32(m & -m);
-      m &= m - 1;
-      if (i < t.n && k.heapPos[i]! >= 0) toSpecial(t, k, i);
-    }
+  if (bits === null) isolateWord(t, r.mask, 0);
+  else for (let w = 0; w < bits.length; w++) isolateWord(t, bits[w]!, w * 32);
+}
+
+/** isolateTried for one 32-bit word of tried bits, the first of which is server `offset`. */
+function isolateWord(t: Tier, word: number, offset: number): void {
+  const k = t.clean!;
+  for (let m = word; m !== 0; m &= m - 1) {
+    const i = offset + 31 - Math.clz32(m & -m);
+    if (i < t.n && k.heapPos[i]! >= 0) toSpecial(t, k, i);
   }
 }

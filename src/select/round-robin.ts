@@ -199,8 +199,7 @@ function lazyRound(r: RequestState, retry: boolean): number {
  * reached maxFails).
  */
 export function gatedOut(r: RequestState, t: Tier, i: number, g: number): boolean {
-  if ((g & GATE_BLOCKED) !== 0) return true;
-  if ((g & GATE_FULL) !== 0 && t.conns[i]! >= t.maxConns[i]!) return true;
+  if ((g & (GATE_BLOCKED | GATE_FULL)) !== 0) return true;
   return (g & GATE_FAILS) !== 0 && reachedMaxFails(t, i) && isExcluded(t, i, nowOf(r));
 }
 

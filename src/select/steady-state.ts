@@ -101,26 +101,27 @@ function ensureBuffers(t: Tier, period: number): void {
 }
 
 /**
- * Called when a fresh round is about to run on a tier that is not replaying and has no window open:
- * opens a recording window, or goes straight to replay when all eligible current weights are 0.
- * Amortised O(1): a failed start backs off for `n` rounds.
+ * Called when a fresh round is about to run on a tier that is not replaying, has no window open and
+ * is past its back-off (`rounds >= retryAt`): opens a recording window, or goes straight to replay
+ * when all eligible current weights are 0. Amortised O(1): a failed start backs off for `n` rounds.
  */
 export function beginWindow(t: Tier, r: RequestState): void {
-  if (t.rounds < t.retryAt) return;
   t.retryAt = t.rounds + t.n;
   const period = calmPeriod(t, r);
   if (period === 0) return;
   ensureBuffers(t, period);
   if (t.lazy) writeCurrent(t);
-  const base = t.base!;
   const { current, inPeriod } = t;
   let zero = true;
   for (let i = 0; i < t.n; i++) {
-    base[i] = current[i]!;
-    if (inPeriod[i] !== 0 && current[i] !== 0) zero = false;
+    if (inPeriod[i] !== 0 && current[i] !== 0) {
+      zero = false;
+      break;
+    }
   }
   t.period = period;
   if (zero) {
+    t.base!.fill(0); // the period's weights are 0 at its start (servers outside it are never restored)
     leaveLazy(t); // replay keeps `current` stale in its own way (syncCurrent)
     buildFromZero(t, period);
     t.pos = 0;
@@ -189,10 +190,8 @@ function replayFromRing(t: Tier, pos: number): void {
   if (t.lazy) writeCurrent(t);
   const { inPeriod, weight, current } = t;
   const base = t.base!;
-  const seq = t.seq!;
   const period = t.period;
-  const picks = t.scratch === null || t.scratch.length < t.n ? (t.scratch = new Float64Array(t.n)) : t.scratch.fill(0);
-  for (let p = 0; p < pos; p++) picks[seq[p]!] += 1;
+  const picks = countPicks(t, pos);
   for (let i = 0; i < t.n; i++) {
     if (inPeriod[i] !== 0) base[i] = current[i]! - pos * weight[i]! + period * picks[i]!;
   }
@@ -203,21 +202,36 @@ function replayFromRing(t: Tier, pos: number): void {
   t.fast = true;
 }
 
+/**
+ * Makes `t.current` explicit and exact for a change that depends on it (a weight change, a rebuild,
+ * a removal): leaves replay and lazy rounds.
+ */
+export function settle(t: Tier): void {
+  leaveSchedule(t);
+  leaveLazy(t);
+}
+
 /** Writes into `t.current` the weights nginx holds at the replay position (stays in replay). */
 export function syncCurrent(t: Tier): void {
   if (t.lazy) writeCurrent(t);
   if (!t.fast || t.syncedPos === t.pos) return;
   const { inPeriod, weight, current } = t;
   const base = t.base!;
-  const seq = t.seq!;
   const pos = t.pos;
   const period = t.period;
-  const picks = t.scratch === null || t.scratch.length < t.n ? (t.scratch = new Float64Array(t.n)) : t.scratch.fill(0);
-  for (let p = 0; p < pos; p++) picks[seq[p]!] += 1;
+  const picks = countPicks(t, pos);
   for (let i = 0; i < t.n; i++) {
     if (inPeriod[i] !== 0) current[i] = base[i]! + pos * weight[i]! - period * picks[i]!;
   }
   t.syncedPos = pos;
+}
+
+/** Each server's picks among `seq[0..pos)` (the `k` of the restore formula), in a scratch array. */
+function countPicks(t: Tier, pos: number): Float64Array {
+  const picks = t.scratch === null || t.scratch.length < t.n ? (t.scratch = new Float64Array(t.n)) : t.scratch.fill(0);
+  const seq = t.seq!;
+  for (let p = 0; p < pos; p++) picks[seq[p]!] += 1;
+  return picks;
 }
 
 /**
