@@ -92,8 +92,8 @@ export class Tier {
   ring = 0;
   /** Each server's picks among the last `period` recorded rounds. */
   windowCount: Float64Array | null = null;
-  /** Servers of the period whose window count differs from their weight (0: a period was found). */
-  mismatch = 0;
+  /** Sum over the period's servers of |window count - weight| (0: a period was found). */
+  deviation = 0;
   /** Scan rounds run so far (for the back-off of `beginWindow`). */
   rounds = 0;
   /** `rounds` value before which no window is opened. */

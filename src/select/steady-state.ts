@@ -130,13 +130,8 @@ export function beginWindow(t: Tier, r: RequestState): void {
     t.fast = true;
   } else {
     // Every server of the period starts with 0 of its w picks in the window.
-    const count = t.windowCount!;
-    let mismatch = 0;
-    for (let i = 0; i < t.n; i++) {
-      count[i] = 0;
-      if (inPeriod[i] !== 0) mismatch++;
-    }
-    t.mismatch = mismatch;
+    t.windowCount!.fill(0);
+    t.deviation = period; // each server of the period is its weight short
     t.ring = 0;
     t.recorded = 0;
   }
@@ -155,7 +150,7 @@ export function expired(t: Tier, r: RequestState): boolean {
  * weights move by `W * (w - k)`, `k` being each server's picks among them: so the moment every
  * server of the period has exactly its weight's worth of the last W picks, the weights are back
  * where they were W rounds ago, and those W picks (from the oldest) are what the scan will repeat.
- * The counts are kept incrementally (`mismatch` servers off their weight), O(1) per round; the
+ * The counts are kept incrementally (`deviation`: the sum of each server's distance from its weight), O(1) per round; the
  * replay starts after a transient of any length as soon as one period has passed since it ended.
  */
 export function recordRound(t: Tier, winner: number): void {
@@ -163,23 +158,27 @@ export function recordRound(t: Tier, winner: number): void {
   const count = t.windowCount!;
   const weight = t.weight;
   const q = t.ring;
+  // |count - weight| summed over the period's servers, kept without branches on the counts (their
+  // outcome is data-dependent, and mispredicted branches were most of a recorded round's cost).
+  let deviation = t.deviation;
   if (t.recorded >= t.period) {
     // The pick W rounds ago leaves the window.
     const out = seq[q]!;
     const c = count[out]!;
-    if (c === weight[out]) t.mismatch++;
-    else if (c - 1 === weight[out]) t.mismatch--;
+    const w = weight[out]!;
+    deviation += Math.abs(c - 1 - w) - Math.abs(c - w);
     count[out] = c - 1;
   }
   seq[q] = winner;
   const c = count[winner]!;
-  if (c === weight[winner]) t.mismatch++;
-  else if (c + 1 === weight[winner]) t.mismatch--;
+  const w = weight[winner]!;
+  deviation += Math.abs(c + 1 - w) - Math.abs(c - w);
   count[winner] = c + 1;
+  t.deviation = deviation;
   t.recorded++;
   const next = q + 1 === t.period ? 0 : q + 1;
   t.ring = next;
-  if (t.mismatch === 0) replayFromRing(t, next);
+  if (deviation === 0) replayFromRing(t, next);
 }
 
 /**

@@ -1,54 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Balancer } from '../../src/balancer';
-import { ManualClock, seededRandom } from '../../src/clock';
-import type { Server } from '../../src/server';
-import type { Tier } from '../../src/tier';
+import { seededRandom } from '../../src/clock';
 import { lazyRounds } from '../../src/select/clean-classes';
-import { RefUpstream, type RefPeer, type RefServerOptions } from '../reference/nginx-rr';
 import { World } from '../reference/harness';
+import { lockstep as lockstepStats, tierOf, weights } from './lockstep';
 
-const tierOf = (b: Balancer) => (b.servers[0] as unknown as { tier: Tier }).tier;
-
-/**
- * Drives a Balancer and the reference scan with the same one-shot picks, holds, releases and
- * failures; returns how many picks ran on a lazy tier. Any difference in a pick or in a server's
- * current / effective weight, fails or conns throws.
- */
-function lockstep(servers: RefServerOptions[], steps: number, seed: number, opts: { failEvery?: number; hold?: number; rebaseAt?: number } = {}) {
-  const clock = new ManualClock(1_000_000);
-  const b = new Balancer({ servers: servers.map((s, i) => ({ ...s, address: `10.2.${i >> 8}.${i & 255}:25` })), clock: clock.now });
-  const ref = new RefUpstream(servers);
-  const rand = seededRandom(seed);
-  const held: [Server, RefPeer][] = [];
-  let lazy = 0;
-  for (let k = 0; k < steps; k++) {
-    clock.advance(Math.floor(rand() * 30));
-    const t = tierOf(b);
-    if (opts.rebaseAt !== undefined && t.clean !== null) t.clean.rebaseAt = Math.min(t.clean.rebaseAt, opts.rebaseAt);
-    const s = b.pick();
-    const p = ref.pick(clock.now());
-    expect(s?.id ?? null, `pick ${k}`).toBe(p?.id ?? null);
-    if (t.lazy) lazy++;
-    if (s !== undefined && p !== null) held.push([s, p]);
-    while (held.length > (opts.hold ?? 0) || (held.length > 0 && rand() < 0.3)) {
-      const [hs, hp] = held.splice(Math.floor(rand() * held.length), 1)[0]!;
-      const failed = opts.failEvery !== undefined && rand() * opts.failEvery < 1;
-      b.release(hs, failed);
-      ref.release(hp, failed, clock.now());
-    }
-    if (k % 97 === 0) {
-      const snap = b.snapshot().servers;
-      snap.forEach((x, i) => {
-        const r = ref.peers[i]!;
-        expect([x.id, x.currentWeight, x.effectiveWeight, x.fails, x.conns], `server ${i} after pick ${k}`).toEqual([r.id, r.currentWeight, r.effectiveWeight, r.fails, r.conns]);
-      });
-    }
-  }
-  return lazy;
-}
-
-const weights = (n: number, f: (i: number) => number): RefServerOptions[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `s${i}`, weight: f(i), failTimeout: 200 }));
+/** Picks that ran on a lazy tier (see ./lockstep.ts). */
+const lockstep = (...args: Parameters<typeof lockstepStats>) => lockstepStats(...args).lazy;
 
 describe('lazy rounds (clean servers in per-weight heaps) against the reference scan', () => {
   it(`runs on tiers from ${lazyRounds.minServers} servers`, () => {

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { Balancer } from '../../src/balancer';
+import { ManualClock } from '../../src/clock';
+import { lazyRounds } from '../../src/select/clean-classes';
+import { SMALL_TIER } from '../../src/select/round-robin';
+import { lockstep, weights } from './lockstep';
+
+// Rounds on tiers below the lazy threshold run smallRound (a branch-free maximum over 32-bit keys
+// `current << 5 | (31 - i)`); these drive it against the reference scan.
+describe('small rounds (branch-free maximum) against the reference scan', () => {
+  it('covers every tier below the lazy threshold', () => {
+    expect(lazyRounds.minServers - 1).toBeLessThanOrEqual(SMALL_TIER);
+  });
+
+  it('breaks ties towards the first server in config order (nginx strict >)', () => {
+    // Uniform weights tie on every round of the period: a, b, c, d, then again.
+    const clock = new ManualClock(0);
+    const b = new Balancer({ servers: ['a', 'b', 'c', 'd'].map((id) => ({ id, address: `10.3.0.${id.charCodeAt(0)}:25`, weight: 2, maxConns: 100 })), clock: clock.now });
+    const picks: string[] = [];
+    for (let k = 0; k < 12; k++) {
+      const s = b.pick()!;
+      picks.push(s.id);
+      b.release(s);
+    }
+    expect(picks.join('')).toBe('abcdabcdabcd');
+  });
+
+  it('agrees through failures, probes and recoveries (8 servers, weights 1-10, 23 servers, weights 1-3)', () => {
+    const eight = lockstep(weights(8, (i) => 1 + ((i * 7) % 10)), 20_000, 13, { failEvery: 40, hold: 2 });
+    expect(eight.rounds).toBeGreaterThan(5_000);
+    const many = lockstep(weights(lazyRounds.minServers - 1, (i) => 1 + (i % 3)), 10_000, 17, { failEvery: 30, hold: 3 });
+    expect(many.rounds).toBeGreaterThan(2_000);
+    expect(many.lazy).toBe(0);
+  });
+
+  it('agrees when every server has max_conns and connections are held', () => {
+    const servers = weights(12, (i) => 1 + (i % 4)).map((s, i) => ({ ...s, maxConns: 1 + (i % 2) }));
+    expect(lockstep(servers, 10_000, 19, { hold: 8, failEvery: 80 }).rounds).toBeGreaterThan(5_000);
+  });
+
+  it('falls back to exact comparisons when current weights leave the keys range (weights near 2^31)', () => {
+    const huge = lockstep(weights(6, (i) => 0x7fffffff - i * 0x10000000), 5_000, 23, { failEvery: 25, hold: 2 });
+    expect(huge.rounds).toBeGreaterThan(1_000);
+    expect(huge.widest).toBeGreaterThan(2 ** 25);
+    // Mixed: small weights next to two huge ones (their current weights swing past 2^25 and back).
+    const mixed = lockstep(weights(7, (i) => (i === 3 ? 2 ** 27 + 1 : i === 5 ? 2 ** 26 + 3 : 1 + i)), 5_000, 29, { failEvery: 20, hold: 1 });
+    expect(mixed.rounds).toBeGreaterThan(1_000);
+    expect(mixed.widest).toBeGreaterThan(2 ** 25);
+  });
+});
