@@ -308,7 +308,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       recordFailure(t, i, this.clock());
       changed = true;
     } else {
-      changed = recordSuccess(t, i);
+      changed = t.fails[i] !== 0 && recordSuccess(t, i);
       // A server back from its window joins the rounds: the period that left it out is over.
       if (changed) leaveSchedule(t);
     }
@@ -341,7 +341,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   connectedFor(rec: ServerRecord): void {
     const t = rec.tier;
     if (t === null) return;
-    if (!(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) {
+    // (the fails test first: recordSuccess is then called, and inlined, only where it can act)
+    if (t.fails[rec.index] !== 0 && !(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) {
       leaveSchedule(t);
       this.#commit(rec, 'recovery');
     }
