@@ -26,6 +26,8 @@ export const BLOCK_CHECK = 4;
  */
 export const GATE_FULL = 8;
 export const GATE_FAILS = 16;
+/** Largest tier whose fresh rounds may use the branch-free maximum (its keys hold an index in 5 bits). */
+export const SMALL_TIER = 32;
 /** The BLOCK_* bits: any of them in `gate` keeps the server out. */
 export const GATE_BLOCKED = BLOCK_DOWN | BLOCK_DRAIN | BLOCK_CHECK;
 
@@ -171,7 +173,19 @@ export class Tier {
     this.specialCount = count;
     this.cleanWeight = clean;
     this.specialDirty = false;
+    // Unsettled for about two periods after a change (see `branchFreeUntil`).
+    this.branchFreeUntil = this.n <= SMALL_TIER && !this.uniform ? this.rounds + 2 * this.totalWeight + 64 : 0;
   }
+
+  /**
+   * Fresh rounds use the branch-free maximum (round-robin.ts `smallRound`) while `rounds` is below
+   * this: for about two periods after the special set last changed (a failure, a recovery, a gate
+   * change), while the weights are in a transient the processor cannot predict. Afterwards, and on
+   * tiers whose servers all have the same weight, the plain comparison is cheaper.
+   */
+  branchFreeUntil = 0;
+  /** Every server has the same weight (rounds are then predictable even right after a change). */
+  uniform = false;
 
   /** Recomputes the aggregate counters after a change of weights, flags, fails or limits. */
   recount(): void {
@@ -189,6 +203,9 @@ export class Tier {
       this.refreshGate(i);
     }
     this.totalWeight = total;
+    let uniform = true;
+    for (let i = 1; i < this.n; i++) if (this.weight[i] !== this.weight[0]) uniform = false;
+    this.uniform = uniform;
     this.tries = tries;
     this.limited = limited;
   }

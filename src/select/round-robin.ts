@@ -9,7 +9,9 @@
  * `total` back. Ineligible servers keep their stale current weight.
  *
  * Cost: O(n) per round with no allocation, specialised for the common case (fresh request, no
- * failures, no full servers: no tried/passive/limit tests and no clock read); from 24 servers a fresh
+ * failures, no full servers: no tried/passive/limit tests and no clock read); on tiers of up to 32
+ * servers with unequal weights, for about two periods after a change, with a branch-free maximum
+ * (smallRound: the comparisons of a transient are unpredictable); from 24 servers a fresh
  * round is O(specials + distinct weights + log n) (lazy rounds, clean-classes.ts); O(1) while the
  * tier replays its steady-state period (steady-state.ts). The caller (the Balancer) marks the winner
  * tried, bumps `checked` and counts the connection.
@@ -59,7 +61,7 @@ function roundOn(r: RequestState): number {
     beginWindow(t, r);
     if (t.fast) return roundOn(r);
   }
-  const i = t.lazyAllowed ? lazyFresh(r) : t.n <= SMALL_TIER ? smallRound(r) : freshRound(r);
+  const i = t.lazyAllowed ? lazyFresh(r) : t.rounds < t.branchFreeUntil ? smallRound(r) : freshRound(r);
   if (t.recorded >= 0) {
     if (i < 0) t.recorded = -1;
     else recordRound(t, i);
@@ -83,11 +85,9 @@ function lazyFresh(r: RequestState): number {
   return lazyRound(r, false);
 }
 
-/** Largest tier that `smallRound` handles: its keys hold a server index in 5 bits. */
-export const SMALL_TIER = 32;
-
 /**
- * A fresh round on a tier of at most 32 servers, with a branch-free maximum: each eligible server's
+ * A fresh round on a tier of at most 32 servers that has not settled since its last change
+ * (`Tier.branchFreeUntil`), with a branch-free maximum: each eligible server's
  * key is `current << 5 | (31 - i)` (ties go to the lower index: nginx's strict `>` in config order),
  * and the running maximum of the keys is kept with integer arithmetic instead of a compare-and-branch
  * whose outcome the processor cannot predict while the weights are in a transient (a failure, a

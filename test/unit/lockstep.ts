@@ -16,7 +16,9 @@ export const tierOf = (b: Balancer) => (b.servers[0] as unknown as { tier: Tier 
 /**
  * Drives a Balancer and the reference scan with the same one-shot picks, holds, releases and
  * failures; returns how many picks ran on a lazy tier (`lazy`), how many ran a round on a tier that
- * was not lazy (`rounds`), and the largest |current weight| the comparisons saw (`widest`). Any
+ * was not lazy (`rounds`), how many of those used the branch-free maximum (`branchFree`: the tier
+ * had not settled since its last change), and the largest |current weight| the comparisons saw
+ * (`widest`). Any
  * difference in a pick or in a server's current / effective weight, fails or conns throws.
  */
 export function lockstep(servers: RefServerOptions[], steps: number, seed: number, opts: { failEvery?: number; hold?: number; rebaseAt?: number } = {}) {
@@ -25,17 +27,21 @@ export function lockstep(servers: RefServerOptions[], steps: number, seed: numbe
   const ref = new RefUpstream(servers);
   const rand = seededRandom(seed);
   const held: [Server, RefPeer][] = [];
-  const stats = { lazy: 0, rounds: 0, widest: 0 };
+  const stats = { lazy: 0, rounds: 0, branchFree: 0, widest: 0 };
   for (let k = 0; k < steps; k++) {
     clock.advance(Math.floor(rand() * 30));
     const t = tierOf(b);
     if (opts.rebaseAt !== undefined && t.clean !== null) t.clean.rebaseAt = Math.min(t.clean.rebaseAt, opts.rebaseAt);
     const before = t.rounds;
+    const branchFree = !t.lazy && t.rounds < t.branchFreeUntil;
     const s = b.pick();
     const p = ref.pick(clock.now());
     expect(s?.id ?? null, `pick ${k}`).toBe(p?.id ?? null);
     if (t.lazy) stats.lazy++;
-    else if (t.rounds !== before) stats.rounds++;
+    else if (t.rounds !== before) {
+      stats.rounds++;
+      if (branchFree) stats.branchFree++;
+    }
     if (s !== undefined && p !== null) held.push([s, p]);
     while (held.length > (opts.hold ?? 0) || (held.length > 0 && rand() < 0.3)) {
       const [hs, hp] = held.splice(Math.floor(rand() * held.length), 1)[0]!;
