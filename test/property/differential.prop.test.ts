@@ -256,5 +256,6 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats.replayed!).toBeGreaterThan(10_000);
     expect(stats.timedReplay!).toBeGreaterThan(500);
     expect(stats.lazy!).toBeGreaterThan(10_000);
+    expect(stats.branchFree!).toBeGreaterThan(10_000);
   });
 });

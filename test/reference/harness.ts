@@ -52,7 +52,7 @@ export class World {
   log: string[] = [];
   steps = 0;
   /** What the script exercised (so a test can assert it was not degenerate). */
-  stats = { served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0 };
+  stats = { served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0 };
   #nextId = 0;
   /** Events the Balancer emitted / the harness expects, during the current operation. */
   events: string[] = [];
@@ -157,8 +157,14 @@ export class World {
   pick(): string | null {
     this.#note('pick');
     // Introspection for the stats only: was the primary tier replaying its steady-state period?
-    const tier = (this.b.servers.find((x) => !x.backup) as unknown as { tier?: { fast?: boolean; until?: number; lazy?: boolean } | null } | undefined)?.tier;
+    const tier = (
+      this.b.servers.find((x) => !x.backup) as unknown as
+        | { tier?: { fast?: boolean; until?: number; lazy?: boolean; rounds: number; branchFreeUntil: number } | null }
+        | undefined
+    )?.tier;
     if (tier?.lazy === true) this.stats.lazy++;
+    // ... running a fresh round with the branch-free maximum (an unsettled small tier)
+    else if (tier != null && tier.fast !== true && tier.rounds < tier.branchFreeUntil) this.stats.branchFree++;
     if (tier?.fast === true) this.stats.replayed++;
     // ... with a server kept out by its passive window (the replay compares the clock to its end)
     if (tier?.fast === true && tier.until !== Infinity) this.stats.timedReplay++;
