@@ -125,7 +125,7 @@ export class Attempt implements RequestState {
   /** The current server's work is done without failure; the attempt is finished. */
   release(): void {
     this.#free(false);
-    recycleTried(this);
+    if (this.bits !== null) recycleTried(this);
   }
 
   #free(failed: boolean): void {

@@ -242,7 +242,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
 
   #choose(r: RequestState, i: number, track: boolean): ServerRecord {
     const t = r.tier;
-    if (track) markTried(r, i);
+    if (track) {
+      // (the common case of markTried written out: a tier of up to 32 servers, no bitmap in use)
+      if (r.bits === null && t.n <= 32) r.mask |= 1 << i;
+      else markTried(r, i);
+    }
     if (t.fails[i] !== 0) markSelected(t, i, r.now === r.now ? r.now : (r.now = this.clock()));
     const conns = t.conns[i]! + 1;
     t.conns[i] = conns;
@@ -299,7 +303,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       this.#uncount(t, i);
       if (r !== null) r.tries = 0;
       if (had) this.#commit(rec, 'recovery');
-      if (announce) this.#served(t);
+      if (announce && t.backup !== this.#servingBackup) this.#served(t);
       return;
     }
     let changed: boolean;
@@ -314,7 +318,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     }
     this.#uncount(t, i);
     if (changed) this.#commit(rec, failed ? 'failure' : 'recovery');
-    if (announce) this.#served(t);
+    if (announce && t.backup !== this.#servingBackup) this.#served(t);
   }
 
   /** One connection of server `i` ends; a server that was at its limit is selectable again. */
@@ -346,7 +350,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       leaveSchedule(t);
       this.#commit(rec, 'recovery');
     }
-    this.#served(t);
+    if (t.backup !== this.#servingBackup) this.#served(t);
   }
 
   /** @internal Re-maps an attempt's tried set after a membership change. */
