@@ -2,9 +2,10 @@
  * The pick paths of one balancer alone in its process, as in a proxy that embeds one upstream: one
  * child process per row and pool size, so that no other balancer's code paths share the inline
  * caches being measured, as they do in bench/index.ts (where the same operations cost a few ns more).
- * Rows: the steady state (pick+release) and churn (pick+release with one failure every 100 picks,
- * 1 ms per pick, fail_timeout 50 ms), uniform and skewed weights. Reports mitata's p50 per
- * pick+release, 64 per call (the harness's per-call cost amortised).
+ * Rows: the steady state (pick+release), churn (pick+release with one failure every 100 picks,
+ * 1 ms per pick, fail_timeout 50 ms) and the attempt path (attempt+next+connected+release), uniform
+ * and skewed weights. Reports mitata's p50 per operation, 64 per call (the harness's per-call cost
+ * amortised).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -38,21 +39,32 @@ if (process.argv[2] === '--child') {
             do_not_optimize(s);
           }
         }
-      : () => {
-          for (let j = 0; j < 64; j++) {
-            const s = b.pick();
-            b.release(s);
-            do_not_optimize(s);
+      : kind === 'attempt'
+        ? () => {
+            for (let j = 0; j < 64; j++) {
+              const a = b.attempt();
+              const s = a.next();
+              a.connected();
+              a.release();
+              do_not_optimize(s);
+            }
           }
-        };
+        : () => {
+            for (let j = 0; j < 64; j++) {
+              const s = b.pick();
+              b.release(s);
+              do_not_optimize(s);
+            }
+          };
   for (let j = 0; j < Math.max(2_000, 5_000_000 / (n + 50)); j++) f();
   bench(kind, f);
   const r = await run({ format: 'quiet' });
   process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
 } else {
   const self = fileURLToPath(import.meta.url);
-  for (const kind of ['steady', 'churn']) {
-    const what = kind === 'steady' ? 'steady pick+release' : 'churn: pick+release, 1 failure/100 picks';
+  for (const kind of ['steady', 'churn', 'attempt']) {
+    const what =
+      kind === 'steady' ? 'steady pick+release' : kind === 'churn' ? 'churn: pick+release, 1 failure/100 picks' : 'attempt+next+connected+release';
     console.log(`\n| ${what}, one balancer per process (p50 per pick, 64 per call) | n=2 | 8 | 64 | 1024 | 10000 |`);
     console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const shape of ['uniform', 'skewed']) {

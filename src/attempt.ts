@@ -30,6 +30,21 @@ const ACTIVE = 1;
 const BETWEEN = 2;
 const FINISHED = 3;
 
+/**
+ * The error for a call made out of order (kept out of the methods, so that their hot paths stay small
+ * enough for V8 to inline): `next()` while a server is current or after the end, `connected()`,
+ * `fail()` or `release()` with no current server, or a free of a connection already released.
+ */
+function misuse(call: 'next' | 'connected' | 'fail' | 'release', current: ServerRecord | null): AttemptStateError {
+  if (call === 'next') {
+    return current !== null
+      ? new AttemptStateError(`next() called while ${JSON.stringify(current.id)} is still current: call fail() or release() first`, current.id)
+      : new AttemptStateError('next() called on a finished attempt', undefined);
+  }
+  if (current === null) return new AttemptStateError(`${call}() called with no current server: call next() first`, undefined);
+  return new AttemptStateError(`${call}() of ${JSON.stringify(current.id)}, whose connection was already released`, current.id);
+}
+
 export class Attempt implements RequestState {
   /** @internal */ tier: Tier;
   /** @internal */ mask = 0;
@@ -82,10 +97,7 @@ export class Attempt implements RequestState {
    */
   next(): Server | undefined {
     const phase = this.#phase;
-    if (phase === ACTIVE) {
-      throw new AttemptStateError(`next() called while ${JSON.stringify(this.#current!.id)} is still current: call fail() or release() first`, this.#current!.id);
-    }
-    if (phase === FINISHED) throw new AttemptStateError('next() called on a finished attempt', undefined);
+    if (phase === ACTIVE || phase === FINISHED) throw misuse('next', this.#current);
     const owner = this.#owner;
     if (phase === BETWEEN && this.tries === 0) {
       this.#phase = FINISHED;
@@ -112,7 +124,7 @@ export class Attempt implements RequestState {
    */
   connected(): void {
     const server = this.#current;
-    if (server === null) throw new AttemptStateError('connected() called with no current server: call next() first', undefined);
+    if (server === null) throw misuse('connected', null);
     this.#owner.connectedFor(server);
     this.#connected = true;
   }
@@ -130,12 +142,7 @@ export class Attempt implements RequestState {
 
   #free(failed: boolean): void {
     const server = this.#current;
-    if (server === null) {
-      throw new AttemptStateError(`${failed ? 'fail' : 'release'}() called with no current server: call next() first`, undefined);
-    }
-    if (server.conns <= 0) {
-      throw new AttemptStateError(`${failed ? 'fail' : 'release'}() of ${JSON.stringify(server.id)}, whose connection was already released`, server.id);
-    }
+    if (server === null || server.conns <= 0) throw misuse(failed ? 'fail' : 'release', server);
     this.#current = null;
     this.#phase = failed ? BETWEEN : FINISHED;
     const announce = !failed && !this.#connected;

@@ -288,6 +288,18 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null, triesLeft = 0, announce = !failed): void {
     if (r !== null) r.tries = triesLeft;
     const t = rec.tier;
+    // The common case first (a success with no failures recorded, not in single-server mode), the
+    // rest apart: this path stays small enough for V8 to inline.
+    if (!failed && t !== null && t.fails[rec.index] === 0 && !this.#peers.single) {
+      this.#uncount(t, rec.index);
+      if (announce && t.backup !== this.#servingBackup) this.#served(t);
+      return;
+    }
+    this.#freeOther(rec, failed, r, t, announce);
+  }
+
+  /** Every other free: a failure, a success that may clear failures, single-server mode, a removed server. */
+  #freeOther(rec: ServerRecord, failed: boolean, r: Attempt | null, t: Tier | null, announce: boolean): void {
     if (t === null) {
       const d = rec.detached!;
       if (d.conns > 0) d.conns--;
@@ -345,12 +357,17 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   connectedFor(rec: ServerRecord): void {
     const t = rec.tier;
     if (t === null) return;
-    // (the fails test first: recordSuccess is then called, and inlined, only where it can act)
-    if (t.fails[rec.index] !== 0 && !(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) {
+    // (the fails test here, the rest apart: the common path stays small enough for V8 to inline)
+    if (t.fails[rec.index] !== 0) this.#connectedWithFails(rec, t);
+    if (t.backup !== this.#servingBackup) this.#served(t);
+  }
+
+  /** A connection to a server with failures recorded: clears them after a post-window selection. */
+  #connectedWithFails(rec: ServerRecord, t: Tier): void {
+    if (!(this.#peers.single && t === this.#peers.primary) && recordSuccess(t, rec.index)) {
       leaveSchedule(t);
       this.#commit(rec, 'recovery');
     }
-    if (t.backup !== this.#servingBackup) this.#served(t);
   }
 
   /** @internal Re-maps an attempt's tried set after a membership change. */
