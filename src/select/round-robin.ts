@@ -142,7 +142,7 @@ function smallRound(r: RequestState): number {
   t.rounds++;
   if (!taken) return -1;
   const best = wide ? widest(r) : 31 - (key & 31);
-  if (best >= 0) current[best] = current[best]! - total;
+  current[best] = current[best]! - total;
   return best;
 }
 

@@ -150,16 +150,16 @@ export function expired(t: Tier, r: RequestState): boolean {
  * weights move by `W * (w - k)`, `k` being each server's picks among them: so the moment every
  * server of the period has exactly its weight's worth of the last W picks, the weights are back
  * where they were W rounds ago, and those W picks (from the oldest) are what the scan will repeat.
- * The counts are kept incrementally (`deviation`: the sum of each server's distance from its weight), O(1) per round; the
- * replay starts after a transient of any length as soon as one period has passed since it ended.
+ * The counts are kept incrementally (`deviation`: the sum of each server's distance from its
+ * weight), O(1) per round; the replay starts after a transient of any length as soon as one period
+ * has passed since it ended.
  */
 export function recordRound(t: Tier, winner: number): void {
   const seq = t.seq!;
   const count = t.windowCount!;
   const weight = t.weight;
   const q = t.ring;
-  // |count - weight| summed over the period's servers, kept without branches on the counts (their
-  // outcome is data-dependent, and mispredicted branches were most of a recorded round's cost).
+  // |count - weight| summed over the period's servers, updated without branching on the counts.
   let deviation = t.deviation;
   if (t.recorded >= t.period) {
     // The pick W rounds ago leaves the window.
