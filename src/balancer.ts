@@ -341,12 +341,12 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
 
   /**
    * A connection to a server of tier `t` succeeded (at `connected()`, or at a successful release of
-   * a connection that was not reported connected): report a change of serving tier (backup
-   * promotion, or hand-back) once — not for every selection a retry makes along the way, and not
-   * when a long session that started before a hand-back ends after it.
+   * a connection that was not reported connected) and `t` is not the serving tier (callers test
+   * `t.backup !== #servingBackup` first, so that the common case costs no call): report the change of
+   * serving tier (backup promotion, or hand-back) once — not for every selection a retry makes along
+   * the way, and not when a long session that started before a hand-back ends after it.
    */
   #served(t: Tier): void {
-    if (t.backup === this.#servingBackup) return;
     const from = this.#servingTier;
     this.#servingBackup = t.backup;
     this.#servingTier = t.backup ? 'backup' : 'primary';
