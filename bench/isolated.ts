@@ -4,8 +4,10 @@
  * caches being measured, as they do in bench/index.ts (where the same operations cost a few ns more).
  * Rows: the steady state (pick+release), churn (pick+release with one failure every 100 picks,
  * 1 ms per pick, fail_timeout 50 ms) and the attempt path (attempt+next+connected+release), uniform
- * and skewed weights. Reports mitata's p50 per operation, 64 per call (the harness's per-call cost
- * amortised).
+ * and skewed weights; then two floors for the churn row (bench/floor.ts): nginx's scan alone in plain
+ * JavaScript, its state in an object and in module variables, each checked pick by pick against the
+ * Balancer before it is timed. Reports mitata's p50 per operation, 64 per call (the harness's
+ * per-call cost amortised).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -16,21 +18,55 @@ const SIZES = [2, 8, 64, 1024, 10000];
 if (process.argv[2] === '--child') {
   const { bench, do_not_optimize, run } = await import('mitata');
   const { Balancer, ManualClock } = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
-  const kind = process.argv[3];
+  const kind = process.argv[3]!;
   const n = Number(process.argv[4]);
   const skewed = process.argv[5] === 'skewed';
+  const floor = kind.startsWith('floor-');
+  const weights = Array.from({ length: n }, (_, i) => (skewed ? 1 + ((i * 7) % 10) : 1));
+  const make = (clock: () => number) =>
+    new Balancer({
+      servers: weights.map((weight, i) => ({
+        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`,
+        weight,
+        ...(kind === 'churn' || floor ? { failTimeout: 50 } : {}),
+      })),
+      clock,
+    });
   const clock = new ManualClock(0);
-  const b = new Balancer({
-    servers: Array.from({ length: n }, (_, i) => ({
-      address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`,
-      weight: skewed ? 1 + ((i * 7) % 10) : 1,
-      ...(kind === 'churn' ? { failTimeout: 50 } : {}),
-    })),
-    clock: clock.now,
-  });
+  const b = make(clock.now);
   let k = 0;
+  let scan: import('./floor').Scan | null = null;
+  if (floor) {
+    const { InstanceScan, moduleScan, checkAgainst } = await import('./floor');
+    scan = kind === 'floor-instance' ? new InstanceScan(weights, 50, clock.now) : moduleScan(weights, 50, clock.now);
+    // The same picks as the Balancer's over 200 failure cycles, or no row.
+    const servers = b.servers;
+    const index = new Map<unknown, number>(servers.map((s: unknown, i: number) => [s, i] as const));
+    checkAgainst(
+      scan,
+      {
+        pick: () => {
+          const s = b.pick();
+          return s === undefined ? -1 : index.get(s)!;
+        },
+        release: (i: number, failed: boolean) => b.release(servers[i]!, failed),
+      },
+      () => clock.advance(1),
+      20_000,
+    );
+  }
   const f =
-    kind === 'churn'
+    floor
+      ? () => {
+          const s = scan!;
+          for (let j = 0; j < 64; j++) {
+            clock.advance(1);
+            const i = s.pick();
+            if (i >= 0) s.release(i, ++k % 100 === 0);
+            do_not_optimize(i);
+          }
+        }
+      : kind === 'churn'
       ? () => {
           for (let j = 0; j < 64; j++) {
             clock.advance(1);
@@ -62,10 +98,15 @@ if (process.argv[2] === '--child') {
   process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
 } else {
   const self = fileURLToPath(import.meta.url);
-  for (const kind of ['steady', 'churn', 'attempt']) {
-    const what =
-      kind === 'steady' ? 'steady pick+release' : kind === 'churn' ? 'churn: pick+release, 1 failure/100 picks' : 'attempt+next+connected+release';
-    console.log(`\n| ${what}, one balancer per process (p50 per pick, 64 per call) | n=2 | 8 | 64 | 1024 | 10000 |`);
+  const TITLES: Record<string, string> = {
+    steady: 'steady pick+release, one balancer per process',
+    churn: 'churn: pick+release, 1 failure/100 picks, one balancer per process',
+    attempt: 'attempt+next+connected+release, one balancer per process',
+    'floor-instance': "churn floor: nginx's scan alone in plain JS, state in an object",
+    'floor-module': "churn floor: nginx's scan alone in plain JS, state in module variables",
+  };
+  for (const kind of Object.keys(TITLES)) {
+    console.log(`\n| ${TITLES[kind]} (p50 per pick, 64 per call) | n=2 | 8 | 64 | 1024 | 10000 |`);
     console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const shape of ['uniform', 'skewed']) {
       const cells = SIZES.map((n) => {
