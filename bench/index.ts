@@ -120,7 +120,8 @@ for (const n of quick ? [8, 1024] : [8, 64, 1024]) {
 
 const result = await run({ format: 'quiet', filter });
 
-// Bytes allocated per pick: heap delta over 1e6 pick+release (needs --expose-gc; no GC in between),
+// Bytes allocated per pick: heap delta over 1e6 pick+release (needs --expose-gc, and a young
+// generation large enough that no scavenge runs in between: --min-semi-space-size=64),
 // in the steady state and under churn (the churn row's one failure per 100 picks).
 function bytesPerPick(n: number, churn: boolean): number {
   const g = (globalThis as { gc?: () => void }).gc;
@@ -143,6 +144,38 @@ function bytesPerPick(n: number, churn: boolean): number {
   const after = process.memoryUsage().heapUsed;
   return (after - before) / picks;
 }
+/**
+ * Bytes allocated per attempt: heap delta over 2e5 attempts (attempt, `failedTries` times next+fail,
+ * then next+connected+release), each server's `maxFails` 0 so that the failed tries change nothing
+ * but the tried set. The Attempt object is the one allocation the path may make; every next()
+ * beyond the first should add nothing (the tried set is a mask up to 32 servers, a bitmap reused
+ * from the tier's pool beyond). Needs a young generation that holds all of it without a scavenge
+ * (`--min-semi-space-size=64`, as `npm run bench` passes), or the freed objects go uncounted.
+ */
+function bytesPerAttempt(n: number, failedTries: number): number {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g === undefined) return NaN;
+  const clock = new ManualClock(0); // integer times: a real clock's own result is a heap number
+  const b = new Balancer({ servers: serversOf(weightsOf(n, true), { maxFails: 0 }), tries: failedTries + 1, clock: clock.now });
+  const step = () => {
+    const a = b.attempt();
+    for (let k = 0; k < failedTries; k++) {
+      a.next();
+      a.fail();
+    }
+    const s = a.next();
+    a.connected();
+    a.release();
+    return s;
+  };
+  const attempts = 200_000;
+  for (let i = 0; i < attempts; i++) step();
+  g();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < attempts; i++) do_not_optimize(step());
+  const after = process.memoryUsage().heapUsed;
+  return (after - before) / attempts;
+}
 function bytesPerObject(): number {
   const g = (globalThis as { gc?: () => void }).gc;
   if (g === undefined) return NaN;
@@ -161,10 +194,14 @@ const table = result.benchmarks.map((b: any) => {
   return { ...row, p50: (stats?.p50 ?? NaN) / row.per, avg: (stats?.avg ?? NaN) / row.per };
 });
 const allocation = SIZES.map((n) => ({ n, bytesPerPick: bytesPerPick(n, false), churnBytesPerPick: bytesPerPick(n, true) }));
+const attemptAllocation = [8, 1024].map((n) => {
+  const one = bytesPerAttempt(n, 0);
+  return { n, bytesPerAttempt: one, bytesPerExtraNext: (bytesPerAttempt(n, 3) - one) / 3 };
+});
 const control = bytesPerObject();
 
 if (asJson) {
-  console.log(JSON.stringify({ runtime: process.version, cpu: result.context.cpu.name, table, allocation, control }, null, 2));
+  console.log(JSON.stringify({ runtime: process.version, cpu: result.context.cpu.name, table, allocation, attemptAllocation, control }, null, 2));
 } else {
   const fmt = (ns: number) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(1)} ns`);
   console.log(`node ${process.version}, ${result.context.cpu.name}; medians (p50) per iteration\n`);
@@ -173,5 +210,7 @@ if (asJson) {
   for (const r of table) console.log(`| ${r.group} | ${r.name} | ${r.n} | ${r.weights} | ${fmt(r.p50)} | ${fmt(r.avg)} |`);
   console.log('\n| n | bytes allocated per pick+release, steady (1e6 picks) | under churn |\n| ---: | ---: | ---: |');
   for (const a of allocation) console.log(`| ${a.n} | ${a.bytesPerPick.toFixed(3)} | ${a.churnBytesPerPick.toFixed(3)} |`);
+  console.log('\n| n | bytes allocated per attempt (attempt+next+connected+release) | per further next() (3 failed tries first) |\n| ---: | ---: | ---: |');
+  for (const a of attemptAllocation) console.log(`| ${a.n} | ${a.bytesPerAttempt.toFixed(1)} | ${a.bytesPerExtraNext.toFixed(2)} |`);
   console.log(`\n(control: one small object per iteration measures ${control.toFixed(1)} bytes)`);
 }
