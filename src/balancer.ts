@@ -104,8 +104,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #closed = false;
   /** The tier of the latest successful connection (`tier` events report its changes). */
   #servingTier: TierName = 'primary';
-  /** `#servingTier === 'backup'`, as a flag for the hot path. */
-  #servingBackup = false;
+  /** `#servingTier` as a tier role (1 backup, 0 primary), compared with `Tier.role` on the hot path. */
+  #servingRole: 0 | 1 = 0;
   #exhausted = false;
 
   constructor(options: BalancerOptions) {
@@ -213,7 +213,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
         const i = (server as ServerRecord).index;
         const conns = t.conns[i]!;
         // (gate: no failures recorded, and not at its connection limit)
-        if (conns > 0 && (t.gate[i]! & (GATE_FAILS | GATE_FULL)) === 0 && t.backup === this.#servingBackup) {
+        if (conns > 0 && (t.gate[i]! & (GATE_FAILS | GATE_FULL)) === 0 && t.role === this.#servingRole) {
           t.conns[i] = conns - 1;
           return;
         }
@@ -292,7 +292,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     // rest apart: this path stays small enough for V8 to inline.
     if (!failed && t !== null && t.fails[rec.index] === 0 && !this.#peers.single) {
       this.#uncount(t, rec.index);
-      if (announce && t.backup !== this.#servingBackup) this.#served(t);
+      if (announce && t.role !== this.#servingRole) this.#served(t);
       return;
     }
     this.#freeOther(rec, failed, r, t, announce);
@@ -315,7 +315,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
       this.#uncount(t, i);
       if (r !== null) r.tries = 0;
       if (had) this.#commit(rec, 'recovery');
-      if (announce && t.backup !== this.#servingBackup) this.#served(t);
+      if (announce && t.role !== this.#servingRole) this.#served(t);
       return;
     }
     let changed: boolean;
@@ -330,7 +330,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     }
     this.#uncount(t, i);
     if (changed) this.#commit(rec, failed ? 'failure' : 'recovery');
-    if (announce && t.backup !== this.#servingBackup) this.#served(t);
+    if (announce && t.role !== this.#servingRole) this.#served(t);
   }
 
   /** One connection of server `i` ends; a server that was at its limit is selectable again. */
@@ -342,13 +342,13 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   /**
    * A connection to a server of tier `t` succeeded (at `connected()`, or at a successful release of
    * a connection that was not reported connected) and `t` is not the serving tier (callers test
-   * `t.backup !== #servingBackup` first, so that the common case costs no call): report the change of
+   * `t.role !== #servingRole` first, so that the common case costs no call): report the change of
    * serving tier (backup promotion, or hand-back) once — not for every selection a retry makes along
    * the way, and not when a long session that started before a hand-back ends after it.
    */
   #served(t: Tier): void {
     const from = this.#servingTier;
-    this.#servingBackup = t.backup;
+    this.#servingRole = t.role;
     this.#servingTier = t.backup ? 'backup' : 'primary';
     if (this.listenerCount('tier') !== 0) this.#emitSafely('tier', from, this.#servingTier);
   }
@@ -359,7 +359,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     if (t === null) return;
     // (the fails test here, the rest apart: the common path stays small enough for V8 to inline)
     if (t.fails[rec.index] !== 0) this.#connectedWithFails(rec, t);
-    if (t.backup !== this.#servingBackup) this.#served(t);
+    if (t.role !== this.#servingRole) this.#served(t);
   }
 
   /** A connection to a server with failures recorded: clears them after a post-window selection. */
