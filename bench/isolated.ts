@@ -5,7 +5,7 @@
  * Rows: the steady state (pick+release), churn (pick+release with one failure every 100 picks,
  * 1 ms per pick, fail_timeout 50 ms) and the attempt path (attempt+next+connected+release), uniform
  * and skewed weights; then two floors for the churn row (bench/floor.ts): nginx's scan alone in plain
- * JavaScript, its state in an object and in module variables, each checked pick by pick against the
+ * JavaScript, its state in an object and in module constants, each checked pick by pick against the
  * Balancer before it is timed. Reports mitata's p50 per operation, 64 per call (the harness's
  * per-call cost amortised).
  */
@@ -23,17 +23,15 @@ if (process.argv[2] === '--child') {
   const skewed = process.argv[5] === 'skewed';
   const floor = kind.startsWith('floor-');
   const weights = Array.from({ length: n }, (_, i) => (skewed ? 1 + ((i * 7) % 10) : 1));
-  const make = (clock: () => number) =>
-    new Balancer({
-      servers: weights.map((weight, i) => ({
-        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`,
-        weight,
-        ...(kind === 'churn' || floor ? { failTimeout: 50 } : {}),
-      })),
-      clock,
-    });
   const clock = new ManualClock(0);
-  const b = make(clock.now);
+  const b = new Balancer({
+    servers: weights.map((weight, i) => ({
+      address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`,
+      weight,
+      ...(kind === 'churn' || floor ? { failTimeout: 50 } : {}),
+    })),
+    clock: clock.now,
+  });
   let k = 0;
   let scan: import('./floor').Scan | null = null;
   if (floor) {
@@ -103,7 +101,7 @@ if (process.argv[2] === '--child') {
     churn: 'churn: pick+release, 1 failure/100 picks, one balancer per process',
     attempt: 'attempt+next+connected+release, one balancer per process',
     'floor-instance': "churn floor: nginx's scan alone in plain JS, state in an object",
-    'floor-module': "churn floor: nginx's scan alone in plain JS, state in module variables",
+    'floor-module': "churn floor: nginx's scan alone in plain JS, state in module constants",
   };
   for (const kind of Object.keys(TITLES)) {
     console.log(`\n| ${TITLES[kind]} (p50 per pick, 64 per call) | n=2 | 8 | 64 | 1024 | 10000 |`);
