@@ -55,6 +55,9 @@ export interface FromNginxOptions extends Omit<ParseOptions, 'lenient'> {
 export type ServerPatch = Partial<Omit<ServerOptions, 'id'>>;
 
 
+/** Tier names by `Tier.role`. */
+const TIER_NAMES: readonly TierName[] = ['primary', 'backup'];
+
 /** The one-shot request state used by `pick()`: allocated once per balancer. */
 class OneShot implements RequestState {
   tier: Tier;
@@ -102,9 +105,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
   #oneShot: OneShot;
   #checker: Checker | null = null;
   #closed = false;
-  /** The tier of the latest successful connection (`tier` events report its changes). */
-  #servingTier: TierName = 'primary';
-  /** `#servingTier` as a tier role (1 backup, 0 primary), compared with `Tier.role` on the hot path. */
+  /**
+   * The role (`Tier.role`: 0 primary, 1 backup) of the tier of the latest successful connection
+   * (`tier` events report its changes); a number, compared with `Tier.role` on the hot path.
+   */
   #servingRole: 0 | 1 = 0;
   #exhausted = false;
 
@@ -347,10 +351,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
    * the way, and not when a long session that started before a hand-back ends after it.
    */
   #served(t: Tier): void {
-    const from = this.#servingTier;
+    const from = this.#servingRole;
     this.#servingRole = t.role;
-    this.#servingTier = t.backup ? 'backup' : 'primary';
-    if (this.listenerCount('tier') !== 0) this.#emitSafely('tier', from, this.#servingTier);
+    if (this.listenerCount('tier') !== 0) this.#emitSafely('tier', TIER_NAMES[from], TIER_NAMES[t.role]);
   }
 
   /** @internal */
@@ -571,7 +574,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements AttemptOwn
     return {
       name: this.name,
       method: this.method,
-      tier: this.#servingTier,
+      tier: TIER_NAMES[this.#servingRole],
       servers: this.#order.map((r) => r.snapshot(type, port)),
     };
   }
