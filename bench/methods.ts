@@ -69,7 +69,7 @@ for (const m of METHODS) {
 function peersOf(list: ServerOptions[]): Peers {
   const owner = {};
   const recs = list.map((s) => new ServerRecord({ id: s.address, address: s.address, weight: s.weight ?? 1, maxFails: 1, failTimeout: 10_000, maxConns: 0, backup: false, down: false, drain: false }, owner));
-  const t = new Tier(recs, false, 1);
+  const t = new Tier(recs, false);
   recs.forEach((r, i) => {
     t.weight[i] = r.weight;
     t.effective[i] = r.weight;

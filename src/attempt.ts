@@ -1,5 +1,5 @@
 /**
- * One request's walk over the upstream (nginx's per-request peer data, §1.3 and §4): the tried set,
+ * One request's walk over the upstream (nginx's per-request peer data, docs/nginx-semantics.md §1.3 and §4): the tried set,
  * the tries budget, the one-way switch to the backup tier, and the hash walk.
  *
  * Usage mirrors nginx's get / notify / free: `next()` hands out a server not yet tried by this
@@ -52,9 +52,7 @@ export class Attempt implements RequestState {
   /** @internal */ now = NaN;
   /** @internal */ readonly clock: () => number;
   /** @internal */ key: string;
-  /** @internal */ hash = 0;
-  /** @internal */ rehash = 0;
-  /** @internal */ hashTries = 0;
+  /** @internal */ walk: object | null = null;
   /** @internal */ generation: number;
   /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
   tries: number;

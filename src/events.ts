@@ -1,8 +1,9 @@
 /**
- * The typed event map of a Balancer (eventemitter3). Events fire only on transitions, never per
- * pick, and only after the state they describe is committed.
+ * The typed event map of a Balancer (eventemitter3), and its safe emission. Events fire only on
+ * transitions, never per pick, and only after the state they describe is committed.
  */
 
+import type { EventEmitter } from 'eventemitter3';
 import type { Server, ServerState } from './server';
 
 /** Why a server's state changed. */
@@ -35,4 +36,21 @@ export interface BalancerEvents {
   exhausted: [reason: ExhaustedReason, name: string];
   /** One active-check result. `ms` is the check's duration. */
   check: [server: Server, ok: boolean, reason: string, ms: number];
+}
+
+
+/**
+ * Emits after state is committed. A listener that throws cannot leave the balancer half-updated:
+ * its error is rethrown on a microtask (an uncaught exception, not swallowed). Callers skip the
+ * call when nobody listens, which spares the argument list: a failure or a recovery then
+ * allocates nothing.
+ */
+export function emitSafely<K extends keyof BalancerEvents>(emitter: EventEmitter<BalancerEvents>, event: K, ...args: BalancerEvents[K]): void {
+  try {
+    (emitter.emit as (e: K, ...a: BalancerEvents[K]) => boolean).call(emitter, event, ...args);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }

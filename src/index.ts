@@ -1,4 +1,4 @@
-export { Balancer } from './balancer';
+export { Balancer, fromNginxOptions } from './config/from-nginx';
 export { Attempt } from './attempt';
 export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock';
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
@@ -14,7 +14,8 @@ export { crc32 } from './select/crc32';
 export { ketamaPoints } from './select/consistent-hash';
 export { probeFor, PROBES } from './health/probes/index';
 
-export type { BalancerSnapshot, ServerPatch, FromNginxOptions } from './balancer';
+export type { BalancerSnapshot, ServerPatch } from './balancer';
+export type { FromNginxOptions } from './config/from-nginx';
 export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
 export type { FormatOptions } from './config/format';
 export type { Explanation, UpstreamExplanation, ServerExplanation, Finding } from './config/explain';

@@ -9,11 +9,13 @@
 
 import { InvalidOptionError, show } from './errors';
 import type { Clock } from './clock';
+import { type Method, type MethodChoice, METHODS, METHOD_SPECS, methodSpec } from './methods';
+import { DEFAULT_TUNING, type SelectorTuning } from './select/selector';
+import { type ResolvedServer, invalidOption as fail, resolveServer } from './server-fields';
 
-/** Balancing method (nginx directive in brackets). */
-export type Method = 'round-robin' | 'least-conn' | 'hash' | 'ip-hash' | 'random';
-
-export const METHODS: readonly Method[] = ['round-robin', 'least-conn', 'hash', 'ip-hash', 'random'];
+export type { Method } from './methods';
+export { METHODS } from './methods';
+export { DEFAULT_SERVER, MAX_WEIGHT, resolveServer, type ResolvedServer } from './server-fields';
 
 /** One `server` line. */
 export interface ServerOptions {
@@ -123,6 +125,11 @@ export interface BalancerOptions {
    * used only when the method falls back to round robin.
    */
   allowBackupWithHash?: boolean;
+  /**
+   * Thresholds of the round-robin accelerators. They change how fast a pick is, never which server
+   * it picks; tests use small values to run the large-tier code on small tiers.
+   */
+  tuning?: Partial<SelectorTuning>;
 }
 
 /** The timer functions the active-check scheduler uses. */
@@ -130,26 +137,6 @@ export interface CheckTimers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
-
-/** A server definition with every default applied. */
-export interface ResolvedServer {
-  id: string;
-  address: string;
-  weight: number;
-  maxFails: number;
-  failTimeout: number;
-  maxConns: number;
-  backup: boolean;
-  down: boolean;
-  drain: boolean;
-}
-
-export const DEFAULT_SERVER = {
-  weight: 1,
-  maxFails: 1,
-  failTimeout: 10_000,
-  maxConns: 0,
-} as const;
 
 export const DEFAULT_CHECK = {
   interval: 30_000,
@@ -161,56 +148,11 @@ export const DEFAULT_CHECK = {
   defaultDown: true,
 } as const;
 
-/** Largest accepted weight: SWRR sums must stay exact in doubles and small in typed arrays. */
-export const MAX_WEIGHT = 0x7fffffff;
-
 /** The default for an absent option. `null` is not absent: it is validated (and rejected). */
 const or = <T, D>(value: T | undefined, fallback: D): T | D => (value === undefined ? fallback : value);
 
 const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 const isNonNegativeInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isNonNegativeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-
-function fail(option: string, expected: string, value: unknown): never {
-  throw new InvalidOptionError(option, `Expected \`${option}\` to be ${expected}, got \`${show(value)}\``, value);
-}
-
-const SERVER_KEYS = new Set(['address', 'id', 'weight', 'maxFails', 'failTimeout', 'maxConns', 'backup', 'down', 'drain']);
-
-/** Validates one server definition and applies defaults. `path` names it in errors. */
-export function resolveServer(input: ServerOptions, path: string): ResolvedServer {
-  if (typeof input !== 'object' || input === null) fail(path, 'an object with an `address`', input);
-  for (const key of Object.keys(input)) {
-    if (!SERVER_KEYS.has(key)) fail(`${path}.${key}`, 'a known server option (address, id, weight, maxFails, failTimeout, maxConns, backup, down, drain)', key);
-  }
-  const { address } = input;
-  if (typeof address !== 'string' || address.length === 0) fail(`${path}.address`, 'a non-empty string', address);
-  const id = or(input.id, address);
-  if (typeof id !== 'string' || id.length === 0) fail(`${path}.id`, 'a non-empty string', input.id);
-  const weight = or(input.weight, DEFAULT_SERVER.weight);
-  if (!isPositiveInteger(weight) || weight > MAX_WEIGHT) fail(`${path}.weight`, `a positive integer up to ${MAX_WEIGHT}`, weight);
-  const maxFails = or(input.maxFails, DEFAULT_SERVER.maxFails);
-  if (!isNonNegativeInteger(maxFails)) fail(`${path}.maxFails`, 'a non-negative integer', maxFails);
-  const failTimeout = or(input.failTimeout, DEFAULT_SERVER.failTimeout);
-  if (!isNonNegativeNumber(failTimeout)) fail(`${path}.failTimeout`, 'a non-negative number of milliseconds', failTimeout);
-  const maxConns = or(input.maxConns, DEFAULT_SERVER.maxConns);
-  if (!isNonNegativeInteger(maxConns)) fail(`${path}.maxConns`, 'a non-negative integer', maxConns);
-  for (const flag of ['backup', 'down', 'drain'] as const) {
-    const v = input[flag];
-    if (v !== undefined && typeof v !== 'boolean') fail(`${path}.${flag}`, 'a boolean', v);
-  }
-  return {
-    id,
-    address,
-    weight,
-    maxFails,
-    failTimeout,
-    maxConns,
-    backup: input.backup === true,
-    down: input.down === true,
-    drain: input.drain === true,
-  };
-}
 
 /** Validates a server list: each server, unique ids, at least one primary. */
 export function resolveServers(list: unknown, path = 'servers', name = 'upstream'): ResolvedServer[] {
@@ -218,7 +160,7 @@ export function resolveServers(list: unknown, path = 'servers', name = 'upstream
   const out: ResolvedServer[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < list.length; i++) {
-    const s = resolveServer(list[i] as ServerOptions, `${path}[${i}]`);
+    const s = resolveServer(list[i], `${path}[${i}]`);
     if (seen.has(s.id)) {
       throw new InvalidOptionError(`${path}[${i}].id`, `Duplicate server id ${show(s.id)} at \`${path}[${i}]\``, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
     }
@@ -332,9 +274,31 @@ export interface ResolvedOptions {
   rng: () => number;
   timers: CheckTimers | undefined;
   allowBackupWithHash: boolean;
+  tuning: Readonly<SelectorTuning>;
 }
 
-const TOP_KEYS = new Set(['name', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'timers', 'allowBackupWithHash']);
+const TOP_KEYS = new Set(['name', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'timers', 'allowBackupWithHash', 'tuning']);
+
+/** The method that owns a refining option (`consistent` belongs to hash, `randomTwo` to random). */
+function ownerOf(option: keyof MethodChoice): Method {
+  return METHOD_SPECS.find((m) => (m.options as readonly string[]).includes(option))!.name;
+}
+
+/**
+ * nginx: `balancing method does not support parameter "backup"`, for a method without backup
+ * servers. The error names `servers[i].backup` when `path` is given, else the option `backup`.
+ */
+export function requireBackupSupport(method: Method, servers: readonly ResolvedServer[], path?: string): void {
+  if (methodSpec(method).backup) return;
+  const i = servers.findIndex((s) => s.backup);
+  if (i >= 0) {
+    throw new InvalidOptionError(
+      path === undefined ? 'backup' : `${path}[${i}].backup`,
+      `balancing method does not support parameter "backup": method ${show(method)} cannot have backup server ${show(servers[i]!.id)}`,
+      method,
+    );
+  }
+}
 
 /** Validates `new Balancer()` options. */
 export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock; rng: () => number }): ResolvedOptions {
@@ -349,12 +313,14 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
   if (input.hash !== undefined && (typeof input.hash !== 'object' || input.hash === null)) fail('hash', 'an object like { consistent: true }', input.hash);
   const consistent = or(input.hash?.consistent, false);
   if (typeof consistent !== 'boolean') fail('hash.consistent', 'a boolean', consistent);
-  if (consistent && method !== 'hash') fail('hash.consistent', "used only with method 'hash'", method);
+  if (consistent && method !== ownerOf('consistent')) fail('hash.consistent', `used only with method '${ownerOf('consistent')}'`, method);
   const randomTwo = or(input.randomTwo, false);
   if (typeof randomTwo !== 'boolean') fail('randomTwo', 'a boolean', randomTwo);
   const randomLeastConn = or(input.randomLeastConn, false);
   if (typeof randomLeastConn !== 'boolean') fail('randomLeastConn', 'a boolean', randomLeastConn);
-  if ((randomTwo || randomLeastConn) && method !== 'random') fail(randomTwo ? 'randomTwo' : 'randomLeastConn', "used only with method 'random'", method);
+  if ((randomTwo || randomLeastConn) && method !== ownerOf('randomTwo')) {
+    fail(randomTwo ? 'randomTwo' : 'randomLeastConn', `used only with method '${ownerOf('randomTwo')}'`, method);
+  }
   if (randomLeastConn && !randomTwo) fail('randomLeastConn', 'used only with `randomTwo: true` (nginx: random two least_conn)', randomLeastConn);
   const tries = or(input.tries, 0);
   if (!isNonNegativeInteger(tries)) fail('tries', 'a non-negative integer', tries);
@@ -369,16 +335,20 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
   const allowBackupWithHash = or(input.allowBackupWithHash, false);
   if (typeof allowBackupWithHash !== 'boolean') fail('allowBackupWithHash', 'a boolean', allowBackupWithHash);
   const servers = resolveServers(input.servers, 'servers', name);
-  if (!allowBackupWithHash && (method === 'hash' || method === 'ip-hash' || method === 'random')) {
-    const i = servers.findIndex((s) => s.backup);
-    if (i >= 0) {
-      throw new InvalidOptionError(
-        `servers[${i}].backup`,
-        `balancing method does not support parameter "backup": method ${show(method)} cannot have backup server ${show(servers[i]!.id)}`,
-        method,
-      );
-    }
-  }
+  if (!allowBackupWithHash) requireBackupSupport(method, servers, 'servers');
+  const tuning = resolveTuning(input.tuning);
   const check = input.check === undefined ? undefined : resolveCheck(input.check);
-  return { name, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, timers, allowBackupWithHash };
+  return { name, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, timers, allowBackupWithHash, tuning };
+}
+
+/** Validates `tuning` and applies the defaults. */
+function resolveTuning(input: Partial<SelectorTuning> | undefined): Readonly<SelectorTuning> {
+  if (input === undefined) return DEFAULT_TUNING;
+  if (typeof input !== 'object' || input === null) fail('tuning', 'an object like { lazyFromServers: 24 }', input);
+  for (const key of Object.keys(input)) {
+    if (!(key in DEFAULT_TUNING)) fail(`tuning.${key}`, 'a known tuning option (lazyFromServers)', key);
+  }
+  const lazyFromServers = or(input.lazyFromServers, DEFAULT_TUNING.lazyFromServers);
+  if (!isPositiveInteger(lazyFromServers)) fail('tuning.lazyFromServers', 'a positive integer', lazyFromServers);
+  return Object.freeze({ lazyFromServers });
 }

@@ -12,10 +12,8 @@
  */
 
 import type { Tier } from './tier';
-import type { ResolvedServer } from './options';
+import { FLAG_PARAMS, NUMERIC_PARAMS, type ResolvedServer } from './server-fields';
 import type { RiseFallState } from './health/rise-fall';
-import { syncCurrent } from './select/steady-state';
-import { lazyCurrent } from './select/clean-classes';
 
 export type ServerState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'unhealthy';
 
@@ -114,9 +112,7 @@ export class ServerRecord implements Server {
   }
   get currentWeight(): number {
     const t = this.tier;
-    if (t === null) return this.detached?.current ?? 0;
-    if (t.fast) syncCurrent(t);
-    return t.lazy ? lazyCurrent(t, this.index) : t.current[this.index]!;
+    return t === null ? this.detached?.current ?? 0 : t.currentOf(this.index);
   }
 
   /** The state as it is now (computed from flags, check verdict and passive counters). */
@@ -130,34 +126,28 @@ export class ServerRecord implements Server {
   }
 
   toJSON(): ServerSnapshot {
-    if (this.tier !== null) syncCurrent(this.tier);
+    this.tier?.listener?.sync();
     return this.snapshot('tcp', 0);
   }
 
-  /** Plain state; the caller syncs a replaying tier first (syncCurrent). */
+  /** Plain state; the caller syncs the tier's listener first (`Tier.listener.sync()`). */
   snapshot(checkType: string, checkPort: number): ServerSnapshot {
     const t = this.tier;
     const fails = this.fails;
-    return {
-      id: this.id,
-      address: this.address,
-      weight: this.weight,
-      effectiveWeight: this.effectiveWeight,
-      currentWeight: t === null ? this.currentWeight : t.current[this.index]!,
-      backup: this.backup,
-      down: this.down,
-      drain: this.drain,
-      maxFails: this.maxFails,
-      failTimeout: this.failTimeout,
-      maxConns: this.maxConns,
-      state: this.state,
-      conns: this.conns,
-      fails,
-      accessed: t !== null && fails > 0 ? t.accessed[this.index]! : null,
-      checked: t !== null && fails > 0 ? t.checked[this.index]! : null,
-      selected: this.selected,
-      failures: this.failures,
-      check: this.check === null ? null : { down: this.check.down, rise: this.check.rise, fall: this.check.fall, type: checkType, port: checkPort },
-    };
+    const out: Record<string, unknown> = { id: this.id, address: this.address };
+    // The configured parameters, in the field table's order (server-fields.ts).
+    for (const p of NUMERIC_PARAMS) out[p.key] = this.config[p.key];
+    for (const f of FLAG_PARAMS) out[f.key] = this.config[f.key];
+    out.effectiveWeight = this.effectiveWeight;
+    out.currentWeight = t === null ? this.currentWeight : t.current[this.index]!;
+    out.state = this.state;
+    out.conns = this.conns;
+    out.fails = fails;
+    out.accessed = t !== null && fails > 0 ? t.accessed[this.index]! : null;
+    out.checked = t !== null && fails > 0 ? t.checked[this.index]! : null;
+    out.selected = this.selected;
+    out.failures = this.failures;
+    out.check = this.check === null ? null : { down: this.check.down, rise: this.check.rise, fall: this.check.fall, type: checkType, port: checkPort };
+    return out as unknown as ServerSnapshot;
   }
 }

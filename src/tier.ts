@@ -2,18 +2,19 @@
  * One tier of servers (nginx's `ngx_http_upstream_rr_peers_t`): the primary tier, or the backup tier
  * (`peers->next`), as struct-of-arrays state in configuration order.
  *
- * Every mutable per-server field that selection reads lives here in a typed array indexed by the
- * server's position, so that a selection round is one linear pass over contiguous memory with no
- * property lookups (nginx's contiguous peer array; Envoy's host vectors). A tier is rebuilt when
- * membership changes, never per pick; `rebuild` copies each surviving server's state by `id`.
+ * Every per-server field a selection reads lives here in a typed array indexed by the server's
+ * position, so that a selection round is one linear pass over contiguous memory with no property
+ * lookups (nginx's contiguous peer array; Envoy's host vectors). A tier is rebuilt when membership
+ * changes, never per pick; the rebuild copies each surviving server's state by `id`
+ * (balancer-membership.ts, with the rows of server-fields.ts).
  *
  * Invariants: `totalWeight` counts every server including `down` ones (hash slots); `tries` counts
  * servers that are neither `down` nor draining (nginx >= 1.19.6); `limited` counts servers with a
- * connection limit (the steady-state replay needs none).
+ * connection limit. Data only: a selector that keeps derived state over a tier (the round-robin
+ * accelerators) registers a `TierListener` and is told of every change through it.
  */
 
 import type { ServerRecord } from './server';
-import { type CleanClasses, leaveLazy, resettle } from './select/clean-classes';
 
 /** `blocked` bits: any set bit keeps a server out of selection. */
 export const BLOCK_DOWN = 1;
@@ -26,10 +27,26 @@ export const BLOCK_CHECK = 4;
  */
 export const GATE_FULL = 8;
 export const GATE_FAILS = 16;
-/** Largest tier whose fresh rounds may use the branch-free maximum (its keys hold an index in 5 bits). */
-export const SMALL_TIER = 32;
 /** The BLOCK_* bits: any of them in `gate` keeps the server out. */
 export const GATE_BLOCKED = BLOCK_DOWN | BLOCK_DRAIN | BLOCK_CHECK;
+
+/**
+ * What a tier tells the selector state kept over it (select/selector.ts describes the protocol).
+ * The tier calls `peerChanged` and `weightsChanged` itself; the Balancer calls `settle` before it
+ * changes a weight or copies the tier, and `sync` before it reads current weights.
+ */
+export interface TierListener {
+  /** Server `i`'s gate changed (a flag, its failures, its connection limit reached or left). */
+  peerChanged(i: number): void;
+  /** Weights, flags or limits changed for several servers (`Tier.recount`). */
+  weightsChanged(): void;
+  /** Makes nginx's exact state explicit in the arrays and leaves every accelerated mode. */
+  settle(): void;
+  /** Makes nginx's exact current weights readable in `current`, staying in an accelerated mode. */
+  sync(): void;
+  /** Server `i`'s exact current weight, without writing anything. */
+  currentOf(i: number): number;
+}
 
 export class Tier {
   readonly n: number;
@@ -46,7 +63,7 @@ export class Tier {
   readonly weight: Float64Array;
   /** nginx `effective_weight`: lowered by failures, +1 per round in which the server is eligible. */
   readonly effective: Float64Array;
-  /** nginx `current_weight`: the SWRR accumulator. */
+  /** nginx `current_weight`: the SWRR accumulator (stale while a listener keeps it implicitly). */
   readonly current: Float64Array;
   readonly conns: Float64Array;
   readonly maxConns: Float64Array;
@@ -73,55 +90,15 @@ export class Tier {
   limited = 0;
   /** Zeroed tried bitmaps of finished attempts, for reuse by the next ones (tiers over 32 servers). */
   readonly spare: Uint32Array[] = [];
-  /** Bumped on every rebuild; attempts compare it to remap their tried set. */
-  readonly generation: number;
+  /** The selector state kept over this tier (round robin's accelerators), or null. */
+  listener: TierListener | null = null;
 
-  // Steady-state replay (select/steady-state.ts).
-  /** The method lets this tier replay its period (round robin only). */
-  steadyAllowed = false;
-  /** The method lets this tier run lazy rounds, and it is large enough for them to pay (clean-classes.ts). */
-  lazyAllowed = false;
-  /** Replaying the recorded period: `current` is stale, see syncCurrent. */
-  fast = false;
-  /** Position in the period while replaying. */
-  pos = 0;
-  /** Sum of eligible weights of the recorded or replayed period. */
-  period = 0;
-  /** The servers in that period (eligible and calm when it began). */
-  readonly inPeriod: Uint8Array;
-  /**
-   * Last `now` at which the period holds: the end of the first passive window that keeps a server
-   * with failures out of it (Infinity when none does, and the period needs no clock).
-   */
-  until = Infinity;
-  /** Rounds recorded in the open window, or -1 when no window is open. */
-  recorded = -1;
-  /** Next slot of the window's ring of the last `period` picks (in `seq`). */
-  ring = 0;
-  /** Each server's picks among the last `period` recorded rounds. */
-  windowCount: Float64Array | null = null;
-  /** Sum over the period's servers of |window count - weight| (0: a period was found). */
-  deviation = 0;
-  /** Scan rounds run so far (for the back-off of `beginWindow`). */
-  rounds = 0;
-  /** `rounds` value before which no window is opened. */
-  retryAt = 0;
-  /** Picks of one period. */
-  seq: Uint16Array | Uint32Array | null = null;
-  /** Current weights at the start of the period. */
-  base: Float64Array | null = null;
-  /** `pos` at which `current` was last restored while replaying (-1: not restored). */
-  syncedPos = -1;
-  /** Scratch pick counts for restoring `current`. */
-  scratch: Float64Array | null = null;
-
-  constructor(records: ServerRecord[], backup: boolean, generation: number) {
+  constructor(records: ServerRecord[], backup: boolean) {
     const n = records.length;
     this.n = n;
     this.backup = backup;
     this.role = backup ? 1 : 0;
     this.records = records;
-    this.generation = generation;
     this.weight = new Float64Array(n);
     this.effective = new Float64Array(n);
     this.current = new Float64Array(n);
@@ -134,72 +111,31 @@ export class Tier {
     this.checked = new Float64Array(n);
     this.blocked = new Uint8Array(n);
     this.gate = new Uint8Array(n);
-    this.special = new Int32Array(n);
-    this.inPeriod = new Uint8Array(n);
   }
-
-  /**
-   * Indices of the servers a fresh round cannot take as they are (`gate` non-zero, or effective
-   * weight below weight), in order; `specialCount` of them are valid. Rebuilt lazily (kept up to
-   * date, in no particular order, while the tier runs lazy rounds).
-   */
-  readonly special: Int32Array;
-  specialCount = 0;
-  specialDirty = true;
-  /** Sum of the weights of the servers not in `special` (their share of a round's total). */
-  cleanWeight = 0;
 
   /**
    * Recomputes `gate[i]` after a change of `blocked[i]`, `fails[i]`, `maxConns[i]`, of a weight,
-   * or of `conns[i]` reaching or leaving `maxConns[i]`, and updates the special list.
+   * or of `conns[i]` reaching or leaving `maxConns[i]`, and tells the listener.
    */
   refreshGate(i: number): void {
+    this.gate[i] = this.#gateOf(i);
+    const listener = this.listener;
+    if (listener !== null) listener.peerChanged(i);
+  }
+
+  #gateOf(i: number): number {
     const maxConns = this.maxConns[i]!;
-    this.gate[i] =
-      this.blocked[i]! | (maxConns !== 0 && this.conns[i]! >= maxConns ? GATE_FULL : 0) | (this.fails[i] !== 0 ? GATE_FAILS : 0);
-    if (this.lazy) resettle(this, i);
-    else this.specialDirty = true;
+    return this.blocked[i]! | (maxConns !== 0 && this.conns[i]! >= maxConns ? GATE_FULL : 0) | (this.fails[i] !== 0 ? GATE_FAILS : 0);
   }
 
-  // Lazy rounds of large tiers (select/clean-classes.ts).
-  /** Clean servers' current weights are `clean.anchor + sweeps * weight`; `special` is unordered. */
-  lazy = false;
-  /** Fresh rounds since the anchors were set. */
-  sweeps = 0;
-  clean: CleanClasses | null = null;
-
-  /** Rebuilds `special` from `gate` and the effective weights. O(n), only after a change. */
-  rebuildSpecial(): void {
-    let count = 0;
-    let clean = 0;
-    const { gate, effective, weight, special } = this;
-    for (let i = 0; i < this.n; i++) {
-      if (gate[i] !== 0 || effective[i] !== weight[i]) special[count++] = i;
-      else clean += weight[i]!;
-    }
-    this.specialCount = count;
-    this.cleanWeight = clean;
-    this.specialDirty = false;
-    // Unsettled for about two periods after a change (see `branchFreeUntil`).
-    this.branchFreeUntil = this.n <= SMALL_TIER && !this.uniform ? this.rounds + 2 * this.totalWeight + 64 : 0;
+  /** Server `i`'s exact current weight (nginx's `current_weight`). */
+  currentOf(i: number): number {
+    const listener = this.listener;
+    return listener === null ? this.current[i]! : listener.currentOf(i);
   }
 
-  /**
-   * Fresh rounds use the branch-free maximum (round-robin.ts `smallRound`) while `rounds` is below
-   * this: for about two periods after the special set last changed (a failure, a recovery, a gate
-   * change), while the weights are in a transient the processor cannot predict. Afterwards, and on
-   * tiers whose servers all have the same weight, the plain comparison is cheaper.
-   */
-  branchFreeUntil = 0;
-  /** Every server has the same weight (rounds are then predictable even right after a change). */
-  uniform = false;
-
-  /** Recomputes the aggregate counters after a change of weights, flags, fails or limits. */
+  /** Recomputes the aggregate counters and every gate after a change of weights, flags, fails or limits. */
   recount(): void {
-    // Callers leave lazy rounds before they change a weight (this is then a no-op); the classes of
-    // the next lazy rounds are rebuilt from the new weights.
-    leaveLazy(this);
-    if (this.clean !== null) this.clean.valid = false;
     let total = 0;
     let tries = 0;
     let limited = 0;
@@ -207,13 +143,12 @@ export class Tier {
       total += this.weight[i]!;
       if ((this.blocked[i]! & (BLOCK_DOWN | BLOCK_DRAIN)) === 0) tries++;
       if (this.maxConns[i]! > 0) limited++;
-      this.refreshGate(i);
+      this.gate[i] = this.#gateOf(i);
     }
     this.totalWeight = total;
-    let uniform = true;
-    for (let i = 1; i < this.n; i++) if (this.weight[i] !== this.weight[0]) uniform = false;
-    this.uniform = uniform;
     this.tries = tries;
     this.limited = limited;
+    const listener = this.listener;
+    if (listener !== null) listener.weightsChanged();
   }
 }

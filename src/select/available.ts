@@ -1,14 +1,24 @@
 /**
  * "Available" in the sense of nginx's hash, ip_hash, random and least_conn modules
- * (nginx-semantics.md §5): not tried by this request, not down (nor draining, nor check-down),
+ * (docs/nginx-semantics.md §5): not tried by this request, not down (nor draining, nor check-down),
  * not inside its passive failure window, not at `maxConns`. The same four tests as a round-robin
  * round, for one server. O(1); reads the clock (once per call, through `nowOf`) only for a server
  * that has failures.
  */
 
-import type { Tier } from '../tier';
-import { type RequestState, isTried } from './request';
-import { gatedOut } from './round-robin';
+import { GATE_BLOCKED, GATE_FAILS, GATE_FULL, type Tier } from '../tier';
+import { isExcluded, reachedMaxFails } from '../health/passive-window';
+import { type RequestState, isTried, nowOf } from './request';
+
+/**
+ * True when server `i` with non-zero gate `g` is out now: blocked (down, draining, check-down), at
+ * its connection limit, or inside its passive window (the clock is read only for a server that has
+ * reached maxFails). nginx's tests of `ngx_http_upstream_get_peer` without the tried bit.
+ */
+export function gatedOut(r: RequestState, t: Tier, i: number, g: number): boolean {
+  if ((g & (GATE_BLOCKED | GATE_FULL)) !== 0) return true;
+  return (g & GATE_FAILS) !== 0 && reachedMaxFails(t, i) && isExcluded(t, i, nowOf(r));
+}
 
 /**
  * True if server `i` of `t` may be chosen by request `r` now.
@@ -21,19 +31,4 @@ export function isAvailable(t: Tier, i: number, r: RequestState): boolean {
   if (isTried(r, i)) return false;
   const g = t.gate[i]!;
   return g === 0 || !gatedOut(r, t, i, g);
-}
-
-/**
- * Resets the hash/random walk state (`hash`, `rehash`, `hashTries`) when `r` has tried nothing
- * yet, i.e. on a request's first get. Returns true if it did.
- *
- * @example
- * beginRequest(r); // at the top of a hash-family get
- */
-export function beginRequest(r: RequestState): boolean {
-  if (r.mask !== 0 || r.bits !== null) return false;
-  r.hash = 0;
-  r.rehash = 0;
-  r.hashTries = 0;
-  return true;
 }

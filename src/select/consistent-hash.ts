@@ -1,7 +1,7 @@
 /**
  * `hash KEY consistent` (ketama), exactly as nginx's `ngx_http_upstream_init_chash` /
  * `ngx_http_upstream_update_chash`, `ngx_http_upstream_find_chash_point` and
- * `ngx_http_upstream_get_chash_peer` (stream the same; nginx-semantics.md §5.3), compatible with
+ * `ngx_http_upstream_get_chash_peer` (stream the same; docs/nginx-semantics.md §5.3), compatible with
  * Cache::Memcached::Fast with ketama_points=160.
  *
  * The ring: for every primary server in config order (down ones included), its `address` text as
@@ -26,11 +26,14 @@
 import { InvalidOptionError } from '../errors';
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
-import { beginRequest, isAvailable } from './available';
+import type { ResolvedServer } from '../server-fields';
+import { isAvailable } from './available';
 import { CRC32_INIT, crc32, crc32Byte, crc32Final, crc32Le32, crc32Utf8 } from './crc32';
 import { HASH_MAX_TRIES } from './hash';
-import type { RequestState } from './request';
-import { getRoundRobin } from './round-robin';
+import { type RequestState, walkOf } from './request';
+import { getRoundRobin } from './round-robin/index';
+import type { Selector } from './selector';
+import { swrrStep } from './swrr';
 
 /**
  * Points per unit of weight (nginx's constant 160, ketama's default).
@@ -48,6 +51,17 @@ export const POINTS_PER_WEIGHT = 160;
  * 160 * totalWeight <= MAX_RING_POINTS; // required for hash: { consistent: true }
  */
 export const MAX_RING_POINTS = 1 << 24;
+
+/** Throws `InvalidOptionError` when a ring over primaries of total weight `total` would be too large. */
+function requireRingFits(total: number): void {
+  if (total * POINTS_PER_WEIGHT > MAX_RING_POINTS) {
+    throw new InvalidOptionError(
+      'hash.consistent',
+      `consistent hash ring too large: 160 * total weight ${total} = ${total * POINTS_PER_WEIGHT} points, more than ${MAX_RING_POINTS}`,
+      total,
+    );
+  }
+}
 
 /**
  * The servers of one tier grouped by the ring's address texts (CSR layout).
@@ -191,13 +205,7 @@ export function buildRing(p: Peers): Ring {
   const t = p.primary;
   const total = t.totalWeight;
   const npoints = total * POINTS_PER_WEIGHT;
-  if (npoints > MAX_RING_POINTS) {
-    throw new InvalidOptionError(
-      'hash.consistent',
-      `consistent hash ring too large: 160 * total weight ${total} = ${npoints} points, more than ${MAX_RING_POINTS}`,
-      total,
-    );
-  }
+  requireRingFits(total);
   const groupOf = new Map<string, number>();
   const names: string[] = [];
   const keys = new Uint32Array(npoints);
@@ -241,25 +249,6 @@ export function buildRing(p: Peers): Ring {
 }
 
 /**
- * The selector's `rebuild` hook: (re)builds `p.ring`.
- *
- * @example
- * const selector = { get: getConsistentHash, rebuild: rebuildRing };
- */
-export function rebuildRing(p: Peers): void {
-  p.ring = buildRing(p);
-}
-
-/** The current ring, rebuilt first if it is missing or was built for other tiers or weights. */
-function ringOf(p: Peers): Ring {
-  const ring = p.ring;
-  if (ring != null && ring.tier === p.primary && ring.total === p.primary.totalWeight && (ring.backup?.tier ?? null) === p.backup) {
-    return ring;
-  }
-  return (p.ring = buildRing(p));
-}
-
-/**
  * Index of the first point >= `hash` (may equal `points.length`, which wraps to 0).
  *
  * @example
@@ -290,33 +279,45 @@ export function ringOwner(ring: Ring, key: string): string {
   return ring.names[ring.groups[idx]!]!;
 }
 
+/** Consistent hash's per-request data (nginx's `ngx_http_upstream_chash_peer_data_t`). */
+export class PointWalk {
+  /** Index of the ring point the walk is at (`chp->hash`), once `started`. */
+  point = 0;
+  started = false;
+  /** Points tried so far (`chp->tries`). */
+  tries = 0;
+  reset(): void {
+    this.point = 0;
+    this.started = false;
+    this.tries = 0;
+  }
+}
+
 /**
  * nginx consistent-hash get for one attempt. Returns the index in `r.tier` (which may have
  * switched to the backup tier through the round-robin fallback), or -1 (NGX_BUSY).
- * Per-request state: `r.hash` = the walk's point index, `r.rehash` = 1 once it is set.
  *
  * @example
  * const b = new Balancer({ method: 'hash', hash: { consistent: true }, servers: [
  *   { address: '10.0.0.1:25' }, { address: '10.0.0.2:25' }, { address: '10.0.0.3:25' }] });
  * b.pick('bob@example.com')!.address; // '10.0.0.2:25'
  */
-export function getConsistentHash(p: Peers, r: RequestState): number {
-  beginRequest(r);
+export function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
+  const walk = walkOf(r, PointWalk);
   const t = r.tier;
-  if (r.hashTries > HASH_MAX_TRIES || (p.single && t === p.primary) || r.key.length === 0) return getRoundRobin(p, r);
-  const ring = ringOf(p);
+  if (walk.tries > HASH_MAX_TRIES || (p.single && t === p.primary) || r.key.length === 0) return getRoundRobin(p, r);
   const points = ring.points;
   const npoints = points.length;
-  if (r.rehash === 0) {
-    r.hash = findPoint(points, crc32(r.key));
-    r.rehash = 1;
+  if (!walk.started) {
+    walk.point = findPoint(points, crc32(r.key));
+    walk.started = true;
   }
   const m = t === p.primary ? ring.primary : ring.backup;
   const groups = ring.groups;
-  const { current, effective, weight } = t;
+  const current = t.current;
   for (;;) {
     if (m !== null) {
-      const g = groups[r.hash % npoints]!;
+      const g = groups[walk.point % npoints]!;
       const end = m.start[g + 1]!;
       let best = -1;
       let bestCurrent = 0;
@@ -324,11 +325,8 @@ export function getConsistentHash(p: Peers, r: RequestState): number {
       for (let k = m.start[g]!; k < end; k++) {
         const i = m.list[k]!;
         if (!isAvailable(t, i, r)) continue;
-        const e = effective[i]!;
-        const c = current[i]! + e;
-        current[i] = c;
-        total += e;
-        if (e < weight[i]!) effective[i] = e + 1;
+        total += swrrStep(t, i);
+        const c = current[i]!;
         if (best < 0 || c > bestCurrent) {
           best = i;
           bestCurrent = c;
@@ -339,7 +337,41 @@ export function getConsistentHash(p: Peers, r: RequestState): number {
         return best;
       }
     }
-    r.hash++;
-    if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+    walk.point++;
+    if (++walk.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+  }
+}
+
+/** The consistent hash method's selector: the ketama ring of the primary tier. */
+export class ConsistentHashSelector implements Selector {
+  #ring: Ring | null = null;
+
+  /** The ring in use (built by `rebuilt`, rebuilt by a get after an in-place weight change). */
+  get ring(): Ring | null {
+    return this.#ring;
+  }
+
+  get(p: Peers, r: RequestState): number {
+    return getConsistentHash(p, r, this.#ringOf(p));
+  }
+  shortcut(): number {
+    return -1;
+  }
+  rebuilt(p: Peers): void {
+    this.#ring = buildRing(p);
+  }
+  /** The ring must fit: 160 points per weight unit of the primaries. */
+  validate(servers: readonly ResolvedServer[]): void {
+    let total = 0;
+    for (const s of servers) if (!s.backup) total += s.weight;
+    requireRingFits(total);
+  }
+  /** The current ring, rebuilt first if it was built for other tiers or weights. */
+  #ringOf(p: Peers): Ring {
+    const ring = this.#ring;
+    if (ring !== null && ring.tier === p.primary && ring.total === p.primary.totalWeight && (ring.backup?.tier ?? null) === p.backup) {
+      return ring;
+    }
+    return (this.#ring = buildRing(p));
   }
 }

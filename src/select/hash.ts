@@ -1,6 +1,6 @@
 /**
  * `hash KEY` (non-consistent), exactly as nginx's `ngx_http_upstream_get_hash_peer` /
- * `ngx_stream_upstream_get_hash_peer` (nginx-semantics.md §5.2), compatible with
+ * `ngx_stream_upstream_get_hash_peer` (docs/nginx-semantics.md §5.2), compatible with
  * Cache::Memcached: `hash += (crc32([REHASH] KEY) >> 16) & 0x7fff`, REHASH being the decimal
  * retry counter, omitted on the first round.
  *
@@ -21,18 +21,19 @@
  */
 
 import type { Peers } from '../peers';
-import { beginRequest, isAvailable } from './available';
+import { isAvailable } from './available';
 import { CRC32_INIT, crc32Decimal, crc32Final, crc32Utf8 } from './crc32';
-import type { RequestState } from './request';
-import { getRoundRobin } from './round-robin';
-import { slotAt, slotsOf } from './slots';
+import { type RequestState, walkOf } from './request';
+import { getRoundRobin } from './round-robin/index';
+import type { Selector } from './selector';
+import { TierSlots, slotAt } from './slots';
 
 /**
  * nginx gives up hashing after more than this many unsuccessful rounds per request and uses
  * round robin (hash, consistent hash, ip_hash, random share the limit).
  *
  * @example
- * if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+ * if (++walk.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
  */
 export const HASH_MAX_TRIES = 20;
 
@@ -51,6 +52,21 @@ export function hashStep(key: string, rehash: number): number {
   return (crc32Final(c) >>> 16) & 0x7fff;
 }
 
+/** The hash method's per-request data (nginx's `ngx_http_upstream_hash_peer_data_t`). */
+export class HashWalk {
+  /** The accumulated hash (`hp->hash`). */
+  hash = 0;
+  /** The retry counter streamed in front of the key (`hp->rehash`). */
+  rehash = 0;
+  /** Unsuccessful rounds so far (`hp->tries`). */
+  tries = 0;
+  reset(): void {
+    this.hash = 0;
+    this.rehash = 0;
+    this.tries = 0;
+  }
+}
+
 /**
  * nginx hash get for one attempt. Returns the index in `r.tier` (which may have switched to the
  * backup tier through the round-robin fallback), or -1 (NGX_BUSY).
@@ -59,18 +75,33 @@ export function hashStep(key: string, rehash: number): number {
  * const b = new Balancer({ method: 'hash', servers: [{ address: 'a:1' }, { address: 'b:1' }, { address: 'c:1' }] });
  * b.pick('foo')!.address; // 'b:1' (3187 mod 3 = 1)
  */
-export function getHash(p: Peers, r: RequestState): number {
-  beginRequest(r);
+export function getHash(p: Peers, r: RequestState, tables: TierSlots): number {
+  const walk = walkOf(r, HashWalk);
   const t = r.tier;
   const key = r.key;
-  if (r.hashTries > HASH_MAX_TRIES || t.n < 2 || key.length === 0) return getRoundRobin(p, r);
-  const slots = slotsOf(p, t);
+  if (walk.tries > HASH_MAX_TRIES || t.n < 2 || key.length === 0) return getRoundRobin(p, r);
+  const slots = tables.of(t);
   const total = slots.total;
   for (;;) {
-    r.hash = (r.hash + hashStep(key, r.rehash)) >>> 0;
-    r.rehash++;
-    const i = slotAt(slots, r.hash % total);
+    walk.hash = (walk.hash + hashStep(key, walk.rehash)) >>> 0;
+    walk.rehash++;
+    const i = slotAt(slots, walk.hash % total);
     if (isAvailable(t, i, r)) return i;
-    if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+    if (++walk.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
   }
+}
+
+/** The `hash KEY` method's selector: weight slots per tier. */
+export class HashSelector implements Selector {
+  readonly #slots = new TierSlots();
+  get(p: Peers, r: RequestState): number {
+    return getHash(p, r, this.#slots);
+  }
+  shortcut(): number {
+    return -1;
+  }
+  rebuilt(p: Peers): void {
+    this.#slots.rebuild(p);
+  }
+  validate(): void {}
 }

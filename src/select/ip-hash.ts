@@ -1,6 +1,6 @@
 /**
  * ip_hash, exactly as nginx's `ngx_http_upstream_init_ip_hash_peer` /
- * `ngx_http_upstream_get_ip_hash_peer` (http only in nginx; nginx-semantics.md §5.4).
+ * `ngx_http_upstream_get_ip_hash_peer` (http only in nginx; docs/nginx-semantics.md §5.4).
  *
  * Key bytes: an IPv4 client contributes the first three bytes of its address (so a /24 maps to
  * one server), an IPv6 client all sixteen (an IPv4-mapped `::ffff:a.b.c.d` too, as on nginx's
@@ -20,7 +20,7 @@
  * Per-byte mixing is an affine map modulo 6271, so a whole key folds into one constant
  * `C = mix(0, bytes)` and a round is `h = (h * 113^len + C) mod 6271` (exact: products stay below
  * 2^26). The key is parsed once per request, on its first get, into `(len, C)` kept in the
- * request state (`r.rehash = len * 8192 + C`); no bytes are stored and nothing is allocated.
+ * request's walk (`folded = len * 8192 + C`); no bytes are stored and nothing is allocated.
  * Cost per round: O(1) plus O(log n) for the slot lookup.
  *
  * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`; this
@@ -29,11 +29,12 @@
 
 import { UpstreamError, show } from '../errors';
 import type { Peers } from '../peers';
-import { beginRequest, isAvailable } from './available';
+import { isAvailable } from './available';
 import { HASH_MAX_TRIES } from './hash';
-import type { RequestState } from './request';
-import { getRoundRobin } from './round-robin';
-import { slotAt, slotsOf } from './slots';
+import { type RequestState, walkOf } from './request';
+import { getRoundRobin } from './round-robin/index';
+import type { Selector } from './selector';
+import { TierSlots, slotAt } from './slots';
 
 const MOD = 6271;
 const MUL = 113;
@@ -264,27 +265,57 @@ export function ipHashFold(key: string): number {
  * const b = new Balancer({ method: 'ip-hash', servers: [{ address: 'a:1' }, { address: 'b:1' }, { address: 'c:1' }] });
  * b.pick('192.168.1.10')!.address; // 'b:1' (89 -> 3978 -> 4441 -> 154, 154 mod 3 = 1)
  */
-export function getIpHash(p: Peers, r: RequestState): number {
-  beginRequest(r);
-  if (r.rehash === 0) {
-    r.rehash = ipHashFold(r.key);
-    r.hash = IP_HASH_SEED;
+export function getIpHash(p: Peers, r: RequestState, tables: TierSlots): number {
+  const walk = walkOf(r, IpHashWalk);
+  if (walk.folded === 0) {
+    walk.folded = ipHashFold(r.key);
+    walk.hash = IP_HASH_SEED;
   }
   const t = r.tier;
-  if (r.hashTries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
-  const folded = r.rehash;
+  if (walk.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
+  const folded = walk.folded;
   const pow = folded >= 16 * 8192 ? POW16 : POW3;
   const c = folded & 8191;
-  const slots = slotsOf(p, t);
+  const slots = tables.of(t);
   const total = slots.total;
-  let h = r.hash;
+  let h = walk.hash;
   for (;;) {
     h = (h * pow + c) % MOD;
     const i = slotAt(slots, h % total);
     if (isAvailable(t, i, r)) {
-      r.hash = h;
+      walk.hash = h;
       return i;
     }
-    if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+    if (++walk.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
   }
+}
+
+/** ip_hash's per-request data (nginx's `ngx_http_upstream_ip_hash_peer_data_t`). */
+export class IpHashWalk {
+  /** The hash of the last successful round (`iphp->hash`). */
+  hash = 0;
+  /** The key folded once per request: `len * 8192 + C` (0 until the first get parses it). */
+  folded = 0;
+  /** Unsuccessful rounds so far (`iphp->tries`). */
+  tries = 0;
+  reset(): void {
+    this.hash = 0;
+    this.folded = 0;
+    this.tries = 0;
+  }
+}
+
+/** The ip_hash method's selector: weight slots per tier. */
+export class IpHashSelector implements Selector {
+  readonly #slots = new TierSlots();
+  get(p: Peers, r: RequestState): number {
+    return getIpHash(p, r, this.#slots);
+  }
+  shortcut(): number {
+    return -1;
+  }
+  rebuilt(p: Peers): void {
+    this.#slots.rebuild(p);
+  }
+  validate(): void {}
 }

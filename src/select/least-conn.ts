@@ -1,6 +1,6 @@
 /**
  * least_conn, exactly as nginx's `ngx_http_upstream_get_least_conn_peer` /
- * `ngx_stream_upstream_get_least_conn_peer` (nginx-semantics.md §5.1).
+ * `ngx_stream_upstream_get_least_conn_peer` (docs/nginx-semantics.md §5.1).
  *
  * One pass over the request's tier finds the available server with the smallest conns/weight
  * ratio, compared by cross-multiplication (`conns[i] * weight[best] < conns[best] * weight[i]`, no
@@ -18,7 +18,9 @@
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
 import { type RequestState, clearTried, nowOf } from './request';
-import { getRoundRobin } from './round-robin';
+import { getRoundRobin } from './round-robin/index';
+import type { Selector } from './selector';
+import { swrrStep } from './swrr';
 
 /**
  * nginx least_conn get for one attempt. Returns the index in `r.tier` (which may have switched to
@@ -47,7 +49,7 @@ export function getLeastConn(p: Peers, r: RequestState): number {
 export function selectLeastConn(r: RequestState): number {
   const t = r.tier;
   const n = t.n;
-  const { conns, weight, current, effective, blocked, fails, maxFails, checked, failTimeout, maxConns } = t;
+  const { conns, weight, current, blocked, fails, maxFails, checked, failTimeout, maxConns } = t;
   const mask = r.mask;
   const bits = r.bits;
   let now = NaN;
@@ -95,11 +97,8 @@ export function selectLeastConn(r: RequestState): number {
   for (let i = best; i < n; i++) {
     if (conns[i]! * wb !== cb * weight[i]!) continue;
     if (i !== best && !isAvailable(t, i, r)) continue;
-    const e = effective[i]!;
-    const c = current[i]! + e;
-    current[i] = c;
-    total += e;
-    if (e < weight[i]!) effective[i] = e + 1;
+    total += swrrStep(t, i);
+    const c = current[i]!;
     if (i === best || c > winCurrent) {
       win = i;
       winCurrent = c;
@@ -107,4 +106,16 @@ export function selectLeastConn(r: RequestState): number {
   }
   current[win] = winCurrent - total;
   return win;
+}
+
+/** The least_conn method's selector: nothing derived from the tiers. */
+export class LeastConnSelector implements Selector {
+  get(p: Peers, r: RequestState): number {
+    return getLeastConn(p, r);
+  }
+  shortcut(): number {
+    return -1;
+  }
+  rebuilt(): void {}
+  validate(): void {}
 }

@@ -1,7 +1,7 @@
 /**
  * `random` and `random two [least_conn]`, as nginx's `ngx_http_upstream_get_random_peer`,
  * `ngx_http_upstream_get_random2_peer` and `ngx_http_upstream_peek_random_peer` (stream the same;
- * nginx-semantics.md §5.5), on the injected random source.
+ * docs/nginx-semantics.md §5.5), on the injected random source.
  *
  * A draw ("peek") maps a random number onto the tier's weight slots (down servers keep theirs):
  * nginx computes `random() % total_weight`; here `Math.floor(rng() * totalWeight)` with `rng`
@@ -30,11 +30,12 @@
  */
 
 import type { Peers } from '../peers';
-import { beginRequest, isAvailable } from './available';
+import { isAvailable } from './available';
 import { HASH_MAX_TRIES } from './hash';
-import type { RequestState } from './request';
-import { getRoundRobin } from './round-robin';
-import { type Slots, slotAt, slotsOf } from './slots';
+import { type RequestState, walkOf } from './request';
+import { getRoundRobin } from './round-robin/index';
+import type { Selector } from './selector';
+import { type Slots, TierSlots, slotAt } from './slots';
 
 /**
  * One draw: a server index of the slot table's tier, weighted, from one `rng()` call.
@@ -48,22 +49,22 @@ export function peekRandom(s: Slots, rng: () => number): number {
 
 /**
  * nginx `random` get for one attempt: index in `r.tier`, or -1 (NGX_BUSY).
- * Uses `r.hashTries` as nginx's per-request `rp->tries`.
+ * Counts its draws in the request's `DrawCount` (nginx's per-request `rp->tries`).
  *
  * @example
  * const b = new Balancer({ method: 'random', rng: seededRandom(7), servers });
  * b.pick(); // a weighted random available server
  */
-export function getRandom(p: Peers, r: RequestState): number {
-  beginRequest(r);
+export function getRandom(p: Peers, r: RequestState, tables: TierSlots): number {
+  const draws = walkOf(r, DrawCount);
   const t = r.tier;
-  if (r.hashTries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
-  const slots = slotsOf(p, t);
+  if (draws.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
+  const slots = tables.of(t);
   const rng = p.rng;
   for (;;) {
     const i = peekRandom(slots, rng);
     if (isAvailable(t, i, r)) return i;
-    if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+    if (++draws.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
   }
 }
 
@@ -74,11 +75,11 @@ export function getRandom(p: Peers, r: RequestState): number {
  * const b = new Balancer({ method: 'random', randomTwo: true, servers });
  * b.pick(); // the less loaded (conns/weight) of two random available servers; ties: the second drawn
  */
-export function getRandomTwo(p: Peers, r: RequestState): number {
-  beginRequest(r);
+export function getRandomTwo(p: Peers, r: RequestState, tables: TierSlots): number {
+  const draws = walkOf(r, DrawCount);
   const t = r.tier;
-  if (r.hashTries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
-  const slots = slotsOf(p, t);
+  if (draws.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
+  const slots = tables.of(t);
   const rng = p.rng;
   const { conns, weight } = t;
   let prev = -1;
@@ -88,6 +89,33 @@ export function getRandomTwo(p: Peers, r: RequestState): number {
       if (prev >= 0) return conns[i]! * weight[prev]! > conns[prev]! * weight[i]! ? prev : i;
       prev = i;
     }
-    if (++r.hashTries > HASH_MAX_TRIES) return getRoundRobin(p, r);
+    if (++draws.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
   }
+}
+
+/** The random methods' per-request data: draws so far (nginx's `rp->tries`). */
+export class DrawCount {
+  tries = 0;
+  reset(): void {
+    this.tries = 0;
+  }
+}
+
+/** The `random` and `random two` selectors: weight slots per tier. */
+export class RandomSelector implements Selector {
+  readonly #slots = new TierSlots();
+  readonly #two: boolean;
+  constructor(two: boolean) {
+    this.#two = two;
+  }
+  get(p: Peers, r: RequestState): number {
+    return this.#two ? getRandomTwo(p, r, this.#slots) : getRandom(p, r, this.#slots);
+  }
+  shortcut(): number {
+    return -1;
+  }
+  rebuilt(p: Peers): void {
+    this.#slots.rebuild(p);
+  }
+  validate(): void {}
 }

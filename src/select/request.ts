@@ -1,8 +1,8 @@
 /**
- * Per-request selection state (nginx's `ngx_http_upstream_rr_peer_data_t` plus the hash methods'
- * per-request fields): the tier in use, the tried set of that tier, the lazily read clock, and the
- * hash walk. `Attempt` implements it; the Balancer keeps one more instance for one-shot `pick()`,
- * so a pick allocates nothing.
+ * Per-request selection state (nginx's `ngx_http_upstream_rr_peer_data_t`): the tier in use, the
+ * tried set of that tier, the lazily read clock, the key, and the method's own per-request data
+ * (`walk`: nginx's hash, ip_hash, chash and random peer data). `Attempt` implements it; the
+ * Balancer keeps one more instance for one-shot `pick()`, so a pick allocates nothing.
  *
  * The tried set is a 32-bit mask while the tier has at most 32 servers, a `Uint32Array` bitmap
  * beyond that (JS bit operations are 32-bit). Switching tiers clears it.
@@ -23,10 +23,12 @@ export interface RequestState {
   readonly clock: () => number;
   /** Hash key (hash methods) or client address (ip-hash); '' when absent. */
   key: string;
-  /** Hash walk state, kept across the retries of one request (nginx `hp->hash`, `rehash`, `tries`). */
-  hash: number;
-  rehash: number;
-  hashTries: number;
+  /**
+   * The method's per-request data, kept across the retries of one request (hash.ts `HashWalk`,
+   * consistent-hash.ts `PointWalk`, ip-hash.ts `IpHashWalk`, random.ts `DrawCount`); created by the
+   * method on first use, null for round robin and least_conn.
+   */
+  walk: object | null;
 }
 
 /** `now` for this call, reading the clock at most once. */
@@ -34,6 +36,30 @@ export function nowOf(r: RequestState): number {
   const now = r.now;
   if (now === now) return now;
   return (r.now = r.clock());
+}
+
+/** True on a request's first get of its tier: nothing tried yet (the hash methods start their walk then). */
+export function isFirstGet(r: RequestState): boolean {
+  return r.mask === 0 && r.bits === null;
+}
+
+/** A method's per-request data: `reset` starts it afresh. */
+export interface Walk {
+  reset(): void;
+}
+
+/**
+ * The request's `walk` of class `W`, created on first use and reset on the request's first get of
+ * a tier (nothing tried yet), where nginx's hash methods start their walk.
+ *
+ * @example
+ * const walk = walkOf(r, HashWalk);
+ */
+export function walkOf<W extends Walk>(r: RequestState, Walk: new () => W): W {
+  const walk = r.walk as W | null;
+  if (walk === null) return (r.walk = new Walk());
+  if (isFirstGet(r)) walk.reset();
+  return walk;
 }
 
 /** True if server `i` of the current tier was already tried by this request. */

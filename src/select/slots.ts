@@ -7,8 +7,8 @@
  * move any other server's keys.
  *
  * Built once per tier rebuild (O(n)), looked up by binary search (O(log n)), no allocation per
- * lookup. A table remembers the tier and total weight it was built from; `slotsOf` rebuilds it
- * if either changed (a weight updated in place changes the total), so a stale table is never used.
+ * lookup. A table remembers the tier and total weight it was built from; `TierSlots.of` rebuilds
+ * it if either changed (a weight updated in place changes the total), so a stale table is never used.
  */
 
 import type { Peers } from '../peers';
@@ -67,27 +67,31 @@ export function slotAt(s: Slots, w: number): number {
 }
 
 /**
- * The selectors' `rebuild` hook for slot-based methods: tables for the primary and backup tiers.
+ * The slot tables of an upstream's tiers, owned by a slot-based selector (hash, ip_hash, random):
+ * built by `rebuild` after every membership change, and rebuilt on use if a weight changed the
+ * total since.
  *
  * @example
- * const selector = { get: getHash, rebuild: rebuildSlots };
+ * const slots = new TierSlots();
+ * slots.rebuild(peers);
+ * slotAt(slots.of(r.tier), hash % r.tier.totalWeight);
  */
-export function rebuildSlots(p: Peers): void {
-  p.slots = buildSlots(p.primary);
-  p.backupSlots = p.backup === null ? null : buildSlots(p.backup);
-}
+export class TierSlots {
+  #primary: Slots | null = null;
+  #backup: Slots | null = null;
 
-/**
- * The current slot table for tier `t` of `p`, rebuilt first if it is missing or stale.
- *
- * @example
- * const i = slotAt(slotsOf(p, r.tier), hash % r.tier.totalWeight);
- */
-export function slotsOf(p: Peers, t: Tier): Slots {
-  const s = t.backup ? p.backupSlots : p.slots;
-  if (s != null && s.tier === t && s.total === t.totalWeight) return s;
-  const built = buildSlots(t);
-  if (t.backup) p.backupSlots = built;
-  else p.slots = built;
-  return built;
+  rebuild(p: Peers): void {
+    this.#primary = buildSlots(p.primary);
+    this.#backup = p.backup === null ? null : buildSlots(p.backup);
+  }
+
+  /** The current slot table for tier `t`, rebuilt first if it is missing or stale. */
+  of(t: Tier): Slots {
+    const s = t.backup ? this.#backup : this.#primary;
+    if (s !== null && s.tier === t && s.total === t.totalWeight) return s;
+    const built = buildSlots(t);
+    if (t.backup) this.#backup = built;
+    else this.#primary = built;
+    return built;
+  }
 }

@@ -31,9 +31,9 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock';
 import type { RefServerOptions } from '../reference/nginx-rr';
 import { World, type WorldConfig } from '../reference/harness';
-import { lazyRounds } from '../../src/select/clean-classes';
+import { DEFAULT_TUNING } from '../../src/select/selector';
 
-const DEFAULT_LAZY_FROM = lazyRounds.minServers;
+const DEFAULT_LAZY_FROM = DEFAULT_TUNING.lazyFromServers;
 
 /** `DIFF_RUNS=500 npx vitest run test/property/differential.prop.test.ts` for a longer hunt. */
 const RUNS = Number(process.env.DIFF_RUNS ?? 24);
@@ -122,12 +122,7 @@ const NOBODY: ReadonlySet<string> = new Set();
 
 /** Runs one script of `steps` operations. */
 function runScript(config: WorldConfig, params: Params, seed: number, steps: number): World {
-  lazyRounds.minServers = params.lazyFrom;
-  try {
-    return runSteps(config, params, seed, steps);
-  } finally {
-    lazyRounds.minServers = DEFAULT_LAZY_FROM;
-  }
+  return runSteps({ ...config, tuning: { lazyFromServers: params.lazyFrom } }, params, seed, steps);
 }
 
 function runSteps(config: WorldConfig, params: Params, seed: number, steps: number): World {

@@ -22,7 +22,8 @@ import { Balancer } from '../../src/balancer';
 import { ManualClock, wholeSeconds } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { ServerOptions } from '../../src/options';
-import type { Server } from '../../src/server';
+import { roundRobinStateOf } from '../../src/select/round-robin/index';
+import type { Server, ServerRecord } from '../../src/server';
 import { KNOWN_BUGS } from './known-bugs';
 import { RefUpstream, type RefPeer, type RefRequest, type RefServerOptions, type RefState } from './nginx-rr';
 
@@ -36,6 +37,8 @@ export interface WorldConfig {
   start: number;
   /** Active checks configured (servers start check-down, pending). */
   check?: { rise: number; fall: number };
+  /** Round-robin accelerator thresholds (the Balancer's `tuning` option). */
+  tuning?: { lazyFromServers: number };
 }
 
 export const toServerOptions = (s: RefServerOptions): ServerOptions => ({ ...s, address: `10.1.${s.id.length}.${s.id.charCodeAt(0)}:${s.id}` });
@@ -71,6 +74,7 @@ export class World {
       tries: config.tries,
       clock: this.now,
       ...(config.check ? { check: { rise: config.check.rise, fall: config.check.fall } } : {}),
+      ...(config.tuning ? { tuning: config.tuning } : {}),
     });
     this.ref = new RefUpstream(config.servers, {
       tries: config.tries,
@@ -157,17 +161,15 @@ export class World {
   pick(): string | null {
     this.#note('pick');
     // Introspection for the stats only: was the primary tier replaying its steady-state period?
-    const tier = (
-      this.b.servers.find((x) => !x.backup) as unknown as
-        | { tier?: { fast?: boolean; until?: number; lazy?: boolean; rounds: number; branchFreeUntil: number } | null }
-        | undefined
-    )?.tier;
-    if (tier?.lazy === true) this.stats.lazy++;
+    const primary = this.b.servers.find((x) => !x.backup) as ServerRecord | undefined;
+    const rr = primary === undefined ? null : roundRobinStateOf(primary);
+    const replaying = rr !== null && rr.replay.replaying;
+    if (rr?.lazy?.active === true) this.stats.lazy++;
     // ... running a fresh round with the branch-free maximum (an unsettled small tier)
-    else if (tier != null && tier.fast !== true && tier.rounds < tier.branchFreeUntil) this.stats.branchFree++;
-    if (tier?.fast === true) this.stats.replayed++;
+    else if (rr !== null && !replaying && rr.rounds < rr.branchFreeUntil) this.stats.branchFree++;
+    if (replaying) this.stats.replayed++;
     // ... with a server kept out by its passive window (the replay compares the clock to its end)
-    if (tier?.fast === true && tier.until !== Infinity) this.stats.timedReplay++;
+    if (replaying && rr.replay.validUntil !== Infinity) this.stats.timedReplay++;
     const s = this.b.pick();
     const p = this.ref.pick(this.now());
     this.#expectSelection(p, 'no-live-upstreams');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Balancer } from '../../src/balancer';
+import { Balancer } from '../../src/index';
 import { ManualClock } from '../../src/clock';
 
 /** A hand-driven timer queue on a ManualClock (no fake timers, no real waiting). */

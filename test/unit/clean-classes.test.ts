@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock';
-import { lazyRounds } from '../../src/select/clean-classes';
+import { DEFAULT_TUNING } from '../../src/select/selector';
+
+const lazyFrom = DEFAULT_TUNING.lazyFromServers;
 import { World } from '../reference/harness';
 import { lockstep as lockstepStats, tierOf, weights } from './lockstep';
 
@@ -8,11 +10,13 @@ import { lockstep as lockstepStats, tierOf, weights } from './lockstep';
 const lockstep = (...args: Parameters<typeof lockstepStats>) => lockstepStats(...args).lazy;
 
 describe('lazy rounds (clean servers in per-weight heaps) against the reference scan', () => {
-  it(`runs on tiers from ${lazyRounds.minServers} servers`, () => {
-    expect(lazyRounds.minServers).toBeGreaterThan(1);
+  it(`runs on tiers from ${lazyFrom} servers by default, from the injected threshold otherwise`, () => {
+    expect(lazyFrom).toBeGreaterThan(1);
     // (failures keep the tier off its steady-state replay, which needs no rounds at all)
-    expect(lockstep(weights(lazyRounds.minServers - 1, () => 1), 300, 1, { hold: 3, failEvery: 10 })).toBe(0);
-    expect(lockstep(weights(lazyRounds.minServers, () => 1), 300, 1, { hold: 3, failEvery: 10 })).toBeGreaterThan(150);
+    expect(lockstep(weights(lazyFrom - 1, () => 1), 300, 1, { hold: 3, failEvery: 10 })).toBe(0);
+    expect(lockstep(weights(lazyFrom, () => 1), 300, 1, { hold: 3, failEvery: 10 })).toBeGreaterThan(150);
+    expect(lockstep(weights(6, () => 1), 300, 1, { hold: 3, failEvery: 10, lazyFromServers: 6 })).toBeGreaterThan(150);
+    expect(lockstep(weights(6, () => 1), 300, 1, { hold: 3, failEvery: 10, lazyFromServers: 7 })).toBe(0);
   });
 
   it('agrees with failures, probes and recoveries (64 servers, weights 1-10)', () => {
@@ -46,7 +50,7 @@ describe('lazy rounds (clean servers in per-weight heaps) against the reference 
       const t = tierOf(w.b);
       const before = t.rounds;
       const outcome = w.request(dead, rand() < 0.5);
-      if (t.lazy && outcome.includes('!') && t.rounds - before > 1) lazyRetries++;
+      if (t.lazy?.active === true && outcome.includes('!') && t.rounds - before > 1) lazyRetries++;
       if (rand() < 0.3) w.advance(Math.floor(rand() * 300));
       if (k % 50 === 0) w.compare(true);
       if (k % 700 === 699) dead.add(`s${Math.floor(rand() * 40)}`);

@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { ServerOptions } from '../../src/options';
 import {
-  MAX_RING_POINTS, buildRing, findPoint, getConsistentHash, ketamaHostPort, ketamaPoints, rebuildRing, ringOwner,
+  ConsistentHashSelector, MAX_RING_POINTS, type PointWalk, buildRing, findPoint, ketamaHostPort, ketamaPoints, ringOwner,
 } from '../../src/select/consistent-hash';
 import { crc32 } from '../../src/select/crc32';
 import { request } from '../helpers';
@@ -105,26 +105,28 @@ describe('hash KEY consistent (§5.3)', () => {
 
   it('the walk gives up after 20 points and falls back to round robin', () => {
     const p = peersOf(three([{ down: true }, { down: true }, { down: true }]));
-    rebuildRing(p);
+    const selector = new ConsistentHashSelector();
+    selector.rebuilt(p);
     const r = requestOn(p.primary, 'foo');
-    expect(getConsistentHash(p, r)).toBe(-1);
-    expect(r.hashTries).toBe(21);
+    expect(selector.get(p, r)).toBe(-1);
+    expect((r.walk as PointWalk).tries).toBe(21);
   });
 
   it('the ring is built by rebuild and reused by every get; an in-place weight change rebuilds it once', () => {
     const p = peersOf(three());
-    rebuildRing(p);
-    const ring = p.ring;
-    for (const k of KEYS) getConsistentHash(p, requestOn(p.primary, k));
-    expect(p.ring).toBe(ring);
+    const selector = new ConsistentHashSelector();
+    selector.rebuilt(p);
+    const ring = selector.ring;
+    for (const k of KEYS) selector.get(p, requestOn(p.primary, k));
+    expect(selector.ring).toBe(ring);
     p.primary.weight[0] = 2;
     p.primary.recount();
-    getConsistentHash(p, requestOn(p.primary, 'foo'));
-    expect(p.ring).not.toBe(ring);
-    expect(p.ring!.points.length).toBe(640);
-    const again = p.ring;
-    getConsistentHash(p, requestOn(p.primary, 'bar'));
-    expect(p.ring).toBe(again);
+    selector.get(p, requestOn(p.primary, 'foo'));
+    expect(selector.ring).not.toBe(ring);
+    expect(selector.ring!.points.length).toBe(640);
+    const again = selector.ring;
+    selector.get(p, requestOn(p.primary, 'bar'));
+    expect(selector.ring).toBe(again);
   });
 
   it('an empty key or a single server uses round robin', () => {

@@ -4,7 +4,12 @@ import { ManualClock } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { Method } from '../../src/options';
 import type { Peers } from '../../src/peers';
-import { getHash, hashStep } from '../../src/select/hash';
+import { type HashWalk, getHash as getHashWith, hashStep } from '../../src/select/hash';
+import { TierSlots } from '../../src/select/slots';
+import type { RequestState } from '../../src/select/request';
+
+const getHash = (p: Peers, r: RequestState) => getHashWith(p, r, new TierSlots());
+const walkOf = (r: RequestState) => r.walk as HashWalk;
 import { named, picks, request } from '../helpers';
 import { requestOn, tierOf } from './methods-harness';
 
@@ -58,7 +63,7 @@ describe('hash KEY (§5.2)', () => {
     const p: Peers = { primary: t, backup: null, single: false, rng: Math.random };
     const r = requestOn(t, 'foo');
     expect(getHash(p, r)).toBe(0);
-    expect([r.hash, r.rehash, r.hashTries]).toEqual([10068, 2, 1]);
+    expect([walkOf(r).hash, walkOf(r).rehash, walkOf(r).tries]).toEqual([10068, 2, 1]);
   });
 
   it('retries of one request continue the chain: B fails -> A; A and B fail -> C', () => {
@@ -112,11 +117,11 @@ describe('hash KEY (§5.2)', () => {
     const r = requestOn(t, 'foo');
     r.mask = 1 << 3; // D was tried by this request already: nothing is available
     expect(getHash(p, r)).toBe(-1);
-    expect([r.hashTries, r.rehash]).toEqual([21, 21]);
+    expect([walkOf(r).tries, walkOf(r).rehash]).toEqual([21, 21]);
     t.conns[2] = 0;
     t.refreshGate(2);
     expect(getHash(p, r)).toBe(2); // round robin now: no further hash rounds
-    expect([r.hashTries, r.rehash]).toEqual([21, 21]);
+    expect([walkOf(r).tries, walkOf(r).rehash]).toEqual([21, 21]);
   });
 
   it('everything unavailable: no live upstreams', () => {

@@ -3,7 +3,12 @@ import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
 import { UpstreamError } from '../../src/errors';
 import { markTried } from '../../src/select/request';
-import { IP_HASH_SEED, getIpHash, ipHashFold, ipHashKeyBytes, ipHashMix } from '../../src/select/ip-hash';
+import { IP_HASH_SEED, type IpHashWalk, getIpHash as getIpHashWith, ipHashFold, ipHashKeyBytes, ipHashMix } from '../../src/select/ip-hash';
+import { TierSlots } from '../../src/select/slots';
+import type { Peers } from '../../src/peers';
+import type { RequestState } from '../../src/select/request';
+
+const getIpHash = (p: Peers, r: RequestState) => getIpHashWith(p, r, new TierSlots());
 import { request } from '../helpers';
 import { peersOf, requestOn } from './methods-harness';
 
@@ -152,7 +157,7 @@ describe('ip_hash (§5.4)', () => {
     markTried(r, 1); // what the Balancer does with the winner
     r.key = 'garbage'; // a retry must not look at the key again
     expect(getIpHash(p, r)).toBe(2);
-    expect(r.hash).toBe(5654);
+    expect((r.walk as IpHashWalk).hash).toBe(5654);
   });
 
   it('more than 20 tries fall back to round robin; a single server always uses it', () => {

@@ -8,10 +8,12 @@ import { expect } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { ManualClock, seededRandom } from '../../src/clock';
 import type { Server } from '../../src/server';
-import type { Tier } from '../../src/tier';
+import { roundRobinStateOf } from '../../src/select/round-robin/index';
+import type { ServerRecord } from '../../src/server';
 import { RefUpstream, type RefPeer, type RefServerOptions } from '../reference/nginx-rr';
 
-export const tierOf = (b: Balancer) => (b.servers[0] as unknown as { tier: Tier }).tier;
+/** The round-robin selector's state over the balancer's primary tier (the accelerators'). */
+export const tierOf = (b: Balancer) => roundRobinStateOf(b.servers[0] as ServerRecord)!;
 
 /**
  * Drives a Balancer and the reference scan with the same one-shot picks, holds, releases and
@@ -21,9 +23,18 @@ export const tierOf = (b: Balancer) => (b.servers[0] as unknown as { tier: Tier 
  * (`widest`). Any
  * difference in a pick or in a server's current / effective weight, fails or conns throws.
  */
-export function lockstep(servers: RefServerOptions[], steps: number, seed: number, opts: { failEvery?: number; hold?: number; rebaseAt?: number } = {}) {
+export function lockstep(
+  servers: RefServerOptions[],
+  steps: number,
+  seed: number,
+  opts: { failEvery?: number; hold?: number; rebaseAt?: number; lazyFromServers?: number } = {},
+) {
   const clock = new ManualClock(1_000_000);
-  const b = new Balancer({ servers: servers.map((s, i) => ({ ...s, address: `10.2.${i >> 8}.${i & 255}:25` })), clock: clock.now });
+  const b = new Balancer({
+    servers: servers.map((s, i) => ({ ...s, address: `10.2.${i >> 8}.${i & 255}:25` })),
+    clock: clock.now,
+    ...(opts.lazyFromServers === undefined ? {} : { tuning: { lazyFromServers: opts.lazyFromServers } }),
+  });
   const ref = new RefUpstream(servers);
   const rand = seededRandom(seed);
   const held: [Server, RefPeer][] = [];
@@ -31,13 +42,14 @@ export function lockstep(servers: RefServerOptions[], steps: number, seed: numbe
   for (let k = 0; k < steps; k++) {
     clock.advance(Math.floor(rand() * 30));
     const t = tierOf(b);
-    if (opts.rebaseAt !== undefined && t.clean !== null) t.clean.rebaseAt = Math.min(t.clean.rebaseAt, opts.rebaseAt);
+    const lazy = t.lazy;
+    if (opts.rebaseAt !== undefined && lazy !== null) lazy.rebaseAt = Math.min(lazy.rebaseAt, opts.rebaseAt);
     const before = t.rounds;
-    const branchFree = !t.lazy && t.rounds < t.branchFreeUntil;
+    const branchFree = !(lazy?.active ?? false) && t.rounds < t.branchFreeUntil;
     const s = b.pick();
     const p = ref.pick(clock.now());
     expect(s?.id ?? null, `pick ${k}`).toBe(p?.id ?? null);
-    if (t.lazy) stats.lazy++;
+    if (lazy?.active === true) stats.lazy++;
     else if (t.rounds !== before) {
       stats.rounds++;
       if (branchFree) stats.branchFree++;

@@ -15,7 +15,7 @@ const OWNER = {};
 /** A tier of `list` (fresh state: effective = weight, no conns, no fails). */
 export function tierOf(list: ServerOptions[], backup = false): Tier {
   const recs = list.map((s) => new ServerRecord(resolveServer(s, 'server'), OWNER));
-  const t = new Tier(recs, backup, 1);
+  const t = new Tier(recs, backup);
   recs.forEach((rec, i) => {
     t.weight[i] = rec.weight;
     t.effective[i] = rec.weight;
@@ -38,5 +38,5 @@ export function peersOf(primary: ServerOptions[], backup: ServerOptions[] = [], 
 
 /** A fresh request state on tier `t` (what `attempt(key)` starts with). */
 export function requestOn(t: Tier, key = '', now = 0): RequestState {
-  return { tier: t, mask: 0, bits: null, now: NaN, clock: () => now, key, hash: 0, rehash: 0, hashTries: 0 };
+  return { tier: t, mask: 0, bits: null, now: NaN, clock: () => now, key, walk: null };
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
-import { lazyRounds } from '../../src/select/clean-classes';
-import { SMALL_TIER } from '../../src/tier';
+import { BRANCH_FREE_MAX_SERVERS } from '../../src/select/round-robin/branch-free-round';
+import { DEFAULT_TUNING } from '../../src/select/selector';
 import { lockstep, weights } from './lockstep';
 
 // Rounds on tiers below the lazy threshold run smallRound (a branch-free maximum over 32-bit keys
@@ -10,7 +10,7 @@ import { lockstep, weights } from './lockstep';
 // drive both against the reference scan.
 describe('small rounds (branch-free maximum) against the reference scan', () => {
   it('covers every tier below the lazy threshold', () => {
-    expect(lazyRounds.minServers - 1).toBeLessThanOrEqual(SMALL_TIER);
+    expect(DEFAULT_TUNING.lazyFromServers - 1).toBeLessThanOrEqual(BRANCH_FREE_MAX_SERVERS);
   });
 
   it('breaks ties towards the first server in config order (nginx strict >)', () => {
@@ -30,7 +30,7 @@ describe('small rounds (branch-free maximum) against the reference scan', () => 
     const eight = lockstep(weights(8, (i) => 1 + ((i * 7) % 10)), 20_000, 13, { failEvery: 40, hold: 2 });
     expect(eight.rounds).toBeGreaterThan(5_000);
     expect(eight.branchFree).toBeGreaterThan(2_000);
-    const many = lockstep(weights(lazyRounds.minServers - 1, (i) => 1 + (i % 3)), 10_000, 17, { failEvery: 30, hold: 3 });
+    const many = lockstep(weights(DEFAULT_TUNING.lazyFromServers - 1, (i) => 1 + (i % 3)), 10_000, 17, { failEvery: 30, hold: 3 });
     expect(many.rounds).toBeGreaterThan(2_000);
     expect(many.branchFree).toBeGreaterThan(1_000);
     expect(many.lazy).toBe(0);

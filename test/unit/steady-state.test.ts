@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
-import { windowEnd } from '../../src/select/steady-state';
-import type { Tier } from '../../src/tier';
+import { roundRobinStateOf } from '../../src/select/round-robin/index';
+import { windowEnd } from '../../src/select/round-robin/steady-replay';
+import type { ServerRecord } from '../../src/server';
 import { RefUpstream } from '../reference/nginx-rr';
 import { named } from '../helpers';
 import { seededRandom } from '../../src/clock';
@@ -14,8 +15,8 @@ function above(x: number): number {
   return f[0]!;
 }
 
-/** Introspection: the tier a server belongs to. */
-const tierOf = (b: Balancer, id: string) => (b.get(id) as unknown as { tier: Tier }).tier;
+/** Introspection: the steady replay of the tier a server belongs to. */
+const tierOf = (b: Balancer, id: string) => roundRobinStateOf(b.get(id) as ServerRecord)!.replay;
 
 describe('windowEnd: the last now inside a passive window', () => {
   it('is checked + failTimeout for integer times', () => {
@@ -53,7 +54,7 @@ describe('replay around a server inside its passive window', () => {
       b.release(s, fail);
       ref.release(p, fail, clock.now());
       const t = tierOf(b, 'B');
-      if (t.fast && t.until !== Infinity) replaying.push(clock.now());
+      if (t.replaying && t.validUntil !== Infinity) replaying.push(clock.now());
     };
     // C B A ...: A, the third pick, fails at t = 0 and is out while now - 0 <= 10 s.
     step();
@@ -73,7 +74,7 @@ describe('replay around a server inside its passive window', () => {
     // clock compared to the end of A's window, and the replay stopped at it.
     expect(replaying.length).toBeGreaterThan(80);
     expect(Math.max(...replaying)).toBeLessThanOrEqual(10_000);
-    expect(tierOf(b, 'B').until).toBe(Infinity);
+    expect(tierOf(b, 'B').validUntil).toBe(Infinity);
   });
 
   it("leaves the replay when a probe's success brings the server back early", () => {
@@ -107,7 +108,7 @@ describe('replay around a server inside its passive window', () => {
       ref.release(p, false, clock.now());
       if (probe !== undefined && k % 7 === 0 && refProbe !== null) {
         const t = tierOf(b, 'A');
-        if (t.fast && t.until !== Infinity) replayedAtRelease = true;
+        if (t.replaying && t.validUntil !== Infinity) replayedAtRelease = true;
         b.release(probe);
         ref.release(refProbe, false, clock.now());
         refProbe = null;
@@ -147,13 +148,13 @@ describe('finding the period after a change (ring of the last W picks)', () => {
       const t = tierOf(b, 'A');
       const W2 = W - weights[id.charCodeAt(0) - 65]! + weight;
       for (let k = 0; k < 6 * W2; k++) {
-        const recording = t.recorded >= 0;
+        const recording = t.windowRounds >= 0;
         const [mine, theirs] = step();
         expect(mine, `scenario ${scenario} pick ${k}`).toBe(theirs);
-        if (recording && t.fast) {
+        if (recording && t.replaying) {
           // this pick completed a period in the ring: replay continues from its oldest entry
           entered++;
-          if (t.pos !== 0) midRing++;
+          if (t.position !== 0) midRing++;
         }
       }
       expect(b.servers.map((x) => x.currentWeight)).toEqual(ref.peers.map((p) => p.currentWeight));

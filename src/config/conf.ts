@@ -1,0 +1,204 @@
+/**
+ * What the configuration walker and the modules share, after nginx's src/core/ngx_conf_file.h:
+ * the contexts a directive can sit in (the `NGX_*_CONF` type flags, plus the blocks we only walk),
+ * the argument-count rules (`NGX_CONF_TAKE1`, `NGX_CONF_1MORE`, ...), the command table row
+ * (`ngx_command_t`), the walker as a handler sees it (`ngx_conf_t`), and the state the modules keep
+ * (their main and block confs: `ngx_http_upstream_srv_conf_t` and the like). Types and two constant
+ * tables; no behaviour.
+ */
+
+import type { ConfigError } from '../errors';
+import type { Method } from '../methods';
+import type { CheckOptions, HttpStatusClass } from '../options';
+import type { ResolvedServer } from '../server-fields';
+import type { Statement, Token } from './tokenizer';
+import type { ConfigWarning, ProxyDirective, ServerSource, UpstreamConfig } from './types';
+
+/**
+ * Where a statement sits. `main`, `events` and the `upstream` blocks are modelled (every directive
+ * is checked); `http`, `stream` and their `server`/`location` blocks are walked (their block
+ * directives are checked, other directives skipped); `other*` are blocks we do not interpret, and
+ * `raw` the text blocks nginx hands to a custom handler (`types`, `map`, ...).
+ */
+export type Ctx =
+  | 'main'
+  | 'events'
+  | 'http'
+  | 'stream'
+  | 'ups-http'
+  | 'ups-stream'
+  | 'http-server'
+  | 'http-location'
+  | 'stream-server'
+  | 'other-http'
+  | 'other-stream'
+  | 'other'
+  | 'raw';
+
+/** How the walker treats a context, and what a block skipped inside it becomes. */
+export interface ContextInfo {
+  readonly kind: 'modelled' | 'upstream' | 'walked' | 'skipped' | 'raw';
+  /** The context of a block we do not interpret inside this one. */
+  readonly inner: Ctx;
+  /** The module a misplaced `upstream` found here is guessed to belong to (lenient recovery). */
+  readonly guess: 'http' | 'stream';
+}
+
+export const CONTEXTS: Readonly<Record<Ctx, ContextInfo>> = {
+  main: { kind: 'modelled', inner: 'other', guess: 'stream' },
+  events: { kind: 'modelled', inner: 'other', guess: 'stream' },
+  http: { kind: 'walked', inner: 'other-http', guess: 'http' },
+  stream: { kind: 'walked', inner: 'other-stream', guess: 'stream' },
+  'http-server': { kind: 'walked', inner: 'other-http', guess: 'http' },
+  'http-location': { kind: 'walked', inner: 'other-http', guess: 'http' },
+  'stream-server': { kind: 'walked', inner: 'other-stream', guess: 'stream' },
+  'ups-http': { kind: 'upstream', inner: 'other-http', guess: 'http' },
+  'ups-stream': { kind: 'upstream', inner: 'other-stream', guess: 'stream' },
+  'other-http': { kind: 'skipped', inner: 'other-http', guess: 'http' },
+  'other-stream': { kind: 'skipped', inner: 'other-stream', guess: 'stream' },
+  other: { kind: 'skipped', inner: 'other', guess: 'stream' },
+  raw: { kind: 'raw', inner: 'raw', guess: 'stream' },
+};
+
+/** Argument-count classes of `ngx_command_t` (`n` counts the directive name, as nginx's nelts). */
+export const ARGS = {
+  '0': (n: number) => n === 1,
+  '1': (n: number) => n === 2,
+  '2': (n: number) => n === 3,
+  '12': (n: number) => n === 2 || n === 3,
+  '23': (n: number) => n === 3 || n === 4,
+  '012': (n: number) => n >= 1 && n <= 3,
+  '1+': (n: number) => n >= 2,
+  flag: (n: number) => n === 2,
+} as const;
+
+export type ArgRule = keyof typeof ARGS;
+
+/**
+ * One row of a command table (nginx's `ngx_command_t`): the walker checks the terminator and the
+ * argument count, then calls `handler` with the block's configuration (`C`: the upstream block's
+ * state inside `upstream`, nothing elsewhere).
+ */
+export interface Command<C> {
+  readonly name: string;
+  /** Where nginx allows it. */
+  readonly contexts: readonly Ctx[];
+  /** `NGX_CONF_BLOCK`: it opens a block (`{`) instead of ending with `;`. */
+  readonly block: boolean;
+  readonly args: ArgRule;
+  /**
+   * Lenient mode, after a terminator or argument-count error on a statement that opened a block:
+   * walk that block in the current context (`here`), in the current context's `inner` one, or (the
+   * default) as `other`.
+   */
+  readonly recover?: 'here' | 'inner';
+  readonly handler: (cf: Conf, st: Statement, conf: C) => void;
+}
+
+/** A position in a file, as errors and warnings carry it. */
+export interface Where {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** One `server` line of an upstream (every parameter the field table has) and where it came from. */
+export type ServerRec = ResolvedServer & { source: ServerSource };
+
+/** The state of one `upstream` block while it is read (nginx's `ngx_*_upstream_srv_conf_t`). */
+export interface UpsState {
+  name: string;
+  context: 'http' | 'stream';
+  file: string;
+  line: number;
+  column: number;
+  servers: ServerRec[];
+  /** nginx `uscf->peer.init_upstream` is set (a balancing directive or keepalive ran). */
+  initSet: boolean;
+  /** nginx `uscf->flags` allow `backup`. */
+  backupAllowed: boolean;
+  method: Method;
+  consistent: boolean;
+  randomTwo: boolean;
+  randomLeastConn: boolean;
+  methodDirective?: string;
+  hashKey?: string;
+  keepaliveSeen: boolean;
+  keepalive?: { connections: number; requests?: number; timeMs?: number; timeoutMs?: number };
+  zone?: { name: string; size: number };
+  check?: CheckOptions;
+  expectAlive?: Set<HttpStatusClass>;
+  checkKeepaliveRequests?: number;
+  httpSend?: string;
+  warnings: ConfigWarning[];
+  misplaced: boolean;
+  backupBeforeMethod?: ServerRec;
+  /** How many servers so far have each address (duplicate lines get ids `ADDR#2`, ...). */
+  addressCount: Map<string, number>;
+}
+
+/** The upstream modules' main confs (http and stream) and the shared memory zones of the cycle. */
+export interface UpstreamMain {
+  /** Every upstream block per module, in definition order (misplaced ones included). */
+  readonly lists: { readonly http: UpsState[]; readonly stream: UpsState[] };
+  /** Lower-cased names of the well-placed upstreams per module: nginx compares them case-insensitively. */
+  readonly names: { readonly http: Set<string>; readonly stream: Set<string> };
+  readonly zones: Map<string, { size: bigint; tag: 'http' | 'stream' } & Where>;
+  /** The results, one per upstream block with servers. */
+  readonly results: UpstreamConfig[];
+}
+
+/** What the core, events, http and stream modules remember across statements. */
+export interface CoreMain {
+  /** `http`, `stream`, `events` and the main directives that may appear once, once seen. */
+  readonly seen: Set<string>;
+  /** `load_module` loaded the mail module (Debian builds it as a dynamic module). */
+  mailLoaded: boolean;
+  /** The stream `server` block being read has a `listen`. */
+  listenSeen: boolean;
+  readonly proxyDirectives: ProxyDirective[];
+}
+
+/** `include` (nginx's `ngx_conf_include`): where files come from, and which are open. */
+export interface Includes {
+  readonly prefix: string;
+  readonly readFile: (path: string) => string;
+  readonly glob: (pattern: string) => string[];
+  /** The files being read, outermost first (for cycles and the depth limit). */
+  readonly stack: string[];
+  /** Every file read, in order. */
+  readonly files: string[];
+}
+
+/** The walker as a handler sees it (nginx's `ngx_conf_t`). */
+export interface Conf {
+  readonly lenient: boolean;
+  /** The context of the statement being handled (nginx's `cf->cmd_type`). */
+  readonly ctx: Ctx;
+  readonly errors: readonly ConfigError[];
+  readonly core: CoreMain;
+  readonly upstream: UpstreamMain;
+  readonly includes: Includes;
+  /** Records an error; in strict mode it stops the parse (throws). */
+  error(reason: string, at: Where, kind: string, value?: unknown): void;
+  /** Records a warning, also in `ups` (default: the upstream block being read). */
+  warn(reason: string, at: Where, kind: ConfigWarning['kind'], ups?: UpsState): void;
+  /** Where nginx reports a directive-level error: the terminator's line; the column of `tok` if given. */
+  at(st: Statement, tok?: Token): Where;
+  /** nginx (with the check module when enabled) has a directive of that name somewhere. */
+  known(name: string): boolean;
+  notAllowed(st: Statement): void;
+  unknown(st: Statement): void;
+  /** `ngx_conf_parse(cf, NULL)`: reads the block the statement opened, in `ctx`; `ups` is its upstream state. */
+  block(ctx: Ctx, ups?: UpsState): void;
+  /** `ngx_conf_parse(cf, filename)`: reads an included file in the current context. */
+  file(text: string, path: string): void;
+  /** After an error on a statement that opened a block: walk that block in `ctx` (lenient). */
+  recover(st: Statement, ctx: Ctx): void;
+  /** A directive we do not interpret: walk its block, if it has one, in `inner` (raw for a text block). */
+  skip(st: Statement, inner: Ctx): void;
+  /** Where the reader of the current file stands. */
+  position(): { line: number; column: number };
+  /** The current file ended inside a block (reported once). */
+  eofReached(): boolean;
+}

@@ -1,0 +1,193 @@
+/**
+ * An upstream's membership: its server records by stable `id`, in configuration order, and the
+ * tiers built from them (nginx's peer arrays), rebuilt when servers are added, removed, moved
+ * between tiers or replaced, and patched in place when only their parameters change. Every
+ * surviving server carries its dynamic state (server-fields.ts `PEER_STATE`) over by `id`.
+ *
+ * Before it changes a weight or copies a tier it settles the tier's selector state (the
+ * accelerators' implicit current weights become explicit, select/selector.ts); after every change
+ * it tells the selector (`rebuilt`). The Balancer validates requests and commits events; this
+ * class only changes state. Cost: O(n) per change, never per pick.
+ */
+
+import { initialRiseFall } from './health/rise-fall';
+import type { ResolvedOptions } from './options';
+import type { Peers } from './peers';
+import { type RequestState, clearTried, isTried, markTried } from './select/request';
+import type { Selector } from './select/selector';
+import { ServerRecord } from './server';
+import { NUMERIC_PARAMS, PEER_STATE, type ResolvedServer } from './server-fields';
+import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
+
+export class Membership {
+  /** Records in configuration order (primaries and backups interleaved as given). */
+  order: ServerRecord[] = [];
+  byId = new Map<string, ServerRecord>();
+  /** The tiers; the same object for the balancer's lifetime (its fields are replaced). */
+  readonly peers: Peers;
+  /** Bumped on every change of the tiers; attempts compare it to remap their tried set. */
+  generation = 0;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly selector: Selector,
+    readonly owner: object,
+  ) {
+    for (const s of options.servers) this.insert(s);
+    this.peers = { primary: undefined as unknown as Tier, backup: null, single: false, rng: options.rng };
+    this.rebuild();
+    for (const r of this.order) r.lastState = r.state;
+  }
+
+  /** A new server's record: fresh state, and the initial check verdict when checks are configured. */
+  newRecord(s: ResolvedServer): ServerRecord {
+    const rec = new ServerRecord(s, this.owner);
+    rec.check = this.options.check === undefined ? null : initialRiseFall(this.options.check.defaultDown);
+    return rec;
+  }
+
+  /** Appends a server (the caller rebuilds). */
+  insert(s: ResolvedServer): ServerRecord {
+    const rec = this.newRecord(s);
+    this.order.push(rec);
+    this.byId.set(s.id, rec);
+    return rec;
+  }
+
+  /** Removes a server; its record keeps its last state for in-flight releases. */
+  remove(rec: ServerRecord): void {
+    this.detach(rec);
+    this.order = this.order.filter((r) => r !== rec);
+    this.byId.delete(rec.id);
+    this.rebuild();
+  }
+
+  /**
+   * Applies a new server list: surviving ids keep their state (a weight change keeps the failure
+   * penalty), new ones start fresh, missing ones are detached. Returns the records that survived.
+   */
+  replace(resolved: readonly ResolvedServer[]): Set<ServerRecord> {
+    const keep = new Set(resolved.map((s) => s.id));
+    for (const rec of this.order) if (!keep.has(rec.id)) this.detach(rec);
+    const order: ServerRecord[] = [];
+    const kept = new Set<ServerRecord>();
+    for (const s of resolved) {
+      const existing = this.byId.get(s.id);
+      if (existing !== undefined) {
+        if (existing.config.weight !== s.weight) this.reweight(existing, s.weight);
+        this.recheckIfBack(existing, s);
+        existing.config = s;
+        order.push(existing);
+        kept.add(existing);
+      } else {
+        order.push(this.newRecord(s));
+      }
+    }
+    this.order = order;
+    this.byId = new Map(order.map((r) => [r.id, r]));
+    this.rebuild();
+    return kept;
+  }
+
+  /** Changes one server's parameters, keeping its health and round-robin state. */
+  patch(rec: ServerRecord, next: ResolvedServer): void {
+    const prev = rec.config;
+    rec.tier!.listener?.settle(); // before a flag or weight changes
+    if (prev.weight !== next.weight) this.reweight(rec, next.weight);
+    this.recheckIfBack(rec, next);
+    rec.config = next;
+    if (prev.backup !== next.backup) this.rebuild();
+    else {
+      const t = rec.tier!;
+      this.#load(t, rec.index, rec);
+      t.recount();
+      this.generation++;
+      this.selector.rebuilt(this.peers);
+    }
+  }
+
+  /** Keeps the state of a removed server readable, and its releases harmless. */
+  detach(rec: ServerRecord): void {
+    rec.tier?.listener?.settle();
+    rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
+    rec.tier = null;
+    rec.index = -1;
+  }
+
+  /**
+   * A new weight keeps the failure penalty: effective weight = min(effective, new weight), or the
+   * new weight if the server was at full weight.
+   */
+  reweight(rec: ServerRecord, weight: number): void {
+    const t = rec.tier;
+    if (t === null) return;
+    const i = rec.index;
+    t.listener?.settle(); // implicit current weights are functions of the old weight
+    const e = t.effective[i]!;
+    t.effective[i] = e >= t.weight[i]! ? weight : Math.min(e, weight);
+    t.weight[i] = weight;
+  }
+
+  /**
+   * A server back from `down` with active checks configured must prove its health again (rise), as
+   * the check module does for a server it starts to check (`default_down`).
+   */
+  recheckIfBack(rec: ServerRecord, next: ResolvedServer): void {
+    const check = this.options.check;
+    if (rec.config.down && !next.down && rec.check !== null && check !== undefined) {
+      rec.check = initialRiseFall(check.defaultDown);
+    }
+  }
+
+  /** Re-maps a request's tried set (and its tier) onto the tiers built since it last looked. */
+  remap(r: RequestState & { generation: number }): void {
+    const old = r.tier;
+    const p = this.peers;
+    const next = old.backup ? p.backup ?? p.primary : p.primary;
+    const tried: ServerRecord[] = [];
+    for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.push(old.records[i]!);
+    r.tier = next;
+    clearTried(r);
+    for (const rec of tried) if (rec.tier === next) markTried(r, rec.index);
+    r.generation = this.generation;
+  }
+
+  /** Rebuilds the tiers from `order`, carrying each server's dynamic state over by id. */
+  rebuild(): void {
+    this.generation++;
+    for (const rec of this.order) rec.tier?.listener?.settle(); // the new tiers copy `current`
+    const p = this.peers;
+    const primary = this.order.filter((r) => !r.config.backup);
+    const backup = this.order.filter((r) => r.config.backup);
+    p.primary = this.#build(primary, false);
+    p.backup = backup.length > 0 ? this.#build(backup, true) : null;
+    p.single = primary.length === 1 && backup.length === 0;
+    this.selector.rebuilt(p);
+  }
+
+  #build(records: ServerRecord[], backup: boolean): Tier {
+    const t = new Tier(records, backup);
+    records.forEach((rec, i) => {
+      this.#load(t, i, rec);
+      const old = rec.tier;
+      if (old !== null) {
+        for (const field of PEER_STATE) t[field][i] = old[field][rec.index]!;
+      } else {
+        t.effective[i] = rec.config.weight;
+      }
+    });
+    records.forEach((rec, i) => {
+      rec.tier = t;
+      rec.index = i;
+    });
+    t.recount();
+    return t;
+  }
+
+  /** Writes a record's configuration into its tier slot (parameters and flags; not dynamic state). */
+  #load(t: Tier, i: number, rec: ServerRecord): void {
+    const c = rec.config;
+    for (const p of NUMERIC_PARAMS) t[p.key][i] = c[p.key];
+    t.blocked[i] = (c.down ? BLOCK_DOWN : 0) | (c.drain ? BLOCK_DRAIN : 0) | (rec.check?.down ? BLOCK_CHECK : 0);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Smooth weighted round robin, exactly as nginx's `ngx_http_upstream_get_round_robin_peer`
+ * (src/http/ngx_http_upstream_round_robin.c; stream the same; docs/nginx-semantics.md §2.1-2.2),
+ * and the round-robin selector. This file is the folder's only public face: nothing outside it
+ * imports an accelerator.
+ *
+ * nginx's get: single-server mode (no passive test, no tried set); else one round on the request's
+ * tier, falling back once to the backup tier (clearing the tried set) when the primary tier yields
+ * nothing. The round itself is nginx's `ngx_http_upstream_get_peer`, in plain-round.ts. Tiers of
+ * other methods (whose fallback is this get) carry no state and always run the plain round.
+ *
+ * On a round-robin tier the dispatcher below picks the cheapest way to run the same round. Each
+ * accelerator states its precondition at the top of its file and returns what the plain round
+ * returns, leaving the same state; the differential test (test/property/differential.prop.test.ts)
+ * runs every one of them in lock step with the plain model. The dispatch table, first match wins:
+ *
+ * | precondition | strategy | file |
+ * | --- | --- | --- |
+ * | the request has tried something, tier below the lazy size | the plain round | plain-round.ts |
+ * | the request has tried something, tier of lazy size | a lazy retry round | lazy-rounds.ts |
+ * | replaying, and no passive window that kept a server out has ended | the next pick of the period | steady-replay.ts |
+ * | calm tier past its back-off | open a recording window, or start replaying from zero weights | steady-replay.ts |
+ * | tier of at least `lazyFromServers` servers | a lazy round | lazy-rounds.ts |
+ * | at most 32 servers, unequal weights, unsettled since the last change | a branch-free round | branch-free-round.ts |
+ * | otherwise | a clean-run round (the plain round when most servers are special) | clean-run-round.ts |
+ *
+ * A fresh round is recorded into the open window (steady-replay.ts `record`), so that a settled
+ * sequence is found and replayed. The Balancer marks the winner tried, bumps `checked` and counts
+ * the connection.
+ */
+
+import type { Peers } from '../../peers';
+import type { ServerRecord } from '../../server';
+import type { Tier } from '../../tier';
+import { type RequestState, clearTried } from '../request';
+import type { Selector, SelectorContext } from '../selector';
+import { branchFreeRound } from './branch-free-round';
+import { cleanRunRound } from './clean-run-round';
+import { plainRound } from './plain-round';
+import { RoundRobinTier } from './tier-state';
+
+/**
+ * nginx's round-robin get for one attempt: index in `r.tier` (which may now be the backup tier),
+ * or -1 (NGX_BUSY). Other methods fall back to it.
+ */
+export function getRoundRobin(p: Peers, r: RequestState): number {
+  if (p.single && r.tier === p.primary) {
+    const t = r.tier;
+    if (t.blocked[0] !== 0) return -1;
+    const mc = t.maxConns[0]!;
+    return mc !== 0 && t.conns[0]! >= mc ? -1 : 0;
+  }
+  const i = roundOn(r);
+  if (i >= 0 || p.backup === null || r.tier !== p.primary) return i;
+  r.tier = p.backup;
+  clearTried(r);
+  return roundOn(r);
+}
+
+/**
+ * One round on `r.tier`: through the dispatcher when the round-robin selector keeps state over the
+ * tier (it is the only selector that registers tier listeners), else the plain round.
+ */
+function roundOn(r: RequestState): number {
+  const state = r.tier.listener as RoundRobinTier | null;
+  return state === null ? plainRound(r) : dispatch(state, r);
+}
+
+/** The dispatch table of the header, for a round-robin tier. */
+function dispatch(s: RoundRobinTier, r: RequestState): number {
+  if (r.mask !== 0 || r.bits !== null) return retryRound(s, r);
+  const replay = s.replay;
+  if (replay.replaying || replay.windowRounds >= 0) {
+    if (replay.expired(r)) replay.leave(s.rounds);
+    else if (replay.replaying) return replay.next();
+  }
+  if (replay.windowRounds < 0 && r.tier.limited === 0 && s.rounds >= replay.retryAt) {
+    replay.begin(r, s.rounds);
+    if (replay.replaying) return replay.next();
+  }
+  let i: number;
+  if (s.lazy !== null) i = s.lazy.round(r, false);
+  else {
+    if (s.special.dirty) s.refreshSpecial();
+    i = s.rounds < s.branchFreeUntil ? branchFreeRound(r, s.special) : cleanRunRound(r, s.special);
+  }
+  s.rounds++;
+  if (replay.windowRounds >= 0) {
+    if (i < 0) replay.windowRounds = -1;
+    else replay.record(i);
+  }
+  return i;
+}
+
+/** A retry round: no replay; lazy tiers isolate the tried servers, others run the plain round. */
+function retryRound(s: RoundRobinTier, r: RequestState): number {
+  const replay = s.replay;
+  if (replay.replaying || replay.windowRounds >= 0) replay.leave(s.rounds);
+  const i = s.lazy === null ? plainRound(r) : s.lazy.round(r, true);
+  s.rounds++;
+  return i;
+}
+
+/** The round-robin method's selector: nginx's get, with the accelerators' state per tier. */
+export class RoundRobinSelector implements Selector {
+  #context: SelectorContext;
+  #primary: RoundRobinTier | null = null;
+
+  constructor(context: SelectorContext) {
+    this.#context = context;
+  }
+
+  get(p: Peers, r: RequestState): number {
+    return getRoundRobin(p, r);
+  }
+
+  shortcut(): number {
+    return this.#primary!.replay.shortcut();
+  }
+
+  rebuilt(p: Peers): void {
+    this.#primary = this.#attach(p.primary);
+    if (p.backup !== null) this.#attach(p.backup);
+  }
+
+  validate(): void {}
+
+  #attach(t: Tier): RoundRobinTier {
+    // A tier changed in place (weights, flags) kept its state, and told it through `weightsChanged`.
+    const existing = t.listener as RoundRobinTier | null;
+    if (existing !== null) return existing;
+    const state = new RoundRobinTier(t, this.#context.clock, this.#context.tuning);
+    t.listener = state;
+    return state;
+  }
+}
+
+/** The round-robin state of a tier, for tests that look inside the accelerators (null for other methods). */
+export function roundRobinStateOf(server: ServerRecord): RoundRobinTier | null {
+  return (server.tier?.listener as RoundRobinTier | null | undefined) ?? null;
+}

@@ -1,0 +1,55 @@
+/**
+ * The selector protocol: how the Balancer reaches a balancing method, modelled on HAProxy's
+ * `struct lb_ops` and nginx's per-method `get` / `init` hooks.
+ *
+ * A `Selector` is built once per balancer by its method's spec (methods.ts). It owns whatever it
+ * derives from the tiers (weight slots, a ketama ring, round robin's accelerators) and rebuilds it
+ * when told, never per pick:
+ *
+ * | call | when | nginx |
+ * | --- | --- | --- |
+ * | `get(peers, r)` | every selection of an attempt or a one-shot pick | the method's `get` peer handler |
+ * | `shortcut()` | a one-shot pick, before `get` | none: the same answer as `get` on a fresh request, when the method can give it without a round, else -1 |
+ * | `rebuilt(peers)` | after the tiers were rebuilt, or weights, flags or limits changed in place | `init_upstream` |
+ * | `validate(servers)` | before a server list is accepted | configuration-time checks |
+ *
+ * Per-server changes reach the selector's per-tier state through the tier itself
+ * (`Tier.listener`, a `TierListener`: `peerChanged`, `weightsChanged`, `settle`, `sync`,
+ * `currentOf`): the tier calls the first two when a gate or the weights change, the Balancer calls
+ * `settle` before it changes a weight or copies a tier, and `sync` / `currentOf` before it reads
+ * current weights. A method without per-tier state leaves `Tier.listener` null.
+ */
+
+import type { Peers } from '../peers';
+import type { ResolvedServer } from '../server-fields';
+import type { RequestState } from './request';
+
+export interface Selector {
+  /** nginx's get for one attempt: index in `r.tier` (which may have switched to backup), or -1 (NGX_BUSY). */
+  get(p: Peers, r: RequestState): number;
+  /**
+   * A one-shot pick's first get without a round: the index in the primary tier that `get` would
+   * return for a fresh request now, having made the same state change, or -1 when it cannot tell
+   * (then `get` runs).
+   */
+  shortcut(): number;
+  /** The tiers were rebuilt, or weights, flags or limits changed in place. */
+  rebuilt(p: Peers): void;
+  /** Throws on a server list the method cannot derive its data from, before anything changes. */
+  validate(servers: readonly ResolvedServer[]): void;
+}
+
+/** Tuning of the round-robin accelerators (tests inject smaller thresholds to exercise them). */
+export interface SelectorTuning {
+  /** Smallest tier on which round robin runs lazy rounds (select/round-robin/lazy-rounds.ts). */
+  lazyFromServers: number;
+}
+
+export const DEFAULT_TUNING: Readonly<SelectorTuning> = Object.freeze({ lazyFromServers: 24 });
+
+/** What a selector factory is given. */
+export interface SelectorContext {
+  /** The balancer's clock (ms). */
+  readonly clock: () => number;
+  readonly tuning: Readonly<SelectorTuning>;
+}

@@ -1,0 +1,110 @@
+/**
+ * The per-server parameters of an upstream, one row each: the `server` line's parameters
+ * (nginx's `ngx_http_upstream_server` / `ngx_stream_upstream_server`, docs/nginx-semantics.md §1.1)
+ * and the dynamic peer state nginx keeps beside them (`ngx_http_upstream_rr_peer_t`).
+ *
+ * Option resolution (`resolveServer`), the tier's configuration load and rebuild copy
+ * (balancer-membership.ts), `snapshot()` (server.ts), the config parser's result and the formatter
+ * (config/) all walk these rows, so adding a server parameter is one row here plus its semantics
+ * where a pick or a free reads it. Pure data and validation; imports nothing but errors.
+ */
+
+import { InvalidOptionError, show } from './errors';
+
+/** Largest accepted weight: SWRR sums must stay exact in doubles and small in typed arrays. */
+export const MAX_WEIGHT = 0x7fffffff;
+
+/** A numeric `server` parameter. */
+export interface NumericParam {
+  /** The option's name in `ServerOptions`. */
+  readonly key: 'weight' | 'maxFails' | 'failTimeout' | 'maxConns';
+  /** nginx's parameter (`weight=3`). */
+  readonly nginx: string;
+  /** nginx's default when the parameter is absent. */
+  readonly default: number;
+  /** nginx writes it in seconds (`fail_timeout=3s`); the option is in milliseconds. */
+  readonly seconds: boolean;
+  /** Validation: true if `v` is acceptable. */
+  readonly valid: (v: unknown) => v is number;
+  /** What `valid` expects, for the error message. */
+  readonly expected: string;
+}
+
+/** A boolean `server` parameter: present or absent. */
+export interface FlagParam {
+  readonly key: 'backup' | 'down' | 'drain';
+  /** nginx's parameter word. */
+  readonly nginx: string;
+  /** Why nginx 1.22 cannot write it, when it cannot (the formatter's error). */
+  readonly notIn122?: string;
+}
+
+const isPositiveWeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= MAX_WEIGHT;
+const isNonNegativeInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isNonNegativeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** The numeric parameters, in the order they are validated and printed. */
+export const NUMERIC_PARAMS: readonly NumericParam[] = [
+  { key: 'weight', nginx: 'weight', default: 1, seconds: false, valid: isPositiveWeight, expected: `a positive integer up to ${MAX_WEIGHT}` },
+  { key: 'maxFails', nginx: 'max_fails', default: 1, seconds: false, valid: isNonNegativeInteger, expected: 'a non-negative integer' },
+  { key: 'failTimeout', nginx: 'fail_timeout', default: 10_000, seconds: true, valid: isNonNegativeNumber, expected: 'a non-negative number of milliseconds' },
+  { key: 'maxConns', nginx: 'max_conns', default: 0, seconds: false, valid: isNonNegativeInteger, expected: 'a non-negative integer' },
+];
+
+/** The flags, in the order they are validated and printed. */
+export const FLAG_PARAMS: readonly FlagParam[] = [
+  { key: 'backup', nginx: 'backup' },
+  { key: 'down', nginx: 'down' },
+  { key: 'drain', nginx: 'drain', notIn122: 'nginx 1.22 has no drain parameter (NGINX Plus / 1.29.6+)' },
+];
+
+/** A server definition with every default applied. */
+export type ResolvedServer = { id: string; address: string } & { [K in NumericParam['key']]: number } & {
+  [K in FlagParam['key']]: boolean;
+};
+
+/** nginx's defaults of the numeric parameters (`weight=1 max_fails=1 fail_timeout=10s max_conns=0`). */
+export const DEFAULT_SERVER = Object.freeze(
+  Object.fromEntries(NUMERIC_PARAMS.map((p) => [p.key, p.default])) as { readonly [K in NumericParam['key']]: number },
+);
+
+/** Every key `ServerOptions` accepts, in the order of the error message. */
+export const SERVER_KEYS: readonly string[] = ['address', 'id', ...NUMERIC_PARAMS.map((p) => p.key), ...FLAG_PARAMS.map((p) => p.key)];
+
+/**
+ * The dynamic per-server state a tier keeps in typed arrays beside the configuration (nginx's peer
+ * fields), carried over by `id` when the tiers are rebuilt. A new server starts with `effective =
+ * weight` and zeros elsewhere.
+ */
+export const PEER_STATE = ['effective', 'current', 'conns', 'fails', 'accessed', 'checked'] as const;
+
+export function invalidOption(option: string, expected: string, value: unknown): never {
+  throw new InvalidOptionError(option, `Expected \`${option}\` to be ${expected}, got \`${show(value)}\``, value);
+}
+
+const KNOWN_KEYS = new Set(SERVER_KEYS);
+
+/** Validates one server definition and applies defaults. `path` names it in errors. */
+export function resolveServer(value: unknown, path: string): ResolvedServer {
+  if (typeof value !== 'object' || value === null) invalidOption(path, 'an object with an `address`', value);
+  const input = value as Readonly<Record<string, unknown>>;
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.has(key)) invalidOption(`${path}.${key}`, `a known server option (${SERVER_KEYS.join(', ')})`, key);
+  }
+  const { address } = input;
+  if (typeof address !== 'string' || address.length === 0) invalidOption(`${path}.address`, 'a non-empty string', address);
+  const id = input.id === undefined ? address : input.id;
+  if (typeof id !== 'string' || id.length === 0) invalidOption(`${path}.id`, 'a non-empty string', input.id);
+  const out: Record<string, unknown> = { id, address };
+  for (const p of NUMERIC_PARAMS) {
+    const v = input[p.key] === undefined ? p.default : input[p.key];
+    if (!p.valid(v)) invalidOption(`${path}.${p.key}`, p.expected, v);
+    out[p.key] = v;
+  }
+  for (const f of FLAG_PARAMS) {
+    const v = input[f.key];
+    if (v !== undefined && typeof v !== 'boolean') invalidOption(`${path}.${f.key}`, 'a boolean', v);
+    out[f.key] = v === true;
+  }
+  return out as ResolvedServer;
+}
