@@ -4,18 +4,23 @@
  * between tiers or replaced, and patched in place when only their parameters change. Every
  * surviving server carries its dynamic state (server-fields.ts `PEER_STATE`) over by `id`.
  *
- * Before it changes a weight or copies a tier it settles the tier's selector state (the
- * accelerators' implicit current weights become explicit, select/selector.ts); after every change
- * it tells the selector (`rebuilt`). The Balancer validates requests and commits events; this
- * class only changes state. Cost: O(n) per change, never per pick.
+ * It validates every change before anything changes (ids, a primary left, backup support, the
+ * selector's own limits). Before it changes a weight or copies a tier it settles the tier's selector
+ * state (the accelerators' implicit current weights become explicit, select/selector.ts); after
+ * every change it tells the selector (`rebuilt`). The Balancer commits the events. Cost: O(n) per
+ * change, never per pick.
  */
 
+import { InvalidOptionError, UpstreamError, show } from './errors';
+import { type CheckHost, checkPhase } from './health/checker';
 import { initialRiseFall } from './health/rise-fall';
-import type { ResolvedOptions } from './options';
+import {
+  type ResolvedOptions, type ServerOptions, requireBackupSupport, requirePrimary, resolveServer, resolveServers,
+} from './options';
 import type { Peers } from './peers';
 import { type RequestState, clearTried, isTried, markTried } from './select/request';
 import type { Selector } from './select/selector';
-import { ServerRecord } from './server';
+import { ServerRecord, type ServerSnapshot } from './server';
 import { NUMERIC_PARAMS, PEER_STATE, type ResolvedServer } from './server-fields';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
 
@@ -54,8 +59,32 @@ export class Membership {
     return rec;
   }
 
-  /** Removes a server; its record keeps its last state for in-flight releases. */
+  /** The record of `id`, or `ERR_UPSTREAM_UNKNOWN_ID`. */
+  require(id: string): ServerRecord {
+    const rec = this.byId.get(id);
+    if (rec === undefined) {
+      throw new UpstreamError('ERR_UPSTREAM_UNKNOWN_ID', `Unknown server id ${show(id)} in upstream ${show(this.options.name)}`, id);
+    }
+    return rec;
+  }
+
+  /** Adds a server at the end of its tier (validated first). */
+  add(server: ServerOptions): ServerRecord {
+    const s = resolveServer(server, 'server');
+    if (this.byId.has(s.id)) {
+      throw new InvalidOptionError('server.id', `Duplicate server id ${show(s.id)}`, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
+    }
+    this.#requireBackupSupport([s]);
+    this.selector.validate([...this.order.map((r) => r.config), s]);
+    const rec = this.insert(s);
+    this.rebuild();
+    rec.lastState = rec.state;
+    return rec;
+  }
+
+  /** Removes a server (not the last primary); its record keeps its last state for in-flight releases. */
   remove(rec: ServerRecord): void {
+    requirePrimary(this.order.filter((r) => r !== rec).map((r) => r.config), 'servers', this.options.name);
     this.detach(rec);
     this.order = this.order.filter((r) => r !== rec);
     this.byId.delete(rec.id);
@@ -66,7 +95,10 @@ export class Membership {
    * Applies a new server list: surviving ids keep their state (a weight change keeps the failure
    * penalty), new ones start fresh, missing ones are detached. Returns the records that survived.
    */
-  replace(resolved: readonly ResolvedServer[]): Set<ServerRecord> {
+  replace(list: ServerOptions[]): Set<ServerRecord> {
+    const resolved = resolveServers(list, 'servers', this.options.name);
+    this.#requireBackupSupport(resolved);
+    this.selector.validate(resolved);
     const keep = new Set(resolved.map((s) => s.id));
     for (const rec of this.order) if (!keep.has(rec.id)) this.detach(rec);
     const order: ServerRecord[] = [];
@@ -89,8 +121,19 @@ export class Membership {
     return kept;
   }
 
-  /** Changes one server's parameters, keeping its health and round-robin state. */
-  patch(rec: ServerRecord, next: ResolvedServer): void {
+  /** Changes one server's parameters (validated first), keeping its health and round-robin state. */
+  update(rec: ServerRecord, patch: Partial<Omit<ServerOptions, 'id'>>): void {
+    if (typeof patch !== 'object' || patch === null) {
+      throw new InvalidOptionError('patch', `Expected \`patch\` to be an object, got \`${show(patch)}\``, patch);
+    }
+    if ('id' in patch) throw new InvalidOptionError('patch.id', 'A server id cannot be changed; remove and add instead', (patch as ServerOptions).id);
+    const next = resolveServer({ ...rec.config, ...patch, id: rec.id }, `update(${JSON.stringify(rec.id)})`);
+    const after = this.order.map((r) => (r === rec ? next : r.config));
+    if (next.backup && !rec.config.backup) {
+      this.#requireBackupSupport([next]);
+      requirePrimary(after, 'servers', this.options.name);
+    }
+    this.selector.validate(after);
     const prev = rec.config;
     rec.tier!.listener?.settle(); // before a flag or weight changes
     if (prev.weight !== next.weight) this.reweight(rec, next.weight);
@@ -145,11 +188,39 @@ export class Membership {
     const p = this.peers;
     const next = old.backup ? p.backup ?? p.primary : p.primary;
     const tried: ServerRecord[] = [];
-    for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.push(old.records[i]!);
+    for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.push(old.records[i] as ServerRecord);
     r.tier = next;
     clearTried(r);
     for (const rec of tried) if (rec.tier === next) markTried(r, rec.index);
     r.generation = this.generation;
+  }
+
+  /** What the active-check scheduler asks of the servers (health/checker.ts). */
+  checkHost(report: CheckHost['report']): CheckHost {
+    return {
+      targets: () => this.order.filter((r) => !r.config.down).map((r) => ({ id: r.id, address: r.address })),
+      report: (id, ok, reason, ms) => {
+        if (this.byId.has(id)) report(id, ok, reason, ms);
+      },
+      phase: (id) => {
+        const c = this.byId.get(id)?.check;
+        return c == null ? 'up' : checkPhase(c);
+      },
+    };
+  }
+
+  /** Every server's plain state, in configuration order. */
+  snapshot(): ServerSnapshot[] {
+    const check = this.options.check;
+    const type = check === undefined ? 'tcp' : typeof check.type === 'function' ? 'custom' : check.type;
+    const port = check?.port ?? 0;
+    this.peers.primary.listener?.sync();
+    this.peers.backup?.listener?.sync();
+    return this.order.map((r) => r.snapshot(type, port));
+  }
+
+  #requireBackupSupport(list: readonly ResolvedServer[]): void {
+    if (!this.options.allowBackupWithHash) requireBackupSupport(this.options.method, list);
   }
 
   /** Rebuilds the tiers from `order`, carrying each server's dynamic state over by id. */

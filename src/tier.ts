@@ -14,7 +14,11 @@
  * accelerators) registers a `TierListener` and is told of every change through it.
  */
 
-import type { ServerRecord } from './server';
+/** What a tier needs of the records it holds (server.ts `ServerRecord`, placed by membership.ts). */
+export interface TierRecord {
+  /** The address text (consistent hash hashes it). */
+  readonly address: string;
+}
 
 /** `blocked` bits: any set bit keeps a server out of selection. */
 export const BLOCK_DOWN = 1;
@@ -57,8 +61,8 @@ export class Tier {
    * instruction.
    */
   readonly role: 0 | 1;
-  /** The server views, by index. */
-  readonly records: ServerRecord[];
+  /** The server records, by index (the Balancer's `ServerRecord`s). */
+  readonly records: readonly TierRecord[];
   /** Configured weight. */
   readonly weight: Float64Array;
   /** nginx `effective_weight`: lowered by failures, +1 per round in which the server is eligible. */
@@ -93,7 +97,7 @@ export class Tier {
   /** The selector state kept over this tier (round robin's accelerators), or null. */
   listener: TierListener | null = null;
 
-  constructor(records: ServerRecord[], backup: boolean) {
+  constructor(records: readonly TierRecord[], backup: boolean) {
     const n = records.length;
     this.n = n;
     this.backup = backup;
