@@ -13,8 +13,8 @@
  *
  * accessed / checked are compared only while fails > 0: the Balancer's snapshot reports them as null
  * while fails is 0, because they have no effect then (a failure overwrites both before they are read
- * again) and the Balancer does not read the clock to maintain them. The reference keeps nginx's
- * literal values.
+ * again: `ngx_http_upstream_free_round_robin_peer`, docs/nginx-semantics.md §2.3-2.4) and the Balancer
+ * does not read the clock to maintain them. The reference keeps nginx's literal values.
  */
 
 import type { Attempt } from '../../src/attempt';

@@ -7,7 +7,8 @@
  */
 export const KNOWN_BUGS = {
   /**
-   * Single-server mode frees zero `fails` (nginx §2.3) without committing the state change: a server
+   * Single-server mode frees zero `fails` (docs/nginx-semantics.md §2.3, nginx >= 1.27.3's
+   * `ngx_http_upstream_free_round_robin_peer`) without committing the state change: a server
    * that was `unavail` when the upstream became single (fails carried over by remove / update)
    * becomes `up` with no `state` event, and its last committed state stays `unavail`, so later
    * events are wrong too. Expected: a `state` event (unavail -> up, cause 'recovery').

@@ -1,5 +1,5 @@
 /**
- * The reference model itself against the spec's vectors (nginx-semantics.md §2.4, §2.8, §2.9), run
+ * The reference model itself against the spec's vectors (docs/nginx-semantics.md §2.4, §2.8, §2.9), run
  * in nginx's own unit: whole seconds, `failTimeout` in seconds. The property and differential tests
  * trust the model only because of these.
  */

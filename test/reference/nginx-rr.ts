@@ -1,7 +1,8 @@
 /**
  * Reference model of nginx round robin, for property and differential tests of the Balancer.
  *
- * Written straight from /work/shared/nginx-semantics.md §1-4 and deliberately plain: an array of
+ * Written straight from docs/nginx-semantics.md §1-4 (nginx's src/http/ngx_http_upstream_round_robin.c;
+ * src/stream/ngx_stream_upstream_round_robin.c is the same) and deliberately plain: an array of
  * peer objects in configuration order, a per-request `tried` Set, `now` passed in by the caller, no
  * typed arrays, no bit masks, no caching, no code shared with src/. O(n) per call everywhere; speed
  * does not matter here, being obviously right does.
@@ -11,24 +12,32 @@
  * pass milliseconds (quantised to whole seconds, or raw) with `failTimeout` in ms, as the Balancer
  * takes them.
  *
- * What is modelled (section numbers of nginx-semantics.md):
- * - §2.1 selection round: skip tried / down / passively excluded / at max_conns; current += effective,
- *   total += effective, effective += 1 while below weight; strict '>' (first in config order wins
- *   ties); winner pays total; `checked := now` on the winner if stale by more than fail_timeout.
- * - §2.2 get: single mode (one primary address, no backup: only down / max_conns can refuse it), else a
- *   round on the request's tier, falling back once (tried cleared) to the backup tier.
- * - §2.3 free: single mode zeroes fails and ends the request's tries; a failure counts, stamps
- *   accessed = checked = now and costs `weight div max_fails` of effective weight (floored at 0); a
- *   success clears fails iff accessed < checked. Every free decrements the request's tries.
- * - §2.6 stream connect: `connected()` applies `if accessed < checked then fails := 0`.
+ * What is modelled (section numbers of docs/nginx-semantics.md, nginx functions of the file above):
+ * - §2.1 selection round (`ngx_http_upstream_get_peer`): skip tried / down / passively excluded / at
+ *   max_conns; current += effective, total += effective, effective += 1 while below weight; strict '>'
+ *   (first in config order wins ties); winner pays total; `checked := now` on the winner if stale by
+ *   more than fail_timeout.
+ * - §2.2 get (`ngx_http_upstream_get_round_robin_peer`): single mode (one primary address, no backup:
+ *   only down / max_conns can refuse it), else a round on the request's tier, falling back once (tried
+ *   cleared) to the backup tier (its `failed:` label).
+ * - §2.3 free (`ngx_http_upstream_free_round_robin_peer`): single mode zeroes fails (nginx >= 1.27.3;
+ *   1.22 leaves them, which is the same while membership is static) and ends the request's tries; a
+ *   failure counts, stamps accessed = checked = now and costs `weight div max_fails` of effective
+ *   weight (floored at 0); a success clears fails iff accessed < checked. Every free decrements the
+ *   request's tries.
+ * - §2.6 stream connect (`ngx_stream_upstream_notify_round_robin_peer`): `connected()` applies
+ *   `if accessed < checked then fails := 0`.
  * - §2.7 down (skipped, not in tries, still in the tier), max_conns.
  * - §3 backup tier: own SWRR state, per-request one-way switch, tried cleared.
- * - §4.1 tries = non-down primaries + non-down backups, capped by `tries` when non-zero.
+ * - §4.1 tries = non-down primaries + non-down backups (macro `ngx_http_upstream_tries`), capped by
+ *   `tries` when non-zero (`proxy_next_upstream_tries`, `ngx_http_upstream_init_request`).
  *
- * Library extensions (not nginx; they mirror the Balancer's documented contract, DESIGN.md):
- * - `drain` behaves like `down` for selection and tries.
+ * Library extensions (not stock nginx; they mirror the Balancer's documented contract, listed in
+ * docs/nginx-compat.md "Where the library differs from nginx, on purpose"):
+ * - `drain` behaves like `down` for selection and tries (nginx 1.29.6+ has it in http only, §2.7).
  * - Active-check verdicts (`check(id, ok)`: consecutive rise/fall counters, §7.3) skip a check-down
- *   server like `down`, but it still counts in tries (the check module's patch does not change tries).
+ *   server like `down`, but it still counts in tries (the check module's patch does not change tries,
+ *   §7.5).
  * - Runtime membership: add / remove / update / setServers keep a server's state by id, except that
  *   update() or setServers() taking a server out of `down` restarts its active-check state when
  *   checks are configured. A removed
