@@ -1,6 +1,6 @@
 /**
  * Floors for the churn rows of bench/isolated.ts: nginx's round-robin get and free
- * (ngx_http_upstream_get_peer, ngx_http_upstream_free_round_robin_peer; nginx-semantics.md §2)
+ * (ngx_http_upstream_get_peer, ngx_http_upstream_free_round_robin_peer; docs/nginx-semantics.md §2)
  * reduced to what the churn workload uses — weights, max_fails=1, fail_timeout, the effective weight
  * dropped by a failure and recovered one unit per round, connection counts — and written as the
  * fastest plain JavaScript measured on this machine: 32-bit typed arrays, the branch-free maximum

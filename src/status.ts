@@ -2,7 +2,7 @@
  * Status page: balancer snapshots rendered as the check module's `check_status` page (json, csv,
  * html) or as Prometheus text, and a `node:http` request listener that serves it.
  *
- * Layouts follow nginx-semantics.md §7.6 byte for byte: the Tengine 3.2.0 JSON variant (with `up`,
+ * Layouts follow docs/nginx-semantics.md §7.6 byte for byte: the Tengine 3.2.0 JSON variant (with `up`,
  * `down` and separators placed so the output is always valid JSON), the CSV lines, and the HTML page
  * including the module's malformed DOCTYPE. Differences, all for safety: strings are escaped for
  * their format (JSON escapes, HTML entities, CSV quoting of a field holding `,` `"` or a line break,

@@ -44,7 +44,7 @@ export function named(weights: number[], extra: Record<string, unknown>[] = []) 
   }));
 }
 
-/** nginx-semantics.md §2.8: the first 2*sum(weights) picks from a fresh state, servers A, B, C... */
+/** docs/nginx-semantics.md §2.8: the first 2*sum(weights) picks from a fresh state, servers A, B, C... */
 export const SWRR_VECTORS: [number[], string][] = [
   [[5, 1, 1], 'A A B A C A A A A B A C A A'],
   [[1, 4], 'B B A B B B B A B B'],

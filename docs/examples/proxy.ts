@@ -1,5 +1,5 @@
 /**
- * A reference TCP proxy that embeds a Balancer, with nginx stream's semantics (nginx-semantics.md
+ * A reference TCP proxy that embeds a Balancer, with nginx stream's semantics (docs/nginx-semantics.md
  * §2.6, §4.3): per client connection one attempt; connect to `next()`; `connected()` once the TCP
  * connect completes; `fail()` on a connect error or a connect timeout, then the next server while
  * the tries budget lasts; the client is closed when no server is left ("no live upstreams"; nginx

@@ -3,7 +3,7 @@
  *
  * 1. failover.conf: the primary refuses connections from 793.5 s until it listens again at
  *    803.173 s; one SMTP session every 0.2 s from 793.717 s, as in the nginx-verified stream run of
- *    nginx-semantics.md §4.3 (three failures, probes at 798 and 802, back on the probe at 806).
+ *    docs/nginx-semantics.md §4.3 (three failures, probes at 798 and 802, back on the probe at 806).
  *    The clock is quantised to whole seconds like nginx's `ngx_time()`. The file's `check` line is
  *    honoured too: its results are fed every `interval` (the probe is simulated: it fails while the
  *    server refuses), which shows that with interval=5000 fall=5 this 10-second outage is handled by

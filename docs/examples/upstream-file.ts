@@ -7,7 +7,7 @@
  * Speed: with `speed: 10`, active-check `interval` and `timeout` are divided by 10 and the balancer's
  * clock runs 10 times faster than real time, in whole seconds as nginx's `ngx_time()` does (one
  * nginx second = 100 ms of real time), so `fail_timeout=3s` lasts 300-400 ms of real time with
- * nginx's exact whole-second rule (nginx-semantics.md §2.5). With `speed: 1` everything runs as
+ * nginx's exact whole-second rule (docs/nginx-semantics.md §2.5). With `speed: 1` everything runs as
  * written. Parsing and validation are the library's own (`parseUpstreams`): a bad file fails with
  * nginx's message, file and line.
  */

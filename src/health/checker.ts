@@ -4,7 +4,7 @@
  * It decides *when* each server is probed and hands every result to its host (the Balancer), which
  * applies the rise/fall rule and emits events; it keeps no health state of its own.
  *
- * Timeline per server (nginx-semantics.md §7.4, simplified to one owner per server):
+ * Timeline per server (docs/nginx-semantics.md §7.4, simplified to one owner per server):
  * - nothing runs at construction; `start()` gives each server a first check at a random delay in
  *   [0, interval) (the module: [0, max(interval, 1000))), which spreads the checks out;
  * - the next check starts `interval` ms after the previous *result* (the module starts between

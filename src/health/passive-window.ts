@@ -2,7 +2,7 @@
  * Passive failure window: nginx's `max_fails` / `fail_timeout` bookkeeping for one server.
  *
  * Semantics of ngx_http_upstream_get_peer / ngx_http_upstream_free_round_robin_peer (and the stream
- * twins), nginx-semantics.md §2.3-2.6:
+ * twins), docs/nginx-semantics.md §2.3-2.6:
  * - excluded exactly while `maxFails != 0 && fails >= maxFails && now - checked <= failTimeout`;
  * - a selection made more than `failTimeout` after `checked` moves `checked` to now, so one probe
  *   per window gets through and everybody else sees the server excluded again;

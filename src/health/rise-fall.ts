@@ -2,7 +2,7 @@
  * Rise/fall counter: the active-check verdict of one server.
  *
  * Exactly the rule of nginx_upstream_check_module (`ngx_http_upstream_check_status_update`, see
- * nginx-semantics.md §7.3): a success adds one to `rise` and zeroes `fall`, a failure does the
+ * docs/nginx-semantics.md §7.3): a success adds one to `rise` and zeroes `fall`, a failure does the
  * reverse; a down server comes up at the success that makes `rise` reach the threshold, an up server
  * goes down at the failure that makes `fall` reach it. Counters are otherwise unbounded. O(1), no
  * timers, no I/O.

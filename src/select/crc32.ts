@@ -1,7 +1,7 @@
 /**
  * CRC-32 (IEEE 802.3: reflected, polynomial 0xEDB88320, init 0xFFFFFFFF, final xor 0xFFFFFFFF),
  * the checksum of zlib's `crc32` and of nginx's `ngx_crc32_init/update/final`
- * (`src/core/ngx_crc32.c`, nginx-semantics.md §5.2).
+ * (`src/core/ngx_crc32.c`, docs/nginx-semantics.md §5.2).
  *
  * The running register is exposed (init -> update... -> final) because nginx hashes byte
  * sequences built from parts without materialising them: the hash method's `[REHASH] KEY`

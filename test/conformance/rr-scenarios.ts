@@ -3,8 +3,8 @@
  * produce `test/vectors/rr-*.json`. Each scenario is an upstream block plus a script of timed
  * blocks: `at(s)` starts block s (relative nginx second s, 100 ms into it); the operations that
  * follow run sequentially and must finish before 80 ms ahead of the next second, so every
- * selection lands in a known whole second. Semantics under test: /work/shared/nginx-semantics.md
- * sections 2-4 (SWRR, passive window and probe, backup tier, tries, down, max_conns).
+ * selection lands in a known whole second. Semantics under test: docs/nginx-semantics.md
+ * §2-4 (SWRR, passive window and probe, backup tier, tries, down, max_conns).
  */
 
 import type { ScenarioServerParams } from './scenario-server';

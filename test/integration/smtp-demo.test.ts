@@ -1,6 +1,6 @@
 /**
  * The demo's simulation (`npm run demo -- --simulate`) prints nginx's exact timeline for the guide's
- * failover config (nginx-semantics.md §4.3) and the 1:4 split; the demo's command line fails
+ * failover config (docs/nginx-semantics.md §4.3) and the 1:4 split; the demo's command line fails
  * cleanly (exit 1, one message) on a bad option or a config nginx rejects.
  */
 import { execFile } from 'node:child_process';

@@ -4,7 +4,7 @@
  * reference proxy embedding the Balancer, nodemailer sending through it.
  *
  * 1. Passive only, on an injected whole-second clock: the exact nginx stream timeline of
- *    nginx-semantics.md §4.3 (three refused connects, probes every 4 s, recovery on the probe's
+ *    docs/nginx-semantics.md §4.3 (three refused connects, probes every 4 s, recovery on the probe's
  *    connect) with real refused connects and real mail. The clock is moved by the test between
  *    sessions; the sockets are real.
  * 2. Active checks with real timers: the smtp probe takes the stopped primary out after `fall`

@@ -1,6 +1,6 @@
 /**
  * Faulty SMTP gateways behind the reference proxy (docs/examples/proxy.ts) and docs/examples/failover.conf,
- * with nginx stream's semantics (nginx-semantics.md §4.3): only a failure to *connect* is a failure.
+ * with nginx stream's semantics (docs/nginx-semantics.md §4.3): only a failure to *connect* is a failure.
  *
  * - hang (accepts, never sends the 220 banner): the TCP connect succeeds, so the proxy calls
  *   `connected()` and does not fail over; the client times out waiting for the banner. Only the

@@ -1,5 +1,5 @@
 /**
- * Properties of the round-robin core (nginx-semantics.md §2-4), with fast-check:
+ * Properties of the round-robin core (docs/nginx-semantics.md §2-4), with fast-check:
  * - SWRR: from a fresh state with no failures, every window of sum(weights) consecutive picks gives
  *   each eligible server exactly its weight (§2.1: period sum(weights)), whatever the offset;
  * - a backup is never chosen while a primary is eligible (§3.1);

@@ -1,5 +1,5 @@
 /**
- * Attempt lifecycle and misuse (nginx's per-request get / notify / free, nginx-semantics.md §1.3,
+ * Attempt lifecycle and misuse (nginx's per-request get / notify / free, docs/nginx-semantics.md §1.3,
  * §2.2-2.3, §4.1). Misuse throws AttemptStateError (code ERR_UPSTREAM_ATTEMPT_STATE) and leaves
  * every counter of the balancer as it was: `snapshot()` before and after are equal.
  */

@@ -1,5 +1,5 @@
 /**
- * How active-check verdicts affect selection, fed through `reportCheck()` (nginx-semantics.md §7.3
+ * How active-check verdicts affect selection, fed through `reportCheck()` (docs/nginx-semantics.md §7.3
  * rise/fall, §7.5: the check module's patch skips a check-down peer in the round like `down`, and
  * leaves the passive counters alone). The scheduler itself is tested in balancer-scheduler.test.ts.
  */

@@ -3,7 +3,7 @@
  * `exhausted` (reason, name), `check` (server, ok, reason, ms). They fire on transitions only, never
  * per pick, and after the state they describe is committed: a listener reads the new state, and a
  * listener that throws cannot leave the balancer half-updated (its error is rethrown on a
- * microtask). Semantics of the transitions: nginx-semantics.md §2.4 (window, probe), §3 (backup
+ * microtask). Semantics of the transitions: docs/nginx-semantics.md §2.4 (window, probe), §3 (backup
  * tier, hand-back), §3.2 (no live upstreams), §4.1 (tries), §7.3 (rise/fall).
  */
 

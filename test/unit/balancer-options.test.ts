@@ -1,7 +1,7 @@
 /**
  * Bad input to the Balancer: every invalid option or server definition throws a typed error with a
  * `code`, the option path and the offending `value` (src/errors.ts), never a crash or a coercion.
- * nginx's own config errors for the same mistakes are in nginx-semantics.md §6.2 and §3.4.
+ * nginx's own config errors for the same mistakes are in docs/nginx-semantics.md §6.2 and §3.4.
  */
 
 import { describe, expect, it } from 'vitest';

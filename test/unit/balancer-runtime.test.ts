@@ -1,8 +1,8 @@
 /**
  * Runtime control: add / remove / update / setServers keep every surviving server's state by `id`
  * (fails, conns, accessed/checked, current and effective weight, check verdict), so round robin
- * continues where it was (nginx-semantics.md §2.1 state, carried over; DESIGN.md "Runtime control
- * keeps health by id"). A removed server's in-flight connections can still be freed.
+ * continues where it was (docs/nginx-semantics.md §2.1 state, carried over; docs/nginx-compat.md, "Runtime
+ * changes"). A removed server's in-flight connections can still be freed.
  */
 
 import { describe, expect, it } from 'vitest';

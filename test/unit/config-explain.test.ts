@@ -7,7 +7,7 @@ import { GUIDE_FAILOVER, GUIDE_MAINTENANCE, GUIDE_WEIGHTED } from '../conformanc
 const opts = { filename: 'guide.conf', glob: () => [] };
 
 describe('explain', () => {
-  it('swrrCycle is nginx smooth weighted round robin (nginx-semantics §2.8)', () => {
+  it('swrrCycle is nginx smooth weighted round robin (docs/nginx-semantics.md §2.8)', () => {
     expect(swrrCycle([1, 4])).toEqual([1, 1, 0, 1, 1]);
     expect(swrrCycle([5, 1, 1])).toEqual([0, 0, 1, 0, 2, 0, 0]);
     expect(swrrCycle([1000, 1])).toBeUndefined();

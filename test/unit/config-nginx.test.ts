@@ -15,7 +15,7 @@ function err(text: string, opts: ParseOptions = {}): ConfigError {
 const httpU = (body: string) => `http {\n  upstream u {\n${body}\n  }\n}\n`;
 const streamU = (body: string) => `stream {\n  upstream u {\n${body}\n  }\n}\n`;
 
-describe('parseUpstreams: upstream semantics (nginx-semantics §6)', () => {
+describe('parseUpstreams: upstream semantics (docs/nginx-semantics.md §6)', () => {
   it('maps every server parameter to BalancerOptions (failTimeout in ms, id = address text)', () => {
     const [u] = parseUpstreams(streamU('    server 127.0.0.1:10025 weight=5 max_fails=3 fail_timeout=1m30s max_conns=7;\n    server 127.0.0.1:10026 backup;\n    server unix:/tmp/s down;'), { filename: 's.conf' });
     expect(u).toMatchObject({ name: 'u', context: 'stream', file: 's.conf', line: 2 });
@@ -108,7 +108,7 @@ describe('parseUpstreams: upstream semantics (nginx-semantics §6)', () => {
   });
 });
 
-describe('check module directives (nginx-semantics §7.1)', () => {
+describe('check module directives (docs/nginx-semantics.md §7.1)', () => {
   const check = (line: string, ctx = httpU) => parseUpstreams(ctx(`    server 127.0.0.1:1;\n    ${line}`))[0]!;
 
   it('defaults: interval=30000 fall=5 rise=2 timeout=1000 default_down=true type=tcp port=0', () => {

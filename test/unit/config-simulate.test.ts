@@ -6,7 +6,7 @@ import { parseFailureWindow, renderSimulation, simulate } from '../../src/config
 const failover = balancerOptionsFromNginx('stream { upstream smtp { server 127.0.0.1:10025 max_fails=3 fail_timeout=3s; server 127.0.0.1:10026 backup; } }');
 
 describe('simulate (Balancer on a whole-second manual clock)', () => {
-  it('failover: three refused connects take A out, then one probe every 4 s (nginx-semantics §2.5)', () => {
+  it('failover: three refused connects take A out, then one probe every 4 s (docs/nginx-semantics.md §2.5)', () => {
     const r = simulate(failover, { connections: 14, failures: [{ server: 'A', fromS: 1, toS: 20 }] });
     const trace = r.connections.map((c) => c.tries.map((t) => (t.id === '127.0.0.1:10025' ? 'A' : 'B') + (t.ok ? '' : '!')).join(','));
     expect(trace).toEqual(['A', 'A!,B', 'A!,B', 'A!,B', 'B', 'B', 'B', 'A!,B', 'B', 'B', 'B', 'A!,B', 'B', 'B']);

@@ -16,7 +16,7 @@ function reference(bytes: Uint8Array): number {
 const hex = (n: number) => n.toString(16).padStart(8, '0');
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-// nginx-semantics.md §5.2 / §5.3 (crc32 column), zlib crc32.
+// docs/nginx-semantics.md §5.2 / §5.3 (crc32 column), zlib crc32.
 const vectors: [string, string][] = [
   ['', '00000000'],
   ['foo', '8c736521'],

@@ -105,7 +105,7 @@ describe('least_conn (§5.1)', () => {
   });
 
   it('backup tier: dead primaries are retried on the backups within one request', () => {
-    // nginx-semantics.md §2.9 / §3.1 (D; E; A backup; B backup), the same with least_conn
+    // docs/nginx-semantics.md §2.9 / §3.1 (D; E; A backup; B backup), the same with least_conn
     const b = lc([1, 1, 1, 1], [{}, {}, { backup: true }, { backup: true }], ['D', 'E', 'A', 'B']);
     const dead = new Set(['D', 'E']);
     expect([1, 2, 3, 4].map(() => request(b, dead)).join(' ')).toBe('D!,E!,A B A B');

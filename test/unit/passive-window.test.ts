@@ -1,5 +1,5 @@
 /**
- * Passive failure window through the Balancer (nginx-semantics.md §2.3-2.6, §2.9, §4.3): the
+ * Passive failure window through the Balancer (docs/nginx-semantics.md §2.3-2.6, §2.9, §4.3): the
  * peer-level vectors A-E of §2.4, fail_timeout=0, the 4-second probe cadence of
  * `max_fails=3 fail_timeout=3s`, the weighted-recovery vector, and the stream connect rule.
  *

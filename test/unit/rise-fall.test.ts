@@ -1,5 +1,5 @@
 /**
- * Rise/fall counter (src/health/rise-fall.ts) against nginx-semantics.md §7.3: the module's
+ * Rise/fall counter (src/health/rise-fall.ts) against docs/nginx-semantics.md §7.3: the module's
  * `ngx_http_upstream_check_status_update` rule, its vector, flapping, and the initial state.
  */
 import { describe, expect, it } from 'vitest';

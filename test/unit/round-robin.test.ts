@@ -41,7 +41,7 @@ describe('smooth weighted round robin', () => {
   });
 });
 
-// nginx-semantics.md §2.9, all within one second; D and E refuse connections.
+// docs/nginx-semantics.md §2.9, all within one second; D and E refuse connections.
 describe('failure and retry vectors (§2.9)', () => {
   const clock = new ManualClock(1_000_000);
   const run = (servers: Parameters<typeof named>[0], extra: Record<string, unknown>[], dead: string[], n: number, ids?: string[]) => {

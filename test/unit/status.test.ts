@@ -1,5 +1,5 @@
 /**
- * Status page formats (src/status.ts) against the byte layouts of nginx-semantics.md §7.6.
+ * Status page formats (src/status.ts) against the byte layouts of docs/nginx-semantics.md §7.6.
  */
 import { describe, expect, it } from 'vitest';
 import { formatStatus, type StatusSnapshot } from '../../src/status';

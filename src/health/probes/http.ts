@@ -1,5 +1,5 @@
 /**
- * `http` probe (nginx-semantics.md §7.1-7.2): send `check_http_send` (default
+ * `http` probe (docs/nginx-semantics.md §7.1-7.2): send `check_http_send` (default
  * `GET / HTTP/1.0\r\n\r\n`), parse only the status line, and pass when its class is in
  * `check_http_expect_alive` (default 2xx and 3xx).
  *

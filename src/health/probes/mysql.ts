@@ -1,5 +1,5 @@
 /**
- * `mysql` probe (nginx-semantics.md §7.2): read the server's greeting packet and pass iff its
+ * `mysql` probe (docs/nginx-semantics.md §7.2): read the server's greeting packet and pass iff its
  * sequence number (the 4th byte of the 4-byte packet header) is 0.
  *
  * The check module waits for the header plus the protocol-version byte (5 bytes, the size of its

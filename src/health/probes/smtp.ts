@@ -1,6 +1,6 @@
 /**
  * `smtp` probe: the extension this library adds (the check module has no `smtp` type; the old
- * `nginx_tcp_proxy_module` had one, see nginx-semantics.md §7.1 and §8.3).
+ * `nginx_tcp_proxy_module` had one, see docs/nginx-semantics.md §7.1 and §8.3).
  *
  * Conversation: read the greeting (single- or multi-line, `220-...` continued by `220 ...`),
  * require a 2xx code; send `EHLO <smtpHelo>`, require `250` (multi-line accepted); send `QUIT` and

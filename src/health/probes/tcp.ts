@@ -1,5 +1,5 @@
 /**
- * `tcp` probe: the check module's default type (nginx-semantics.md §7.2).
+ * `tcp` probe: the check module's default type (docs/nginx-semantics.md §7.2).
  *
  * The module connects and, as soon as the socket is writable, peeks one byte: it passes when a
  * byte is there or the read would block, and fails when the peer has already closed or errored.

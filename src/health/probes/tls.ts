@@ -1,5 +1,5 @@
 /**
- * `tls` probe, alias `ssl_hello` (the check module's name, nginx-semantics.md §7.2).
+ * `tls` probe, alias `ssl_hello` (the check module's name, docs/nginx-semantics.md §7.2).
  *
  * The module sends a fixed ClientHello and passes when the reply is a handshake record carrying a
  * ServerHello. This probe runs a real handshake with node:tls (`rejectUnauthorized: false`: the

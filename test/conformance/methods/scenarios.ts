@@ -30,7 +30,7 @@ export interface MethodScenario {
 // ------------------------------------------------------------------------------------------------
 // Keys
 
-/** The string keys of nginx-semantics.md §5.2/§5.3 plus 220 more, UTF-8 and empty ones included. */
+/** The string keys of docs/nginx-semantics.md §5.2/§5.3 plus 220 more, UTF-8 and empty ones included. */
 export function stringKeys(): string[] {
   const keys = ['foo', 'bar', 'user42', '/index.html', 'a', 'alice@example.com', 'bob@example.com', 'carol@example.org', '1', '2', '3'];
   for (let i = 0; i < 120; i++) keys.push(`user${i}@mail${i % 7}.example`);

@@ -97,7 +97,7 @@ const hand: CorpusCase[] = [
   one('only-comments', '# nothing\n# at all\n'),
   one('other-http-directives', 'http {\n    sendfile on;\n    types { text/html html; upstream x; }\n    map $remote_addr $backend { default u; upstream 1; }\n    server {\n        listen 127.0.0.1:18080;\n        location / { proxy_pass http://u; }\n    }\n    upstream u { server 127.0.0.1:80; }\n}\n'),
   one('main-directives', 'worker_processes 1;\nworker_rlimit_nofile 1024;\nhttp { upstream u { server 127.0.0.1:80; } }\n'),
-  // --- server parameters (nginx-semantics §6.2)
+  // --- server parameters (docs/nginx-semantics.md §6.2)
   one('weight-0', http('        server 127.0.0.1:80 weight=0;')),
   one('weight-negative', http('        server 127.0.0.1:80 weight=-1;')),
   one('weight-abc', http('        server 127.0.0.1:80 weight=abc;')),
