@@ -69,7 +69,7 @@ export const DEFAULT_SERVER = Object.freeze(
 );
 
 /** Every key `ServerOptions` accepts, in the order of the error message. */
-export const SERVER_KEYS: readonly string[] = ['address', 'id', ...NUMERIC_PARAMS.map((p) => p.key), ...FLAG_PARAMS.map((p) => p.key)];
+const SERVER_KEYS: readonly string[] = ['address', 'id', ...NUMERIC_PARAMS.map((p) => p.key), ...FLAG_PARAMS.map((p) => p.key)];
 
 /**
  * The dynamic per-server state a tier keeps in typed arrays beside the configuration (nginx's peer

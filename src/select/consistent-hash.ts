@@ -41,7 +41,7 @@ import { swrrStep } from './swrr';
  * @example
  * buildRing(peers).points.length <= POINTS_PER_WEIGHT * peers.primary.totalWeight; // true
  */
-export const POINTS_PER_WEIGHT = 160;
+const POINTS_PER_WEIGHT = 160;
 
 /**
  * Largest ring this library builds (160 * total weight points); beyond, `buildRing` throws
@@ -302,7 +302,7 @@ export class PointWalk {
  *   { address: '10.0.0.1:25' }, { address: '10.0.0.2:25' }, { address: '10.0.0.3:25' }] });
  * b.pick('bob@example.com')!.address; // '10.0.0.2:25'
  */
-export function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
+function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
   const walk = walkOf(r, PointWalk);
   const t = r.tier;
   if (walk.tries > HASH_MAX_TRIES || (p.single && t === p.primary) || r.key.length === 0) return getRoundRobin(p, r);

@@ -25,8 +25,7 @@ import { isAvailable } from './available';
 import { CRC32_INIT, crc32Decimal, crc32Final, crc32Utf8 } from './crc32';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import type { Selector } from './selector';
-import { TierSlots, slotAt } from './slots';
+import { SlotSelector, type TierSlots, slotAt } from './slots';
 
 /**
  * nginx gives up hashing after more than this many unsuccessful rounds per request and uses
@@ -92,16 +91,8 @@ export function getHash(p: Peers, r: RequestState, tables: TierSlots): number {
 }
 
 /** The `hash KEY` method's selector: weight slots per tier. */
-export class HashSelector implements Selector {
-  readonly #slots = new TierSlots();
+export class HashSelector extends SlotSelector {
   get(p: Peers, r: RequestState): number {
-    return getHash(p, r, this.#slots);
+    return getHash(p, r, this.slots);
   }
-  shortcut(): number {
-    return -1;
-  }
-  rebuilt(p: Peers): void {
-    this.#slots.rebuild(p);
-  }
-  validate(): void {}
 }

@@ -33,8 +33,7 @@ import { isAvailable } from './available';
 import { HASH_MAX_TRIES } from './hash';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import type { Selector } from './selector';
-import { TierSlots, slotAt } from './slots';
+import { SlotSelector, type TierSlots, slotAt } from './slots';
 
 const MOD = 6271;
 const MUL = 113;
@@ -306,16 +305,8 @@ export class IpHashWalk {
 }
 
 /** The ip_hash method's selector: weight slots per tier. */
-export class IpHashSelector implements Selector {
-  readonly #slots = new TierSlots();
+export class IpHashSelector extends SlotSelector {
   get(p: Peers, r: RequestState): number {
-    return getIpHash(p, r, this.#slots);
+    return getIpHash(p, r, this.slots);
   }
-  shortcut(): number {
-    return -1;
-  }
-  rebuilt(p: Peers): void {
-    this.#slots.rebuild(p);
-  }
-  validate(): void {}
 }

@@ -17,7 +17,7 @@
 
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
-import { type RequestState, clearTried, nowOf } from './request';
+import { type RequestState, fallBackToBackup, nowOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import type { Selector } from './selector';
 import { swrrStep } from './swrr';
@@ -30,13 +30,10 @@ import { swrrStep } from './swrr';
  * const b = new Balancer({ method: 'least-conn', servers: [{ address: 'x:1', weight: 2 }, { address: 'y:1' }] });
  * // connections held open: x y x y x x x y x (nginx-verified)
  */
-export function getLeastConn(p: Peers, r: RequestState): number {
+function getLeastConn(p: Peers, r: RequestState): number {
   if (p.single && r.tier === p.primary) return getRoundRobin(p, r);
   const i = selectLeastConn(r);
-  if (i >= 0 || p.backup === null || r.tier !== p.primary) return i;
-  r.tier = p.backup;
-  clearTried(r);
-  return selectLeastConn(r);
+  return i >= 0 || !fallBackToBackup(p, r) ? i : selectLeastConn(r);
 }
 
 /**
@@ -46,7 +43,7 @@ export function getLeastConn(p: Peers, r: RequestState): number {
  * @example
  * const i = selectLeastConn(request); // -1: fall back to the backup tier
  */
-export function selectLeastConn(r: RequestState): number {
+function selectLeastConn(r: RequestState): number {
   const t = r.tier;
   const n = t.n;
   const { conns, weight, current, blocked, fails, maxFails, checked, failTimeout, maxConns } = t;

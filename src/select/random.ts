@@ -34,8 +34,7 @@ import { isAvailable } from './available';
 import { HASH_MAX_TRIES } from './hash';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import type { Selector } from './selector';
-import { type Slots, TierSlots, slotAt } from './slots';
+import { SlotSelector, type Slots, type TierSlots, slotAt } from './slots';
 
 /**
  * One draw: a server index of the slot table's tier, weighted, from one `rng()` call.
@@ -43,7 +42,7 @@ import { type Slots, TierSlots, slotAt } from './slots';
  * @example
  * peekRandom(slots, () => 0.5); // the server owning slot floor(0.5 * total)
  */
-export function peekRandom(s: Slots, rng: () => number): number {
+function peekRandom(s: Slots, rng: () => number): number {
   return slotAt(s, Math.floor(rng() * s.total));
 }
 
@@ -55,7 +54,7 @@ export function peekRandom(s: Slots, rng: () => number): number {
  * const b = new Balancer({ method: 'random', rng: seededRandom(7), servers });
  * b.pick(); // a weighted random available server
  */
-export function getRandom(p: Peers, r: RequestState, tables: TierSlots): number {
+function getRandom(p: Peers, r: RequestState, tables: TierSlots): number {
   const draws = walkOf(r, DrawCount);
   const t = r.tier;
   if (draws.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
@@ -102,20 +101,13 @@ export class DrawCount {
 }
 
 /** The `random` and `random two` selectors: weight slots per tier. */
-export class RandomSelector implements Selector {
-  readonly #slots = new TierSlots();
+export class RandomSelector extends SlotSelector {
   readonly #two: boolean;
   constructor(two: boolean) {
+    super();
     this.#two = two;
   }
   get(p: Peers, r: RequestState): number {
-    return this.#two ? getRandomTwo(p, r, this.#slots) : getRandom(p, r, this.#slots);
+    return this.#two ? getRandomTwo(p, r, this.slots) : getRandom(p, r, this.slots);
   }
-  shortcut(): number {
-    return -1;
-  }
-  rebuilt(p: Peers): void {
-    this.#slots.rebuild(p);
-  }
-  validate(): void {}
 }

@@ -8,6 +8,7 @@
  * beyond that (JS bit operations are 32-bit). Switching tiers clears it.
  */
 
+import type { Peers } from '../peers';
 import type { Tier } from '../tier';
 
 export interface RequestState {
@@ -39,7 +40,7 @@ export function nowOf(r: RequestState): number {
 }
 
 /** True on a request's first get of its tier: nothing tried yet (the hash methods start their walk then). */
-export function isFirstGet(r: RequestState): boolean {
+function isFirstGet(r: RequestState): boolean {
   return r.mask === 0 && r.bits === null;
 }
 
@@ -104,4 +105,16 @@ export function recycleTried(r: RequestState): void {
 export function clearTried(r: RequestState): void {
   r.mask = 0;
   if (r.bits !== null) r.bits.fill(0);
+}
+
+/**
+ * nginx's one-way fallback after the primary tier yielded nothing: the request moves to the backup
+ * tier with an empty tried set (`peers->next` in round robin's and least_conn's get). False when
+ * there is no backup tier or the request is on it already.
+ */
+export function fallBackToBackup(p: Peers, r: RequestState): boolean {
+  if (p.backup === null || r.tier !== p.primary) return false;
+  r.tier = p.backup;
+  clearTried(r);
+  return true;
 }

@@ -13,6 +13,8 @@
 
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
+import type { RequestState } from './request';
+import type { Selector } from './selector';
 
 /**
  * Cumulative weights of one tier.
@@ -37,7 +39,7 @@ export interface Slots {
  * const s = buildSlots(tier);
  * slotAt(s, 5); // 2
  */
-export function buildSlots(t: Tier): Slots {
+function buildSlots(t: Tier): Slots {
   const starts = new Float64Array(t.n);
   let total = 0;
   for (let i = 0; i < t.n; i++) {
@@ -94,4 +96,20 @@ export class TierSlots {
     else this.#primary = built;
     return built;
   }
+}
+
+/**
+ * The selector of a slot-based method (hash, ip_hash, random): weight slots per tier, rebuilt with
+ * the tiers; a subclass supplies the get.
+ */
+export abstract class SlotSelector implements Selector {
+  protected readonly slots = new TierSlots();
+  abstract get(p: Peers, r: RequestState): number;
+  shortcut(): number {
+    return -1;
+  }
+  rebuilt(p: Peers): void {
+    this.slots.rebuild(p);
+  }
+  validate(): void {}
 }

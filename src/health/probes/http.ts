@@ -17,7 +17,7 @@ const STATUS_LINE = /^HTTP\/\d+\.\d+ (\d{3})(?: [^\n]*|\r)?\n/;
 const CLASSES: readonly (HttpStatusClass | undefined)[] = [undefined, '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** The class of a status code (`'2xx'` for 204), or undefined outside 100-599. */
-export function statusClass(code: number): HttpStatusClass | undefined {
+function statusClass(code: number): HttpStatusClass | undefined {
   return code >= 100 && code <= 599 ? CLASSES[Math.floor(code / 100)] : undefined;
 }
 

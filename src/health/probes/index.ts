@@ -48,7 +48,7 @@ export function probeFor(type: BuiltinCheckType | CheckFunction): Probe {
  * @example
  * const probe = customProbe(async (server, signal) => (await fetch(`http://${server.address}/health`, { signal })).ok);
  */
-export function customProbe(fn: CheckFunction): Probe {
+function customProbe(fn: CheckFunction): Probe {
   return (target, _options, signal) => {
     if (signal.aborted) return Promise.resolve({ ok: false, reason: abortReason(signal) });
     let value: boolean | Promise<boolean>;

@@ -18,7 +18,7 @@ const REPLY_LINE = /^(\d{3})([ -]|$)/;
  * Parses the first complete SMTP reply in `text`: its code, or `undefined` while it is still
  * incomplete, or `null` when a line is not a reply line.
  */
-export function smtpReplyCode(text: string): string | null | undefined {
+function smtpReplyCode(text: string): string | null | undefined {
   let start = 0;
   for (;;) {
     const nl = text.indexOf('\n', start);

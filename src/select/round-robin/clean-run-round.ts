@@ -13,6 +13,7 @@
 
 import { gatedOut } from '../available';
 import type { RequestState } from '../request';
+import { swrrStep } from '../swrr';
 import { plainRound } from './plain-round';
 import type { SpecialServers } from './special-servers';
 
@@ -22,7 +23,7 @@ export function cleanRunRound(r: RequestState, special: SpecialServers): number 
   const count = special.count;
   // Mostly special (every server limited, say): the plain loop is cheaper than the runs.
   if (count > n >>> 1) return plainRound(r);
-  const { gate, current, effective, weight } = t;
+  const { gate, current, weight } = t;
   const list = special.list;
   let best = -1;
   let bestCurrent = -Infinity;
@@ -41,14 +42,10 @@ export function cleanRunRound(r: RequestState, special: SpecialServers): number 
     if (s >= count) break;
     const g = gate[i]!;
     if (g === 0 || !gatedOut(r, t, i, g)) {
-      const e = effective[i]!;
-      const c = current[i]! + e;
-      current[i] = c;
+      const e = swrrStep(t, i);
       total += e;
-      if (e < weight[i]!) {
-        effective[i] = e + 1;
-        if (e + 1 === weight[i] && g === 0) special.dirty = true; // recovered: clean again
-      }
+      if (e + 1 === weight[i] && g === 0) special.dirty = true; // recovered: clean again
+      const c = current[i]!;
       if (c > bestCurrent) {
         best = i;
         bestCurrent = c;

@@ -32,7 +32,7 @@
 import type { Peers } from '../../peers';
 import type { ServerRecord } from '../../server';
 import type { Tier } from '../../tier';
-import { type RequestState, clearTried } from '../request';
+import { type RequestState, fallBackToBackup } from '../request';
 import type { Selector, SelectorContext } from '../selector';
 import { branchFreeRound } from './branch-free-round';
 import { cleanRunRound } from './clean-run-round';
@@ -51,10 +51,7 @@ export function getRoundRobin(p: Peers, r: RequestState): number {
     return mc !== 0 && t.conns[0]! >= mc ? -1 : 0;
   }
   const i = roundOn(r);
-  if (i >= 0 || p.backup === null || r.tier !== p.primary) return i;
-  r.tier = p.backup;
-  clearTried(r);
-  return roundOn(r);
+  return i >= 0 || !fallBackToBackup(p, r) ? i : roundOn(r);
 }
 
 /**

@@ -35,7 +35,7 @@ import type { LazyRounds } from './lazy-rounds';
 import type { WeightClasses } from './weight-classes';
 
 /** Largest period (sum of eligible weights) for which a schedule is kept. */
-export const MAX_PERIOD = 65536;
+const MAX_PERIOD = 65536;
 
 const doubleBits = new Float64Array(1);
 const doubleWord = new BigInt64Array(doubleBits.buffer);
