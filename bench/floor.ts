@@ -4,7 +4,7 @@
  * reduced to what the churn workload uses — weights, max_fails=1, fail_timeout, the effective weight
  * dropped by a failure and recovered one unit per round, connection counts — and written as the
  * fastest plain JavaScript measured on this machine: 32-bit typed arrays, the branch-free maximum
- * up to 32 servers (keys `current << 5 | (31 - i)`, as in src/select/round-robin.ts), the clock read
+ * up to 32 servers (keys `current << 5 | (31 - i)`, as in src/select/round-robin/branch-free-round.ts), the clock read
  * only when a server with failures is met (the keys are exact while current weights stay within
  * ±2^25, true of the benchmark's weights; the check below vouches for it). Nothing a library adds is
  * here: no steady-state replay, tried set, backup tier, max_conns, validation, events or server

@@ -49,7 +49,7 @@ interface Params {
   /** Compare everything after every `compareEvery` operations (ids are always compared). */
   compareEvery: 1 | 37;
   /**
-   * Lazy rounds (select/clean-classes.ts) from this tier size up: 1 in half of the runs, so that
+   * Lazy rounds (select/round-robin/lazy-rounds.ts, the Balancer's `tuning.lazyFromServers`) from this tier size up: 1 in half of the runs, so that
    * the small upstreams of the scripts run them too, else the library's threshold.
    */
   lazyFrom: number;

@@ -5,7 +5,7 @@ import { BRANCH_FREE_MAX_SERVERS } from '../../src/select/round-robin/branch-fre
 import { DEFAULT_TUNING } from '../../src/select/selector';
 import { lockstep, weights } from './lockstep';
 
-// Rounds on tiers below the lazy threshold run smallRound (a branch-free maximum over 32-bit keys
+// Rounds on tiers below the lazy threshold run branch-free rounds (a branch-free maximum over 32-bit keys
 // `current << 5 | (31 - i)`) until the tier has settled after a change, then the plain loop; these
 // drive both against the reference scan.
 describe('small rounds (branch-free maximum) against the reference scan', () => {
