@@ -4,7 +4,7 @@
  * the argument-count rules (`NGX_CONF_TAKE1`, `NGX_CONF_1MORE`, ...), the command table row
  * (`ngx_command_t`), the walker as a handler sees it (`ngx_conf_t`), and the state the modules keep
  * (their main and block confs: `ngx_http_upstream_srv_conf_t` and the like). Types and two constant
- * tables; no behaviour.
+ * tables and a row constructor; no behaviour.
  */
 
 import type { ConfigError } from '../errors';
@@ -93,6 +93,19 @@ export interface Command<C> {
    */
   readonly recover?: 'here' | 'inner';
   readonly handler: (cf: Conf, st: Statement, conf: C) => void;
+}
+
+/**
+ * A one-line directive of the `upstream` block; a block it opens by mistake is walked as the
+ * context's `inner` one (lenient).
+ */
+export function upstreamCommand(
+  name: string,
+  contexts: readonly Ctx[],
+  args: ArgRule,
+  handler: Command<UpsState>['handler'],
+): Command<UpsState> {
+  return { name, contexts, block: false, args, recover: 'inner', handler };
 }
 
 /** A position in a file, as errors and warnings carry it. */

@@ -9,6 +9,8 @@
  * non-Linux event modules). Lookup is O(1).
  */
 
+import type { ArgRule } from './conf';
+
 /** Directive names of stock nginx 1.22.1 (+ stream). */
 export const NGINX_DIRECTIVES: ReadonlySet<string> = new Set([
   'absolute_redirect', 'accept_mutex', 'accept_mutex_delay', 'access_log', 'add_after_body',
@@ -149,7 +151,7 @@ export const CHECK_MODULE_DIRECTIVES: ReadonlySet<string> = new Set([
 ]);
 
 /** Main-context directives of nginx 1.22.1 (core module): allowed at top level, skipped by the parser. */
-export const MAIN_DIRECTIVES: ReadonlyMap<string, string> = new Map([
+export const MAIN_DIRECTIVES: ReadonlyMap<string, ArgRule> = new Map<string, ArgRule>([
   ['daemon', 'flag'], ['debug_points', '1'], ['env', '1'], ['error_log', '1+'], ['load_module', '1'],
   ['lock_file', '1'], ['master_process', 'flag'], ['pcre_jit', 'flag'], ['pid', '1'], ['ssl_engine', '1'],
   ['thread_pool', '23'], ['timer_resolution', '1'], ['user', '12'], ['worker_cpu_affinity', '1+'],
@@ -158,7 +160,7 @@ export const MAIN_DIRECTIVES: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Directives allowed inside `events {}` (Linux build). */
-export const EVENTS_DIRECTIVES: ReadonlyMap<string, string> = new Map([
+export const EVENTS_DIRECTIVES: ReadonlyMap<string, ArgRule> = new Map<string, ArgRule>([
   ['accept_mutex', 'flag'], ['accept_mutex_delay', '1'], ['debug_connection', '1'], ['epoll_events', '1'],
   ['multi_accept', 'flag'], ['use', '1'], ['worker_aio_requests', '1'], ['worker_connections', '1'],
 ]);

@@ -13,9 +13,11 @@
  */
 
 import { ConfigError } from '../errors';
-import type { CheckOptions } from '../options';
-import { formatUpstream } from './format';
-import { parseConfig, type ConfigResult, type ConfigWarning, type ParseOptions, type UpstreamConfig } from './nginx';
+import { methodSpec } from '../methods';
+import { type CheckOptions, DEFAULT_CHECK } from '../options';
+import { DEFAULT_SERVER } from '../server-fields';
+import { formatUpstream, methodChoice, methodSpecOf } from './format';
+import { parseConfig, type ConfigResult, type ParseOptions, type UpstreamConfig } from './nginx';
 import { describeMs } from './time';
 
 /** One server row of an explanation. */
@@ -147,8 +149,8 @@ function policyWords(u: UpstreamConfig, s: UpstreamConfig['options']['servers'][
   if (single) {
     return 'single server: never marked unavailable (nginx ignores max_fails and fail_timeout when an upstream has one server and no backup); a failed connection is not retried';
   }
-  const maxFails = s.maxFails ?? 1;
-  const ft = Math.floor((s.failTimeout ?? 10_000) / 1000);
+  const maxFails = s.maxFails ?? DEFAULT_SERVER.maxFails;
+  const ft = Math.floor((s.failTimeout ?? DEFAULT_SERVER.failTimeout) / 1000);
   if (maxFails === 0) return 'never excluded by failures (max_fails=0)';
   const what = stream ? `failed connect${maxFails === 1 ? '' : 's'}` : `failed attempt${maxFails === 1 ? '' : 's'} (error, timeout, or a listed http_5xx)`;
   const probe = stream ? 'one probe connection' : 'one probe request';
@@ -167,13 +169,13 @@ const CHECK_TYPE_WORDS: Record<string, string> = {
 };
 
 function checkWords(c: CheckOptions): string {
-  const t = typeof c.type === 'function' ? 'custom' : c.type ?? 'tcp';
-  const interval = c.interval ?? 30000;
-  const rise = c.rise ?? 2;
-  const fall = c.fall ?? 5;
+  const t = typeof c.type === 'function' ? 'custom' : c.type ?? DEFAULT_CHECK.type;
+  const interval = c.interval ?? DEFAULT_CHECK.interval;
+  const rise = c.rise ?? DEFAULT_CHECK.rise;
+  const fall = c.fall ?? DEFAULT_CHECK.fall;
   const parts = [
     `every ${describeMs(interval)} (interval=${interval}, milliseconds), probe ${t}: ${CHECK_TYPE_WORDS[t] ?? 'custom probe'}`,
-    `timeout ${describeMs(c.timeout ?? 1000)}`,
+    `timeout ${describeMs(c.timeout ?? DEFAULT_CHECK.timeout)}`,
     `${rise} consecutive successes bring a server up, ${fall} consecutive failures take it down`,
     c.defaultDown === false ? 'servers start up' : `servers start down until ${rise} checks pass (default_down=true)`,
   ];
@@ -181,31 +183,22 @@ function checkWords(c: CheckOptions): string {
   return parts.join('; ');
 }
 
+/** The method in words (the registry's); an unknown method name reads as round robin. */
 function methodWords(u: UpstreamConfig): string {
-  const o = u.options;
-  switch (o.method) {
-    case 'least-conn':
-      return 'least_conn: the server with the fewest active connections relative to its weight; ties by weighted round robin';
-    case 'hash':
-      return `hash ${u.hashKey ?? ''}${o.hash?.consistent ? ' consistent (ketama ring, 160 points per weight unit)' : ' (key hash modulo total weight)'}: the same key goes to the same server`;
-    case 'ip-hash':
-      return 'ip_hash: the first three octets of the client IPv4 address (whole IPv6 address) pick the server';
-    case 'random':
-      return o.randomTwo ? 'random two least_conn: two servers drawn at random by weight, the one with fewer connections wins' : 'random: a server drawn at random by weight';
-    default:
-      return 'round robin (smooth weighted): each server gets exactly its weight out of every sum(weights) connections';
-  }
+  const spec = methodSpecOf(u.options) ?? methodSpec('round-robin');
+  return spec.describe(methodChoice(u.options), u.hashKey ?? '');
 }
 
-function explainUpstream(u: UpstreamConfig, all: ConfigWarning[]): UpstreamExplanation {
+function explainUpstream(u: UpstreamConfig): UpstreamExplanation {
   const servers = u.options.servers;
   const primaries = servers.filter((s) => !s.backup);
   const backups = servers.filter((s) => s.backup);
   const single = primaries.length === 1 && backups.length === 0;
-  const livePrimaryWeight = primaries.filter((s) => !s.down).reduce((a, s) => a + (s.weight ?? 1), 0);
-  const liveBackupWeight = backups.filter((s) => !s.down).reduce((a, s) => a + (s.weight ?? 1), 0);
+  const weightOf = (s: (typeof servers)[number]): number => s.weight ?? DEFAULT_SERVER.weight;
+  const livePrimaryWeight = primaries.filter((s) => !s.down).reduce((a, s) => a + weightOf(s), 0);
+  const liveBackupWeight = backups.filter((s) => !s.down).reduce((a, s) => a + weightOf(s), 0);
   const rows: ServerExplanation[] = servers.map((s, i) => {
-    const w = s.weight ?? 1;
+    const w = weightOf(s);
     const role = s.down ? 'down' : s.backup ? 'backup' : 'primary';
     const row: ServerExplanation = {
       label: label(i),
@@ -214,16 +207,15 @@ function explainUpstream(u: UpstreamConfig, all: ConfigWarning[]): UpstreamExpla
       role,
       weight: w,
       share: role === 'primary' ? pct(w, livePrimaryWeight) : 0,
-      maxFails: s.maxFails ?? 1,
-      failTimeoutMs: s.failTimeout ?? 10_000,
-      maxConns: s.maxConns ?? 0,
+      maxFails: s.maxFails ?? DEFAULT_SERVER.maxFails,
+      failTimeoutMs: s.failTimeout ?? DEFAULT_SERVER.failTimeout,
+      maxConns: s.maxConns ?? DEFAULT_SERVER.maxConns,
       policy: policyWords(u, s, single),
     };
     if (role === 'backup') row.backupShare = pct(w, liveBackupWeight);
     return row;
   });
   const warnings = u.warnings.map((w) => `${w.kind === 'nginx' ? 'nginx [warn] ' : w.kind === 'extension' ? 'extension: ' : ''}${w.reason} (${w.file}:${w.line})`);
-  void all;
   const live = rows.filter((r) => r.role === 'primary');
   if (livePrimaryWeight === 0) warnings.push('every primary server is down: every connection goes to the backups, or fails with "no live upstreams" (502) if there are none');
   const weights = live.map((r) => r.weight);
@@ -241,11 +233,6 @@ function explainUpstream(u: UpstreamConfig, all: ConfigWarning[]): UpstreamExpla
         (cycle ? `; one cycle is ${cycle}` : '') +
         '. To send less traffic to a server, give it the smaller weight, or mark it backup or down.',
     );
-  }
-  for (const r of rows) {
-    if (r.role === 'backup' && (u.options.method === 'hash' || u.options.method === 'ip-hash' || u.options.method === 'random')) {
-      // the parser's note explains the quirk; nothing to add
-    }
   }
   return {
     name: u.name,
@@ -351,10 +338,10 @@ export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { u
   if (s) findings.push(s);
   for (const u of ups) {
     const live = u.options.servers.filter((x) => !x.backup && !x.down);
-    const ws = live.map((x) => x.weight ?? 1);
+    const ws = live.map((x) => x.weight ?? DEFAULT_SERVER.weight);
     if (live.length > 1 && new Set(ws).size > 1) {
       const total = ws.reduce((a, b) => a + b, 0);
-      const parts = live.map((x) => `${x.address} weight=${x.weight ?? 1} gets ${pct(x.weight ?? 1, total)}%`);
+      const parts = live.map((x, i) => `${x.address} weight=${ws[i]} gets ${pct(ws[i]!, total)}%`);
       findings.push({
         id: 'weight-direction',
         title: `upstream "${u.name}": higher weight = more traffic`,
@@ -383,7 +370,7 @@ export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { u
     verdict,
     stock,
     errors: r.errors.map(errInfo),
-    upstreams: ups.map((u) => explainUpstream(u, r.warnings)),
+    upstreams: ups.map(explainUpstream),
     findings,
     ...(document === undefined ? {} : { document }),
   };

@@ -2,16 +2,19 @@
  * Prints `BalancerOptions` as an nginx `upstream` block that `parseUpstreams` reads back to the
  * same options (the round trip is a property test).
  *
- * Only defaults-differing parameters are written (`weight=1`, `max_fails=1`, `fail_timeout=10s`,
- * `max_conns=0` are nginx's defaults). Servers come before `hash`/`ip_hash`/`random` when a backup
- * exists (the ordering nginx requires for that combination, nginx-semantics §3.4), after the
- * balancing directive otherwise. `check` lines use the check module's syntax (milliseconds, no
+ * Server lines are written from the field table (src/server-fields.ts): only the parameters that
+ * differ from nginx's defaults (`weight=1`, `max_fails=1`, `fail_timeout=10s`, `max_conns=0`), then
+ * the flags. The balancing directive is the method registry's (src/methods.ts); servers come before
+ * it when the method does not take backup servers and a backup exists (the ordering nginx requires
+ * for that combination, nginx-semantics §3.4), after it otherwise. `check` lines use the check module's syntax (milliseconds, no
  * units). Options nginx cannot express (sub-second `failTimeout`, `drain`, a custom check
  * function, HAProxy-style check extras) throw `InvalidOptionError`. Cost: O(servers).
  */
 
 import { InvalidOptionError, show } from '../errors';
-import type { BalancerOptions, CheckOptions, ServerOptions } from '../options';
+import { type MethodChoice, type MethodSpec, METHOD_SPECS } from '../methods';
+import { type BalancerOptions, type CheckOptions, DEFAULT_CHECK, type ServerOptions } from '../options';
+import { FLAG_PARAMS, NUMERIC_PARAMS } from '../server-fields';
 import { formatSeconds } from './time';
 import { quoteWord } from './tokenizer';
 
@@ -29,39 +32,51 @@ function cannot(option: string, why: string, value: unknown): never {
   throw new InvalidOptionError(option, `Cannot write \`${option}\` as nginx configuration: ${why}, got \`${show(value)}\``, value);
 }
 
+/** The spec of `options.method` (round robin when absent), or undefined for an unknown name. */
+export function methodSpecOf(options: BalancerOptions): MethodSpec | undefined {
+  const name = options.method ?? 'round-robin';
+  return METHOD_SPECS.find((m) => m.name === name);
+}
+
+/** The options that refine the method, as the registry's specs take them. */
+export function methodChoice(options: BalancerOptions): MethodChoice {
+  return { consistent: !!options.hash?.consistent, randomTwo: !!options.randomTwo, randomLeastConn: !!options.randomLeastConn };
+}
+
+/** One `server` line from the field table: the numeric parameters that differ from nginx's defaults, then the flags. */
 function serverLine(s: ServerOptions, i: number): string {
-  const p = `servers[${i}]`;
   const words = ['server', quoteWord(s.address)];
-  if (s.weight !== undefined && s.weight !== 1) words.push(`weight=${s.weight}`);
-  if (s.maxFails !== undefined && s.maxFails !== 1) words.push(`max_fails=${s.maxFails}`);
-  if (s.failTimeout !== undefined && s.failTimeout !== 10_000) {
-    if (!(s.failTimeout >= 0) || s.failTimeout % 1000 !== 0 || !Number.isSafeInteger(s.failTimeout / 1000)) {
-      cannot(`${p}.failTimeout`, 'nginx takes whole seconds (fail_timeout=3s)', s.failTimeout);
-    }
-    words.push(`fail_timeout=${formatSeconds(s.failTimeout / 1000)}`);
+  for (const p of NUMERIC_PARAMS) {
+    const v = s[p.key];
+    if (v === undefined || v === p.default) continue;
+    if (!p.seconds) words.push(`${p.nginx}=${v}`);
+    else if (!(v >= 0) || v % 1000 !== 0 || !Number.isSafeInteger(v / 1000)) {
+      cannot(`servers[${i}].${p.key}`, `nginx takes whole seconds (${p.nginx}=3s)`, v);
+    } else words.push(`${p.nginx}=${formatSeconds(v / 1000)}`);
   }
-  if (s.maxConns !== undefined && s.maxConns !== 0) words.push(`max_conns=${s.maxConns}`);
-  if (s.backup) words.push('backup');
-  if (s.down) words.push('down');
-  if (s.drain) cannot(`${p}.drain`, 'nginx 1.22 has no drain parameter (NGINX Plus / 1.29.6+)', s.drain);
+  for (const f of FLAG_PARAMS) {
+    if (!s[f.key]) continue;
+    if (f.notIn122 !== undefined) cannot(`servers[${i}].${f.key}`, f.notIn122, s[f.key]);
+    words.push(f.nginx);
+  }
   return words.join(' ') + ';';
 }
 
 function checkLines(c: CheckOptions): string[] {
-  const t = c.type ?? 'tcp';
+  const t = c.type ?? DEFAULT_CHECK.type;
   if (typeof t === 'function') cannot('check.type', 'a custom probe function has no nginx syntax', 'function');
   for (const k of ['initState', 'downInterval', 'fastInterval', 'jitter', 'smtpHelo', 'tlsServerName'] as const) {
     if (c[k] !== undefined) cannot(`check.${k}`, 'the check module has no such parameter', c[k]);
   }
   const words = [
     'check',
-    `interval=${c.interval ?? 30000}`,
-    `rise=${c.rise ?? 2}`,
-    `fall=${c.fall ?? 5}`,
-    `timeout=${c.timeout ?? 1000}`,
+    `interval=${c.interval ?? DEFAULT_CHECK.interval}`,
+    `rise=${c.rise ?? DEFAULT_CHECK.rise}`,
+    `fall=${c.fall ?? DEFAULT_CHECK.fall}`,
+    `timeout=${c.timeout ?? DEFAULT_CHECK.timeout}`,
     `type=${t === 'tls' ? 'ssl_hello' : t}`,
   ];
-  if (c.port !== undefined && c.port !== 0) words.push(`port=${c.port}`);
+  if (c.port !== undefined && c.port !== DEFAULT_CHECK.port) words.push(`port=${c.port}`);
   if (c.defaultDown === false) words.push('default_down=false');
   const out = [words.join(' ') + ';'];
   if (c.httpSend !== undefined) out.push(`check_http_send ${quoteWord(c.httpSend)};`);
@@ -92,34 +107,17 @@ export function formatUpstream(name: string, options: BalancerOptions, fmt: Form
   if (typeof name !== 'string' || name.length === 0) cannot('name', 'an upstream needs a name', name);
   if (!Array.isArray(options?.servers)) cannot('servers', 'expected an array of servers', options?.servers);
   const ind = fmt.indent ?? '    ';
-  const method = options.method ?? 'round-robin';
-  let directive: string | undefined;
-  switch (method) {
-    case 'round-robin':
-      break;
-    case 'least-conn':
-      directive = 'least_conn;';
-      break;
-    case 'ip-hash':
-      if (fmt.wrap === 'stream') cannot('method', 'ip_hash exists in http only', method);
-      directive = 'ip_hash;';
-      break;
-    case 'hash':
-      directive = `hash ${quoteWord(fmt.hashKey ?? '$remote_addr')}${options.hash?.consistent ? ' consistent' : ''};`;
-      break;
-    case 'random':
-      directive = options.randomTwo ? (options.randomLeastConn ? 'random two least_conn;' : 'random two;') : 'random;';
-      break;
-    default:
-      cannot('method', 'unknown balancing method', method);
-  }
+  const spec = methodSpecOf(options);
+  if (spec === undefined) cannot('method', 'unknown balancing method', options.method);
+  if (fmt.wrap !== undefined && !spec.contexts.includes(fmt.wrap)) cannot('method', `${spec.directive} exists in ${spec.contexts.join(' and ')} only`, spec.name);
+  const directive = spec.directiveText(methodChoice(options), quoteWord(fmt.hashKey ?? '$remote_addr'));
   const servers = options.servers.map((s, i) => serverLine(s, i));
-  const hasBackup = options.servers.some((s) => s.backup);
+  // a method without backup support accepts a backup server only before its directive (nginx-semantics §3.4)
+  const methodLast = !spec.backup && options.servers.some((s) => s.backup);
   const lines: string[] = [];
-  const methodLast = directive !== undefined && hasBackup && (method === 'hash' || method === 'ip-hash' || method === 'random');
-  if (directive && !methodLast) lines.push(directive);
+  if (directive !== null && !methodLast) lines.push(directive);
   lines.push(...servers);
-  if (directive && methodLast) lines.push(directive);
+  if (directive !== null && methodLast) lines.push(directive);
   if (options.check) lines.push(...checkLines(options.check));
   const base = fmt.wrap ? ind : '';
   let out = `${base}upstream ${quoteWord(name)} {\n${lines.map((l) => `${base}${ind}${l}\n`).join('')}${base}}\n`;

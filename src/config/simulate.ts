@@ -89,9 +89,8 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
   if (!Number.isSafeInteger(connections) || connections < 1) throw new InvalidOptionError('connections', `Expected \`connections\` to be a positive integer, got \`${connections}\``, connections);
   if (!(interval >= 0) || !Number.isFinite(interval)) throw new InvalidOptionError('intervalMs', `Expected \`intervalMs\` to be a non-negative number, got \`${interval}\``, interval);
   const notes: string[] = [];
-  const { check, clock: _c, rng: _r, ...rest } = options;
-  void _c;
-  void _r;
+  // the clock and the random source are the simulation's own: they replace the options' below
+  const { check, ...rest } = options;
   if (check) notes.push('active checks are not simulated: every server counts as healthy for the check; only passive failures (max_fails/fail_timeout) act');
   const start = sim.startMs ?? 1_700_000_000_000;
   const manual = new ManualClock(start);
