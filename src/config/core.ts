@@ -134,7 +134,7 @@ export function elsewhere(cf: Conf, st: Statement): void {
     cf.core.proxyDirectives.push({ directive: name, value: st.args[1]!.text, file: st.file, line: st.line, block });
   }
   if (name === 'proxy_pass' && cf.ctx === 'http-server') {
-    // http proxy_pass is a location-level directive (nginx-semantics §6.1)
+    // http proxy_pass is a location-level directive (docs/nginx-semantics.md §6.1)
     return cf.notAllowed(st);
   }
   if (name === 'listen' && cf.ctx === 'stream-server') cf.core.listenSeen = true;

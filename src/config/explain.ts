@@ -6,12 +6,13 @@
  * Built on the lenient parse (`parseConfig(..., { lenient: true })`), so broken text (the vendor
  * guide's configs, with unbalanced braces and no `stream {}`) is still explained, while the
  * verdict reports nginx's exact first error. Shares follow smooth weighted round robin
- * (nginx-semantics §2.1: each server gets exactly `weight` of every sum(weights) picks), the failure
+ * (docs/nginx-semantics.md §2.1: each server gets exactly `weight` of every sum(weights) picks), the failure
  * policy follows §2.3-2.5 (whole seconds: excluded while now - failure <= fail_timeout, so a probe
  * every fail_timeout + 1 s), single-server mode §1.2/§2.3, the check module §7.1-7.4. Pure: no I/O
  * beyond the injected reader. Cost: O(input + servers x sum(weights)) for the small cycle shown.
  */
 
+import { Balancer } from '../balancer';
 import { ConfigError } from '../errors';
 import { methodSpec } from '../methods';
 import { type CheckOptions, DEFAULT_CHECK } from '../options';
@@ -121,20 +122,21 @@ function errInfo(e: ConfigError): { message: string; reason: string; file: strin
   return { message: e.message, reason: e.reason, file: e.file, line: e.line, column: e.column };
 }
 
-/** Smooth weighted round robin over static weights (nginx-semantics §2.1): one full cycle. */
+/**
+ * One full cycle of smooth weighted round robin over static weights (docs/nginx-semantics.md §2.1),
+ * as the library's own round-robin selector picks it (no second copy of the algorithm here):
+ * indices into `weights`, or undefined when the cycle would be longer than `limit` picks.
+ */
 export function swrrCycle(weights: readonly number[], limit = 40): number[] | undefined {
   const total = weights.reduce((a, b) => a + b, 0);
   if (total === 0 || total > limit) return undefined;
-  const cur = weights.map(() => 0);
+  const b = new Balancer({ servers: weights.map((weight, i) => ({ address: `cycle-${i}`, weight })) });
+  const index = new Map(b.servers.map((s, i) => [s, i] as const));
   const out: number[] = [];
   for (let n = 0; n < total; n++) {
-    let best = -1;
-    for (let i = 0; i < weights.length; i++) {
-      cur[i]! += weights[i]!;
-      if (best < 0 || cur[i]! > cur[best]!) best = i;
-    }
-    cur[best]! -= total;
-    out.push(best);
+    const s = b.pick()!;
+    out.push(index.get(s)!);
+    b.release(s);
   }
   return out;
 }

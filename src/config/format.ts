@@ -6,7 +6,7 @@
  * differ from nginx's defaults (`weight=1`, `max_fails=1`, `fail_timeout=10s`, `max_conns=0`), then
  * the flags. The balancing directive is the method registry's (src/methods.ts); servers come before
  * it when the method does not take backup servers and a backup exists (the ordering nginx requires
- * for that combination, nginx-semantics §3.4), after it otherwise. `check` lines use the check module's syntax (milliseconds, no
+ * for that combination, docs/nginx-semantics.md §3.4), after it otherwise. `check` lines use the check module's syntax (milliseconds, no
  * units). Options nginx cannot express (sub-second `failTimeout`, `drain`, a custom check
  * function, HAProxy-style check extras) throw `InvalidOptionError`. Cost: O(servers).
  */
@@ -112,7 +112,7 @@ export function formatUpstream(name: string, options: BalancerOptions, fmt: Form
   if (fmt.wrap !== undefined && !spec.contexts.includes(fmt.wrap)) cannot('method', `${spec.directive} exists in ${spec.contexts.join(' and ')} only`, spec.name);
   const directive = spec.directiveText(methodChoice(options), quoteWord(fmt.hashKey ?? '$remote_addr'));
   const servers = options.servers.map((s, i) => serverLine(s, i));
-  // a method without backup support accepts a backup server only before its directive (nginx-semantics §3.4)
+  // a method without backup support accepts a backup server only before its directive (docs/nginx-semantics.md §3.4)
   const methodLast = !spec.backup && options.servers.some((s) => s.backup);
   const lines: string[] = [];
   if (directive !== null && !methodLast) lines.push(directive);

@@ -5,7 +5,7 @@
  * (`ngx_conf_parse` / `ngx_conf_handler`), include.ts reads includes (`ngx_conf_include`), core.ts
  * has the main, events, http and stream blocks, upstream.ts the upstream modules (`server`, the
  * balancing directives, keepalive, zone) and builds the results, check.ts the check module's
- * directives (yaoweibin / Tengine, nginx-semantics §7.1; known unless `checkModule: false`),
+ * directives (yaoweibin / Tengine, docs/nginx-semantics.md §7.1; known unless `checkModule: false`),
  * address.ts `ngx_parse_url`. One pass; the first error stops a strict parse with nginx's own
  * message at nginx's line. See docs/config.md for the extensions and every known divergence.
  *

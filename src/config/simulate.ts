@@ -3,7 +3,7 @@
  * servers that refuse connections during given time windows; returns the per-connection timeline
  * (every server tried, `!` = refused) and the final shares.
  *
- * Drives the real `Balancer` exactly as a stream proxy does (nginx-semantics §4.3): per connection
+ * Drives the real `Balancer` exactly as a stream proxy does (docs/nginx-semantics.md §4.3): per connection
  * an attempt, `next()` until a server connects (`connected()` then `release()`) or nothing is left
  * ("no live upstreams", nginx's 502). The clock is quantised to whole seconds like nginx's
  * `ngx_time()`, so timelines are nginx's. Active checks are not simulated (no probes run): the
