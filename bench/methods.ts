@@ -13,7 +13,7 @@
 
 import { bench, do_not_optimize, run } from 'mitata';
 import { Balancer, seededRandom } from '../src/index';
-import type { BalancerOptions, ServerOptions } from '../src/options';
+import { type BalancerOptions, type ServerOptions, resolveServer } from '../src/options';
 import type { Peers } from '../src/peers';
 import { buildRing } from '../src/select/consistent-hash';
 import { ServerRecord } from '../src/server';
@@ -68,7 +68,7 @@ for (const m of METHODS) {
 /** Peers over `list`, the way the Balancer lays out a tier (for timing the ring build alone). */
 function peersOf(list: ServerOptions[]): Peers {
   const owner = {};
-  const recs = list.map((s) => new ServerRecord({ id: s.address, address: s.address, weight: s.weight ?? 1, maxFails: 1, failTimeout: 10_000, maxConns: 0, backup: false, down: false, drain: false }, owner));
+  const recs = list.map((s) => new ServerRecord(resolveServer({ address: s.address, weight: s.weight ?? 1 }, 'server'), owner));
   const t = new Tier(recs, false);
   recs.forEach((r, i) => {
     t.weight[i] = r.weight;

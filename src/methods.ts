@@ -35,9 +35,11 @@ export interface MethodChoice {
 export interface MethodSpec {
   /** The `method` option's value. */
   readonly name: string;
-  /** nginx's directive, or null for round robin (no directive: the default). */
+  /** nginx's directive, or null for round robin (no directive: the default) and for methods nginx lacks. */
   readonly directive: string | null;
-  /** The contexts whose upstream module has the directive. */
+  /** nginx's argument rule of the directive (`ngx_command_t` types: '0' none, '12' one or two, ...). */
+  readonly directiveArgs: '0' | '1' | '12' | '012';
+  /** The contexts whose upstream module has the method: empty for a method nginx lacks (the formatter refuses it). */
   readonly contexts: readonly ('http' | 'stream')[];
   /** Accepts `backup` servers (nginx's `NGX_*_UPSTREAM_BACKUP` flag). */
   readonly backup: boolean;
@@ -55,6 +57,7 @@ export const METHOD_SPECS = [
   {
     name: 'round-robin',
     directive: null,
+    directiveArgs: '0',
     contexts: ['http', 'stream'],
     backup: true,
     options: [],
@@ -65,6 +68,7 @@ export const METHOD_SPECS = [
   {
     name: 'least-conn',
     directive: 'least_conn',
+    directiveArgs: '0',
     contexts: ['http', 'stream'],
     backup: true,
     options: [],
@@ -75,6 +79,7 @@ export const METHOD_SPECS = [
   {
     name: 'hash',
     directive: 'hash',
+    directiveArgs: '12',
     contexts: ['http', 'stream'],
     backup: false,
     options: ['consistent'],
@@ -86,6 +91,7 @@ export const METHOD_SPECS = [
   {
     name: 'ip-hash',
     directive: 'ip_hash',
+    directiveArgs: '0',
     contexts: ['http'],
     backup: false,
     options: [],
@@ -96,6 +102,7 @@ export const METHOD_SPECS = [
   {
     name: 'random',
     directive: 'random',
+    directiveArgs: '012',
     contexts: ['http', 'stream'],
     backup: false,
     options: ['randomTwo', 'randomLeastConn'],

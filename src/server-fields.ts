@@ -28,6 +28,8 @@ export interface NumericParam {
   readonly valid: (v: unknown) => v is number;
   /** What `valid` expects, for the error message. */
   readonly expected: string;
+  /** Why nginx 1.22 cannot write it, when it cannot (the parser says `invalid parameter`, the formatter refuses). */
+  readonly notIn122?: string;
 }
 
 /** A boolean `server` parameter: present or absent. */
@@ -35,7 +37,7 @@ export interface FlagParam {
   readonly key: 'backup' | 'down' | 'drain';
   /** nginx's parameter word. */
   readonly nginx: string;
-  /** Why nginx 1.22 cannot write it, when it cannot (the formatter's error). */
+  /** Why nginx 1.22 cannot write it, when it cannot (the parser says `invalid parameter`, the formatter refuses). */
   readonly notIn122?: string;
 }
 

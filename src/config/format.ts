@@ -49,6 +49,7 @@ function serverLine(s: ServerOptions, i: number): string {
   for (const p of NUMERIC_PARAMS) {
     const v = s[p.key];
     if (v === undefined || v === p.default) continue;
+    if (p.notIn122 !== undefined) cannot(`servers[${i}].${p.key}`, p.notIn122, v);
     if (!p.seconds) words.push(`${p.nginx}=${v}`);
     else if (!(v >= 0) || v % 1000 !== 0 || !Number.isSafeInteger(v / 1000)) {
       cannot(`servers[${i}].${p.key}`, `nginx takes whole seconds (${p.nginx}=3s)`, v);
@@ -109,6 +110,7 @@ export function formatUpstream(name: string, options: BalancerOptions, fmt: Form
   const ind = fmt.indent ?? '    ';
   const spec = methodSpecOf(options);
   if (spec === undefined) cannot('method', 'unknown balancing method', options.method);
+  if (spec.contexts.length === 0) cannot('method', 'nginx has no such balancing method', spec.name);
   if (fmt.wrap !== undefined && !spec.contexts.includes(fmt.wrap)) cannot('method', `${spec.directive} exists in ${spec.contexts.join(' and ')} only`, spec.name);
   const directive = spec.directiveText(methodChoice(options), quoteWord(fmt.hashKey ?? '$remote_addr'));
   const servers = options.servers.map((s, i) => serverLine(s, i));

@@ -14,12 +14,12 @@
  * their nginx names (`fail_timeout=` in seconds), its flags except those nginx 1.22 lacks (`drain`).
  */
 
-import { type Method, METHOD_SPECS, methodSpec } from '../methods';
+import { METHOD_SPECS, methodSpec } from '../methods';
 import type { BalancerOptions, ServerOptions } from '../options';
 import { FLAG_PARAMS, MAX_WEIGHT, NUMERIC_PARAMS, type NumericParam } from '../server-fields';
 import { addressError } from './address';
 import { checkOptions } from './check';
-import { type ArgRule, type Command, type Conf, type ServerRec, type UpsState, type UpstreamMain, upstreamCommand as row } from './conf';
+import { type Command, type Conf, type ServerRec, type UpsState, type UpstreamMain, upstreamCommand as row } from './conf';
 import { atoi, PAGE_SIZE, parseSize } from './numbers';
 import { parseNginxTime } from './time';
 import type { Statement } from './tokenizer';
@@ -27,6 +27,7 @@ import type { UpstreamConfig } from './types';
 
 /** The flags nginx 1.22's `server` line knows: the field table's, less those it has no parameter for. */
 const FLAGS_122 = FLAG_PARAMS.filter((f) => f.notIn122 === undefined);
+const NUMERIC_122 = NUMERIC_PARAMS.filter((p) => p.notIn122 === undefined);
 
 /** The upstream modules' state of one parse. */
 export function upstreamMain(): UpstreamMain {
@@ -94,7 +95,7 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
   for (let i = 2; i < a.length; i++) {
     const tok = a[i]!;
     const t = tok.text;
-    const p = NUMERIC_PARAMS.find((q) => t.startsWith(`${q.nginx}=`));
+    const p = NUMERIC_122.find((q) => t.startsWith(`${q.nginx}=`));
     const v = p === undefined ? undefined : paramValue(p, t.slice(p.nginx.length + 1));
     const flag = FLAGS_122.find((f) => t === f.nginx);
     // nginx refuses 0 exactly where the option does: `weight=0` is invalid, `max_fails=0` is not
@@ -218,8 +219,6 @@ function zone(cf: Conf, st: Statement, u: UpsState): void {
 const HTTP_ONLY = ['ups-http'] as const;
 const BOTH = ['ups-http', 'ups-stream'] as const;
 
-/** nginx's argument classes of the balancing directives (the method registry has no nginx tables). */
-const METHOD_ARGS: Record<Exclude<Method, 'round-robin'>, ArgRule> = { 'least-conn': '0', hash: '12', 'ip-hash': '0', random: '012' };
 
 /** The upstream block's command table: the upstream, balancing, keepalive and zone modules' rows. */
 export const UPSTREAM_COMMANDS: readonly Command<UpsState>[] = [
@@ -228,7 +227,7 @@ export const UPSTREAM_COMMANDS: readonly Command<UpsState>[] = [
   ...METHOD_SPECS.flatMap((spec) =>
     spec.directive === null
       ? []
-      : [row(spec.directive, spec.contexts.map((c) => `ups-${c}` as const), METHOD_ARGS[spec.name], (cf, st, u) => method(cf, st, u, spec))],
+      : [row(spec.directive, spec.contexts.map((c) => `ups-${c}` as const), spec.directiveArgs, (cf, st, u) => method(cf, st, u, spec))],
   ),
   ...['keepalive', 'keepalive_time', 'keepalive_timeout', 'keepalive_requests'].map((name) => row(name, HTTP_ONLY, '1', keepalive)),
 ];
