@@ -100,7 +100,7 @@ export class Balancer extends Selection {
 
   /** After a membership change: attempts remap, the checker follows the new list. */
   #changed(): void {
-    this.generation = this.members.generation;
+    this.membershipChanged();
     this.#checker?.sync();
   }
 

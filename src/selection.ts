@@ -19,7 +19,7 @@ import { methodSpec } from './methods';
 import { type BalancerOptions, type Method, type ResolvedOptions, resolveOptions } from './options';
 import type { Peers } from './peers';
 import { type RequestState, markTried } from './select/request';
-import type { Selector } from './select/selector';
+import type { Selector, Shortcut } from './select/selector';
 import { ServerRecord, type Server, type ServerState } from './server';
 import { GATE_FAILS, GATE_FULL, type Tier } from './tier';
 
@@ -55,6 +55,8 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
 
   #peers: Peers;
   #selector: Selector;
+  /** The selector's shortcut for the current primary tier (refreshed by `membershipChanged`). */
+  #shortcut: Shortcut;
   #pickRequest: PickRequest;
   /**
    * The role (`Tier.role`: 0 primary, 1 backup) of the tier of the latest successful connection
@@ -75,6 +77,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     this.members = new Membership(resolved, this.#selector, this);
     this.#peers = this.members.peers;
     this.generation = this.members.generation;
+    this.#shortcut = this.#selector.shortcut;
     this.#pickRequest = new PickRequest(this.clock, this.#peers.primary);
   }
 
@@ -101,7 +104,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   pick(key?: string): Server | undefined {
     if (!this.#exhausted) {
       // Round robin's steady replay answers without a round (select/selector.ts `shortcut`).
-      const i = this.#selector.shortcut();
+      const i = this.#shortcut.take();
       if (i >= 0) {
         const primary = this.#peers.primary;
         primary.conns[i] = primary.conns[i]! + 1;
@@ -271,6 +274,12 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   /** @internal Re-maps an attempt's tried set after a membership change. */
   remap(r: Attempt): void {
     this.members.remap(r);
+  }
+
+  /** @internal After a membership change: attempts remap, pick takes the new tiers' shortcut. */
+  protected membershipChanged(): void {
+    this.generation = this.members.generation;
+    this.#shortcut = this.#selector.shortcut;
   }
 
   /** @internal The tier that served the latest selection. */

@@ -32,7 +32,7 @@ import { CRC32_INIT, crc32, crc32Byte, crc32Final, crc32Le32, crc32Utf8 } from '
 import { HASH_MAX_TRIES } from './hash';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import type { Selector } from './selector';
+import { NO_SHORTCUT, type Selector } from './selector';
 import { swrrStep } from './swrr';
 
 /**
@@ -354,9 +354,7 @@ export class ConsistentHashSelector implements Selector {
   get(p: Peers, r: RequestState): number {
     return getConsistentHash(p, r, this.#ringOf(p));
   }
-  shortcut(): number {
-    return -1;
-  }
+  readonly shortcut = NO_SHORTCUT;
   rebuilt(p: Peers): void {
     this.#ring = buildRing(p);
   }

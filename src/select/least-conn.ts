@@ -19,7 +19,7 @@ import type { Peers } from '../peers';
 import { isAvailable } from './available';
 import { type RequestState, fallBackToBackup, nowOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import type { Selector } from './selector';
+import { NO_SHORTCUT, type Selector } from './selector';
 import { swrrStep } from './swrr';
 
 /**
@@ -110,9 +110,7 @@ export class LeastConnSelector implements Selector {
   get(p: Peers, r: RequestState): number {
     return getLeastConn(p, r);
   }
-  shortcut(): number {
-    return -1;
-  }
+  readonly shortcut = NO_SHORTCUT;
   rebuilt(): void {}
   validate(): void {}
 }

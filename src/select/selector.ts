@@ -9,7 +9,7 @@
  * | call | when | nginx |
  * | --- | --- | --- |
  * | `get(peers, r)` | every selection of an attempt or a one-shot pick | the method's `get` peer handler |
- * | `shortcut()` | a one-shot pick, before `get` | none: the same answer as `get` on a fresh request, when the method can give it without a round, else -1 |
+ * | `shortcut.take()` | a one-shot pick, before `get` | none: the same answer as `get` on a fresh request, when the method can give it without a round, else -1 |
  * | `rebuilt(peers)` | after the tiers were rebuilt, or weights, flags or limits changed in place | `init_upstream` |
  * | `validate(servers)` | before a server list is accepted | configuration-time checks |
  *
@@ -28,16 +28,27 @@ export interface Selector {
   /** nginx's get for one attempt: index in `r.tier` (which may have switched to backup), or -1 (NGX_BUSY). */
   get(p: Peers, r: RequestState): number;
   /**
-   * A one-shot pick's first get without a round: the index in the primary tier that `get` would
-   * return for a fresh request now, having made the same state change, or -1 when it cannot tell
-   * (then `get` runs).
+   * A one-shot pick's first get without a round, for the current primary tier (the object may change
+   * after `rebuilt`; the Balancer holds it, so that a pick reaches it in one load).
    */
-  shortcut(): number;
+  readonly shortcut: Shortcut;
   /** The tiers were rebuilt, or weights, flags or limits changed in place. */
   rebuilt(p: Peers): void;
   /** Throws on a server list the method cannot derive its data from, before anything changes. */
   validate(servers: readonly ResolvedServer[]): void;
 }
+
+/** A one-shot pick's first get without a round. */
+export interface Shortcut {
+  /**
+   * The index in the primary tier that `get` would return for a fresh request now, having made the
+   * same state change, or -1 when it cannot tell (then `get` runs).
+   */
+  take(): number;
+}
+
+/** The shortcut of a method that has none. */
+export const NO_SHORTCUT: Shortcut = Object.freeze({ take: () => -1 });
 
 /** Tuning of the round-robin accelerators (tests inject smaller thresholds to exercise them). */
 export interface SelectorTuning {

@@ -14,7 +14,7 @@
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
 import type { RequestState } from './request';
-import type { Selector } from './selector';
+import { NO_SHORTCUT, type Selector } from './selector';
 
 /**
  * Cumulative weights of one tier.
@@ -105,9 +105,7 @@ export class TierSlots {
 export abstract class SlotSelector implements Selector {
   protected readonly slots = new TierSlots();
   abstract get(p: Peers, r: RequestState): number;
-  shortcut(): number {
-    return -1;
-  }
+  readonly shortcut = NO_SHORTCUT;
   rebuilt(p: Peers): void {
     this.slots.rebuild(p);
   }

@@ -33,7 +33,7 @@ import type { Peers } from '../../peers';
 import type { ServerRecord } from '../../server';
 import type { Tier } from '../../tier';
 import { type RequestState, fallBackToBackup } from '../request';
-import type { Selector, SelectorContext } from '../selector';
+import type { Selector, SelectorContext, Shortcut } from '../selector';
 import { branchFreeRound } from './branch-free-round';
 import { cleanRunRound } from './clean-run-round';
 import { plainRound } from './plain-round';
@@ -111,8 +111,9 @@ export class RoundRobinSelector implements Selector {
     return getRoundRobin(p, r);
   }
 
-  shortcut(): number {
-    return this.#primary!.replay.shortcut();
+  /** The primary tier's steady replay (steady-replay.ts). */
+  get shortcut(): Shortcut {
+    return this.#primary!.replay;
   }
 
   rebuilt(p: Peers): void {

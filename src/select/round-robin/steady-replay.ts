@@ -31,6 +31,7 @@
 import type { Tier } from '../../tier';
 import { reachedMaxFails } from '../../health/passive-window';
 import { type RequestState, nowOf } from '../request';
+import type { Shortcut } from '../selector';
 import type { LazyRounds } from './lazy-rounds';
 import type { WeightClasses } from './weight-classes';
 
@@ -65,7 +66,7 @@ export function windowEnd(checked: number, failTimeout: number): number {
   return end;
 }
 
-export class SteadyReplay {
+export class SteadyReplay implements Shortcut {
   /** Replaying the period: the tier's `current` is stale (see `sync`). */
   replaying = false;
   /** Position in the period while replaying. */
@@ -115,8 +116,8 @@ export class SteadyReplay {
     return this.picks![pos]!;
   }
 
-  /** A one-shot pick's shortcut: `next()` when replaying and the period holds now, else -1. */
-  shortcut(): number {
+  /** A one-shot pick's shortcut (select/selector.ts): `next()` when replaying and the period holds now, else -1. */
+  take(): number {
     if (!this.replaying || (this.validUntil !== Infinity && !(this.clock() <= this.validUntil))) return -1;
     return this.next();
   }
