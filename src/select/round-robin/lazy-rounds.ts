@@ -27,7 +27,6 @@
 import type { Tier } from '../../tier';
 import { gatedOut } from '../available';
 import { type RequestState, isTried } from '../request';
-import { swrrStep } from '../swrr';
 import type { SpecialServers } from './special-servers';
 import type { WeightClasses } from './weight-classes';
 
@@ -113,7 +112,7 @@ export class LazyRounds {
     const k = this.classes;
     if (this.sweeps >= this.rebaseAt) this.#rebase();
     const sweeps = ++this.sweeps;
-    const { gate, current, weight } = t;
+    const { gate, current, effective, weight } = t;
     const special = this.special;
     const list = special.list;
     let best = -1;
@@ -126,11 +125,14 @@ export class LazyRounds {
       const g = gate[i]!;
       if (g !== 0 && gatedOut(r, t, i, g)) continue;
       if (retry && isTried(r, i)) continue;
-      const e = swrrStep(t, i);
+      // (the plain round's step written out: this loop is the lazy round's whole per-server cost)
+      const e = effective[i]!;
+      const c = current[i]! + e;
+      current[i] = c;
       total += e;
+      if (e < weight[i]!) effective[i] = e + 1;
       // Clean again: recovered its effective weight, or special only because a retry isolated it.
       if (g === 0 && e + 1 >= weight[i]!) recovered = true;
-      const c = current[i]!;
       if (c > bestCurrent || (c === bestCurrent && i < best)) {
         best = i;
         bestCurrent = c;
