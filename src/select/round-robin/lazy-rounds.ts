@@ -64,10 +64,10 @@ export class LazyRounds {
   /** Starts lazy rounds from the tier's current weights. O(n). */
   enter(): void {
     const t = this.tier;
-    const k = this.classes.of(t);
+    const classes = this.classes.of(t);
     const { anchor, heap, heapPos, specialPos, size } = this;
-    const { classOf, start } = k;
-    size.fill(0, 0, k.count);
+    const { classOf, start } = classes;
+    size.fill(0, 0, classes.count);
     const { current, weight } = t;
     const list = this.special.list;
     let specials = 0;
@@ -86,7 +86,7 @@ export class LazyRounds {
         list[specials++] = i;
       }
     }
-    for (let c = 0; c < k.count; c++) {
+    for (let c = 0; c < classes.count; c++) {
       const base = start[c]!;
       for (let at = 0; at < size[c]!; at++) heapPos[heap[base + at]!] = at;
       for (let at = (size[c]! >>> 1) - 1; at >= 0; at--) this.#siftDown(c, at);
@@ -94,7 +94,7 @@ export class LazyRounds {
     this.special.count = specials;
     this.special.cleanWeight = cleanWeight;
     this.special.dirty = false;
-    this.rebaseAt = Math.floor(2 ** 50 / k.maxWeight);
+    this.rebaseAt = Math.floor(2 ** 50 / classes.maxWeight);
     this.sweeps = 0;
     this.active = true;
   }
@@ -109,7 +109,7 @@ export class LazyRounds {
     if (!this.active) this.enter();
     if (retry) this.#isolateTried(r);
     const t = this.tier;
-    const k = this.classes;
+    const classes = this.classes;
     if (this.sweeps >= this.rebaseAt) this.#rebase();
     const sweeps = ++this.sweeps;
     const { gate, current, effective, weight } = t;
@@ -139,12 +139,12 @@ export class LazyRounds {
       }
     }
     const { anchor, heap, size } = this;
-    const start = k.start;
+    const start = classes.start;
     let bestClass = -1;
-    for (let c = 0; c < k.count; c++) {
+    for (let c = 0; c < classes.count; c++) {
       if (size[c] === 0) continue;
       const i = heap[start[c]!]!;
-      const v = anchor[i]! + sweeps * k.weight[c]!;
+      const v = anchor[i]! + sweeps * classes.weight[c]!;
       if (v > bestCurrent || (v === bestCurrent && i < best)) {
         best = i;
         bestCurrent = v;

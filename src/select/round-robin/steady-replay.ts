@@ -301,7 +301,7 @@ export class SteadyReplay implements Shortcut {
   #buildFromZero(period: number): void {
     const t = this.tier;
     const inPeriod = this.inPeriod;
-    const k = this.classes.of(t);
+    const classes = this.classes.of(t);
     const n = t.n;
     const b = (this.#builder ??= {
       members: new Int32Array(n),
@@ -310,8 +310,8 @@ export class SteadyReplay implements Shortcut {
       picked: new Float64Array(n),
     });
     const { members, memberCount, memberStart, picked } = b;
-    const classOf = k.classOf;
-    const d = k.count;
+    const classOf = classes.classOf;
+    const d = classes.count;
     memberCount.fill(0, 0, d);
     for (let i = 0; i < n; i++) if (inPeriod[i] !== 0) memberCount[classOf[i]!]!++;
     let at = 0;
@@ -326,7 +326,7 @@ export class SteadyReplay implements Shortcut {
       const c = classOf[i]!;
       members[memberStart[c]! + memberCount[c]!++] = i;
     }
-    const cw = k.weight;
+    const cw = classes.weight;
     const picks = this.picks!;
     for (let p = 1; p <= period; p++) {
       let best = 0;
