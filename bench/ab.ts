@@ -9,9 +9,7 @@
  * nothing in the repository, its index or its work tree is touched), with a symlink to this checkout's
  * node_modules. Each side runs its OWN bench/isolated.ts in child mode with UB_SRC=1 (its src/, no
  * build): `node --import tsx bench/isolated.ts --child <kind> <n> <uniform|skewed>`, which prints the
- * p50 ns per operation. If either side's isolated.ts has no such child mode (changed CLI, or a base
- * older than it), both sides run this script's copy of the same rows against their src/index.ts
- * instead (one harness on both sides), and the output says so.
+ * p50 ns per operation; a tree whose isolated.ts has no such child mode is refused.
  * `--head <commit>` measures a commit instead of the working tree (e.g. while the tree is mid-edit).
  *
  * Every run is a separate process. Rounds are the outer loop and rows the inner one, so each row's runs
@@ -23,64 +21,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 type Kind = 'steady' | 'churn' | 'attempt';
 type Shape = 'uniform' | 'skewed';
 
-// ---------------------------------------------------------------------------------------------------
-// Fallback child: the rows of bench/isolated.ts against a given src/index.ts
-// ---------------------------------------------------------------------------------------------------
-
-async function child(): Promise<void> {
-  const [, , , index, kind, nArg, shapeArg] = process.argv as string[];
-  const { bench, do_not_optimize, run } = await import('mitata');
-  const { Balancer, ManualClock } = await import(pathToFileURL(index!).href);
-  const n = Number(nArg);
-  const skewed = shapeArg === 'skewed';
-  const weights = Array.from({ length: n }, (_, i) => (skewed ? 1 + ((i * 7) % 10) : 1));
-  const clock = new ManualClock(0);
-  const b = new Balancer({
-    servers: weights.map((weight, i) => ({
-      address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`,
-      weight,
-      ...(kind === 'churn' ? { failTimeout: 50 } : {}),
-    })),
-    clock: clock.now,
-  });
-  let k = 0;
-  const f =
-    kind === 'churn'
-      ? () => {
-          for (let j = 0; j < 64; j++) {
-            clock.advance(1);
-            const s = b.pick();
-            if (s !== undefined) b.release(s, ++k % 100 === 0);
-            do_not_optimize(s);
-          }
-        }
-      : kind === 'attempt'
-        ? () => {
-            for (let j = 0; j < 64; j++) {
-              const a = b.attempt();
-              const s = a.next();
-              a.connected();
-              a.release();
-              do_not_optimize(s);
-            }
-          }
-        : () => {
-            for (let j = 0; j < 64; j++) {
-              const s = b.pick();
-              b.release(s);
-              do_not_optimize(s);
-            }
-          };
-  for (let j = 0; j < Math.max(2_000, 5_000_000 / (n + 50)); j++) f();
-  bench(kind!, f);
-  const r = await run({ format: 'quiet' });
-  process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Driver
@@ -150,8 +95,6 @@ interface Side {
   label: 'base' | 'head';
   /** The tree root: cwd of its children (tsx, tsconfig and node_modules are found from there). */
   root: string;
-  /** How its children are started: its own bench/isolated.ts, or this script's copy of the rows. */
-  mode: 'isolated' | 'fallback';
   describe: string;
 }
 
@@ -171,10 +114,7 @@ function hasChildMode(root: string): boolean {
 }
 
 function runOnce(side: Side, row: (typeof ROWS)[number]): number {
-  const args =
-    side.mode === 'isolated'
-      ? ['--import', 'tsx', join(side.root, 'bench', 'isolated.ts'), '--child', row.kind, String(row.n), row.shape]
-      : ['--import', 'tsx', SELF, '--child', join(side.root, 'src', 'index.ts'), row.kind, String(row.n), row.shape];
+  const args = ['--import', 'tsx', join(side.root, 'bench', 'isolated.ts'), '--child', row.kind, String(row.n), row.shape];
   const r = spawnSync(process.execPath, args, {
     cwd: side.root,
     env: { ...process.env, UB_SRC: '1' },
@@ -207,21 +147,19 @@ function driver(): void {
   const headSha = git('rev-parse', 'HEAD');
   const dirty = head === undefined && git('status', '--porcelain', '--', 'src', 'bench/isolated.ts') !== '';
 
-  // Both sides run the same kind of harness: their own isolated.ts each, or, when either lacks the
-  // child mode, this script's copy of the rows on both (one harness against another would be measured).
+  // Both sides run their own bench/isolated.ts in child mode (in the repository since before the
+  // restructuring); a tree without it cannot be compared by this script.
   const lacking = [base.dir, head?.dir ?? REPO].filter((root) => !hasChildMode(root));
-  const mode: Side['mode'] = lacking.length === 0 ? 'isolated' : 'fallback';
+  if (lacking.length > 0) usage(`bench/isolated.ts has no --child <kind> <n> <shape> mode in ${lacking.join(' and ')}`);
   const sides: Side[] = [
     {
       label: 'base',
       root: base.dir,
-      mode,
       describe: `${base.sha.slice(0, 12)} (${subject(base.sha)})`,
     },
     {
       label: 'head',
       root: head?.dir ?? REPO,
-      mode,
       describe:
         head !== undefined
           ? `${head.sha.slice(0, 12)} (${subject(head.sha)})`
@@ -267,13 +205,7 @@ function driver(): void {
       `p50 per operation (64 per call, mitata); ${seconds.toFixed(0)} s in all; ` +
       `load average ${loadBefore.toFixed(2)} at the start, ${loadAfter.toFixed(2)} at the end on ${availableParallelism()} CPUs.`,
   );
-  if (mode === 'fallback') {
-    const which = sides.filter((side) => lacking.includes(side.root)).map((side) => side.label).join(' and ');
-    console.log(
-      `\n> The bench/isolated.ts of ${which} has no \`--child <kind> <n> <shape>\` mode: both sides ran bench/ab.ts's copy of the rows against their src/index.ts.`,
-    );
-  }
-  if (benchDiffers && mode === 'isolated') console.log('\n> bench/isolated.ts differs between base and head: the ratios include changes to the benchmark itself.');
+  if (benchDiffers) console.log('\n> bench/isolated.ts differs between base and head: the ratios include changes to the benchmark itself.');
   console.log('\n| row | base median | head median | head/base | min head/base | base runs (ns) | head runs (ns) |');
   console.log('| --- | ---: | ---: | ---: | ---: | --- | --- |');
   for (const row of rows) {
@@ -286,5 +218,4 @@ function driver(): void {
   }
 }
 
-if (process.argv[2] === '--child') await child();
-else driver();
+driver();
