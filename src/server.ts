@@ -134,12 +134,13 @@ export class ServerRecord implements Server {
   snapshot(checkType: string, checkPort: number): ServerSnapshot {
     const t = this.tier;
     const fails = this.fails;
-    const out: Record<string, unknown> = { id: this.id, address: this.address };
-    // The configured parameters, in the field table's order (server-fields.ts).
-    for (const p of NUMERIC_PARAMS) out[p.key] = this.config[p.key];
-    for (const f of FLAG_PARAMS) out[f.key] = this.config[f.key];
+    // The configured parameters come from the field table (server-fields.ts), in the key order
+    // snapshots have always had: the weight with nginx's two weights, then the flags, then the rest.
+    const out: Record<string, unknown> = { id: this.id, address: this.address, weight: this.config.weight };
     out.effectiveWeight = this.effectiveWeight;
     out.currentWeight = t === null ? this.currentWeight : t.current[this.index]!;
+    for (const f of FLAG_PARAMS) out[f.key] = this.config[f.key];
+    for (const p of NUMERIC_PARAMS) if (p.key !== 'weight') out[p.key] = this.config[p.key];
     out.state = this.state;
     out.conns = this.conns;
     out.fails = fails;
