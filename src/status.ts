@@ -6,7 +6,12 @@
  * `down` and separators placed so the output is always valid JSON), the CSV lines, and the HTML page
  * including the module's malformed DOCTYPE. Differences, all for safety: strings are escaped for
  * their format (JSON escapes, HTML entities, CSV quoting of a field holding `,` `"` or a line break,
- * Prometheus label escapes); with names nginx accepts these change nothing. Rows are the checked
+ * Prometheus label escapes); with names nginx accepts these change nothing. A CSV cell that a
+ * spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab or carriage return)
+ * gets a leading `'`. The handler reads its query without WHATWG URL parsing (Node's HTTP parser
+ * accepts targets that `new URL` rejects, such as `http://a:99999/`), and a failure while building
+ * a page is a 500 with a fixed text: nothing a request sends, and nothing an exception says, reaches
+ * the response or escapes the handler. Rows are the checked
  * servers (a `check` state, not admin `down`) in configuration order across all balancers; `index`
  * counts them globally and is kept when `status=` filters rows out, as in the module. Cost: one pass
  * over the servers, one string built per call.
@@ -117,8 +122,40 @@ function json(rows: readonly Row[], generation: number): string {
   );
 }
 
-function csv(field: string): string {
+function csv(text: string): string {
+  const field = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text; // not a formula to a spreadsheet
   return /[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field;
+}
+
+/**
+ * The query of a request target in any form Node's HTTP parser lets through (origin `/p?q`,
+ * absolute `http://h/p?q`, or malformed ones that `new URL` rejects): never throws.
+ */
+function queryOf(target: string): URLSearchParams {
+  const hash = target.indexOf('#');
+  const path = hash < 0 ? target : target.slice(0, hash);
+  const q = path.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : path.slice(q + 1));
+}
+
+/** The handler's answer to a request it can serve (GET or HEAD). */
+function page(
+  req: IncomingMessage,
+  balancers: readonly SnapshotSource[] | (() => readonly SnapshotSource[]),
+  defaultFormat: StatusFormat,
+  generation: number,
+): { code: number; type: string; body: string } {
+  const query = queryOf(req.url ?? '/');
+  const f = query.get('format');
+  const format = f !== null && FORMATS.has(f) ? (f as StatusFormat) : defaultFormat;
+  const s = query.get('status')?.toLowerCase();
+  const opts: StatusOptions = { generation };
+  if (s === 'up' || s === 'down') opts.status = s;
+  const snapshots = (typeof balancers === 'function' ? balancers() : balancers).map((b) => b.snapshot());
+  if (checkedRows(snapshots).length === 0) {
+    return { code: 500, type: 'text/plain', body: "can not find any check server, make sure you've added the check servers\n" };
+  }
+  return { code: 200, type: STATUS_CONTENT_TYPES[format], body: formatStatus(snapshots, format, opts) };
 }
 
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -235,30 +272,14 @@ export function statusHandler(
       res.end(body);
       return;
     }
-    const query = new URL(req.url ?? '/', 'http://status.invalid').searchParams;
-    const f = query.get('format');
-    const format = f !== null && FORMATS.has(f) ? (f as StatusFormat) : defaultFormat;
-    const s = query.get('status')?.toLowerCase();
-    const opts: StatusOptions = { generation: options.generation ?? 1 };
-    if (s === 'up' || s === 'down') opts.status = s;
-    let code = 200;
-    let type = STATUS_CONTENT_TYPES[format];
-    let body: string;
+    let answer: { code: number; type: string; body: string };
     try {
-      const snapshots = (typeof balancers === 'function' ? balancers() : balancers).map((b) => b.snapshot());
-      if (checkedRows(snapshots).length === 0) {
-        code = 500;
-        type = 'text/plain';
-        body = "can not find any check server, make sure you've added the check servers\n";
-      } else {
-        body = formatStatus(snapshots, format, opts);
-      }
-    } catch (error) {
-      code = 500;
-      type = 'text/plain';
-      body = `status unavailable: ${error instanceof Error ? error.message : String(error)}\n`;
+      answer = page(req, balancers, defaultFormat, options.generation ?? 1);
+    } catch {
+      // A snapshot source that throws: the host stays up, and the exception's text stays private.
+      answer = { code: 500, type: 'text/plain', body: 'status unavailable\n' };
     }
-    res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.writeHead(answer.code, { 'content-type': answer.type, 'content-length': Buffer.byteLength(answer.body) });
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
   };
 }

@@ -3,9 +3,10 @@
  * `status=` arguments, content types, HEAD, the no-check-servers answer. Every server is stopped.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
-import { statusHandler, type SnapshotSource } from '../../src/status';
+import { formatStatus, statusHandler, type SnapshotSource } from '../../src/status';
 import { listen, stopAll } from '../fixtures/peers';
 
 afterEach(async () => {
@@ -109,7 +110,7 @@ describe('statusHandler over node:http', () => {
     expect((await get(port, '/')).body).toBe('0,web,127.0.0.1:8081,up,0,0,http,8082\n');
   });
 
-  it('answers 500 instead of crashing when a snapshot throws', async () => {
+  it('answers 500 with a fixed text, not the exception\'s, when a snapshot throws', async () => {
     const broken: SnapshotSource = {
       snapshot() {
         throw new Error('boom');
@@ -118,7 +119,30 @@ describe('statusHandler over node:http', () => {
     const port = await listen(http.createServer(statusHandler([broken])));
     const r = await get(port, '/');
     expect(r.status).toBe(500);
-    expect(r.body).toBe('status unavailable: boom\n');
+    expect(r.body).toBe('status unavailable\n');
+  });
+
+  it('survives request targets that Node accepts and WHATWG URL rejects, reading their query', async () => {
+    const port = await listen(http.createServer(statusHandler(balancers())));
+    const raw = (target: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+        let text = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (d: string) => (text += d));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+    for (const target of ['http://a:99999/', '//[', 'http://[::1/', 'http://a:99999/?format=csv', '//[?status=down&format=csv']) {
+      expect(() => new URL(target, 'http://status.invalid'), target).toThrow();
+      const text = await raw(target);
+      expect(text.split('\r\n')[0], target).toBe('HTTP/1.1 200 OK');
+      if (target.includes('format=csv')) {
+        const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+        expect(body, target).toBe(target.includes('status=down') ? '1,smtp,127.0.0.1:10026,down,0,1,smtp,0\n' : formatStatus(balancers().map((b) => b.snapshot()), 'csv'));
+      }
+    }
+    expect((await get(port, '/?format=json')).status).toBe(200); // and the server is still up
   });
 
   it('shows live check state: a report moves a server between the up and down lists', async () => {

@@ -96,6 +96,17 @@ describe('formatStatus rows', () => {
 });
 
 describe('formatStatus csv', () => {
+  it('prefixes a cell a spreadsheet would run as a formula with a quote', () => {
+    const snap = (name: string, address: string) => ({
+      name,
+      servers: [{ address, down: false, state: 'up' as const, conns: 0, fails: 0, check: { down: false, rise: 1, fall: 0, type: 'tcp', port: 0 } }],
+    });
+    expect(formatStatus(snap('=cmd|calc', '@10.0.0.1:25'), 'csv')).toBe("0,'=cmd|calc,'@10.0.0.1:25,up,1,0,tcp,0\n");
+    expect(formatStatus(snap('+1', '-2'), 'csv')).toBe("0,'+1,'-2,up,1,0,tcp,0\n");
+    expect(formatStatus(snap('=a,b', 'x'), 'csv')).toBe(`0,"'=a,b",x,up,1,0,tcp,0\n`);
+    expect(formatStatus(snap('a=b', 'x'), 'csv')).toBe('0,a=b,x,up,1,0,tcp,0\n');
+  });
+
   it('matches the module: one line per row, no header', () => {
     expect(formatStatus(backend, 'csv')).toBe('0,backend,127.0.0.1:18081,up,3,0,tcp,0\n1,backend,127.0.0.1:18089,down,0,4,tcp,0\n');
     expect(formatStatus(backend, 'csv', { status: 'down' })).toBe('1,backend,127.0.0.1:18089,down,0,4,tcp,0\n');
