@@ -49,9 +49,12 @@ export class Balancer extends Selection {
   // ---------------------------------------------------------------------------------------------
   // Membership and runtime control (membership.ts changes the state; this validates and commits)
 
-  /** The servers, in configuration order (primaries and backups interleaved as given). */
+  /**
+   * The servers, in configuration order (primaries and backups interleaved as given): a frozen
+   * array, the same one until the membership changes.
+   */
   get servers(): readonly Server[] {
-    return this.members.order;
+    return this.members.view();
   }
 
   /** The server with this id, if any. */

@@ -27,6 +27,8 @@ import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
 export class Membership {
   /** Records in configuration order (primaries and backups interleaved as given). */
   order: ServerRecord[] = [];
+  /** A frozen copy of `order` for callers (`Balancer.servers`), made again after each change. */
+  #view: readonly ServerRecord[] | null = null;
   byId = new Map<string, ServerRecord>();
   /** The tiers; the same object for the balancer's lifetime (its fields are replaced). */
   readonly peers: Peers;
@@ -55,8 +57,14 @@ export class Membership {
   insert(s: ResolvedServer): ServerRecord {
     const rec = this.newRecord(s);
     this.order.push(rec);
+    this.#view = null;
     this.byId.set(s.id, rec);
     return rec;
+  }
+
+  /** The servers in configuration order, as a frozen array: sorting or splicing it changes nothing here. */
+  view(): readonly ServerRecord[] {
+    return (this.#view ??= Object.freeze(this.order.slice()));
   }
 
   /** The record of `id`, or `ERR_UPSTREAM_UNKNOWN_ID`. */
@@ -87,6 +95,7 @@ export class Membership {
     requirePrimary(this.order.filter((r) => r !== rec).map((r) => r.config), 'servers', this.options.name);
     this.detach(rec);
     this.order = this.order.filter((r) => r !== rec);
+    this.#view = null;
     this.byId.delete(rec.id);
     this.rebuild();
   }
@@ -116,6 +125,7 @@ export class Membership {
       }
     }
     this.order = order;
+    this.#view = null;
     this.byId = new Map(order.map((r) => [r.id, r]));
     this.rebuild();
     return kept;

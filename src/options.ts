@@ -211,6 +211,15 @@ export interface ResolvedCheck {
   tlsServerName: string | undefined;
 }
 
+/**
+ * Largest delay a timer honours: Node runs a `setTimeout` of more than 2^31 - 1 ms after 1 ms, so a
+ * longer interval or timeout would check (or time out) at once.
+ */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+const isTimerDelay = (v: unknown): v is number => isPositiveInteger(v) && v <= MAX_TIMER_MS;
+const TIMER_DELAY = `a positive integer of milliseconds up to ${MAX_TIMER_MS} (the largest timer delay)`;
+
 /** Validates `check` options and applies the check module's defaults. */
 export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck {
   if (typeof input !== 'object' || input === null) fail(path, 'an object', input);
@@ -218,13 +227,13 @@ export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck
     if (!CHECK_KEYS.has(key)) fail(`${path}.${key}`, 'a known check option', key);
   }
   const interval = or(input.interval, DEFAULT_CHECK.interval);
-  if (!isPositiveInteger(interval)) fail(`${path}.interval`, 'a positive integer of milliseconds', interval);
+  if (!isTimerDelay(interval)) fail(`${path}.interval`, TIMER_DELAY, interval);
   const rise = or(input.rise, DEFAULT_CHECK.rise);
   if (!isPositiveInteger(rise)) fail(`${path}.rise`, 'a positive integer', rise);
   const fall = or(input.fall, DEFAULT_CHECK.fall);
   if (!isPositiveInteger(fall)) fail(`${path}.fall`, 'a positive integer', fall);
   const timeout = or(input.timeout, DEFAULT_CHECK.timeout);
-  if (!isPositiveInteger(timeout)) fail(`${path}.timeout`, 'a positive integer of milliseconds', timeout);
+  if (!isTimerDelay(timeout)) fail(`${path}.timeout`, TIMER_DELAY, timeout);
   const type = or(input.type, DEFAULT_CHECK.type);
   if (typeof type !== 'function' && !CHECK_TYPES.has(type as string)) {
     fail(`${path}.type`, 'one of tcp, smtp, http, tls, ssl_hello, mysql, or an async function', type);
@@ -239,11 +248,15 @@ export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck
   const defaultDown = initState === undefined ? or(input.defaultDown, DEFAULT_CHECK.defaultDown) : initState !== 'up';
   const initialRise = initState === 'up-on-first-success' ? 1 : rise;
   const downInterval = or(input.downInterval, interval);
-  if (!isPositiveInteger(downInterval)) fail(`${path}.downInterval`, 'a positive integer of milliseconds', downInterval);
+  if (!isTimerDelay(downInterval)) fail(`${path}.downInterval`, TIMER_DELAY, downInterval);
   const fastInterval = or(input.fastInterval, interval);
-  if (!isPositiveInteger(fastInterval)) fail(`${path}.fastInterval`, 'a positive integer of milliseconds', fastInterval);
+  if (!isTimerDelay(fastInterval)) fail(`${path}.fastInterval`, TIMER_DELAY, fastInterval);
   const jitter = or(input.jitter, 0);
   if (!(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) fail(`${path}.jitter`, 'a number from 0 to 1', jitter);
+  // The longest delay the scheduler sets (health/checker.ts): the longest interval plus the jitter.
+  if (Math.max(interval, downInterval, fastInterval) + Math.floor(jitter * interval) > MAX_TIMER_MS) {
+    fail(`${path}.jitter`, `small enough that the longest interval plus jitter × interval stays within ${MAX_TIMER_MS} ms (the largest timer delay)`, jitter);
+  }
   const httpSend = or(input.httpSend, 'GET / HTTP/1.0\r\n\r\n');
   if (typeof httpSend !== 'string' || httpSend.length === 0) fail(`${path}.httpSend`, 'a non-empty string', httpSend);
   const httpExpectAlive = or<HttpStatusClass[], HttpStatusClass[]>(input.httpExpectAlive, ['2xx', '3xx']);

@@ -8,6 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
+import { isUpstreamError } from '../../src/errors';
+import type { Server } from '../../src/server';
 import type { ServerOptions } from '../../src/options';
 import { picks } from '../helpers';
 
@@ -231,5 +233,45 @@ describe('attempts across membership changes', () => {
     b.add(srv('C'));
     expect(a.tries).toBe(2);
     expect(b.attempt().tries).toBe(3);
+  });
+});
+
+describe('servers: a frozen view, not the balancer\'s own list', () => {
+  it('cannot be sorted or spliced, and picks keep their order', () => {
+    const b = new Balancer({ servers: [{ address: 'a:1', weight: 2 }, { address: 'b:1' }, { address: 'c:1' }] });
+    const view = b.servers as Server[];
+    expect(Object.isFrozen(view)).toBe(true);
+    expect(() => view.sort((x, y) => y.address.localeCompare(x.address))).toThrow(TypeError);
+    expect(() => view.splice(0, 1)).toThrow(TypeError);
+    expect(picks(b, 8)).toBe('a:1 b:1 c:1 a:1 a:1 b:1 c:1 a:1');
+    expect(b.servers).toBe(b.servers); // the same array until the membership changes
+    b.add({ address: 'd:1' });
+    expect(b.servers.map((s) => s.address)).toEqual(['a:1', 'b:1', 'c:1', 'd:1']);
+    expect(view.map((s) => s.address)).toEqual(['a:1', 'b:1', 'c:1']); // an old view stays as it was
+  });
+});
+
+describe('check durations within the range of a timer (Node runs longer ones after 1 ms)', () => {
+  const servers = [{ address: 'a:1' }];
+  it.each([
+    [{ interval: 2 ** 32 }, 'check.interval'],
+    [{ timeout: 2 ** 31 + 1000 }, 'check.timeout'],
+    [{ downInterval: 4e9 }, 'check.downInterval'],
+    [{ fastInterval: 2 ** 31 }, 'check.fastInterval'],
+    [{ interval: 2e9, jitter: 0.5 }, 'check.jitter'],
+  ])('%o is rejected as %s', (check, option) => {
+    let error: unknown;
+    try {
+      new Balancer({ servers, check });
+    } catch (e) {
+      error = e;
+    }
+    expect(isUpstreamError(error) && error.code).toBe('ERR_UPSTREAM_INVALID_OPTION');
+    expect((error as Error).message).toContain(`\`${option}\``);
+    expect((error as Error).message).toContain('2147483647');
+  });
+  it('the largest delays are accepted', () => {
+    expect(() => new Balancer({ servers, check: { interval: 2 ** 31 - 1, timeout: 2 ** 31 - 1 } })).not.toThrow();
+    expect(() => new Balancer({ servers, check: { interval: 2 ** 30, jitter: 0.99 } })).not.toThrow();
   });
 });
