@@ -39,15 +39,37 @@ export interface BalancerEvents {
 }
 
 
+/** One registered listener, as eventemitter3 (5.x) keeps it: one object per `on` / `once` call. */
+interface Registration {
+  fn: (...args: unknown[]) => void;
+  context: unknown;
+  once: boolean;
+}
+
 /**
- * Emits after state is committed. A listener that throws cannot leave the balancer half-updated:
- * its error is rethrown on a microtask (an uncaught exception, not swallowed). Callers skip the
- * call when nobody listens, which spares the argument list: a failure or a recovery then
- * allocates nothing.
+ * Emits after state is committed, to every listener, in registration order, as eventemitter3's
+ * `emit` does, except that a listener that throws neither stops the listeners after it nor leaves
+ * the balancer half-updated: its error is rethrown on a microtask (an uncaught exception, not
+ * swallowed). Callers skip the call when nobody listens, which spares the argument list: a failure
+ * or a recovery then allocates nothing. Reads eventemitter3's registrations (`_events`, one object
+ * or an array of them per event), which its `emit` stops at the first throw.
  */
 export function emitSafely<K extends keyof BalancerEvents>(emitter: EventEmitter<BalancerEvents>, event: K, ...args: BalancerEvents[K]): void {
+  const registered = (emitter as unknown as { _events: Record<string, Registration | Registration[] | undefined> })._events[event];
+  if (registered === undefined) return;
+  if (!Array.isArray(registered)) {
+    callSafely(emitter, event, registered, args);
+    return;
+  }
+  // (the array as it is now: a listener that adds or removes listeners changes the next emit only)
+  const list = registered.slice();
+  for (let i = 0; i < list.length; i++) callSafely(emitter, event, list[i]!, args);
+}
+
+function callSafely(emitter: EventEmitter<BalancerEvents>, event: keyof BalancerEvents, r: Registration, args: readonly unknown[]): void {
+  if (r.once) emitter.removeListener(event, r.fn as never, undefined, true);
   try {
-    (emitter.emit as (e: K, ...a: BalancerEvents[K]) => boolean).call(emitter, event, ...args);
+    r.fn.apply(r.context, args as unknown[]);
   } catch (error) {
     queueMicrotask(() => {
       throw error;

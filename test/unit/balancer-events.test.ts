@@ -287,6 +287,34 @@ describe('a listener that throws', () => {
     expect(() => queued[0]!()).toThrow('listener broke');
   });
 
+  it('the listeners after it still run, in order, with their context; `once` listeners run once', () => {
+    const queued = capture();
+    const { b } = record({ servers: [srv('A'), srv('B')] });
+    const calls: string[] = [];
+    const context = { name: 'ctx' };
+    const before = b.listenerCount('state');
+    b.on('state', () => {
+      calls.push('first');
+      throw new Error('first broke');
+    });
+    b.on('state', function (this: { name: string }, s) {
+      calls.push(`second ${this.name} ${s.id}`);
+    }, context);
+    b.once('state', () => {
+      calls.push('once');
+      throw new Error('once broke');
+    });
+    b.on('state', (s, from, to) => calls.push(`last ${s.id} ${from}->${to}`));
+    b.release(b.pick()!, true);
+    expect(calls).toEqual(['first', 'second ctx A', 'once', 'last A up->unavail']);
+    expect(queued.length).toBe(2);
+    expect(() => queued[0]!()).toThrow('first broke');
+    expect(() => queued[1]!()).toThrow('once broke');
+    b.release(b.pick()!, true);
+    expect(calls.slice(4)).toEqual(['first', 'second ctx B', 'last B up->unavail']);
+    expect(b.listenerCount('state')).toBe(before + 3); // the once listener is gone
+  });
+
   it('reportCheck(): the verdict is applied', () => {
     const queued = capture();
     const { b } = record({ servers: [srv('A'), srv('B')], check: { rise: 1, fall: 1, defaultDown: false } });
