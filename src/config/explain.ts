@@ -94,9 +94,35 @@ export interface Explanation {
   };
 }
 
+const isSpace = (c: string): boolean => /\s/.test(c);
+
+/**
+ * `line` without a trailing comment: from the first blank run that a `#` follows, when no line
+ * terminator (`\r`, U+2028, U+2029) comes after that `#` (what `line.replace(/\s+#.*$/, '')` does,
+ * in linear time: that pattern backtracks quadratically on long blank runs).
+ */
+function withoutTrailingComment(line: string): string {
+  let lastTerminator = -1;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x0d || c === 0x2028 || c === 0x2029) lastTerminator = i;
+  }
+  let runStart = -1;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (isSpace(ch)) {
+      if (runStart < 0) runStart = i;
+    } else {
+      if (ch === '#' && runStart >= 0 && i > lastTerminator) return line.slice(0, runStart);
+      runStart = -1;
+    }
+  }
+  return line;
+}
+
 /** A line that can be configuration: blank, a comment, or ending a statement or a block. */
 function looksLikeConfig(line: string): boolean {
-  const t = line.replace(/\s+#.*$/, '').trim();
+  const t = withoutTrailingComment(line).trim();
   return t === '' || t.startsWith('#') || t.endsWith(';') || t.endsWith('{') || t.endsWith('}');
 }
 
@@ -390,7 +416,8 @@ export interface RenderStyle {
 const PLAIN: RenderStyle = { bold: (s) => s, red: (s) => s, yellow: (s) => s, green: (s) => s, dim: (s) => s };
 
 function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  // (a loop, not Math.max(...): a spread of 10^5 arguments overflows the stack)
+  const widths = rows[0]!.map((_, c) => rows.reduce((w, r) => (r[c]!.length > w ? r[c]!.length : w), 0));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
 }
 

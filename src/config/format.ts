@@ -118,9 +118,9 @@ export function formatUpstream(name: string, options: BalancerOptions, fmt: Form
   const methodLast = !spec.backup && options.servers.some((s) => s.backup);
   const lines: string[] = [];
   if (directive !== null && !methodLast) lines.push(directive);
-  lines.push(...servers);
+  for (const line of servers) lines.push(line); // (not push(...servers): 10^5 arguments overflow the stack)
   if (directive !== null && methodLast) lines.push(directive);
-  if (options.check) lines.push(...checkLines(options.check));
+  if (options.check) for (const line of checkLines(options.check)) lines.push(line);
   const base = fmt.wrap ? ind : '';
   let out = `${base}upstream ${quoteWord(name)} {\n${lines.map((l) => `${base}${ind}${l}\n`).join('')}${base}}\n`;
   if (fmt.wrap) out = `${fmt.wrap} {\n${out}}\n`;

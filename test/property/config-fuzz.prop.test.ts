@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors';
 import { parseConfig } from '../../src/config/nginx';
 import { tokenize } from '../../src/config/tokenizer';
-import { explain } from '../../src/config/explain';
+import { explain, renderExplanation } from '../../src/config/explain';
+import { formatUpstream } from '../../src/config/format';
 
 const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const files: Record<string, string> = { 'a.conf': 'server 127.0.0.1:1;', 'b.conf': 'upstream x {', 'c.conf': '}' };
@@ -133,6 +134,19 @@ function bestRatio(big: () => void, small: () => void): number {
   return best;
 }
 
+describe('large inputs: no RangeError from a spread of 10^5 arguments', () => {
+  it('renderExplanation of an upstream of 130,000 servers, formatUpstream of 200,000', () => {
+    const ex = explain('stream { upstream u { server 10.0.0.1:25; server 10.0.0.2:25 weight=2; } }');
+    const row = ex.upstreams[0]!.servers[1]!;
+    ex.upstreams[0]!.servers = Array.from({ length: 130_000 }, (_, i) => ({ ...row, address: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:25` }));
+    const text = renderExplanation(ex);
+    expect(text).toContain('10.1.251.207:25');
+    const servers = Array.from({ length: 200_000 }, (_, i) => ({ address: `10.0.${(i >> 8) & 255}.${i & 255}:${1 + (i >> 16)}` }));
+    const out = formatUpstream('u', { servers });
+    expect(out.split('\n').length).toBe(200_000 + 3);
+  });
+});
+
 describe('config parser cost is linear in the input', () => {
   const shapes: Record<string, (n: number) => string> = {
     'many upstreams': (n) => 'http {\n' + Array.from({ length: n }, (_, i) => `upstream u${i} { server 127.0.0.1:${1 + (i % 9000)} weight=2; }\n`).join('') + '}\n',
@@ -150,6 +164,15 @@ describe('config parser cost is linear in the input', () => {
     run(big)();
     expect(big.length / small.length).toBeGreaterThan(6);
     expect(bestRatio(run(big), run(small))).toBeLessThan(24);
+  });
+
+  it('explain is linear on long blank runs (the prose test once backtracked quadratically)', () => {
+    const doc = (n: number) => `x${' '.repeat(n)}y\nprose a\nprose b\nprose c\n`;
+    const small = doc(10_000);
+    const big = doc(80_000);
+    explain(small);
+    explain(big);
+    expect(bestRatio(() => explain(big), () => explain(small))).toBeLessThan(24);
   });
 
   it('the tokenizer alone is linear too', () => {
