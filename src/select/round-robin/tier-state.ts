@@ -78,7 +78,7 @@ export class RoundRobinTier implements TierListener {
   }
 
   currentOf(i: number): number {
-    if (this.replay.replaying) this.replay.sync();
+    this.replay.sync(); // (a no-op unless replaying)
     const lazy = this.lazy;
     return lazy === null ? this.tier.current[i]! : lazy.currentOf(i);
   }
