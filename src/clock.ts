@@ -6,23 +6,65 @@
  * only when you move it.
  */
 
-/** A function returning the current time in milliseconds. Must not go backwards. */
+/**
+ * A function returning the current time in milliseconds, as a finite number. A Balancer tolerates
+ * a clock that steps back (time pauses at the last reading until the clock moves again), throws or
+ * returns something else (the last good reading is used and the fault reported): see `guardClock`.
+ */
 export type Clock = () => number;
 
 /**
- * The default clock: `performance.now()`, monotonic, in milliseconds.
+ * The default clock: `performance.now()`, monotonic, in milliseconds. Prefer it (or
+ * `wholeSeconds(monotonicClock)`) to `Date.now`, which follows changes of the system time.
  *
  * @example
  * new Balancer({ servers, clock: monotonicClock }); // the same as leaving `clock` out
  */
 export const monotonicClock: Clock = () => performance.now();
 
+/** Why a reading of the clock was not used (`guardClock`). */
+export type ClockFault = { kind: 'threw'; error: unknown } | { kind: 'invalid'; reading: unknown };
+
+/**
+ * A clock the passive windows can trust, over a caller's clock that may not deserve it
+ * (`Date.now` steps back when the system time is set; a broken function throws or returns NaN):
+ * - a reading that is not a finite number, or a call that throws, is replaced by the last good
+ *   reading, and `fault` is told (the Balancer turns it into a `fault` event);
+ * - a step back is absorbed: from then on the readings are shifted by the step, so that time pauses
+ *   at the last reading instead of running backwards. A server that failed just before the system
+ *   time went back a year stays out for its `fail_timeout`, not for a year. (nginx's `ngx_time()` is
+ *   the wall clock, and nginx does keep it out; docs/nginx-compat.md lists this difference.)
+ *
+ * `first` is the reading the caller has already validated (the Balancer's constructor reads the
+ * clock once). Cost per reading: the call, two tests and an addition.
+ */
+export function guardClock(clock: Clock, first: number, fault: (f: ClockFault) => void): Clock {
+  let lastRaw = first;
+  let shift = 0;
+  return () => {
+    let raw: unknown;
+    try {
+      raw = clock();
+    } catch (error) {
+      fault({ kind: 'threw', error });
+      return lastRaw + shift;
+    }
+    if (typeof raw !== 'number' || !Number.isFinite(raw)) {
+      fault({ kind: 'invalid', reading: raw });
+      return lastRaw + shift;
+    }
+    if (raw < lastRaw) shift += lastRaw - raw;
+    lastRaw = raw;
+    return raw + shift;
+  };
+}
+
 /**
  * Wraps a clock so that it returns whole seconds (in ms), as nginx's cached `ngx_time()` does:
  * `fail_timeout=3s` then excludes a server for 3 to 4 s, exactly as nginx would.
  *
  * @example
- * new Balancer({ servers, clock: wholeSeconds(() => Date.now()) });
+ * new Balancer({ servers, clock: wholeSeconds(monotonicClock) });
  */
 export function wholeSeconds(clock: Clock): Clock {
   return () => Math.floor(clock() / 1000) * 1000;

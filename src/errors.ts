@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'ERR_UPSTREAM_ATTEMPT_STATE'
   | 'ERR_UPSTREAM_INVALID_KEY'
   | 'ERR_UPSTREAM_CLOSED'
-  | 'ERR_UPSTREAM_CONFIG';
+  | 'ERR_UPSTREAM_CONFIG'
+  | 'ERR_UPSTREAM_CLOCK';
 
 /**
  * Base class of every error this package throws.

@@ -4,6 +4,7 @@
  */
 
 import type { EventEmitter } from 'eventemitter3';
+import type { UpstreamError } from './errors';
 import type { Server, ServerState } from './server';
 
 /** Why a server's state changed. */
@@ -36,6 +37,13 @@ export interface BalancerEvents {
   exhausted: [reason: ExhaustedReason, name: string];
   /** One active-check result. `ms` is the check's duration. */
   check: [server: Server, ok: boolean, reason: string, ms: number];
+  /**
+   * A fault the balancer worked around: `ERR_UPSTREAM_CLOCK` (the clock threw or returned something
+   * other than a finite number; the last good reading was used). At most one per microtask, after
+   * the operation; without a listener, one process warning per balancer. (Not called `error`: an
+   * emitter that treats an unheard `error` as fatal must not turn a worked-around fault into a crash.)
+   */
+  fault: [error: UpstreamError];
 }
 
 

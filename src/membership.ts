@@ -18,7 +18,7 @@ import {
   type ResolvedOptions, type ServerOptions, requireBackupSupport, requirePrimary, resolveServer, resolveServers,
 } from './options';
 import type { Peers } from './peers';
-import { type RequestState, clearTried, isTried, markTried } from './select/request';
+import { type Placed, type RequestState, clearTried, isTried, markPlaced, passedTried } from './select/request';
 import type { Selector } from './select/selector';
 import { ServerRecord, type ServerSnapshot } from './server';
 import { NUMERIC_PARAMS, PEER_STATE, type ResolvedServer } from './server-fields';
@@ -30,6 +30,12 @@ export class Membership {
   /** A frozen copy of `order` for callers (`Balancer.servers`), made again after each change. */
   #view: readonly ServerRecord[] | null = null;
   byId = new Map<string, ServerRecord>();
+  /**
+   * Removed servers that still have connections open, by id: a server added again under the same
+   * id is the same record, so its open connections still count (towards `max_conns` too) and their
+   * releases reach it. Forgotten when the last one is released.
+   */
+  readonly #removedInUse = new Map<string, ServerRecord>();
   /** The tiers; the same object for the balancer's lifetime (its fields are replaced). */
   readonly peers: Peers;
   /** Bumped on every change of the tiers; attempts compare it to remap their tried set. */
@@ -46,9 +52,19 @@ export class Membership {
     for (const r of this.order) r.lastState = r.state;
   }
 
-  /** A new server's record: fresh state, and the initial check verdict when checks are configured. */
+  /**
+   * A new server's record: fresh state, and the initial check verdict when checks are configured.
+   * A server removed with connections still open comes back as its old record, with fresh state but
+   * those connections (`#build` moves them into the tier).
+   */
   newRecord(s: ResolvedServer): ServerRecord {
-    const rec = new ServerRecord(s, this.owner);
+    let rec = this.#removedInUse.get(s.id);
+    if (rec === undefined) rec = new ServerRecord(s, this.owner);
+    else {
+      this.#removedInUse.delete(s.id);
+      rec.config = s;
+      rec.lastState = 'up';
+    }
     rec.check = this.options.check === undefined ? null : initialRiseFall(this.options.check.defaultDown);
     return rec;
   }
@@ -165,6 +181,12 @@ export class Membership {
     rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
     rec.tier = null;
     rec.index = -1;
+    if (rec.detached.conns > 0) this.#removedInUse.set(rec.id, rec);
+  }
+
+  /** The last open connection of a removed server was released. */
+  released(rec: ServerRecord): void {
+    if (this.#removedInUse.get(rec.id) === rec) this.#removedInUse.delete(rec.id);
   }
 
   /**
@@ -192,16 +214,24 @@ export class Membership {
     }
   }
 
-  /** Re-maps a request's tried set (and its tier) onto the tiers built since it last looked. */
+  /**
+   * Re-maps a request's tried set (and its tier) onto the tiers built since it last looked. Every
+   * server it tried stays tried: those on its new tier are marked there, the others (moved to the
+   * other tier, or removed and perhaps re-added later) are carried until the request reaches them.
+   */
   remap(r: RequestState & { generation: number }): void {
     const old = r.tier;
     const p = this.peers;
     const next = old.backup ? p.backup ?? p.primary : p.primary;
-    const tried: ServerRecord[] = [];
-    for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.push(old.records[i] as ServerRecord);
+    const tried = new Set<Placed>(r.carried);
+    for (const rec of passedTried(r)) tried.add(rec);
+    r.passed = null;
+    r.passedBits = null;
+    for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.add(old.records[i] as ServerRecord);
     r.tier = next;
     clearTried(r);
-    for (const rec of tried) if (rec.tier === next) markTried(r, rec.index);
+    r.carried = tried.size === 0 ? null : [...tried];
+    if (r.carried !== null) markPlaced(r, r.carried);
     r.generation = this.generation;
   }
 
@@ -255,11 +285,13 @@ export class Membership {
         for (const field of PEER_STATE) t[field][i] = old[field][rec.index]!;
       } else {
         t.effective[i] = rec.config.weight;
+        if (rec.detached !== null) t.conns[i] = rec.detached.conns; // added again while in use
       }
     });
     records.forEach((rec, i) => {
       rec.tier = t;
       rec.index = i;
+      rec.detached = null;
     });
     t.recount();
     return t;

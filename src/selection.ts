@@ -10,8 +10,8 @@
 
 import { EventEmitter } from 'eventemitter3';
 import { Attempt, type AttemptOwner } from './attempt';
-import { monotonicClock } from './clock';
-import { AttemptStateError, UpstreamError, show } from './errors';
+import { guardClock, monotonicClock } from './clock';
+import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
 import { type BalancerEvents, type StateCause, type TierName, emitSafely } from './events';
 import { markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
 import { Membership } from './membership';
@@ -34,6 +34,10 @@ class PickRequest implements RequestState {
   now = NaN;
   key = '';
   walk: object | null = null;
+  readonly carried = null;
+  passed: Tier | null = null;
+  passedMask = 0;
+  passedBits: Uint32Array | null = null;
   constructor(
     readonly clock: () => number,
     tier: Tier,
@@ -71,14 +75,52 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     this.options = resolved;
     this.name = resolved.name;
     this.method = resolved.method;
-    this.clock = resolved.clock;
-    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: resolved.clock, tuning: resolved.tuning });
+    this.clock = resolved.clock === monotonicClock ? monotonicClock : this.#guarded(resolved.clock);
+    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, tuning: resolved.tuning });
     this.#selector.validate(resolved.servers);
     this.members = new Membership(resolved, this.#selector, this);
     this.#peers = this.members.peers;
     this.generation = this.members.generation;
     this.#shortcut = this.#selector.shortcut;
     this.#pickRequest = new PickRequest(this.clock, this.#peers.primary);
+  }
+
+  /**
+   * The caller's clock, read once now (a clock that throws or returns anything but a finite number
+   * is refused here), then guarded (clock.ts `guardClock`): later faults are reported as one `fault`
+   * event per microtask, or one process warning when nobody listens.
+   */
+  #guarded(clock: () => number): () => number {
+    let first: unknown;
+    try {
+      first = clock();
+    } catch (error) {
+      throw new InvalidOptionError('clock', `Expected \`clock\` to return milliseconds, but it threw: ${String(error)}`, clock);
+    }
+    if (typeof first !== 'number' || !Number.isFinite(first)) {
+      throw new InvalidOptionError('clock', `Expected \`clock\` to return a finite number of milliseconds, got ${show(first)}`, first);
+    }
+    let pending = false;
+    let warned = false;
+    return guardClock(clock, first, (fault) => {
+      if (pending) return;
+      pending = true;
+      queueMicrotask(() => {
+        pending = false;
+        const what = fault.kind === 'threw' ? `threw (${String(fault.error)})` : `returned ${show(fault.reading)}`;
+        const error = new UpstreamError(
+          'ERR_UPSTREAM_CLOCK',
+          `The clock of upstream ${show(this.name)} ${what}; its last good reading was used`,
+          fault.kind === 'threw' ? fault.error : fault.reading,
+          fault.kind === 'threw' ? { cause: fault.error } : undefined,
+        );
+        if (this.listenerCount('fault') !== 0) emitSafely(this, 'fault', error);
+        else if (!warned) {
+          warned = true;
+          process.emitWarning(error.message, { code: error.code });
+        }
+      });
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -216,7 +258,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     if (failed) rec.failures++;
     if (t === null) {
       const d = rec.detached!;
-      if (d.conns > 0) d.conns--;
+      if (d.conns > 0 && --d.conns === 0) this.members.released(rec);
       return;
     }
     const i = rec.index;

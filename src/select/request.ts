@@ -30,6 +30,25 @@ export interface RequestState {
    * method on first use, null for round robin and least_conn.
    */
   walk: object | null;
+  /**
+   * Servers this request tried that sit on a tier other than `tier` (a membership change moved them,
+   * or removed them): marked again when the request reaches their tier, so that no request is given
+   * a server twice. Null unless a membership change happened during the request (membership.ts).
+   */
+  carried: readonly Placed[] | null;
+  /**
+   * The primary tier a request fell back from, and its tried set there (moved aside, not cleared):
+   * read only if a membership change sends the request back to the primaries (membership.ts remap).
+   */
+  passed: Tier | null;
+  passedMask: number;
+  passedBits: Uint32Array | null;
+}
+
+/** A server as the tried set sees it: where it sits now (`tier` null once removed). */
+export interface Placed {
+  readonly tier: Tier | null;
+  readonly index: number;
 }
 
 /** `now` for this call, reading the clock at most once. */
@@ -86,6 +105,24 @@ export function markTried(r: RequestState, i: number): void {
   bits[i >>> 5]! |= 1 << (i & 31);
 }
 
+/** The servers a request tried on the primary tier it fell back from (none if it did not). */
+export function passedTried(r: RequestState): Placed[] {
+  const t = r.passed;
+  const out: Placed[] = [];
+  if (t === null) return out;
+  const bits = r.passedBits;
+  for (let i = 0; i < t.n; i++) {
+    const tried = bits === null ? i < 32 && ((r.passedMask >>> i) & 1) !== 0 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0;
+    if (tried) out.push(t.records[i] as unknown as Placed);
+  }
+  return out;
+}
+
+/** Marks each server of `placed` that sits on the request's tier now. */
+export function markPlaced(r: RequestState, placed: readonly Placed[]): void {
+  for (const rec of placed) if (rec.tier === r.tier) markTried(r, rec.index);
+}
+
 /**
  * Gives a finished request's bitmap back to its tier for reuse, so that attempts on large tiers do
  * not allocate one each in steady state.
@@ -109,12 +146,17 @@ export function clearTried(r: RequestState): void {
 
 /**
  * nginx's one-way fallback after the primary tier yielded nothing: the request moves to the backup
- * tier with an empty tried set (`peers->next` in round robin's and least_conn's get). False when
+ * tier with an empty tried set (its primaries' set is kept aside, `passed`) (`peers->next` in round robin's and least_conn's get). False when
  * there is no backup tier or the request is on it already.
  */
 export function fallBackToBackup(p: Peers, r: RequestState): boolean {
   if (p.backup === null || r.tier !== p.primary) return false;
+  r.passed = r.tier;
+  r.passedMask = r.mask;
+  r.passedBits = r.bits;
   r.tier = p.backup;
-  clearTried(r);
+  r.mask = 0;
+  r.bits = null;
+  if (r.carried !== null) markPlaced(r, r.carried);
   return true;
 }

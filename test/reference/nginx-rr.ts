@@ -44,7 +44,9 @@
  *   peer's in-flight connections can still be freed (only its conns move). A weight change keeps the
  *   failure penalty: effective := new weight if the server was at full weight, else
  *   min(effective, new weight). A request whose tier lost all its servers continues on the primary
- *   tier, and its tried set only keeps servers still in its tier.
+ *   tier. A request's tried set holds every server it tried, wherever a change moved it (never the
+ *   same server twice). A server removed while it has connections open and added again by id is
+ *   the same peer: fresh state, but those connections (towards max_conns too).
  * - In single mode `connected()` does nothing (nginx applies the rule, a no-op there since fails is
  *   always 0 in single mode while membership is static).
  * - A request marks a single-mode pick as tried too (nginx does not, which is unobservable there:
@@ -167,10 +169,26 @@ export class RefUpstream {
     this.requirePrimary(this.peers.map((p) => p.backup));
   }
 
+  /** Removed peers by id, with the connections they still had when removed. */
+  private readonly removedPeers = new Map<string, RefPeer>();
+
+  /** A new peer; a removed one with connections still open comes back itself, fresh but for them. */
   private fresh(s: RefServerOptions): RefPeer {
+    const old = this.removedPeers.get(s.id);
+    this.removedPeers.delete(s.id);
     const p = new RefPeer(s);
+    if (old !== undefined && old.conns > 0) {
+      Object.assign(old, p, { conns: old.conns });
+      this.initialCheck(old);
+      return old;
+    }
     this.initialCheck(p);
     return p;
+  }
+
+  private markRemoved(p: RefPeer): void {
+    p.removed = true;
+    this.removedPeers.set(p.id, p);
   }
 
   private initialCheck(p: RefPeer): void {
@@ -268,7 +286,6 @@ export class RefUpstream {
     // Membership may have changed since the request's last get (library extension).
     if (req.tier === 'backup' && this.backups().length === 0) req.tier = 'primary';
     const tierPeers = req.tier === 'primary' ? this.primaries() : this.backups();
-    for (const t of [...req.tried]) if (!tierPeers.includes(t)) req.tried.delete(t);
 
     let chosen: RefPeer | null = null;
     if (req.tier === 'primary' && this.isSingle()) {
@@ -283,7 +300,8 @@ export class RefUpstream {
     }
     if (chosen === null && req.tier === 'primary' && this.backups().length > 0) {
       req.tier = 'backup';
-      req.tried.clear();
+      // (nginx clears the tried bits here: the backup tier has its own. The set holds peers, and
+      // keeps the primaries this request tried, in case a membership change moved one to backup.)
       chosen = this.round(this.backups(), req.tried, now);
     }
     if (chosen === null) return null;
@@ -386,7 +404,7 @@ export class RefUpstream {
   remove(id: string): void {
     const p = this.require(id);
     this.requirePrimary(this.peers.filter((q) => q !== p).map((q) => q.backup));
-    p.removed = true;
+    this.markRemoved(p);
     this.peers = this.peers.filter((q) => q !== p);
   }
 
@@ -416,7 +434,7 @@ export class RefUpstream {
         next.push(this.fresh(s));
       }
     }
-    for (const p of this.peers) if (!next.includes(p)) p.removed = true;
+    for (const p of this.peers) if (!next.includes(p)) this.markRemoved(p);
     this.peers = next;
   }
 

@@ -188,15 +188,46 @@ describe('removed servers with connections in flight', () => {
     a.release();
   });
 
-  it('re-adding a removed id gives a fresh server; the old handle stays separate', () => {
-    const { b, held } = withHistory();
+  it('re-adding an id whose connections are still open gives the same server: fresh state, those connections', () => {
+    const { b, a, held } = withHistory();
     b.remove('B');
+    const back = b.add(srv('B', { weight: 2, maxFails: 2, maxConns: 2 }));
+    expect(back).toBe(held);
+    // the two connections (the attempt's and the pick's) still count, towards max_conns too
+    expect(stateOf(b, 'B')).toMatchObject({ fails: 0, conns: 2, effective: 2, current: 0, state: 'up' });
+    // B is full; A (current -1, effective 3) and C (current 3, effective 1) share the rounds
+    expect(picks(b, 4)).toBe('C A A A');
+    b.release(held);
+    expect(back.conns).toBe(1);
+    a.fail(); // the attempt's connection to B, opened before the removal: B's failure now
+    expect(stateOf(b, 'B')).toMatchObject({ fails: 1, conns: 0 });
+  });
+
+  it('re-adding an id after its last connection was released gives a fresh server', () => {
+    const { b, a, held } = withHistory();
+    b.remove('B');
+    b.release(held);
+    a.fail();
+    expect(held.conns).toBe(0);
     const fresh = b.add(srv('B', { weight: 2, maxFails: 2 }));
     expect(fresh).not.toBe(held);
     expect(stateOf(b, 'B')).toMatchObject({ fails: 0, conns: 0, effective: 2, current: 0 });
-    b.release(held);
-    expect(held.conns).toBe(1);
+    expect(() => b.release(held)).toThrow(expect.objectContaining({ code: 'ERR_UPSTREAM_ATTEMPT_STATE' }));
     expect(fresh.conns).toBe(0);
+  });
+
+  it('max_conns=1 holds across remove and re-add while the connection is open', () => {
+    const b = new Balancer({ servers: [srv('A', { maxConns: 1 }), srv('B')], clock: () => 0 });
+    const first = b.pick()!;
+    expect(first.id).toBe('A');
+    b.remove('A');
+    b.setServers([srv('A', { maxConns: 1 }), srv('B')]);
+    expect(picks(b, 3)).toBe('B B B');
+    expect(b.get('A')!.conns).toBe(1);
+    b.release(first);
+    expect(b.get('A')!.conns).toBe(0);
+    // the rounds without A left B at current 1, A at -1: B once more, then A
+    expect(picks(b, 2)).toBe('B A');
   });
 
   it('setServers() without a server detaches it the same way', () => {
