@@ -7,7 +7,7 @@
  * upstream-balancer extension, accepted with a warning. Known only with `checkModule` (default on).
  */
 
-import { type CheckOptions, DEFAULT_CHECK, type HttpStatusClass } from '../options';
+import { type CheckOptions, DEFAULT_CHECK, type HttpStatusClass, MAX_TIMER_MS } from '../options';
 import { type ArgRule, type Command, type Conf, type UpsState, upstreamCommand } from './conf';
 import { atoi } from './numbers';
 import type { Statement } from './tokenizer';
@@ -35,6 +35,16 @@ function check(cf: Conf, st: Statement, u: UpsState): void {
       if (v === undefined || v === 0n) bad = true;
       else {
         const n = Number(v);
+        if ((numeric === 'interval' || numeric === 'timeout') && n > MAX_TIMER_MS) {
+          // The module keeps any ngx_msec_t; a Node timer clamps a longer delay to 1 ms.
+          cf.error(
+            `check ${numeric}=${n} is longer than the longest timer delay, ${MAX_TIMER_MS} ms (about 24.8 days): upstream-balancer does not accept it (the check module does)`,
+            cf.at(st, tok),
+            'UNSUPPORTED',
+            t,
+          );
+          return;
+        }
         if (numeric === 'port' && n > 65535) {
           cf.warn(`port=${n} is accepted by the check module (and truncated to 16 bits); upstream-balancer rejects ports above 65535`, cf.at(st, tok), 'note');
         }

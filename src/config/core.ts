@@ -105,6 +105,13 @@ function misplacedUpstream(cf: Conf, st: Statement): void {
 export function elsewhere(cf: Conf, st: Statement): void {
   const name = st.args[0]!.text;
   const here = CONTEXTS[cf.ctx];
+  if (name.charCodeAt(0) === 0xfeff) {
+    // A byte order mark (a file saved "with BOM"): nginx reads its bytes as part of the first word,
+    // and no module has such a directive. Skipping it as a directive we do not model would pass a
+    // file that nginx -t fails.
+    cf.unknown(st);
+    return cf.recover(st, 'other');
+  }
   if (here.kind === 'upstream') {
     if (cf.known(name)) cf.notAllowed(st);
     else cf.unknown(st);

@@ -50,7 +50,8 @@ const CR = 13;
 const SPACE = 32;
 const TAB = 9;
 
-const decoder = new TextDecoder('utf-8');
+// (ignoreBOM: a token that starts with U+FEFF keeps it, as nginx keeps the bytes: the default decoder drops it)
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /**
