@@ -171,6 +171,15 @@ export class Balancer extends Selection {
     return { name: this.name, method: this.method, tier: this.servingTier, servers: this.members.snapshot() };
   }
 
+  /**
+   * The plain state of the servers `from` (inclusive) to `to` (exclusive) in configuration order,
+   * as `snapshot().servers.slice(from, to)` without building the rest: for callers that read a
+   * large upstream a slice per turn of the event loop (the status handler does).
+   */
+  snapshotServers(from = 0, to = Infinity): ServerSnapshot[] {
+    return this.members.snapshot(from, to);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Internals
 }

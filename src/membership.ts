@@ -249,14 +249,15 @@ export class Membership {
     };
   }
 
-  /** Every server's plain state, in configuration order. */
-  snapshot(): ServerSnapshot[] {
+  /** The plain state of the servers `from` (inclusive) to `to` (exclusive), in configuration order. */
+  snapshot(from = 0, to = Infinity): ServerSnapshot[] {
     const check = this.options.check;
     const type = check === undefined ? 'tcp' : typeof check.type === 'function' ? 'custom' : check.type;
     const port = check?.port ?? 0;
     this.peers.primary.listener?.sync();
     this.peers.backup?.listener?.sync();
-    return this.order.map((r) => r.snapshot(type, port));
+    const order = from === 0 && to >= this.order.length ? this.order : this.order.slice(from, to);
+    return order.map((r) => r.snapshot(type, port));
   }
 
   #requireBackupSupport(list: readonly ResolvedServer[]): void {

@@ -13,8 +13,9 @@
  * a page is a 500 with a fixed text: nothing a request sends, and nothing an exception says, reaches
  * the response or escapes the handler. Rows are the checked
  * servers (a `check` state, not admin `down`) in configuration order across all balancers; `index`
- * counts them globally and is kept when `status=` filters rows out, as in the module. Cost: one pass
- * over the servers, one string built per call.
+ * counts them globally and is kept when `status=` filters rows out, as in the module. Cost: one
+ * snapshot per request, then the page is written 1,000 rows per turn of the event loop (chunked,
+ * with backpressure), so a large page never holds the loop for long.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -89,14 +90,23 @@ export function formatStatus(
   format: StatusFormat,
   opts: StatusOptions = {},
 ): string {
-  const all = checkedRows(Array.isArray(snapshots) ? snapshots : [snapshots as StatusSnapshot]);
+  let out = '';
+  for (const piece of statusPieces(checkedRows(Array.isArray(snapshots) ? snapshots : [snapshots as StatusSnapshot]), format, opts)) out += piece;
+  return out;
+}
+
+/** Rows rendered per piece: the handler yields to the event loop between pieces. */
+const ROWS_PER_PIECE = 1000;
+
+/** The page in pieces of at most `ROWS_PER_PIECE` rows (`formatStatus` joins them, the handler streams them). */
+function statusPieces(all: readonly Row[], format: StatusFormat, opts: StatusOptions): Iterable<string> {
   const rows = opts.status === undefined ? all : all.filter((r) => r.down === (opts.status === 'down'));
   const generation = opts.generation ?? 1;
   switch (format) {
     case 'json':
       return json(rows, generation);
     case 'csv':
-      return rows.map((r) => `${r.index},${csv(r.upstream)},${csv(r.name)},${status(r)},${r.rise},${r.fall},${csv(r.type)},${r.port}\n`).join('');
+      return sliced(rows, (r) => `${r.index},${csv(r.upstream)},${csv(r.name)},${status(r)},${r.rise},${r.fall},${csv(r.type)},${r.port}\n`);
     case 'html':
       return html(rows, generation);
     case 'prometheus':
@@ -106,20 +116,29 @@ export function formatStatus(
   }
 }
 
+/** `line` of every row, `ROWS_PER_PIECE` rows to a piece. */
+function* sliced(rows: readonly Row[], line: (r: Row, i: number) => string): Generator<string> {
+  for (let from = 0; from < rows.length; from += ROWS_PER_PIECE) {
+    let piece = '';
+    const to = Math.min(rows.length, from + ROWS_PER_PIECE);
+    for (let i = from; i < to; i++) piece += line(rows[i]!, i);
+    yield piece;
+  }
+}
+
 const status = (r: Row): string => (r.down ? 'down' : 'up');
 
-function json(rows: readonly Row[], generation: number): string {
+function* json(rows: readonly Row[], generation: number): Generator<string> {
   const up = rows.filter((r) => !r.down).length;
-  const lines = rows.map(
+  yield `{"servers": {\n  "total": ${rows.length},\n  "up": ${up},\n  "down": ${rows.length - up},\n  "generation": ${generation},\n  "server": [\n`;
+  yield* sliced(
+    rows,
     (r, i) =>
       `    {"index": ${r.index}, "upstream": ${JSON.stringify(r.upstream)}, "name": ${JSON.stringify(r.name)}, ` +
       `"status": "${status(r)}", "rise": ${r.rise}, "fall": ${r.fall}, "type": ${JSON.stringify(r.type)}, "port": ${r.port}}` +
       `${i < rows.length - 1 ? ',' : ''}\n`,
   );
-  return (
-    `{"servers": {\n  "total": ${rows.length},\n  "up": ${up},\n  "down": ${rows.length - up},\n` +
-    `  "generation": ${generation},\n  "server": [\n${lines.join('')}  ]\n}}\n`
-  );
+  yield '  ]\n}}\n';
 }
 
 function csv(text: string): string {
@@ -138,42 +157,63 @@ function queryOf(target: string): URLSearchParams {
   return new URLSearchParams(q < 0 ? '' : path.slice(q + 1));
 }
 
-/** The handler's answer to a request it can serve (GET or HEAD). */
-function page(
-  req: IncomingMessage,
-  balancers: readonly SnapshotSource[] | (() => readonly SnapshotSource[]),
-  defaultFormat: StatusFormat,
-  generation: number,
-): { code: number; type: string; body: string } {
+/** What a request asks for: the format and the row filter (bad values ignored, as the module does). */
+function requestOf(req: IncomingMessage, defaultFormat: StatusFormat, generation: number): { format: StatusFormat; opts: StatusOptions } {
   const query = queryOf(req.url ?? '/');
   const f = query.get('format');
   const format = f !== null && FORMATS.has(f) ? (f as StatusFormat) : defaultFormat;
   const s = query.get('status')?.toLowerCase();
   const opts: StatusOptions = { generation };
   if (s === 'up' || s === 'down') opts.status = s;
-  const snapshots = (typeof balancers === 'function' ? balancers() : balancers).map((b) => b.snapshot());
-  if (checkedRows(snapshots).length === 0) {
+  return { format, opts };
+}
+
+/** The next turn of the event loop. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The snapshots of the sources, a source with `snapshotServers` read `ROWS_PER_PIECE` servers per
+ * turn (each row exact for its moment; a page of more than one piece is not one instant).
+ */
+async function gather(sources: readonly SnapshotSource[]): Promise<StatusSnapshot[]> {
+  const out: StatusSnapshot[] = [];
+  for (const source of sources) {
+    const n = source.servers?.length;
+    if (typeof source.snapshotServers !== 'function' || typeof source.name !== 'string' || n === undefined || n <= ROWS_PER_PIECE) {
+      out.push(source.snapshot());
+      continue;
+    }
+    const servers: StatusSnapshot['servers'][number][] = [];
+    for (let from = 0; from < n; from += ROWS_PER_PIECE) {
+      if (from > 0) await nextTurn();
+      for (const s of source.snapshotServers(from, from + ROWS_PER_PIECE)) servers.push(s);
+    }
+    out.push({ name: source.name, servers });
+  }
+  return out;
+}
+
+/** The handler's answer to a request it can serve (GET or HEAD). */
+async function page(
+  sources: readonly SnapshotSource[],
+  format: StatusFormat,
+  opts: StatusOptions,
+): Promise<{ code: number; type: string; body: string | Iterable<string> }> {
+  const rows = checkedRows(await gather(sources));
+  if (rows.length === 0) {
     return { code: 500, type: 'text/plain', body: "can not find any check server, make sure you've added the check servers\n" };
   }
-  return { code: 200, type: STATUS_CONTENT_TYPES[format], body: formatStatus(snapshots, format, opts) };
+  const pieces = statusPieces(rows, format, opts);
+  // A page of one piece goes out whole, with its length; a larger one is streamed (chunked).
+  return { code: 200, type: STATUS_CONTENT_TYPES[format], body: rows.length <= ROWS_PER_PIECE ? [...pieces].join('') : pieces };
 }
 
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
 
-function html(rows: readonly Row[], generation: number): string {
-  const body = rows
-    .map(
-      (r) =>
-        `  <tr${r.down ? ' bgcolor="#FF0000"' : ''}>\n` +
-        `    <td>${r.index}</td>\n    <td>${escapeHtml(r.upstream)}</td>\n    <td>${escapeHtml(r.name)}</td>\n` +
-        `    <td>${status(r)}</td>\n    <td>${r.rise}</td>\n    <td>${r.fall}</td>\n` +
-        `    <td>${escapeHtml(r.type)}</td>\n    <td>${r.port}</td>\n  </tr>\n`,
-    )
-    .join('');
+function* html(rows: readonly Row[], generation: number): Generator<string> {
   // The module's DOCTYPE lacks the closing quote of the public identifier: kept for byte compatibility.
-  return (
-    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN\n' +
+  yield '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN\n' +
     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n' +
     '<html xmlns="http://www.w3.org/1999/xhtml">\n' +
     '<head>\n' +
@@ -192,46 +232,54 @@ function html(rows: readonly Row[], generation: number): string {
     '    <th>Fall counts</th>\n' +
     '    <th>Check type</th>\n' +
     '    <th>Check port</th>\n' +
-    '  </tr>\n' +
-    body +
-    '</table>\n' +
-    '</body>\n' +
-    '</html>\n'
+    '  </tr>\n';
+  yield* sliced(
+    rows,
+    (r) =>
+      `  <tr${r.down ? ' bgcolor="#FF0000"' : ''}>\n` +
+      `    <td>${r.index}</td>\n    <td>${escapeHtml(r.upstream)}</td>\n    <td>${escapeHtml(r.name)}</td>\n` +
+      `    <td>${status(r)}</td>\n    <td>${r.rise}</td>\n    <td>${r.fall}</td>\n` +
+      `    <td>${escapeHtml(r.type)}</td>\n    <td>${r.port}</td>\n  </tr>\n`,
   );
+  yield '</table>\n</body>\n</html>\n';
 }
 
-const label = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const label = (s: string): string => (/[\\"\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s);
 
-function prometheus(rows: readonly Row[], generation: number): string {
+function* prometheus(rows: readonly Row[], generation: number): Generator<string> {
   const up = rows.filter((r) => !r.down).length;
-  const out: string[] = [];
-  const gauge = (name: string, help: string): void => {
-    out.push(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
-  };
-  gauge('nginx_upstream_count_total', 'Nginx total number of servers');
-  out.push(`nginx_upstream_count_total ${rows.length}\n`);
-  gauge('nginx_upstream_count_up', 'Nginx total number of servers that are UP');
-  out.push(`nginx_upstream_count_up ${up}\n`);
-  gauge('nginx_upstream_count_down', 'Nginx total number of servers that are DOWN');
-  out.push(`nginx_upstream_count_down ${rows.length - up}\n`);
-  gauge('nginx_upstream_count_generation', 'Nginx generation');
-  out.push(`nginx_upstream_count_generation ${generation}\n`);
-  const id = (r: Row): string => `index="${r.index}",upstream="${label(r.upstream)}",name="${label(r.name)}"`;
-  const checkLabels = (r: Row, withStatus: boolean): string =>
-    `${id(r)}${withStatus ? `,status="${status(r)}"` : ''},type="${label(r.type)}",port="${r.port}"`;
-  gauge('nginx_upstream_server_rise', 'Consecutive successful checks (Tengine declares it a counter; it resets)');
-  for (const r of rows) out.push(`nginx_upstream_server_rise{${checkLabels(r, true)}} ${r.rise}\n`);
-  gauge('nginx_upstream_server_fall', 'Consecutive failed checks (Tengine declares it a counter; it resets)');
-  for (const r of rows) out.push(`nginx_upstream_server_fall{${checkLabels(r, true)}} ${r.fall}\n`);
-  gauge('nginx_upstream_server_active', 'Nginx active 1 for UP / 0 for DOWN');
-  for (const r of rows) out.push(`nginx_upstream_server_active{${checkLabels(r, false)}} ${r.down ? 0 : 1}\n`);
-  gauge('nginx_upstream_server_state', 'Server state, 1 for the current one (up, down, draining, unavail, checking, unhealthy)');
-  for (const r of rows) for (const s of STATES) out.push(`nginx_upstream_server_state{${id(r)},state="${s}"} ${r.state === s ? 1 : 0}\n`);
-  gauge('nginx_upstream_server_conns', 'Connections handed out and not yet released');
-  for (const r of rows) out.push(`nginx_upstream_server_conns{${id(r)}} ${r.conns}\n`);
-  gauge('nginx_upstream_server_fails', 'Passive failures counted in the current fail_timeout window');
-  for (const r of rows) out.push(`nginx_upstream_server_fails{${id(r)}} ${r.fails}\n`);
-  return out.join('');
+  const gauge = (name: string, help: string): string => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n`;
+  yield gauge('nginx_upstream_count_total', 'Nginx total number of servers') +
+    `nginx_upstream_count_total ${rows.length}\n` +
+    gauge('nginx_upstream_count_up', 'Nginx total number of servers that are UP') +
+    `nginx_upstream_count_up ${up}\n` +
+    gauge('nginx_upstream_count_down', 'Nginx total number of servers that are DOWN') +
+    `nginx_upstream_count_down ${rows.length - up}\n` +
+    gauge('nginx_upstream_count_generation', 'Nginx generation') +
+    `nginx_upstream_count_generation ${generation}\n`;
+  // Each row's identifying labels, escaped once, piece by piece with the first family (every family repeats them).
+  const ids: string[] = [];
+  const tail: string[] = [];
+  yield gauge('nginx_upstream_server_rise', 'Consecutive successful checks (Tengine declares it a counter; it resets)');
+  yield* sliced(rows, (r, i) => {
+    ids[i] = `index="${r.index}",upstream="${label(r.upstream)}",name="${label(r.name)}"`;
+    tail[i] = `,type="${label(r.type)}",port="${r.port}"`;
+    return `nginx_upstream_server_rise{${ids[i]},status="${status(r)}"${tail[i]}} ${r.rise}\n`;
+  });
+  yield gauge('nginx_upstream_server_fall', 'Consecutive failed checks (Tengine declares it a counter; it resets)');
+  yield* sliced(rows, (r, i) => `nginx_upstream_server_fall{${ids[i]},status="${status(r)}"${tail[i]}} ${r.fall}\n`);
+  yield gauge('nginx_upstream_server_active', 'Nginx active 1 for UP / 0 for DOWN');
+  yield* sliced(rows, (r, i) => `nginx_upstream_server_active{${ids[i]}${tail[i]}} ${r.down ? 0 : 1}\n`);
+  yield gauge('nginx_upstream_server_state', 'Server state, 1 for the current one (up, down, draining, unavail, checking, unhealthy)');
+  yield* sliced(rows, (r, i) => {
+    let lines = '';
+    for (const s of STATES) lines += `nginx_upstream_server_state{${ids[i]},state="${s}"} ${r.state === s ? 1 : 0}\n`;
+    return lines;
+  });
+  yield gauge('nginx_upstream_server_conns', 'Connections handed out and not yet released');
+  yield* sliced(rows, (r, i) => `nginx_upstream_server_conns{${ids[i]}} ${r.conns}\n`);
+  yield gauge('nginx_upstream_server_fails', 'Passive failures counted in the current fail_timeout window');
+  yield* sliced(rows, (r, i) => `nginx_upstream_server_fails{${ids[i]}} ${r.fails}\n`);
 }
 
 /** Options of `statusHandler`. */
@@ -242,9 +290,16 @@ export interface StatusHandlerOptions {
   generation?: number;
 }
 
-/** Anything with a `snapshot()`: a Balancer. */
+/**
+ * Anything with a `snapshot()`: a Balancer. A source that also has `servers` and
+ * `snapshotServers(from, to)` (a Balancer does) is read `ROWS_PER_PIECE` servers per turn of the
+ * event loop, so that a large upstream never holds the loop for a whole snapshot.
+ */
 export interface SnapshotSource {
   snapshot(): StatusSnapshot;
+  readonly name?: string;
+  readonly servers?: readonly unknown[];
+  snapshotServers?(from: number, to: number): StatusSnapshot['servers'];
 }
 
 /**
@@ -272,14 +327,59 @@ export function statusHandler(
       res.end(body);
       return;
     }
-    let answer: { code: number; type: string; body: string };
+    let answer: Promise<{ code: number; type: string; body: string | Iterable<string> }>;
     try {
-      answer = page(req, balancers, defaultFormat, options.generation ?? 1);
-    } catch {
-      // A snapshot source that throws: the host stays up, and the exception's text stays private.
-      answer = { code: 500, type: 'text/plain', body: 'status unavailable\n' };
+      const { format, opts } = requestOf(req, defaultFormat, options.generation ?? 1);
+      answer = page(typeof balancers === 'function' ? balancers() : balancers, format, opts);
+    } catch (e) {
+      answer = Promise.reject(e);
     }
+    answer.then(
+      (a) => send(req, res, a),
+      // A snapshot source that throws: the host stays up, and the exception's text stays private.
+      () => send(req, res, { code: 500, type: 'text/plain', body: 'status unavailable\n' }),
+    );
+  };
+}
+
+/** Writes an answer: whole with its length, or streamed. */
+function send(req: IncomingMessage, res: ServerResponse, answer: { code: number; type: string; body: string | Iterable<string> }): void {
+  if (res.destroyed || res.headersSent) return;
+  if (typeof answer.body === 'string') {
     res.writeHead(answer.code, { 'content-type': answer.type, 'content-length': Buffer.byteLength(answer.body) });
     res.end(req.method === 'HEAD' ? undefined : answer.body);
+    return;
+  }
+  res.writeHead(answer.code, { 'content-type': answer.type });
+  if (req.method === 'HEAD') res.end();
+  else stream(res, answer.body[Symbol.iterator]());
+}
+
+/**
+ * Writes a page piece by piece, one piece per turn of the event loop (`setImmediate`), waiting for
+ * `drain` when the socket's buffer is full and stopping when the client goes away: a page of 100,000
+ * servers never holds the loop for more than one piece, nor memory for more than the client takes.
+ */
+function stream(res: ServerResponse, pieces: Iterator<string>): void {
+  let stopped = false;
+  res.once('close', () => {
+    stopped = true;
+  });
+  const step = (): void => {
+    if (stopped) return;
+    let next: IteratorResult<string>;
+    try {
+      next = pieces.next();
+    } catch {
+      res.destroy(); // headers are sent: a truncated chunked body is what the client can detect
+      return;
+    }
+    if (next.done === true) {
+      res.end();
+      return;
+    }
+    if (res.write(next.value)) setImmediate(step);
+    else res.once('drain', step);
   };
+  step();
 }

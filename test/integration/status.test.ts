@@ -155,3 +155,47 @@ describe('statusHandler over node:http', () => {
     expect((await get(port, '/?status=up')).body).toContain('1,smtp,127.0.0.1:10026,up,2,0,smtp,0\n');
   });
 });
+
+describe('large pages (issue 14, item 12)', () => {
+  function large(n: number): Balancer {
+    const servers = Array.from({ length: n }, (_, i) => ({ address: `10.0.${i >> 8}.${i & 255}:25` }));
+    const b = new Balancer({ name: 'big', servers, check: { interval: 5000, defaultDown: false } });
+    for (let i = 0; i < n; i += 7) b.reportCheck(servers[i]!.address, false);
+    return b;
+  }
+
+  it.each(['json', 'csv', 'html', 'prometheus'] as const)('a page of 5,000 servers is streamed in pieces (chunked), byte for byte formatStatus (%s)', async (format) => {
+    const b = large(5000);
+    let turns = 0;
+    const port = await listen(http.createServer(statusHandler([b], { format })));
+    // counts turns of the event loop while the page is written: a page built in one go would allow none
+    const tick = (): void => {
+      turns++;
+      if (!done) setImmediate(tick);
+    };
+    let done = false;
+    setImmediate(tick);
+    const r = await get(port, '/');
+    done = true;
+    expect(r.status).toBe(200);
+    expect(r.headers['transfer-encoding']).toBe('chunked');
+    expect(r.headers['content-length']).toBeUndefined();
+    expect(r.body).toBe(formatStatus(b.snapshot(), format));
+    expect(turns).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a client that goes away mid-page stops the writing; the server answers the next request', async () => {
+    const b = large(20000);
+    const port = await listen(http.createServer(statusHandler([b], { format: 'prometheus' })));
+    await new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('GET /?format=prometheus HTTP/1.1\r\nHost: x\r\n\r\n'));
+      s.once('data', () => {
+        s.destroy();
+        resolve();
+      });
+    });
+    const r = await get(port, '/?format=json');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).servers.total).toBe(20000);
+  });
+});
