@@ -11,13 +11,21 @@
  * fail) or a simulation found no upstream; 2 usage error or unreadable file. Colour only on a TTY
  * (and never with NO_COLOR). Includes resolve against the file's directory, as nginx's prefix.
  * Thin shell over src/config/*: parsing, explanation and simulation live there.
+ *
+ * Hostile input: FILE and every included file must be regular files of at most
+ * `MAX_CONFIG_FILE_BYTES` (a FIFO, a device or /dev/zero is refused at once, never read or waited
+ * for: read-file.ts); every text taken from the configuration or the command line is printed with
+ * its control characters escaped (`\x1b`, `\r`, `\u009b`: escape.ts), in --json too for DEL and
+ * C1; a reader that closes stdout early (`| head -1`) ends the output quietly, the exit status
+ * still the command's.
  */
 
-import { readFileSync } from 'node:fs';
 import { ConfigError, isUpstreamError } from './errors';
+import { escapeControls as esc, safeJson } from './config/escape';
 import { explain, renderExplanation, type RenderStyle } from './config/explain';
-import { balancerOptionsFromNginx, parseConfig } from './config/nginx';
-import { parseFailureWindow, renderSimulation, simulate, type FailureWindow } from './config/simulate';
+import { balancerOptionsFromNginx, parseConfig, type ParseOptions } from './config/nginx';
+import { MAX_CONFIG_FILE_BYTES, readConfigFile, ReadFileError } from './config/read-file';
+import { MAX_SIMULATED_CONNECTIONS, parseFailureWindow, renderSimulation, simulate, type FailureWindow } from './config/simulate';
 
 const USAGE = `Usage: upstream-balancer <command> FILE [options]
 
@@ -30,7 +38,8 @@ Commands:
 Options:
   --upstream NAME      only this upstream (simulate: required when there are several)
   --stock              judge as stock nginx (no check module: "check" is an unknown directive)
-  --connections N      simulate: number of connections (default 20)
+  --connections N      simulate: number of connections (default 20, at most ${MAX_SIMULATED_CONNECTIONS}:
+                       the timeline has one row per connection)
   --interval MS        simulate: milliseconds between connections (default 1000)
   --fail ID@FROM-TO    simulate: server ID (id, address, letter A.. or index 1..) refuses
                        connections from FROM to TO seconds (repeatable; TO may be empty)
@@ -39,6 +48,10 @@ Options:
   --json               machine-readable output
   --color, --no-color  force colours on or off (default: on for a TTY unless NO_COLOR)
   -h, --help           this help
+
+FILE and the files it includes must be regular files of at most ${MAX_CONFIG_FILE_BYTES / 1048576} MiB
+(${MAX_CONFIG_FILE_BYTES} bytes); a FIFO, device or directory is refused (exit status 2).
+Control characters from the configuration are printed escaped (\\x1b, \\r, \\u009b).
 `;
 
 class UsageError extends Error {}
@@ -66,9 +79,12 @@ function parseArgs(argv: string[]): Args | 'help' {
     if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
     return v;
   };
-  const int = (v: string, flag: string, min: number): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new UsageError(`${flag} expects an integer >= ${min}, got "${v}"`);
-    return Number(v);
+  const int = (v: string, flag: string, min: number, max?: number): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || !Number.isSafeInteger(n) || (max !== undefined && n > max)) {
+      throw new UsageError(`${flag} expects an integer ${max === undefined ? `>= ${min}` : `from ${min} to ${max}`}, got "${v}"`);
+    }
+    return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -98,7 +114,7 @@ function parseArgs(argv: string[]): Args | 'help' {
         a.color = false;
         break;
       case '--connections':
-        a.connections = int(take(), flag, 1);
+        a.connections = int(take(), flag, 1, MAX_SIMULATED_CONNECTIONS);
         break;
       case '--interval':
         a.interval = int(take(), flag, 0);
@@ -155,7 +171,7 @@ export function run(argv: string[], io: Io): number {
     args = parseArgs(argv);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`upstream-balancer: ${e.message}\n\n${USAGE}`);
+      io.stderr(`upstream-balancer: ${esc(e.message)}\n\n${USAGE}`);
       return 2;
     }
     throw e;
@@ -168,12 +184,19 @@ export function run(argv: string[], io: Io): number {
   const style = styleFor(color);
   let text: string;
   try {
-    text = readFileSync(args.file, 'utf8');
+    text = readConfigFile(args.file, MAX_CONFIG_FILE_BYTES);
   } catch (e) {
-    io.stderr(`upstream-balancer: cannot read ${args.file}: ${(e as Error).message}\n`);
+    io.stderr(`upstream-balancer: cannot read ${esc(args.file)}: ${esc(readFailure(e, args.file))}\n`);
     return 2;
   }
-  const popts = { filename: args.file, prefix: dirOf(args.file), checkModule: !args.stock };
+  const popts: CliParseOptions = {
+    filename: args.file,
+    prefix: dirOf(args.file),
+    checkModule: !args.stock,
+    // nginx -t's own reach for an operator's file (absolute paths, other directories); the default
+    // reader still refuses a FIFO, a device or a file over the cap, and cycles are found on real paths
+    includes: 'anywhere',
+  };
   try {
     switch (args.command) {
       case 'check':
@@ -181,10 +204,10 @@ export function run(argv: string[], io: Io): number {
       case 'explain': {
         const ex = explain(text, { ...popts, ...(args.upstream === undefined ? {} : { upstream: args.upstream }) });
         if (args.upstream !== undefined && ex.upstreams.length === 0) {
-          io.stderr(`upstream-balancer: no upstream "${args.upstream}" in ${args.file}\n`);
+          io.stderr(`upstream-balancer: no upstream "${esc(args.upstream)}" in ${esc(args.file)}\n`);
           return 1;
         }
-        if (args.json) io.stdout(JSON.stringify(ex, null, 2) + '\n');
+        if (args.json) io.stdout(safeJson(ex) + '\n');
         else io.stdout(renderExplanation(ex, style));
         const ok = args.stock ? ex.stock.ok : ex.verdict.ok;
         return ok ? 0 : 1;
@@ -198,17 +221,17 @@ export function run(argv: string[], io: Io): number {
           ...(args.key === undefined ? {} : { key: args.key }),
           ...(args.seed === undefined ? {} : { seed: args.seed }),
         });
-        io.stdout(args.json ? JSON.stringify(r, null, 2) + '\n' : renderSimulation(r));
+        io.stdout(args.json ? safeJson(r) + '\n' : renderSimulation(r));
         return 0;
       }
     }
   } catch (e) {
     if (e instanceof ConfigError) {
-      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${e.message}\n`);
+      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${esc(e.message)}\n`);
       return 1;
     }
     if (isUpstreamError(e)) {
-      io.stderr(`upstream-balancer: ${e.message}\n`);
+      io.stderr(`upstream-balancer: ${esc(e.message)}\n`);
       return 2;
     }
     throw e;
@@ -216,25 +239,40 @@ export function run(argv: string[], io: Io): number {
   return 2;
 }
 
-function check(text: string, args: Args, popts: { filename: string; prefix: string; checkModule: boolean }, io: Io, style: RenderStyle): number {
+/** The message of a `readConfigFile` failure, without the path (the caller names it). */
+function readFailure(e: unknown, path: string): string {
+  if (e instanceof ReadFileError) {
+    // "<path> is a FIFO, not a regular file" -> "it is a FIFO, not a regular file"
+    return e.message.startsWith(`${path} `) ? `it ${e.message.slice(path.length + 1)}` : e.message;
+  }
+  if ((e as NodeJS.ErrnoException).code === 'EISDIR') return 'it is a directory';
+  const message = (e as Error).message ?? String(e);
+  // Node: "ENOENT: no such file or directory, open 'x'" -> "no such file or directory"
+  const m = /^[A-Z0-9]+: (.*?), \w+ '/.exec(message);
+  return m ? m[1]! : message;
+}
+
+type CliParseOptions = Omit<ParseOptions, 'lenient'> & { filename: string; prefix: string; checkModule: boolean };
+
+function check(text: string, args: Args, popts: CliParseOptions, io: Io, style: RenderStyle): number {
   try {
     const r = parseConfig(text, { ...popts, lenient: false });
     const warnings = r.warnings.filter((w) => w.kind === 'nginx' || w.kind === 'extension');
     if (args.json) {
-      io.stdout(JSON.stringify({ ok: true, file: args.file, error: null, warnings, upstreams: r.upstreams.map((u) => ({ name: u.name, context: u.context, servers: u.options.servers.length })) }, null, 2) + '\n');
+      io.stdout(safeJson({ ok: true, file: args.file, error: null, warnings, upstreams: r.upstreams.map((u) => ({ name: u.name, context: u.context, servers: u.options.servers.length })) }) + '\n');
     } else {
-      for (const w of warnings) io.stderr(`upstream-balancer: ${style.yellow(w.kind === 'nginx' ? '[warn]' : '[extension]')} ${w.reason} in ${w.file}:${w.line}\n`);
-      io.stderr(`upstream-balancer: the configuration file ${args.file} syntax is ok\n`);
-      io.stderr(`upstream-balancer: configuration file ${args.file} test is successful\n`);
+      for (const w of warnings) io.stderr(`upstream-balancer: ${style.yellow(w.kind === 'nginx' ? '[warn]' : '[extension]')} ${esc(w.reason)} in ${esc(w.file)}:${w.line}\n`);
+      io.stderr(`upstream-balancer: the configuration file ${esc(args.file)} syntax is ok\n`);
+      io.stderr(`upstream-balancer: configuration file ${esc(args.file)} test is successful\n`);
     }
     return 0;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     if (args.json) {
-      io.stdout(JSON.stringify({ ok: false, file: args.file, error: { reason: e.reason, file: e.file, line: e.line, column: e.column, kind: e.kind, message: e.message }, warnings: [], upstreams: [] }, null, 2) + '\n');
+      io.stdout(safeJson({ ok: false, file: args.file, error: { reason: e.reason, file: e.file, line: e.line, column: e.column, kind: e.kind, message: e.message }, warnings: [], upstreams: [] }) + '\n');
     } else {
-      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${e.message}\n`);
-      io.stderr(`upstream-balancer: configuration file ${args.file} test failed\n`);
+      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${esc(e.message)}\n`);
+      io.stderr(`upstream-balancer: configuration file ${esc(args.file)} test failed\n`);
     }
     return 1;
   }
@@ -246,12 +284,28 @@ const isMain = (() => {
   return /(?:^|[\\/])(?:cli\.(?:ts|js|cjs|mjs)|upstream-balancer)$/.test(argv1);
 })();
 
-if (isMain) {
-  const code = run(process.argv.slice(2), {
-    stdout: (s) => process.stdout.write(s),
-    stderr: (s) => process.stderr.write(s),
-    isTTY: process.stdout.isTTY === true,
-    env: process.env,
+/**
+ * `stream.write`, made quiet when the reader has gone: on EPIPE (`| head -1` read what it wanted
+ * and closed the pipe) the rest of the output is dropped without a stack trace, and the exit
+ * status stays the command's; any other write error is reported once on `report` with status 2.
+ */
+function writer(stream: NodeJS.WriteStream, name: string, report: (s: string) => void): (s: string) => void {
+  let closed = false;
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (closed) return;
+    closed = true;
+    if (e.code === 'EPIPE') return;
+    process.exitCode = 2;
+    report(`upstream-balancer: cannot write to ${name}: ${esc(e.code ?? e.message)}\n`);
   });
-  process.exitCode = code;
+  return (s) => {
+    if (!closed) stream.write(s);
+  };
+}
+
+if (isMain) {
+  const stderr = writer(process.stderr, 'stderr', () => {});
+  const stdout = writer(process.stdout, 'stdout', stderr);
+  const code = run(process.argv.slice(2), { stdout, stderr, isTTY: process.stdout.isTTY === true, env: process.env });
+  if (process.exitCode === undefined) process.exitCode = code;
 }

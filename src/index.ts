@@ -17,6 +17,7 @@ export { probeFor, PROBES } from './health/probes/index';
 export type { BalancerSnapshot, ServerPatch } from './balancer';
 export type { FromNginxOptions } from './config/from-nginx';
 export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
+export type { IncludePolicy } from './config/types';
 export type { FormatOptions } from './config/format';
 export type { Explanation, UpstreamExplanation, ServerExplanation, Finding } from './config/explain';
 export type { SimulateOptions, SimulationResult, SimulatedConnection, FailureWindow } from './config/simulate';

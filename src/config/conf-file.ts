@@ -9,9 +9,12 @@
  *
  * The first error stops a strict parse, with nginx's message at nginx's line. Lenient mode records
  * it and recovers: the statement is skipped, a block it opened is walked, a block the file does not
- * close is closed at end of file (reported once per file). Blocks nest at most `MAX_DEPTH` deep.
+ * close is closed at end of file (reported once per file); after `maxErrors` errors (default
+ * `MAX_ERRORS`) one last error of kind `TOO_MANY_ERRORS` stops it. Blocks nest at most `MAX_DEPTH`
+ * deep.
  *
- * Cost: O(input size) time; memory O(number of upstream servers) plus the longest token.
+ * Cost: O(input size, included files counted) time, the includes bounded by include.ts's budget;
+ * memory O(number of upstream servers + errors kept) plus the longest token.
  */
 
 import { ConfigError } from '../errors';
@@ -19,8 +22,8 @@ import { CHECK_COMMANDS } from './check';
 import { ARGS, CONTEXTS, type Command, type Conf, type Ctx, type Includes, type UpsState, type Where } from './conf';
 import { CORE_COMMANDS, coreMain, elsewhere } from './core';
 import { CHECK_MODULE_DIRECTIVES, NGINX_DIRECTIVES, RAW_BLOCKS } from './directives';
-import { include, INCLUDE, includes } from './include';
-import { MAX_DEPTH } from './numbers';
+import { include, INCLUDE, includes, limitOption } from './include';
+import { MAX_DEPTH, MAX_ERRORS } from './numbers';
 import { Lexer, type Statement, type Token } from './tokenizer';
 import type { ConfigWarning, ParseOptions } from './types';
 import { checkZones, UPSTREAM_BLOCK, UPSTREAM_COMMANDS, upstreamMain } from './upstream';
@@ -53,6 +56,8 @@ export class Walker implements Conf {
   readonly upstream = upstreamMain();
   readonly includes: Includes;
   private readonly checkModule: boolean;
+  /** Lenient mode: errors kept before the parse stops with `TOO_MANY_ERRORS`. */
+  private readonly maxErrors: number;
   private readonly upstreamTable: Table<UpsState>;
   /** The reader of the file being walked (nginx's `cf->conf_file`). */
   private lx: Lexer | undefined;
@@ -67,6 +72,7 @@ export class Walker implements Conf {
     this.lenient = opts.lenient === true;
     this.checkModule = opts.checkModule !== false;
     this.upstreamTable = this.checkModule ? UPSTREAM_CHECK_TABLE : UPSTREAM_TABLE;
+    this.maxErrors = limitOption(opts.maxErrors, 'maxErrors', MAX_ERRORS);
     this.includes = includes(opts, filename);
   }
 
@@ -77,7 +83,20 @@ export class Walker implements Conf {
   // ---- errors -------------------------------------------------------------------------------
 
   error(reason: string, at: Where, kind: string, value?: unknown): void {
-    this.errors.push(new ConfigError(reason, at, kind, value));
+    this.record(new ConfigError(reason, at, kind, value));
+  }
+
+  /**
+   * Keeps an error; strict mode stops at the first one, lenient mode after `maxErrors` of them, with
+   * one more error of kind `TOO_MANY_ERRORS` where the next one was found.
+   */
+  private record(e: ConfigError): void {
+    if (this.lenient && this.errors.length >= this.maxErrors) {
+      const at = { file: e.file, line: e.line, column: e.column };
+      this.errors.push(new ConfigError(`too many errors: the parse stopped after ${this.maxErrors}`, at, 'TOO_MANY_ERRORS', this.maxErrors));
+      throw new Stop();
+    }
+    this.errors.push(e);
     if (!this.lenient) throw new Stop();
   }
 
@@ -108,8 +127,6 @@ export class Walker implements Conf {
   // ---- files and blocks ---------------------------------------------------------------------
 
   parseMain(text: string, filename: string): void {
-    this.includes.files.push(filename);
-    this.includes.stack.push(filename);
     try {
       this.parse(new Lexer(text, filename), 'main', 'file');
       checkZones(this);
@@ -193,8 +210,7 @@ export class Walker implements Conf {
         st = lx.next();
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
-        this.errors.push(e);
-        if (!this.lenient) throw new Stop();
+        this.record(e);
         if (e.reason.startsWith('unexpected end of file')) {
           this.eofReported.add(lx);
           return;

@@ -12,7 +12,7 @@ import type { Method } from '../methods';
 import type { CheckOptions, HttpStatusClass } from '../options';
 import type { ResolvedServer } from '../server-fields';
 import type { Statement, Token } from './tokenizer';
-import type { ConfigWarning, ProxyDirective, ServerSource, UpstreamConfig } from './types';
+import type { ConfigWarning, IncludePolicy, ProxyDirective, ServerSource, UpstreamConfig } from './types';
 
 /**
  * Where a statement sits. `main`, `events` and the `upstream` blocks are modelled (every directive
@@ -172,15 +172,43 @@ export interface CoreMain {
   readonly proxyDirectives: ProxyDirective[];
 }
 
-/** `include` (nginx's `ngx_conf_include`): where files come from, and which are open. */
+/** A file being read: its canonical identity (for cycles) and its name as nginx shows it. */
+export interface IncludeFrame {
+  /** Real path (default reader) or normalised path (a `readFile` of the caller); computed at the first `include`. */
+  id: string | undefined;
+  readonly name: string;
+}
+
+/** `include` (nginx's `ngx_conf_include`): the policy, where files come from, which are open, what was spent. */
 export interface Includes {
+  readonly policy: IncludePolicy;
+  /** nginx's prefix as given or derived (`''`: the current directory). */
   readonly prefix: string;
-  readonly readFile: (path: string) => string;
+  /** The prefix was chosen by the caller (`prefix`, or a directory in `filename`), not the current directory by default. */
+  readonly prefixGiven: boolean;
+  /** Reads a file allowed by the policy, at most `maxBytes` (a caller's `readFile` ignores the cap; it is checked after). */
+  readonly readFile: (path: string, maxBytes: number) => string;
+  /** The reader is the default one on `node:fs` (paths are then resolved with realpath). */
+  readonly fsRead: boolean;
   readonly glob: (pattern: string) => string[];
+  /** The glob is the default one on `node:fs`. */
+  readonly fsGlob: boolean;
+  readonly maxFileBytes: number;
+  readonly maxFiles: number;
+  readonly maxBytes: number;
+  /** Files and bytes read through `include` so far. */
+  readFiles: number;
+  readBytes: number;
+  /** A budget (files, bytes, glob entries) ran out and was reported: later includes are skipped. */
+  exhausted: boolean;
+  /** The real path of the prefix (default reader), once needed. */
+  realPrefix: string | undefined;
   /** The files being read, outermost first (for cycles and the depth limit). */
-  readonly stack: string[];
-  /** Every file read, in order. */
+  readonly stack: IncludeFrame[];
+  /** Every file read, in order, as nginx names them. */
   readonly files: string[];
+  /** `include` statements (file id, line, column) that reported a cycle: later runs of them are skipped. */
+  readonly cycled: Set<string>;
 }
 
 /** The walker as a handler sees it (nginx's `ngx_conf_t`). */

@@ -5,11 +5,14 @@
  *
  * Built on the lenient parse (`parseConfig(..., { lenient: true })`), so broken text (the vendor
  * guide's configs, with unbalanced braces and no `stream {}`) is still explained, while the
- * verdict reports nginx's exact first error. Shares follow smooth weighted round robin
- * (docs/nginx-semantics.md §2.1: each server gets exactly `weight` of every sum(weights) picks), the failure
- * policy follows §2.3-2.5 (whole seconds: excluded while now - failure <= fail_timeout, so a probe
- * every fail_timeout + 1 s), single-server mode §1.2/§2.3, the check module §7.1-7.4. Pure: no I/O
- * beyond the injected reader. Cost: O(input + servers x sum(weights)) for the small cycle shown.
+ * verdict reports nginx's exact first error of the text as given. A document mixing prose and
+ * configuration, and directives missing their `;`, change only what is explained (document.ts),
+ * never the verdict. `renderExplanation` escapes control characters (escape.ts). Shares follow
+ * smooth weighted round robin (docs/nginx-semantics.md §2.1: each server gets exactly `weight` of
+ * every sum(weights) picks), the failure policy follows §2.3-2.5 (whole seconds: excluded while
+ * now - failure <= fail_timeout, so a probe every fail_timeout + 1 s), single-server mode
+ * §1.2/§2.3, the check module §7.1-7.4. Pure: no I/O beyond the injected reader. Cost:
+ * O(input + servers x sum(weights)) for the small cycle shown.
  */
 
 import { Balancer } from '../balancer';
@@ -17,6 +20,8 @@ import { ConfigError } from '../errors';
 import { methodSpec } from '../methods';
 import { type CheckOptions, DEFAULT_CHECK } from '../options';
 import { DEFAULT_SERVER } from '../server-fields';
+import { configLines, terminateDirectives, type TerminatedLine } from './document';
+import { escapeStrings } from './escape';
 import { formatUpstream, methodChoice, methodSpecOf } from './format';
 import { parseConfig, type ConfigResult, type ParseOptions, type UpstreamConfig } from './nginx';
 import { describeMs } from './time';
@@ -63,7 +68,7 @@ export interface UpstreamExplanation {
 
 /** A problem with nginx's message and what to do about it. */
 export interface Finding {
-  /** Short id: `weight-direction`, `structure`, `check-stock`, `check-smtp`, `check-stream`, ... */
+  /** Short id: `missing-semicolon`, `weight-direction`, `structure`, `check-stock`, `check-smtp`, ... */
   id: string;
   title: string;
   detail: string;
@@ -71,80 +76,43 @@ export interface Finding {
   fix?: string;
 }
 
+/** Where nginx stopped: its message, and the reason, file, line and column of it. */
+type ErrorInfo = { message: string; reason: string; file: string; line: number; column: number };
+
 /** The whole explanation. */
 export interface Explanation {
   file: string;
-  /** What `nginx -t` says (with the check module, as upstream-balancer reads it). */
-  verdict: { ok: boolean; error?: { message: string; reason: string; file: string; line: number; column: number } };
-  /** What stock nginx (no check module) says. */
-  stock: { ok: boolean; error?: { message: string; reason: string; file: string; line: number; column: number } };
-  /** Every error of the lenient parse (the first one is nginx's). */
-  errors: { message: string; reason: string; file: string; line: number; column: number }[];
+  /**
+   * What `nginx -t` says of the text as given (with the check module, as upstream-balancer reads
+   * it). Always the whole text's verdict, also when only part of it is explained (`document`,
+   * finding `missing-semicolon`).
+   */
+  verdict: { ok: boolean; error?: ErrorInfo };
+  /** What stock nginx (no check module) says of the text as given. */
+  stock: { ok: boolean; error?: ErrorInfo };
+  /** Every error of the lenient parse of the text explained (the first one is nginx's). */
+  errors: ErrorInfo[];
   upstreams: UpstreamExplanation[];
   findings: Finding[];
   /**
    * Set when the text is a document that mixes prose and configuration (a guide, a wiki page) and
    * does not parse as a whole: the explanation then covers its configuration lines only (prose
-   * lines blanked, so line numbers still point into the document), and `verdict` is what nginx says
-   * of those lines; the whole text's verdict is `verdict` of the original in `document.whole`.
+   * lines blanked, so line numbers still point into the document). `verdict` stays the whole
+   * text's; `configLines` is what nginx says of the configuration lines alone.
    */
   document?: {
     proseLines: number;
-    whole: { ok: boolean; error?: { message: string; reason: string; file: string; line: number; column: number } };
+    configLines: { ok: boolean; error?: ErrorInfo };
   };
 }
 
-const isSpace = (c: string): boolean => /\s/.test(c);
-
-/**
- * `line` without a trailing comment: from the first blank run that a `#` follows, when no line
- * terminator (`\r`, U+2028, U+2029) comes after that `#` (what `line.replace(/\s+#.*$/, '')` does,
- * in linear time: that pattern backtracks quadratically on long blank runs).
- */
-function withoutTrailingComment(line: string): string {
-  let lastTerminator = -1;
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 0x0d || c === 0x2028 || c === 0x2029) lastTerminator = i;
-  }
-  let runStart = -1;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (isSpace(ch)) {
-      if (runStart < 0) runStart = i;
-    } else {
-      if (ch === '#' && runStart >= 0 && i > lastTerminator) return line.slice(0, runStart);
-      runStart = -1;
-    }
-  }
-  return line;
-}
-
-/** A line that can be configuration: blank, a comment, or ending a statement or a block. */
-function looksLikeConfig(line: string): boolean {
-  const t = withoutTrailingComment(line).trim();
-  return t === '' || t.startsWith('#') || t.endsWith(';') || t.endsWith('{') || t.endsWith('}');
-}
-
-/**
- * The configuration lines of a text that mixes prose and configuration, with every prose line
- * blanked (so line numbers are kept), or undefined when it has fewer than three prose lines.
- */
-export function configLines(text: string): { text: string; proseLines: number } | undefined {
-  const lines = text.split('\n');
-  let prose = 0;
-  const kept = lines.map((l) => {
-    if (looksLikeConfig(l)) return l;
-    prose++;
-    return '';
-  });
-  return prose >= 3 ? { text: kept.join('\n'), proseLines: prose } : undefined;
-}
+/** The configuration lines of a document (prose lines blanked); see document.ts. */
+export { configLines };
 
 const LABELS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const label = (i: number): string => (i < 26 ? LABELS[i]! : `S${i + 1}`);
 
-function errInfo(e: ConfigError): { message: string; reason: string; file: string; line: number; column: number } {
+function errInfo(e: ConfigError): ErrorInfo {
   return { message: e.message, reason: e.reason, file: e.file, line: e.line, column: e.column };
 }
 
@@ -321,6 +289,17 @@ function structureFix(r: ConfigResult): Finding | undefined {
   return { id: 'structure', title, detail: problems.join(' '), ...(fix ? { fix } : {}) };
 }
 
+function missingSemicolons(lines: readonly TerminatedLine[], file: string, error: ErrorInfo): Finding {
+  const shown = lines.slice(0, 10).map((l) => `${file}:${l.line} "${l.text.length > 80 ? `${l.text.slice(0, 79)}…` : l.text}"`);
+  if (lines.length > shown.length) shown.push(`and ${lines.length - shown.length} more`);
+  const one = lines.length === 1;
+  return {
+    id: 'missing-semicolon',
+    title: `${lines.length} directive${one ? '' : 's'} not terminated by ";"`,
+    detail: `${shown.join(', ')} ${one ? 'ends' : 'end'} without ";" while the next line starts another directive: nginx reads them as one directive and stops (${error.message}). Explained below as if ${one ? 'it ends' : 'each ends'} with ";"; add the ";" to make it so.`,
+  };
+}
+
 function formatUpstreamSafe(u: UpstreamConfig): string | undefined {
   try {
     const text = formatUpstream(u.name, u.options, { hashKey: u.hashKey ?? '$remote_addr' });
@@ -345,23 +324,29 @@ function formatUpstreamSafe(u: UpstreamConfig): string | undefined {
 export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { upstream?: string } = {}): Explanation {
   const file = opts.filename ?? 'nginx.conf';
   const { upstream, ...popts } = opts;
+  const withModule = { ...popts, checkModule: popts.checkModule ?? true };
+  // the verdicts are always the whole text's: what is explained below may be part of it
+  const verdict = strictVerdict(input, withModule);
+  const stock = strictVerdict(input, { ...popts, checkModule: false });
   let text = input;
-  let verdict = strictVerdict(text, { ...popts, checkModule: popts.checkModule ?? true });
   let document: Explanation['document'];
+  let terminated: TerminatedLine[] = [];
   if (!verdict.ok) {
     // A guide or a wiki page: explain the configuration in it rather than its prose.
     const config = configLines(input);
     if (config !== undefined) {
-      document = { proseLines: config.proseLines, whole: verdict };
       text = config.text;
-      verdict = strictVerdict(text, { ...popts, checkModule: popts.checkModule ?? true });
+      document = { proseLines: config.proseLines, configLines: strictVerdict(text, withModule) };
     }
+    // `server a:25` then `server b:25;`: explain both servers, and say that the `;` is missing
+    ({ text, lines: terminated } = terminateDirectives(text));
   }
   const r = parseConfig(text, { ...popts, lenient: true });
-  const stock = strictVerdict(text, { ...popts, checkModule: false });
+  const stockOfText = text === input ? stock : strictVerdict(text, { ...popts, checkModule: false });
   let ups = r.upstreams;
   if (upstream !== undefined) ups = ups.filter((u) => u.name === upstream);
   const findings: Finding[] = [];
+  if (terminated.length) findings.push(missingSemicolons(terminated, file, verdict.error!));
   const s = structureFix(r);
   if (s) findings.push(s);
   for (const u of ups) {
@@ -382,7 +367,7 @@ export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { u
       findings.push({
         id: 'check-stock',
         title: `upstream "${u.name}": "check" is not in stock nginx`,
-        detail: `Stock nginx has no active health checks in open source: it stops with ${stock.error && stock.error.reason.includes('check') ? `${stock.error.reason} (${stock.error.file}:${stock.error.line})` : 'unknown directive "check"'}. The directive comes from the third-party check module (yaoweibin's nginx_upstream_check_module, Tengine), which has it in http upstreams only${u.context === 'stream' ? ' (in a stream upstream it says "check" directive is not allowed here)' : ''}. Stock nginx's only health mechanism for a stream upstream is the passive one (max_fails / fail_timeout); NGINX Plus has health_check. upstream-balancer implements the check directive itself.`,
+        detail: `Stock nginx has no active health checks in open source: it stops with ${stockOfText.error && stockOfText.error.reason.includes('check') ? `${stockOfText.error.reason} (${stockOfText.error.file}:${stockOfText.error.line})` : 'unknown directive "check"'}. The directive comes from the third-party check module (yaoweibin's nginx_upstream_check_module, Tengine), which has it in http upstreams only${u.context === 'stream' ? ' (in a stream upstream it says "check" directive is not allowed here)' : ''}. Stock nginx's only health mechanism for a stream upstream is the passive one (max_fails / fail_timeout); NGINX Plus has health_check. upstream-balancer implements the check directive itself.`,
       });
       if (c.type === 'smtp') {
         findings.push({
@@ -429,16 +414,21 @@ function table(rows: string[][]): string[] {
  * console.log(renderExplanation(explain(text, { filename: 'smtp.conf' })));
  * ```
  */
-export function renderExplanation(ex: Explanation, style: RenderStyle = PLAIN): string {
+export function renderExplanation(explanation: Explanation, style: RenderStyle = PLAIN): string {
+  // every string can quote the configuration: its control characters are shown, never sent
+  const ex = escapeStrings(explanation, new Set(['fix']));
   const out: string[] = [];
-  if (ex.document !== undefined) {
-    out.push(`${style.yellow(`${ex.file} mixes prose and configuration:`)} as a whole, nginx -t says ${ex.document.whole.error?.message ?? 'ok'}`);
-    out.push(style.dim(`explaining its configuration lines only (${ex.document.proseLines} prose lines ignored; line numbers are the document's):`));
-  }
   if (ex.verdict.ok) out.push(`${style.green('nginx -t: ok')} (${ex.file}${ex.stock.ok ? '' : ', with the check module'})`);
   else out.push(`${style.red('nginx -t: error:')} ${ex.verdict.error!.message}`);
   if (!ex.stock.ok && ex.verdict.ok) out.push(`${style.yellow('stock nginx:')} ${ex.stock.error!.message}`);
-  const more = ex.errors.slice(1);
+  const shown = new Set([ex.verdict.error?.message]);
+  if (ex.document !== undefined) {
+    const lines = ex.document.configLines;
+    out.push(`${style.yellow(`${ex.file} mixes prose and configuration:`)} explaining its configuration lines only (${ex.document.proseLines} prose lines ignored; line numbers are the document's)`);
+    out.push(`  those lines alone: ${lines.ok ? 'nginx -t: ok' : `nginx -t: error: ${lines.error!.message}`}`);
+    shown.add(lines.error?.message);
+  }
+  const more = ex.errors.filter((e) => !shown.has(e.message));
   if (more.length) {
     out.push(style.dim(`further problems found while recovering (nginx stops at the first):`));
     for (const e of more) out.push(style.dim(`  ${e.message}`));

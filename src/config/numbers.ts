@@ -1,9 +1,10 @@
 /**
  * nginx's number parsers and the limits the configuration parser checks against: `ngx_atoi`
  * (src/core/ngx_string.c), `ngx_parse_size` (src/core/ngx_parse.c), `NGX_MAX_INT_T_VALUE` and
- * `ngx_pagesize` as on x86-64 Linux, and the walker's own limits (include depth, block depth). The
- * `server` and `check` defaults are the options' own: `DEFAULT_SERVER` / `NUMERIC_PARAMS`
- * (server-fields.ts) and `DEFAULT_CHECK` (options.ts). Pure.
+ * `ngx_pagesize` as on x86-64 Linux, and the walker's own limits (include depth and budget, block
+ * depth, the glob's directory entries, lenient errors). The `server` and `check` defaults are the
+ * options' own: `DEFAULT_SERVER` / `NUMERIC_PARAMS` (server-fields.ts) and `DEFAULT_CHECK`
+ * (options.ts). Pure.
  */
 
 /** `NGX_MAX_INT_T_VALUE` (64-bit `ngx_int_t`). */
@@ -14,6 +15,14 @@ export const PAGE_SIZE = 4096;
 export const MAX_INCLUDE_DEPTH = 64;
 /** Deepest block nesting walked (nginx recurses in C; we stop with an error instead of a stack overflow). */
 export const MAX_DEPTH = 200;
+/** Default `maxIncludeFiles`: files read through `include` in one parse, repetitions counted. */
+export const MAX_INCLUDE_FILES = 4096;
+/** Default `maxIncludeBytes`: bytes read through `include` in one parse, repetitions counted (32 MiB). */
+export const MAX_INCLUDE_BYTES = 32 * 1024 * 1024;
+/** Directory entries the default glob reads in one parse (each expansion counts one more). */
+export const MAX_GLOB_ENTRIES = 100_000;
+/** Default `maxErrors`: errors a lenient parse keeps before it stops (`TOO_MANY_ERRORS`). */
+export const MAX_ERRORS = 100;
 
 /** `ngx_atoi`: decimal digits only, up to `NGX_MAX_INT_T_VALUE`; undefined where nginx returns NGX_ERROR. */
 export function atoi(text: string): bigint | undefined {

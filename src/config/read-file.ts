@@ -4,7 +4,7 @@
  * `O_NONBLOCK` (a FIFO without a writer opens at once instead of waiting), then `fstat` of the open
  * descriptor decides (no race between a check and the open), and at most `maxBytes + 1` bytes are
  * read, so a file that grows while it is read is still refused. nginx reads whatever `open()`
- * gives; these limits are ours (docs/config.md, "Reading files").
+ * gives; these limits are ours (docs/config.md, "Includes from untrusted text").
  *
  * Errors carry Node's errno `code` where there is one (`ENOENT`, `EACCES`, `EISDIR`, ...), and two
  * of ours: `ENOTREG` (a FIFO, socket or device) and `EFBIG` (larger than `maxBytes`).

@@ -8,13 +8,26 @@
  * ("no live upstreams", nginx's 502). The clock is quantised to whole seconds like nginx's
  * `ngx_time()`, so timelines are nginx's. Active checks are not simulated (no probes run): the
  * `check` options are dropped and every server counts as check-healthy. Deterministic: `rng` is
- * seeded. Cost: O(connections x tries).
+ * seeded. Cost: O(connections x tries), bounded: at most `MAX_SIMULATED_CONNECTIONS` connections
+ * and `MAX_SIMULATED_TRIES` recorded tries (the whole timeline is returned, and printed one row per
+ * connection: 100,000 rows are already more than anyone reads, while 4,000,000 made a JSON text
+ * longer than V8's largest string, a RangeError). `renderSimulation` escapes control characters.
  */
 
 import { Balancer } from '../balancer';
 import { ManualClock, seededRandom, wholeSeconds } from '../clock';
 import { InvalidOptionError } from '../errors';
 import type { BalancerOptions } from '../options';
+import { escapeControls as esc } from './escape';
+
+/** The most connections one simulation runs (`--connections`): its timeline is kept and printed whole. */
+export const MAX_SIMULATED_CONNECTIONS = 100_000;
+
+/** The most tries (connect attempts, over all connections) one simulation records. */
+export const MAX_SIMULATED_TRIES = 1_000_000;
+
+/** The label of the i-th server (0-based): A..Z, then S27, S28, ... (the numbers are 1-based indices). */
+const labelOf = (i: number): string => (i < 26 ? String.fromCharCode(65 + i) : `S${i + 1}`);
 
 /** A server refusing connections from `fromS` (inclusive) to `toS` (exclusive), seconds since the start. */
 export interface FailureWindow {
@@ -26,7 +39,7 @@ export interface FailureWindow {
 
 /** Options of `simulate`. */
 export interface SimulateOptions {
-  /** Number of connections; default 20. */
+  /** Number of connections; default 20, at most `MAX_SIMULATED_CONNECTIONS`. */
   connections?: number;
   /** ms between connections; default 1000. */
   intervalMs?: number;
@@ -59,8 +72,8 @@ export interface SimulationResult {
   shares: { id: string; address: string; label: string; count: number; percent: number }[];
   /** Connections no server took (nginx: 502 "no live upstreams"). */
   failed: number;
-  /** State changes in order: `t`, server id, from, to, cause. */
-  events: { t: number; id: string; from: string; to: string; cause: string }[];
+  /** State changes in order: `t`, server id, from, to, cause, and `n`, the connection during which it happened. */
+  events: { t: number; id: string; from: string; to: string; cause: string; n: number }[];
   notes: string[];
 }
 
@@ -86,7 +99,9 @@ export function parseFailureWindow(spec: string): FailureWindow {
 export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): SimulationResult {
   const connections = sim.connections ?? 20;
   const interval = sim.intervalMs ?? 1000;
-  if (!Number.isSafeInteger(connections) || connections < 1) throw new InvalidOptionError('connections', `Expected \`connections\` to be a positive integer, got \`${connections}\``, connections);
+  if (!Number.isSafeInteger(connections) || connections < 1 || connections > MAX_SIMULATED_CONNECTIONS) {
+    throw new InvalidOptionError('connections', `Expected \`connections\` to be an integer from 1 to ${MAX_SIMULATED_CONNECTIONS}, got \`${connections}\``, connections);
+  }
   if (!(interval >= 0) || !Number.isFinite(interval)) throw new InvalidOptionError('intervalMs', `Expected \`intervalMs\` to be a non-negative number, got \`${interval}\``, interval);
   const notes: string[] = [];
   // the clock and the random source are the simulation's own: they replace the options' below
@@ -96,27 +111,44 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
   const manual = new ManualClock(start);
   const b = new Balancer({ ...rest, clock: wholeSeconds(manual.now), rng: seededRandom(sim.seed ?? 1) });
   const servers = b.servers;
+  const byId = new Map<string, string>();
+  for (const s of [...servers].reverse()) byId.set(s.address, s.id);
+  for (const s of servers) byId.set(s.id, s.id);
   const resolveId = (ref: string): string => {
-    const byId = servers.find((s) => s.id === ref) ?? servers.find((s) => s.address === ref);
-    if (byId) return byId.id;
+    const id = byId.get(ref);
+    if (id !== undefined) return id;
     if (/^[A-Z]$/.test(ref) && ref.charCodeAt(0) - 65 < servers.length) return servers[ref.charCodeAt(0) - 65]!.id;
     if (/^[1-9][0-9]*$/.test(ref) && Number(ref) <= servers.length) return servers[Number(ref) - 1]!.id;
-    throw new InvalidOptionError('fail', `Unknown server \`${ref}\` in --fail (servers: ${servers.map((s, i) => `${String.fromCharCode(65 + i)}=${s.id}`).join(', ')})`, ref);
+    const list = servers.slice(0, 26).map((s, i) => `${labelOf(i)}=${s.id}`);
+    if (servers.length > list.length) list.push(`... ${servers.length} in all, 1..${servers.length} by index`);
+    throw new InvalidOptionError('fail', `Unknown server \`${ref}\` in --fail (servers: ${list.join(', ')})`, ref);
   };
-  const windows = (sim.failures ?? []).map((w) => ({ id: resolveId(w.server), from: w.fromS * 1000, to: w.toS * 1000 }));
-  const refuses = (id: string, t: number) => windows.some((w) => w.id === id && t >= w.from && t < w.to);
+  // the windows of each server (a lookup per try, not a scan of every window)
+  const windows = new Map<string, { from: number; to: number }[]>();
+  for (const w of sim.failures ?? []) {
+    const id = resolveId(w.server);
+    const list = windows.get(id) ?? [];
+    list.push({ from: w.fromS * 1000, to: w.toS * 1000 });
+    windows.set(id, list);
+  }
+  const refuses = (id: string, t: number) => windows.get(id)?.some((w) => t >= w.from && t < w.to) === true;
   const events: SimulationResult['events'] = [];
-  b.on('state', (server, from, to, cause) => events.push({ t: manual.now() - start, id: server.id, from, to, cause }));
+  let n = 0;
+  b.on('state', (server, from, to, cause) => events.push({ t: manual.now() - start, id: server.id, from, to, cause, n }));
   const out: SimulatedConnection[] = [];
   const counts = new Map<string, number>(servers.map((s) => [s.id, 0]));
   let failed = 0;
-  for (let n = 1; n <= connections; n++) {
+  let recorded = 0;
+  for (n = 1; n <= connections; n++) {
     const t = (n - 1) * interval;
     manual.set(start + t);
     const a = b.attempt(sim.key);
     const tries: SimulatedConnection['tries'] = [];
     let server: string | null = null;
     for (let s = a.next(); s; s = a.next()) {
+      if (++recorded > MAX_SIMULATED_TRIES) {
+        throw new InvalidOptionError('connections', `Expected the simulation to record at most ${MAX_SIMULATED_TRIES} tries, reached at connection ${n} of ${connections}: simulate fewer connections or fewer refusing servers`, connections);
+      }
       if (refuses(s.id, t)) {
         tries.push({ id: s.id, ok: false });
         a.fail();
@@ -134,7 +166,7 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
   }
   const shares = servers.map((s, i) => {
     const count = counts.get(s.id) ?? 0;
-    return { id: s.id, address: s.address, label: String.fromCharCode(65 + (i % 26)), count, percent: Math.round((count / connections) * 1000) / 10 };
+    return { id: s.id, address: s.address, label: labelOf(i), count, percent: Math.round((count / connections) * 1000) / 10 };
   });
   return { upstream: b.name, method: b.method, connections: out, shares, failed, events, notes };
 }
@@ -148,21 +180,28 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
  * ```
  */
 export function renderSimulation(r: SimulationResult): string {
-  const label = new Map(r.shares.map((s) => [s.id, s.label]));
-  const lines = [`upstream ${r.upstream} (${r.method}): ${r.connections.length} connections`];
-  for (const s of r.shares) lines.push(`  ${s.label} = ${s.id}${s.address !== s.id ? ` (${s.address})` : ''}`);
-  for (const n of r.notes) lines.push(`  note: ${n}`);
+  // ids, addresses and the upstream name come from the configuration: each is printed through
+  // esc(), so its control characters are shown, never sent to the terminal
+  const label = new Map(r.shares.map((s) => [s.id, esc(s.label)]));
+  const lines = [`upstream ${esc(r.upstream)} (${esc(r.method)}): ${r.connections.length} connections`];
+  for (const s of r.shares) lines.push(`  ${esc(s.label)} = ${esc(s.id)}${s.address !== s.id ? ` (${esc(s.address)})` : ''}`);
+  for (const n of r.notes) lines.push(`  note: ${esc(n)}`);
   lines.push('', '  time      #    tries        result');
-  const byT = new Map<number, SimulationResult['events']>();
-  for (const e of r.events) byT.set(e.t, [...(byT.get(e.t) ?? []), e]);
+  // each event once, under the connection during which it happened (several share a time with --interval 0)
+  const byN = new Map<number, SimulationResult['events']>();
+  for (const e of r.events) {
+    const list = byN.get(e.n);
+    if (list) list.push(e);
+    else byN.set(e.n, [e]);
+  }
   for (const c of r.connections) {
     const tries = c.tries.map((x) => `${label.get(x.id)}${x.ok ? '' : '!'}`).join(' ') || '-';
-    const res = c.server === null ? 'no live upstreams (502)' : `${label.get(c.server)} ${c.server}`;
+    const res = c.server === null ? 'no live upstreams (502)' : `${label.get(c.server)} ${esc(c.server)}`;
     lines.push(`  ${(c.t / 1000).toFixed(3).padStart(8)}s ${String(c.n).padStart(4)}  ${tries.padEnd(12)} ${res}`);
-    for (const e of byT.get(c.t) ?? []) lines.push(`             ${label.get(e.id)} ${e.from} -> ${e.to} (${e.cause})`);
+    for (const e of byN.get(c.n) ?? []) lines.push(`             ${label.get(e.id)} ${esc(e.from)} -> ${esc(e.to)} (${esc(e.cause)})`);
   }
   lines.push('', '  shares:');
-  for (const s of r.shares) lines.push(`    ${s.label} ${s.id}: ${s.count} (${s.percent}%)`);
+  for (const s of r.shares) lines.push(`    ${esc(s.label)} ${esc(s.id)}: ${s.count} (${s.percent}%)`);
   if (r.failed) lines.push(`    no live upstreams: ${r.failed} (${Math.round((r.failed / r.connections.length) * 1000) / 10}%)`);
   return lines.join('\n') + '\n';
 }

@@ -7,16 +7,53 @@
 import type { ConfigError } from '../errors';
 import type { BalancerOptions } from '../options';
 
+/**
+ * Where `include` may read (docs/config.md, "Includes from untrusted text"):
+ * - `prefix` (the default): only under the prefix directory, checked on the normalised path and,
+ *   with the default reader, on the real path (symlinks resolved); anything else is refused
+ *   (`INCLUDE_REFUSED`) whether or not it exists. With the default reader the prefix must be given
+ *   (`prefix`, or a directory in `filename`): the current directory is never a prefix by default.
+ * - `anywhere`: nginx's own behaviour (absolute paths, `..`), for text from a trusted operator;
+ *   the CLI uses it.
+ * - `off`: every `include` is an error (`INCLUDE_REFUSED`); nothing is read.
+ *
+ * Whatever the policy: only regular files, at most `maxFileBytes` each, `maxIncludeFiles` files
+ * and `maxIncludeBytes` bytes per parse, cycles found on canonical paths.
+ */
+export type IncludePolicy = 'prefix' | 'anywhere' | 'off';
+
 /** Options of `parseUpstreams` / `parseConfig`. */
 export interface ParseOptions {
   /** Name used in messages and as the base of relative includes; default `nginx.conf`. */
   filename?: string;
-  /** Reads an included file (sync). Default: `node:fs` `readFileSync(path, 'utf8')`. */
+  /**
+   * Reads an included file (sync). It receives the path normalised (`.`, `..` and repeated `/`
+   * resolved), after the `includes` policy allowed it. Default: `readConfigFile` (a regular file
+   * only, at most `maxFileBytes`, never blocking on a FIFO or a device).
+   */
   readFile?: (path: string) => string;
-  /** Expands an `include` with `*`, `?` or `[` (nginx uses glob(3)); default: a one-directory matcher on `node:fs`. */
+  /**
+   * Expands an `include` with `*`, `?` or `[` (nginx uses glob(3)); each path it returns is then
+   * checked and read like a plain include. Default: a one-directory matcher on `node:fs` without
+   * backtracking, hidden names only for a pattern starting with `.`, sorted, at most
+   * `MAX_GLOB_ENTRIES` directory entries read per parse.
+   */
   glob?: (pattern: string) => string[];
   /** nginx's configuration prefix: relative includes resolve against it; default the directory of `filename`. */
   prefix?: string;
+  /** Where `include` may read; default `'prefix'` (see `IncludePolicy`). */
+  includes?: IncludePolicy;
+  /** Largest included file, in bytes (UTF-8); default `MAX_CONFIG_FILE_BYTES` (8 MiB). */
+  maxFileBytes?: number;
+  /** Files included (read) in one parse, every repetition counted; default `MAX_INCLUDE_FILES` (4096). */
+  maxIncludeFiles?: number;
+  /** Bytes of included files in one parse, every repetition counted; default `MAX_INCLUDE_BYTES` (32 MiB). */
+  maxIncludeBytes?: number;
+  /**
+   * Lenient mode: errors kept before the parse stops with one last error of kind `TOO_MANY_ERRORS`;
+   * default `MAX_ERRORS` (100). Strict mode stops at the first error anyway.
+   */
+  maxErrors?: number;
   /**
    * Whether the check module's directives (`check`, `check_http_send`, ...) exist. Default `true`
    * (upstream-balancer implements them); `false` behaves like stock nginx: `unknown directive "check"`.

@@ -52,7 +52,8 @@ describe('upstream-balancer CLI', () => {
     [['check'], 'check: missing FILE'],
     [['check', 'a', 'b'], 'unexpected argument "b"'],
     [['check', 'a', '--bogus'], 'unknown option --bogus'],
-    [['simulate', 'a', '--connections', '0'], '--connections expects an integer >= 1, got "0"'],
+    [['simulate', 'a', '--connections', '0'], '--connections expects an integer from 1 to 100000, got "0"'],
+    [['simulate', 'a', '--connections', '4000000', '--json'], '--connections expects an integer from 1 to 100000, got "4000000"'],
     [['simulate', 'a', '--fail', 'A2-3'], 'Expected `--fail` as ID@FROM-TO'],
     [['explain', 'a', '--fail', 'A@1-2'], 'are for simulate'],
     [['explain', 'a', '--upstream'], '--upstream needs a value'],
@@ -64,9 +65,16 @@ describe('upstream-balancer CLI', () => {
   });
 
   it('unreadable file -> status 2', () => {
-    const r = cli(['check', join(dir, 'nope.conf')]);
+    const p = join(dir, 'nope.conf');
+    const r = cli(['check', p]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/cannot read .*nope\.conf/);
+    expect(r.err).toBe(`upstream-balancer: cannot read ${p}: no such file or directory\n`);
+  });
+
+  it('the usage text states the limits', () => {
+    const r = cli(['--help']);
+    expect(r.out).toContain('--connections N      simulate: number of connections (default 20, at most 100000:\n                       the timeline has one row per connection)');
+    expect(r.out).toContain('FILE and the files it includes must be regular files of at most 8 MiB\n(8388608 bytes); a FIFO, device or directory is refused (exit status 2).');
   });
 
   it('check: ok (0) with extension warnings; --stock says unknown directive (1); json', () => {
@@ -103,6 +111,22 @@ describe('upstream-balancer CLI', () => {
     const m = cli(['explain', file('g3.conf', GUIDE_MAINTENANCE)]);
     expect(m.out).toContain('"check" is not in stock nginx');
     expect(m.out).toContain('type=smtp exists in no check module');
+  });
+
+  it('explain: three missing semicolons are nginx\'s error (1), not a valid document; all four servers shown', { timeout: 60_000 }, () => {
+    const p = file('semi.conf', 'stream {\n    upstream smtp {\n        server 127.0.0.1:10025\n        server 127.0.0.1:10026\n        server 127.0.0.1:10027\n        server 127.0.0.1:10028;\n    }\n}\n');
+    const r = cli(['explain', p]);
+    expect(r.code).toBe(1);
+    expect(r.out.split('\n')[0]).toBe(`nginx -t: error: invalid parameter "server" in ${p}:6`);
+    expect(r.out).not.toContain('nginx -t: ok');
+    expect(r.out).toContain('  * 3 directives not terminated by ";"');
+    const j = JSON.parse(cli(['explain', p, '--json']).out);
+    expect(j.verdict).toEqual({ ok: false, error: { message: `invalid parameter "server" in ${p}:6`, reason: 'invalid parameter "server"', file: p, line: 6, column: 9 } });
+    expect(j.document).toBeUndefined();
+    expect(j.upstreams[0].servers.map((s: { address: string }) => s.address)).toEqual(['127.0.0.1:10025', '127.0.0.1:10026', '127.0.0.1:10027', '127.0.0.1:10028']);
+    const c = cli(['check', p]);
+    expect(c.code).toBe(1);
+    expect(c.err).toBe(`upstream-balancer: [emerg] invalid parameter "server" in ${p}:6\nupstream-balancer: configuration file ${p} test failed\n`);
   });
 
   it('explain: ok (0), --upstream, --json, colour only when forced or on a TTY', () => {

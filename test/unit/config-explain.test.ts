@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { configLines, terminateDirectives } from '../../src/config/document';
+import { escapeControls, safeJson } from '../../src/config/escape';
 import { explain, renderExplanation, swrrCycle } from '../../src/config/explain';
 import { parseUpstreams } from '../../src/config/nginx';
 import { GUIDE_FAILOVER, GUIDE_MAINTENANCE, GUIDE_WEIGHTED } from '../conformance/nginx-t/corpus';
 
-const opts = { filename: 'guide.conf', glob: () => [] };
+// The guide's `include /usr/share/nginx/modules/*.conf` as nginx reads it (an operator's text), with no modules.
+const opts = { filename: 'guide.conf', glob: () => [], includes: 'anywhere' as const };
 
 describe('explain', () => {
   it('swrrCycle is nginx smooth weighted round robin (docs/nginx-semantics.md §2.8)', () => {
@@ -115,15 +118,19 @@ describe('explain on the vendor guide as a document (prose and configs together)
   const guide = readFileSync(new URL('../fixtures/vendor-guide.txt', import.meta.url), 'utf8');
 
   it('explains the configuration lines, keeps the document\'s line numbers, and names all three mistakes', () => {
-    const ex = explain(guide, { filename: 'guide.txt', glob: () => [] });
-    expect(ex.document).toEqual({
-      proseLines: 38,
-      whole: { ok: false, error: { message: '"upstream" directive is not allowed here in guide.txt:60', reason: '"upstream" directive is not allowed here', file: 'guide.txt', line: 60, column: 1 } },
-    });
+    const ex = explain(guide, { filename: 'guide.txt', glob: () => [], includes: 'anywhere' });
+    const error = { message: '"upstream" directive is not allowed here in guide.txt:60', reason: '"upstream" directive is not allowed here', file: 'guide.txt', line: 60, column: 1 };
+    // the verdict is the whole document's; what its configuration lines alone say is extra
+    expect(ex.verdict).toEqual({ ok: false, error });
+    expect(ex.document).toEqual({ proseLines: 38, configLines: { ok: false, error } });
     expect(ex.upstreams.map((u) => u.line).sort((a, b) => a - b)).toEqual([60, 80, 116]);
     expect(ex.findings.map((f) => f.id)).toEqual(['structure', 'check-stock', 'check-smtp', 'weight-direction']);
     const text = renderExplanation(ex);
-    expect(text.split('\n')[0]).toBe('guide.txt mixes prose and configuration: as a whole, nginx -t says "upstream" directive is not allowed here in guide.txt:60');
+    expect(text.split('\n').slice(0, 3)).toEqual([
+      'nginx -t: error: "upstream" directive is not allowed here in guide.txt:60',
+      "guide.txt mixes prose and configuration: explaining its configuration lines only (38 prose lines ignored; line numbers are the document's)",
+      '  those lines alone: nginx -t: error: "upstream" directive is not allowed here in guide.txt:60',
+    ]);
     expect(text).toContain('higher weight = more traffic');
     expect(text).toContain('type=smtp exists in no check module');
     expect(text).toContain('unexpected end of file, expecting "}"');
@@ -134,5 +141,118 @@ describe('explain on the vendor guide as a document (prose and configs together)
     const ex = explain(conf, { filename: 'f.conf', glob: () => [] });
     expect(ex.verdict.ok).toBe(true);
     expect(ex.document).toBeUndefined();
+  });
+});
+
+describe('explain never calls a broken configuration valid (issue 14, item 6)', () => {
+  // three missing semicolons: nginx reads lines 3-6 as one directive "server ... server ... ;"
+  const broken = 'stream {\n    upstream smtp {\n        server 127.0.0.1:10025\n        server 127.0.0.1:10026\n        server 127.0.0.1:10027\n        server 127.0.0.1:10028;\n    }\n}\n';
+
+  it('three missing semicolons: nginx\'s error, not a document, and all four servers explained', () => {
+    const ex = explain(broken, { filename: 'f.conf' });
+    const error = { message: 'invalid parameter "server" in f.conf:6', reason: 'invalid parameter "server"', file: 'f.conf', line: 6, column: 9 };
+    expect(ex.verdict).toEqual({ ok: false, error });
+    expect(ex.stock).toEqual({ ok: false, error });
+    expect(ex.document).toBeUndefined();
+    expect(ex.errors).toEqual([]);
+    expect(ex.upstreams[0]!.servers.map((s) => s.address)).toEqual(['127.0.0.1:10025', '127.0.0.1:10026', '127.0.0.1:10027', '127.0.0.1:10028']);
+    expect(ex.findings).toEqual([
+      {
+        id: 'missing-semicolon',
+        title: '3 directives not terminated by ";"',
+        detail:
+          'f.conf:3 "server 127.0.0.1:10025", f.conf:4 "server 127.0.0.1:10026", f.conf:5 "server 127.0.0.1:10027" end without ";" while the next line starts another directive: nginx reads them as one directive and stops (invalid parameter "server" in f.conf:6). Explained below as if each ends with ";"; add the ";" to make it so.',
+      },
+    ]);
+    const text = renderExplanation(ex);
+    expect(text.split('\n')[0]).toBe('nginx -t: error: invalid parameter "server" in f.conf:6');
+    expect(text).not.toContain('nginx -t: ok');
+    expect(text).not.toContain('mixes prose');
+  });
+
+  it('one missing semicolon before "}": nginx says unexpected "}"; the server is kept', () => {
+    const ex = explain('stream {\n upstream u {\n  server a:25;\n  server b:25 # the second\n }\n}\n', { filename: 'f.conf' });
+    expect(ex.verdict.error!.message).toBe('unexpected "}" in f.conf:5');
+    expect(ex.upstreams[0]!.servers.map((s) => s.address)).toEqual(['a:25', 'b:25']);
+    expect(ex.findings[0]!.title).toBe('1 directive not terminated by ";"');
+    expect(ex.findings[0]!.detail).toMatch(/^f\.conf:4 "server b:25" ends without ";"/);
+  });
+
+  it('a document whose configuration lines are valid still has the whole text\'s verdict', () => {
+    const doc = 'Setting up the balancer\nPut this in nginx.conf:\nThen reload nginx\nstream { upstream u { server 127.0.0.1:1; } }\n';
+    const ex = explain(doc, { filename: 'doc.txt' });
+    // nginx reads lines 1-4 as one block statement "Setting up ... stream {" (the parser skips an
+    // unknown name in the main context and walks its block, where "upstream" is misplaced)
+    const error = { message: '"upstream" directive is not allowed here in doc.txt:4', reason: '"upstream" directive is not allowed here', file: 'doc.txt', line: 4, column: 10 };
+    expect(ex.verdict).toEqual({ ok: false, error });
+    expect(ex.stock).toEqual({ ok: false, error });
+    expect(ex.document).toEqual({ proseLines: 3, configLines: { ok: true } });
+    expect(ex.upstreams.map((u) => u.servers.length)).toEqual([1]);
+    expect(renderExplanation(ex).split('\n').slice(0, 3)).toEqual([
+      'nginx -t: error: "upstream" directive is not allowed here in doc.txt:4',
+      "doc.txt mixes prose and configuration: explaining its configuration lines only (3 prose lines ignored; line numbers are the document's)",
+      '  those lines alone: nginx -t: ok',
+    ]);
+  });
+
+  it('prose: not a directive, or a sentence; configuration: a known directive, or a quoted continuation', () => {
+    const text = [
+      'server 127.0.0.1:1', //                                    directive without ";": configuration
+      'Load balancer', //                                          prose
+      'server receives traffic only when the first is down.', // a sentence: prose
+      "log_format main '$remote_addr'", //                       open directive
+      "    '$status'", //                                          its continuation: configuration
+      "'quoted' prose after a closed line;", //                   ends with ";": configuration
+      '  • max_fails', //                                          prose
+      '# a comment',
+      '',
+    ].join('\n');
+    expect(configLines(text)).toEqual({
+      text: ['server 127.0.0.1:1', '', '', "log_format main '$remote_addr'", "    '$status'", "'quoted' prose after a closed line;", '', '# a comment', ''].join('\n'),
+      proseLines: 3,
+    });
+    expect(configLines('server a:1\nserver b:1\nserver c:1\nserver d:1;\n')).toBeUndefined();
+  });
+
+  it('terminateDirectives: before a trailing comment and a CR, never a block directive or an open quote', () => {
+    expect(terminateDirectives('server a:1 # first\r\nserver b:1;\r\n')).toEqual({
+      text: 'server a:1; # first\r\nserver b:1;\r\n',
+      lines: [{ line: 1, text: 'server a:1' }],
+    });
+    expect(terminateDirectives('upstream u\nserver a:1;\n').lines).toEqual([]);
+    expect(terminateDirectives('server\n{\n').lines).toEqual([]);
+    expect(terminateDirectives('return 200 "two\nlines";\n').lines).toEqual([]);
+    expect(terminateDirectives("log_format main '$a'\n  '$b';\n").lines).toEqual([]);
+    expect(terminateDirectives('server a:1\n\n# gap\nweight=2;\n').lines).toEqual([]);
+  });
+});
+
+describe('renderExplanation escapes control characters from the configuration (issue 14, item 11)', () => {
+  it('escapeControls and safeJson: every C0, DEL and C1 control visible; printable text unchanged', () => {
+    expect(escapeControls('a\tb\nc\rd\x00e\x07f\x1b[2Jg\x7fh\u0080i\u009bj\u00a0k\\x1b')).toBe('a\\tb\\nc\\rd\\x00e\\x07f\\x1b[2Jg\\x7fh\\u0080i\\u009bj\u00a0k\\x1b');
+    const value = { s: 'x\x1b\x7f\u009b\u00e9' };
+    expect(safeJson(value)).toBe('{\n  "s": "x\\u001b\\u007f\\u009b\u00e9"\n}');
+    expect(JSON.parse(safeJson(value))).toEqual(value);
+  });
+
+  it('ESC/CSI, BEL, CR and C1 in the upstream name and the addresses are printed visibly', () => {
+    const conf = 'stream {\n upstream "u\x1b]0;t\x07\r" {\n  server "\x1b[2J\x1b[31mevil:25";\n  server "b\u009b31m:25" weight=2;\n }\n}\n';
+    const ex = explain(conf, { filename: 'e.conf' });
+    expect(ex.upstreams[0]!.name).toBe('u\x1b]0;t\x07\r');
+    const text = renderExplanation(ex);
+    expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    const lines = text.split('\n');
+    expect(lines).toContain('upstream u\\x1b]0;t\\x07\\r (stream) e.conf:2');
+    expect(lines).toContain('  A  \\x1b[2J\\x1b[31mevil:25  primary  1       33.3%  1          10 s          unlimited');
+    expect(lines).toContain('  B  b\\u009b31m:25           primary  2       66.7%  1          10 s          unlimited');
+    expect(lines).toContain('  * upstream "u\\x1b]0;t\\x07\\r": higher weight = more traffic');
+  });
+
+  it('an error message quoting a value, and the corrected structure keeps its own lines', () => {
+    const ex = explain('upstream "a\x1bb" {\n server "x\x9b:25";\n}\n', { filename: 'e.conf' });
+    const text = renderExplanation(ex);
+    expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    expect(text).toContain('upstream "a\\x1bb" (e.conf:1) is outside a stream {} or http {} block');
+    expect(text).toContain('      stream {\n          upstream "a\\x1bb" {\n              server "x\\u009b:25";\n          }\n');
   });
 });

@@ -205,7 +205,7 @@ describe('include', () => {
 
 describe('lenient mode (explain)', () => {
   it('reports nginx\'s first error and recovers the vendor guide\'s upstream', () => {
-    const r = parseConfig(GUIDE_FAILOVER, { filename: 'g.conf', lenient: true, glob: () => [] });
+    const r = parseConfig(GUIDE_FAILOVER, { filename: 'g.conf', lenient: true, glob: () => [], includes: 'anywhere' });
     expect(r.errors.map((e) => [e.reason, e.line])).toEqual([
       ['"upstream" directive is not allowed here', 9],
       ['directive "server" is not terminated by ";"', 12],

@@ -63,7 +63,8 @@ export function ourVerdict(c: CorpusCase): Verdict {
   };
   const warnings: Message[] = [];
   try {
-    const r = parseConfig(wrapper(c), { filename: 'nginx.conf', prefix: '', readFile, glob, checkModule: false });
+    // nginx's own include behaviour (the wrapper includes /usr/share/nginx/modules/*.conf), on the case's files only.
+    const r = parseConfig(wrapper(c), { filename: 'nginx.conf', prefix: '', readFile, glob, checkModule: false, includes: 'anywhere' });
     for (const w of r.warnings) if (w.kind === 'nginx') warnings.push({ reason: w.reason, file: w.file, line: w.line });
     return { id: c.id, ok: true, error: null, warnings };
   } catch (e) {
