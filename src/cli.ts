@@ -24,7 +24,7 @@ import { ConfigError, isUpstreamError } from './errors';
 import { escapeControls as esc, safeJson } from './config/escape';
 import { explain, renderExplanation, type RenderStyle } from './config/explain';
 import { balancerOptionsFromNginx, parseConfig, type ParseOptions } from './config/nginx';
-import { MAX_CONFIG_FILE_BYTES, readConfigFile, ReadFileError } from './config/read-file';
+import { MAX_CONFIG_FILE_BYTES, readConfigBytes, ReadFileError } from './config/read-file';
 import { MAX_SIMULATED_CONNECTIONS, parseFailureWindow, renderSimulation, simulate, type FailureWindow } from './config/simulate';
 
 const USAGE = `Usage: upstream-balancer <command> FILE [options]
@@ -182,9 +182,9 @@ export function run(argv: string[], io: Io): number {
   }
   const color = args.color ?? (io.isTTY && !io.env.NO_COLOR && !args.json);
   const style = styleFor(color);
-  let text: string;
+  let text: Uint8Array; // bytes, as nginx reads them (a byte that is not UTF-8 counts once)
   try {
-    text = readConfigFile(args.file, MAX_CONFIG_FILE_BYTES);
+    text = readConfigBytes(args.file, MAX_CONFIG_FILE_BYTES);
   } catch (e) {
     io.stderr(`upstream-balancer: cannot read ${esc(args.file)}: ${esc(readFailure(e, args.file))}\n`);
     return 2;
@@ -254,7 +254,7 @@ function readFailure(e: unknown, path: string): string {
 
 type CliParseOptions = Omit<ParseOptions, 'lenient'> & { filename: string; prefix: string; checkModule: boolean };
 
-function check(text: string, args: Args, popts: CliParseOptions, io: Io, style: RenderStyle): number {
+function check(text: Uint8Array, args: Args, popts: CliParseOptions, io: Io, style: RenderStyle): number {
   try {
     const r = parseConfig(text, { ...popts, lenient: false });
     const warnings = r.warnings.filter((w) => w.kind === 'nginx' || w.kind === 'extension');

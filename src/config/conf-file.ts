@@ -126,7 +126,7 @@ export class Walker implements Conf {
 
   // ---- files and blocks ---------------------------------------------------------------------
 
-  parseMain(text: string, filename: string): void {
+  parseMain(text: string | Uint8Array, filename: string): void {
     try {
       this.parse(new Lexer(text, filename), 'main', 'file');
       checkZones(this);
@@ -145,7 +145,7 @@ export class Walker implements Conf {
     }
   }
 
-  file(text: string, path: string): void {
+  file(text: string | Uint8Array, path: string): void {
     this.parse(new Lexer(text, path), this.ctx, 'file');
   }
 

@@ -187,7 +187,7 @@ export interface Includes {
   /** The prefix was chosen by the caller (`prefix`, or a directory in `filename`), not the current directory by default. */
   readonly prefixGiven: boolean;
   /** Reads a file allowed by the policy, at most `maxBytes` (a caller's `readFile` ignores the cap; it is checked after). */
-  readonly readFile: (path: string, maxBytes: number) => string;
+  readonly readFile: (path: string, maxBytes: number) => string | Uint8Array;
   /** The reader is the default one on `node:fs` (paths are then resolved with realpath). */
   readonly fsRead: boolean;
   readonly glob: (pattern: string) => string[];
@@ -233,7 +233,7 @@ export interface Conf {
   /** `ngx_conf_parse(cf, NULL)`: reads the block the statement opened, in `ctx`; `ups` is its upstream state. */
   block(ctx: Ctx, ups?: UpsState): void;
   /** `ngx_conf_parse(cf, filename)`: reads an included file in the current context. */
-  file(text: string, path: string): void;
+  file(text: string | Uint8Array, path: string): void;
   /** After an error on a statement that opened a block: walk that block in `ctx` (lenient). */
   recover(st: Statement, ctx: Ctx): void;
   /** A directive we do not interpret: walk its block, if it has one, in `inner` (raw for a text block). */

@@ -245,7 +245,7 @@ function explainUpstream(u: UpstreamConfig): UpstreamExplanation {
   };
 }
 
-function strictVerdict(text: string, opts: ParseOptions): Explanation['verdict'] {
+function strictVerdict(text: string | Uint8Array, opts: ParseOptions): Explanation['verdict'] {
   try {
     parseConfig(text, { ...opts, lenient: false });
     return { ok: true };
@@ -321,19 +321,21 @@ function formatUpstreamSafe(u: UpstreamConfig): string | undefined {
  * console.log(renderExplanation(ex));
  * ```
  */
-export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { upstream?: string } = {}): Explanation {
+export function explain(input: string | Uint8Array, opts: Omit<ParseOptions, 'lenient'> & { upstream?: string } = {}): Explanation {
   const file = opts.filename ?? 'nginx.conf';
   const { upstream, ...popts } = opts;
   const withModule = { ...popts, checkModule: popts.checkModule ?? true };
   // the verdicts are always the whole text's: what is explained below may be part of it
   const verdict = strictVerdict(input, withModule);
   const stock = strictVerdict(input, { ...popts, checkModule: false });
-  let text = input;
+  // (bytes are parsed as bytes, as nginx reads them; the prose and `;` analysis reads their text)
+  const decoded = typeof input === 'string' ? input : new TextDecoder('utf-8', { ignoreBOM: true }).decode(input);
+  let text = decoded;
   let document: Explanation['document'];
   let terminated: TerminatedLine[] = [];
   if (!verdict.ok) {
     // A guide or a wiki page: explain the configuration in it rather than its prose.
-    const config = configLines(input);
+    const config = configLines(decoded);
     if (config !== undefined) {
       text = config.text;
       document = { proseLines: config.proseLines, configLines: strictVerdict(text, withModule) };
@@ -341,8 +343,8 @@ export function explain(input: string, opts: Omit<ParseOptions, 'lenient'> & { u
     // `server a:25` then `server b:25;`: explain both servers, and say that the `;` is missing
     ({ text, lines: terminated } = terminateDirectives(text));
   }
-  const r = parseConfig(text, { ...popts, lenient: true });
-  const stockOfText = text === input ? stock : strictVerdict(text, { ...popts, checkModule: false });
+  const r = parseConfig(text === decoded ? input : text, { ...popts, lenient: true });
+  const stockOfText = text === decoded ? stock : strictVerdict(text, { ...popts, checkModule: false });
   let ups = r.upstreams;
   if (upstream !== undefined) ups = ups.filter((u) => u.name === upstream);
   const findings: Finding[] = [];

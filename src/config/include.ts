@@ -21,7 +21,7 @@ import { InvalidOptionError, isUpstreamError, show } from '../errors';
 import { CONTEXTS, type Command, type Conf, type Ctx, type Includes } from './conf';
 import { fsGlob, GlobLimitError, hasWildcard, type GlobBudget } from './glob';
 import { MAX_GLOB_ENTRIES, MAX_INCLUDE_BYTES, MAX_INCLUDE_DEPTH, MAX_INCLUDE_FILES } from './numbers';
-import { MAX_CONFIG_FILE_BYTES, readConfigFile } from './read-file';
+import { MAX_CONFIG_FILE_BYTES, readConfigBytes } from './read-file';
 import type { Statement } from './tokenizer';
 import type { IncludePolicy, ParseOptions } from './types';
 
@@ -146,7 +146,7 @@ export function includes(opts: ParseOptions, filename: string): Includes {
     policy,
     prefix,
     prefixGiven: opts.prefix !== undefined || prefix !== '',
-    readFile: userRead ? (path) => userRead(path) : (path, max) => readConfigFile(path, max),
+    readFile: userRead ? (path) => userRead(path) : (path, max) => readConfigBytes(path, max),
     fsRead: userRead === undefined,
     glob: opts.glob ?? ((pattern) => fsGlob(pattern, budget)),
     fsGlob: opts.glob === undefined,
@@ -270,7 +270,7 @@ function readOne(cf: Conf, inc: Includes, path: string, key: string, at: ReturnT
   }
   const room = inc.maxBytes - inc.readBytes;
   const cap = Math.min(inc.maxFileBytes, room);
-  let text: string;
+  let text: string | Uint8Array;
   try {
     text = inc.readFile(id, cap);
   } catch (e) {
@@ -281,11 +281,11 @@ function readOne(cf: Conf, inc: Includes, path: string, key: string, at: ReturnT
     cf.error(`open() "${path}" failed (${ERRNO[code] ?? `${code || 'EIO'}: ${(e as Error).message}`})`, at, 'INCLUDE', path);
     return false;
   }
-  if (typeof text !== 'string') {
+  if (typeof text !== 'string' && !(text instanceof Uint8Array)) {
     cf.error(`open() "${path}" failed (readFile returned ${typeof text})`, at, 'INCLUDE', path);
     return false;
   }
-  const bytes = Buffer.byteLength(text, 'utf8');
+  const bytes = typeof text === 'string' ? Buffer.byteLength(text, 'utf8') : text.length;
   if (bytes > cap) return tooBig(cf, inc, path, at, cap);
   inc.readFiles++;
   inc.readBytes += bytes;

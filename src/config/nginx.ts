@@ -30,9 +30,9 @@ export type { ConfigResult, ConfigWarning, ParseOptions, ProxyDirective, ServerS
  * r.upstreams[0].options.servers[0]; // { id: '127.0.0.1:25', address: '127.0.0.1:25', weight: 1, ... }
  * ```
  */
-export function parseConfig(text: string, opts: ParseOptions = {}): ConfigResult {
-  if (typeof text !== 'string') {
-    throw new ConfigError(`Expected configuration text to be a string, got ${typeof text}`, { file: opts.filename ?? 'nginx.conf', line: 1, column: 1 }, 'INPUT', text);
+export function parseConfig(text: string | Uint8Array, opts: ParseOptions = {}): ConfigResult {
+  if (typeof text !== 'string' && !(text instanceof Uint8Array)) {
+    throw new ConfigError(`Expected configuration text to be a string or bytes (Uint8Array), got ${typeof text}`, { file: opts.filename ?? 'nginx.conf', line: 1, column: 1 }, 'INPUT', text);
   }
   const filename = opts.filename ?? 'nginx.conf';
   const w = new Walker(opts, filename);
@@ -57,7 +57,7 @@ export function parseConfig(text: string, opts: ParseOptions = {}): ConfigResult
  * u.options.servers[0].failTimeout; // 3000
  * ```
  */
-export function parseUpstreams(text: string, opts: Omit<ParseOptions, 'lenient'> = {}): UpstreamConfig[] {
+export function parseUpstreams(text: string | Uint8Array, opts: Omit<ParseOptions, 'lenient'> = {}): UpstreamConfig[] {
   return parseConfig(text, { ...opts, lenient: false }).upstreams;
 }
 
@@ -73,7 +73,7 @@ export function parseUpstreams(text: string, opts: Omit<ParseOptions, 'lenient'>
  * ```
  */
 export function balancerOptionsFromNginx(
-  text: string,
+  text: string | Uint8Array,
   name?: string,
   opts: Omit<ParseOptions, 'lenient'> & { context?: 'http' | 'stream' } = {},
 ): BalancerOptions {

@@ -43,6 +43,15 @@ function kindOf(st: import('node:fs').Stats): string {
  * or device, and `ReadFileError` `EFBIG` for a file larger than `maxBytes`.
  */
 export function readConfigFile(path: string, maxBytes: number = MAX_CONFIG_FILE_BYTES): string {
+  return Buffer.from(readConfigBytes(path, maxBytes)).toString('utf8');
+}
+
+/**
+ * The bytes of the regular file `path`, at most `maxBytes`, with the errors of `readConfigFile`.
+ * The parser takes bytes as nginx does: a byte that is not UTF-8 counts once towards nginx's
+ * 4096-byte token buffer, where its decoded replacement character would count three times.
+ */
+export function readConfigBytes(path: string, maxBytes: number = MAX_CONFIG_FILE_BYTES): Uint8Array {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
@@ -62,7 +71,7 @@ export function readConfigFile(path: string, maxBytes: number = MAX_CONFIG_FILE_
       used += n;
       if (used > maxBytes) throw new ReadFileError(`${path} grew past the limit of ${maxBytes} bytes while being read`, 'EFBIG', path);
     }
-    return buf.toString('utf8', 0, used);
+    return buf.subarray(0, used);
   } finally {
     closeSync(fd);
   }

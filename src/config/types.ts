@@ -31,7 +31,7 @@ export interface ParseOptions {
    * resolved), after the `includes` policy allowed it. Default: `readConfigFile` (a regular file
    * only, at most `maxFileBytes`, never blocking on a FIFO or a device).
    */
-  readFile?: (path: string) => string;
+  readFile?: (path: string) => string | Uint8Array;
   /**
    * Expands an `include` with `*`, `?` or `[` (nginx uses glob(3)); each path it returns is then
    * checked and read like a plain include. Default: a one-directory matcher on `node:fs` without

@@ -62,3 +62,27 @@ describe('a byte order mark is part of the word, as in nginx', () => {
     expect(escapeControls('\uFEFFa\u202Eb\u200Bc\u2066d\u2028e')).toBe('\\ufeffa\\u202eb\\u200bc\\u2066d\\u2028e');
   });
 });
+
+describe('bytes that are not UTF-8 count once towards the 4096-byte token buffer, as in nginx', () => {
+  // nginx -t 1.22.1 accepts a comment of 2,000 0xFF bytes (it fails this file only at its dynamic `stream`)
+  const conf = Buffer.concat([Buffer.from('#'), Buffer.alloc(2000, 0xff), Buffer.from('\nstream { upstream u { server 127.0.0.1:1; } }\n')]);
+
+  it('given as bytes: accepted', () => {
+    expect(parseConfig(conf).upstreams.map((u) => u.name)).toEqual(['u']);
+  });
+
+  it('given as text decoded from them (three bytes a replacement character): too long, which is why bytes are taken', () => {
+    expect(errorOf(conf.toString('utf8')).message).toMatch(/^too long parameter "#\uFFFD+\.\.\." started in nginx\.conf:1$/);
+  });
+
+  it('an include whose reader returns bytes', () => {
+    const r = parseConfig('include inc.conf;', { prefix: '/conf', readFile: () => conf });
+    expect(r.upstreams.map((u) => u.name)).toEqual(['u']);
+  });
+
+  it('parseConfig refuses anything but text or bytes, with a typed error', () => {
+    expect(() => parseConfig(42 as unknown as string)).toThrow(
+      expect.objectContaining({ code: 'ERR_UPSTREAM_CONFIG', message: expect.stringContaining('Expected configuration text to be a string or bytes (Uint8Array), got number') }),
+    );
+  });
+});
