@@ -136,7 +136,13 @@ export class Balancer extends Selection {
         // harness); otherwise from performance.now(), so that a whole-second clock still yields ms.
         timers === undefined
           ? { rng: this.options.rng }
-          : { clock: this.clock, rng: this.options.rng, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout },
+          : {
+              clock: this.clock,
+              rng: this.options.rng,
+              // called as methods: a timer object whose methods use `this` (a class instance) works
+              setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+              clearTimeout: (h) => timers.clearTimeout(h),
+            },
       );
     }
     this.#checker.start();

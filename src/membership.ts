@@ -228,6 +228,11 @@ export class Membership {
     r.passed = null;
     r.passedBits = null;
     for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.add(old.records[i] as ServerRecord);
+    // a removed server added again since is the same server to this request (by id)
+    for (const rec of [...tried]) {
+      const live = rec.tier === null ? this.byId.get((rec as ServerRecord).id) : undefined;
+      if (live !== undefined) tried.add(live);
+    }
     r.tier = next;
     clearTried(r);
     r.carried = tried.size === 0 ? null : [...tried];

@@ -84,7 +84,7 @@ describe('reference model: peer-level vectors (§2.4), in seconds', () => {
   const setup = (a: Omit<RefServerOptions, 'id'>) => new RefUpstream([{ id: 'A', ...a }, { id: 'B', weight: 1, maxFails: 0 }]);
   const pickA = (u: RefUpstream, now: number) => {
     const r = u.request();
-    r.tried.add(u.get('B')!); // force the round onto A when A is eligible
+    r.tried.add('B'); // force the round onto A when A is eligible
     const p = u.next(r, now);
     return { r, p };
   };

@@ -128,7 +128,8 @@ export class RefPeer {
 /** One request (nginx's per-request peer data, §1.3). */
 export class RefRequest {
   tier: 'primary' | 'backup' = 'primary';
-  tried = new Set<RefPeer>();
+  /** Ids of the servers tried (a server removed and added again is the same server). */
+  tried = new Set<string>();
   tries: number;
   current: RefPeer | null = null;
   /** 'fresh' | 'active' (a server is current) | 'between' (freed, may retry) | 'finished'. */
@@ -290,7 +291,7 @@ export class RefUpstream {
     let chosen: RefPeer | null = null;
     if (req.tier === 'primary' && this.isSingle()) {
       const p = tierPeers[0]!;
-      const refused = p.down || p.drain || p.checkDown || (p.maxConns !== 0 && p.conns >= p.maxConns);
+      const refused = req.tried.has(p.id) || p.down || p.drain || p.checkDown || (p.maxConns !== 0 && p.conns >= p.maxConns);
       if (!refused) {
         chosen = p;
         if (now - p.checked > p.failTimeout) p.checked = now;
@@ -305,17 +306,17 @@ export class RefUpstream {
       chosen = this.round(this.backups(), req.tried, now);
     }
     if (chosen === null) return null;
-    req.tried.add(chosen);
+    req.tried.add(chosen.id);
     chosen.conns += 1;
     return chosen;
   }
 
   /** §2.1 one selection round over a tier. */
-  round(tier: RefPeer[], tried: Set<RefPeer>, now: number): RefPeer | null {
+  round(tier: RefPeer[], tried: ReadonlySet<string>, now: number): RefPeer | null {
     let best: RefPeer | null = null;
     let total = 0;
     for (const p of tier) {
-      if (tried.has(p)) continue;
+      if (tried.has(p.id)) continue;
       if (p.down || p.drain || p.checkDown) continue;
       if (p.maxFails !== 0 && p.fails >= p.maxFails && now - p.checked <= p.failTimeout) continue;
       if (p.maxConns !== 0 && p.conns >= p.maxConns) continue;

@@ -115,3 +115,34 @@ describe('check state and admin changes', () => {
     );
   });
 });
+
+describe('the timers option', () => {
+  it('a timer object whose methods use `this` (a class instance) works: they are called as methods', async () => {
+    class Timers {
+      readonly due: (() => void)[] = [];
+      cleared = 0;
+      setTimeout(fn: () => void): number {
+        this.due.push(fn);
+        return this.due.length;
+      }
+      clearTimeout(): void {
+        this.cleared++;
+      }
+    }
+    const timers = new Timers();
+    const b = new Balancer({
+      servers: [{ id: 'A', address: '10.0.0.1:25' }],
+      check: { interval: 1000, rise: 1, fall: 1, type: () => true },
+      clock: () => 0,
+      rng: () => 0,
+      timers,
+    });
+    b.start();
+    expect(timers.due).toHaveLength(1);
+    timers.due[0]!();
+    for (let k = 0; k < 5; k++) await Promise.resolve();
+    expect(b.get('A')!.state).toBe('up');
+    await b.close();
+    expect(timers.cleared).toBeGreaterThanOrEqual(1);
+  });
+});

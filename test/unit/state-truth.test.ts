@@ -80,6 +80,32 @@ describe('an attempt is never given a server twice across tier moves', () => {
   });
 });
 
+describe('an attempt is never given a server twice: by id, and in single-server mode', () => {
+  it('a tried server removed (its connection freed) and added again is a new server, but not to this attempt', () => {
+    const b = new Balancer({ servers: [srv('A'), srv('B'), srv('C')], clock: () => 0 });
+    const a = b.attempt();
+    expect(a.next()!.id).toBe('A');
+    a.fail();
+    b.remove('A');
+    const again = b.add(srv('A', { weight: 5 }));
+    expect(again.conns).toBe(0);
+    expect(drain(a)).toEqual(['B', 'C']);
+    expect(b.attempt().next()!.id).toBe('A'); // a new attempt may have it
+  });
+
+  it('a change that leaves one server (single-server mode) does not give it again to an attempt that tried it', () => {
+    const b = new Balancer({ servers: [srv('A'), srv('B')], clock: () => 0 });
+    const a = b.attempt();
+    expect(a.next()!.id).toBe('A');
+    a.fail();
+    b.remove('B');
+    expect(a.next()).toBeUndefined();
+    const fresh = b.attempt();
+    expect(fresh.next()!.id).toBe('A');
+    fresh.release();
+  });
+});
+
 describe('clocks that misbehave', () => {
   afterEach(() => {
     vi.restoreAllMocks();

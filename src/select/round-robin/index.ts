@@ -32,7 +32,7 @@
 import type { Peers } from '../../peers';
 import type { ServerRecord } from '../../server';
 import type { Tier } from '../../tier';
-import { type RequestState, fallBackToBackup } from '../request';
+import { type RequestState, fallBackToBackup, isTried } from '../request';
 import type { Selector, SelectorContext, Shortcut } from '../selector';
 import { branchFreeRound } from './branch-free-round';
 import { cleanRunRound } from './clean-run-round';
@@ -46,7 +46,9 @@ import { RoundRobinTier } from './tier-state';
 export function getRoundRobin(p: Peers, r: RequestState): number {
   if (p.single && r.tier === p.primary) {
     const t = r.tier;
-    if (t.blocked[0] !== 0) return -1;
+    // (nginx needs no tried test here: a request that tried the single server ends; one that tried
+    // it before a membership change made it single may not be given it again)
+    if (t.blocked[0] !== 0 || isTried(r, 0)) return -1;
     const mc = t.maxConns[0]!;
     return mc !== 0 && t.conns[0]! >= mc ? -1 : 0;
   }
