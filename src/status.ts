@@ -20,6 +20,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BalancerSnapshot } from './balancer';
+import { InvalidOptionError, show } from './errors';
 import type { ServerSnapshot, ServerState } from './server';
 
 /** Output formats of the status page. */
@@ -101,8 +102,8 @@ const ROWS_PER_PIECE = 1000;
 /** The page in pieces of at most `ROWS_PER_PIECE` rows (`formatStatus` joins them, the handler streams them). */
 function statusPieces(all: readonly Row[], format: StatusFormat, opts: StatusOptions): Iterable<string> {
   const rows = opts.status === undefined ? all : all.filter((r) => r.down === (opts.status === 'down'));
-  const generation = opts.generation ?? 1;
-  switch (format) {
+  const generation = checkedGeneration(opts.generation);
+  switch (checkedFormat(format)) {
     case 'json':
       return json(rows, generation);
     case 'csv':
@@ -112,8 +113,25 @@ function statusPieces(all: readonly Row[], format: StatusFormat, opts: StatusOpt
     case 'prometheus':
       return prometheus(rows, generation);
     default:
-      throw new TypeError(`Expected format to be one of json, csv, html, prometheus, got ${JSON.stringify(format)}`);
+      throw new Error('unreachable');
   }
+}
+
+/** `format`, or `InvalidOptionError`. */
+function checkedFormat(format: unknown): StatusFormat {
+  if (typeof format !== 'string' || !FORMATS.has(format)) {
+    throw new InvalidOptionError('format', `Expected \`format\` to be one of json, csv, html, prometheus, got ${show(format)}`, format);
+  }
+  return format as StatusFormat;
+}
+
+/** `generation` (default 1): a non-negative safe integer, or `InvalidOptionError` (it is printed raw). */
+function checkedGeneration(generation: unknown): number {
+  if (generation === undefined) return 1;
+  if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) {
+    throw new InvalidOptionError('generation', `Expected \`generation\` to be a non-negative integer, got ${show(generation)}`, generation);
+  }
+  return generation;
 }
 
 /** `line` of every row, `ROWS_PER_PIECE` rows to a piece. */
@@ -178,28 +196,41 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 async function gather(sources: readonly SnapshotSource[]): Promise<StatusSnapshot[]> {
   const out: StatusSnapshot[] = [];
   for (const source of sources) {
-    const n = source.servers?.length;
-    if (typeof source.snapshotServers !== 'function' || typeof source.name !== 'string' || n === undefined || n <= ROWS_PER_PIECE) {
+    if (!readInSlices(source)) {
       out.push(source.snapshot());
       continue;
     }
+    const n = source.servers!.length;
     const servers: StatusSnapshot['servers'][number][] = [];
     for (let from = 0; from < n; from += ROWS_PER_PIECE) {
       if (from > 0) await nextTurn();
-      for (const s of source.snapshotServers(from, from + ROWS_PER_PIECE)) servers.push(s);
+      for (const s of source.snapshotServers!(from, from + ROWS_PER_PIECE)) servers.push(s);
     }
-    out.push({ name: source.name, servers });
+    out.push({ name: source.name!, servers });
   }
   return out;
 }
 
-/** The handler's answer to a request it can serve (GET or HEAD). */
-async function page(
-  sources: readonly SnapshotSource[],
-  format: StatusFormat,
-  opts: StatusOptions,
-): Promise<{ code: number; type: string; body: string | Iterable<string> }> {
-  const rows = checkedRows(await gather(sources));
+/** A source large enough to be read a slice per turn. */
+function readInSlices(source: SnapshotSource): boolean {
+  const n = source.servers?.length;
+  return typeof source.snapshotServers === 'function' && typeof source.name === 'string' && n !== undefined && n > ROWS_PER_PIECE;
+}
+
+type Answer = { code: number; type: string; body: string | Iterable<string> };
+
+/**
+ * The handler's answer to a request it can serve (GET or HEAD): at once when every source is small
+ * (a client that half-closes after its request still gets it, before Node ends the socket),
+ * after a few turns when a source is read in slices.
+ */
+function page(sources: readonly SnapshotSource[], format: StatusFormat, opts: StatusOptions): Answer | Promise<Answer> {
+  if (!sources.some(readInSlices)) return pageOf(sources.map((s) => s.snapshot()), format, opts);
+  return gather(sources).then((snapshots) => pageOf(snapshots, format, opts));
+}
+
+function pageOf(snapshots: readonly StatusSnapshot[], format: StatusFormat, opts: StatusOptions): Answer {
+  const rows = checkedRows(snapshots);
   if (rows.length === 0) {
     return { code: 500, type: 'text/plain', body: "can not find any check server, make sure you've added the check servers\n" };
   }
@@ -316,10 +347,8 @@ export function statusHandler(
   balancers: readonly SnapshotSource[] | (() => readonly SnapshotSource[]),
   options: StatusHandlerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const defaultFormat = options.format ?? 'html';
-  if (!FORMATS.has(defaultFormat)) {
-    throw new TypeError(`Expected format to be one of json, csv, html, prometheus, got ${JSON.stringify(defaultFormat)}`);
-  }
+  const defaultFormat = checkedFormat(options.format ?? 'html');
+  const generation = checkedGeneration(options.generation);
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const body = 'method not allowed\n';
@@ -327,18 +356,17 @@ export function statusHandler(
       res.end(body);
       return;
     }
-    let answer: Promise<{ code: number; type: string; body: string | Iterable<string> }>;
+    // A snapshot source that throws: the host stays up, and the exception's text stays private.
+    const failed = (): void => send(req, res, { code: 500, type: 'text/plain', body: 'status unavailable\n' });
+    let answer: Answer | Promise<Answer>;
     try {
-      const { format, opts } = requestOf(req, defaultFormat, options.generation ?? 1);
+      const { format, opts } = requestOf(req, defaultFormat, generation);
       answer = page(typeof balancers === 'function' ? balancers() : balancers, format, opts);
-    } catch (e) {
-      answer = Promise.reject(e);
+    } catch {
+      return failed();
     }
-    answer.then(
-      (a) => send(req, res, a),
-      // A snapshot source that throws: the host stays up, and the exception's text stays private.
-      () => send(req, res, { code: 500, type: 'text/plain', body: 'status unavailable\n' }),
-    );
+    if (answer instanceof Promise) answer.then((a) => send(req, res, a), failed);
+    else send(req, res, answer);
   };
 }
 

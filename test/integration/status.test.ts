@@ -199,3 +199,19 @@ describe('large pages (issue 14, item 12)', () => {
     expect(JSON.parse(r.body).servers.total).toBe(20000);
   });
 });
+
+describe('a client that half-closes after its request (printf ... | nc, HTTP/1.0 tools)', () => {
+  it('gets the whole small page: it is answered at once, before Node ends the socket at the FIN', async () => {
+    const port = await listen(http.createServer(statusHandler(balancers(), { format: 'csv' })));
+    const raw = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      const s = net.connect(port, '127.0.0.1', () => s.end('GET / HTTP/1.0\r\n\r\n'));
+      s.setEncoding('latin1');
+      s.on('data', (c: string) => (got += c));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    expect(raw.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(raw.endsWith(formatStatus(balancers().map((b) => b.snapshot()), 'csv'))).toBe(true);
+  });
+});

@@ -2,7 +2,7 @@
  * Status page formats (src/status.ts) against the byte layouts of docs/nginx-semantics.md §7.6.
  */
 import { describe, expect, it } from 'vitest';
-import { formatStatus, type StatusSnapshot } from '../../src/status';
+import { formatStatus, statusHandler, type StatusSnapshot } from '../../src/status';
 import type { ServerState } from '../../src/server';
 
 type Check = { down: boolean; rise: number; fall: number; type: string; port: number } | null;
@@ -91,7 +91,15 @@ describe('formatStatus rows', () => {
   });
 
   it('rejects an unknown format', () => {
-    expect(() => formatStatus(backend, 'xml' as 'json')).toThrow(TypeError);
+    expect(() => formatStatus(backend, 'xml' as 'json')).toThrow(
+      expect.objectContaining({ code: 'ERR_UPSTREAM_INVALID_OPTION', message: 'Expected `format` to be one of json, csv, html, prometheus, got "xml"' }),
+    );
+    // the generation is printed raw: only a non-negative integer is taken
+    for (const generation of [Infinity, NaN, -1, 1.5, '2', {}]) {
+      expect(() => formatStatus(backend, 'json', { generation: generation as number })).toThrow(expect.objectContaining({ code: 'ERR_UPSTREAM_INVALID_OPTION' }));
+      expect(() => statusHandler([], { generation: generation as number })).toThrow(expect.objectContaining({ code: 'ERR_UPSTREAM_INVALID_OPTION' }));
+    }
+    expect(() => statusHandler([], { format: 'xml' as 'json' })).toThrow(expect.objectContaining({ code: 'ERR_UPSTREAM_INVALID_OPTION' }));
   });
 });
 
