@@ -165,22 +165,43 @@ function csv(text: string): string {
 }
 
 /**
- * The query of a request target in any form Node's HTTP parser lets through (origin `/p?q`,
- * absolute `http://h/p?q`, or malformed ones that `new URL` rejects): never throws.
+ * The first value of `name` in the query of a request target in any form Node's HTTP parser lets
+ * through (origin `/p?q`, absolute `http://h/p?q`, or malformed ones that `new URL` rejects), decoded
+ * as `URLSearchParams` decodes it; null when absent. Never throws. One scan with `indexOf`, and only
+ * a name short enough to spell `name` (percent-encoded at most) is decoded, so that a huge query of
+ * other parameters costs a scan, not a decoded copy. Exported for its test only.
  */
-function queryOf(target: string): URLSearchParams {
+export function queryParam(target: string, name: string): string | null {
   const hash = target.indexOf('#');
-  const path = hash < 0 ? target : target.slice(0, hash);
-  const q = path.indexOf('?');
-  return new URLSearchParams(q < 0 ? '' : path.slice(q + 1));
+  const end = hash < 0 ? target.length : hash;
+  let at = target.indexOf('?');
+  if (at < 0 || at >= end) return null;
+  at++;
+  if (target.charCodeAt(at) === 0x3f && at < end) at++; // (URLSearchParams drops one leading `?` too)
+  while (at <= end) {
+    let amp = target.indexOf('&', at);
+    if (amp < 0 || amp > end) amp = end;
+    const eq = target.indexOf('=', at);
+    const keyEnd = eq >= 0 && eq < amp ? eq : amp;
+    if (keyEnd - at <= name.length * 3 && formDecode(target.slice(at, keyEnd)) === name) {
+      return keyEnd === amp ? '' : formDecode(target.slice(keyEnd + 1, amp));
+    }
+    at = amp + 1;
+  }
+  return null;
+}
+
+/** `application/x-www-form-urlencoded` decoding of one name or value (`+` is a space). */
+function formDecode(text: string): string {
+  return new URLSearchParams(`k=${text}`).get('k') ?? ''; // (text holds no `&` and no `#`)
 }
 
 /** What a request asks for: the format and the row filter (bad values ignored, as the module does). */
 function requestOf(req: IncomingMessage, defaultFormat: StatusFormat, generation: number): { format: StatusFormat; opts: StatusOptions } {
-  const query = queryOf(req.url ?? '/');
-  const f = query.get('format');
+  const target = req.url ?? '/';
+  const f = queryParam(target, 'format');
   const format = f !== null && FORMATS.has(f) ? (f as StatusFormat) : defaultFormat;
-  const s = query.get('status')?.toLowerCase();
+  const s = queryParam(target, 'status')?.toLowerCase();
   const opts: StatusOptions = { generation };
   if (s === 'up' || s === 'down') opts.status = s;
   return { format, opts };

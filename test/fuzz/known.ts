@@ -16,7 +16,7 @@ export const KNOWN_OPEN: Readonly<Record<string, string>> = {
   // status-generation-unvalidated fixed since: InvalidOptionError with a code).
   // ---- status-requests.ts
   'status-half-close':
-    'a page of more than 1,000 rows is streamed over several turns; a client that half-closes after its request (printf ... | nc; HTTP/1.0 tools) meets Node\'s http server default (httpAllowHalfOpen = false: the socket is ended at the FIN) and gets the page cut short (a truncated chunked body). Small pages are answered at once and arrive whole. Left as documented (docs/guarantees.md): the embedding server decides half-open behaviour',
+    'sources of more than 1,000 servers are read, and pages of more than 1,000 rows written, over several turns; a client that half-closes after its request (printf ... | nc; HTTP/1.0 tools) meets Node\'s http server default (httpAllowHalfOpen = false: the socket is ended at the FIN) and gets no response, or the page cut short (a truncated chunked body). Small upstreams are answered at once and arrive whole. Left as documented (docs/guarantees.md): the embedding server decides half-open behaviour',
   // ---- config-text.ts: none open. Seen at b88f90b and fixed by 5571112 (include policy,
   // readConfigFile, maxIncludeFiles, maxErrors, the new glob): include-mutual (8 files each
   // including all 8: lenient walks every permutation), include-glob-backtracking (`*a*a*a*a*a*a*a*a*b`

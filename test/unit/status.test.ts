@@ -256,3 +256,22 @@ describe('formatStatus prometheus', () => {
     expect(all).toContain('upstream="a\\"b\\\\c\\nd"');
   });
 });
+
+describe('the query of a request target', () => {
+  it('gives the first value of a name exactly as URLSearchParams would, on random targets', async () => {
+    const fc = (await import('fast-check')).default;
+    const { queryParam } = await import('../../src/status');
+    const piece = fc.constantFrom('format', 'status', 'fo%72mat', 'f+ormat', 'json', 'csv', '=', '&', '?', '#', '%', '%2', '%zz', '+', 'a', '', '%26', 'é');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }), fc.constantFrom('format', 'status'), (parts, name) => {
+        const target = parts.join('');
+        const hash = target.indexOf('#');
+        const path = hash < 0 ? target : target.slice(0, hash);
+        const q = path.indexOf('?');
+        const want = new URLSearchParams(q < 0 ? '' : path.slice(q + 1)).get(name);
+        expect(queryParam(target, name)).toBe(want);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
