@@ -239,7 +239,7 @@ export function run(argv: string[], io: Io): number {
   return 2;
 }
 
-/** The message of a `readConfigFile` failure, without the path (the caller names it). */
+/** The message of a `readConfigBytes` failure, without the path (the caller names it). */
 function readFailure(e: unknown, path: string): string {
   if (e instanceof ReadFileError) {
     // "<path> is a FIFO, not a regular file" -> "it is a FIFO, not a regular file"

@@ -15,7 +15,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 /** The default size cap of one configuration file: nginx's own stock files are a few kB. */
 export const MAX_CONFIG_FILE_BYTES = 8 * 1024 * 1024;
 
-/** An error of `readConfigFile` with an errno-like code. */
+/** An error of `readConfigBytes` with an errno-like code. */
 export class ReadFileError extends Error {
   constructor(
     message: string,
@@ -38,17 +38,10 @@ function kindOf(st: import('node:fs').Stats): string {
 }
 
 /**
- * The UTF-8 text of the regular file `path`, at most `maxBytes` long. Throws Node's open errors
+ * The bytes of the regular file `path`, at most `maxBytes` long. Throws Node's open errors
  * (`ENOENT`, `EACCES`, ...), `EISDIR` for a directory, `ReadFileError` `ENOTREG` for a FIFO, socket
- * or device, and `ReadFileError` `EFBIG` for a file larger than `maxBytes`.
- */
-export function readConfigFile(path: string, maxBytes: number = MAX_CONFIG_FILE_BYTES): string {
-  return Buffer.from(readConfigBytes(path, maxBytes)).toString('utf8');
-}
-
-/**
- * The bytes of the regular file `path`, at most `maxBytes`, with the errors of `readConfigFile`.
- * The parser takes bytes as nginx does: a byte that is not UTF-8 counts once towards nginx's
+ * or device, and `ReadFileError` `EFBIG` for a file larger than `maxBytes`. The parser takes bytes
+ * as nginx does: a byte that is not UTF-8 counts once towards nginx's
  * 4096-byte token buffer, where its decoded replacement character would count three times.
  */
 export function readConfigBytes(path: string, maxBytes: number = MAX_CONFIG_FILE_BYTES): Uint8Array {

@@ -28,7 +28,7 @@ export interface ParseOptions {
   filename?: string;
   /**
    * Reads an included file (sync). It receives the path normalised (`.`, `..` and repeated `/`
-   * resolved), after the `includes` policy allowed it. Default: `readConfigFile` (a regular file
+   * resolved), after the `includes` policy allowed it. Default: `readConfigBytes` (a regular file
    * only, at most `maxFileBytes`, never blocking on a FIFO or a device).
    */
   readFile?: (path: string) => string | Uint8Array;

@@ -146,8 +146,9 @@ export function clearTried(r: RequestState): void {
 
 /**
  * nginx's one-way fallback after the primary tier yielded nothing: the request moves to the backup
- * tier with an empty tried set (its primaries' set is kept aside, `passed`) (`peers->next` in round robin's and least_conn's get). False when
- * there is no backup tier or the request is on it already.
+ * tier with an empty tried set (`peers->next` in round robin's and least_conn's get); its set on the
+ * primaries is moved aside (`passed`), not cleared. False when there is no backup tier or the
+ * request is on it already.
  */
 export function fallBackToBackup(p: Peers, r: RequestState): boolean {
   if (p.backup === null || r.tier !== p.primary) return false;
