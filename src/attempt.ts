@@ -12,7 +12,7 @@
 import { AttemptStateError } from './errors';
 import type { Server, ServerRecord } from './server';
 import type { Tier } from './tier';
-import { type Placed, type RequestState, recycleTried } from './select/request';
+import { type Passed, type Placed, type RequestState, recycleTried } from './select/request';
 
 /** What an Attempt needs from its Balancer. @internal */
 export interface AttemptOwner {
@@ -54,9 +54,7 @@ export class Attempt implements RequestState {
   /** @internal */ key: string;
   /** @internal */ walk: object | null = null;
   /** @internal */ carried: readonly Placed[] | null = null;
-  /** @internal */ passed: Tier | null = null;
-  /** @internal */ passedMask = 0;
-  /** @internal */ passedBits: Uint32Array | null = null;
+  /** @internal */ passed: Passed | null = null;
   /** @internal */ generation: number;
   /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
   tries: number;

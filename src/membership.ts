@@ -226,7 +226,6 @@ export class Membership {
     const tried = new Set<Placed>(r.carried);
     for (const rec of passedTried(r)) tried.add(rec);
     r.passed = null;
-    r.passedBits = null;
     for (let i = 0; i < old.n; i++) if (isTried(r, i)) tried.add(old.records[i] as ServerRecord);
     // a removed server added again since is the same server to this request (by id)
     for (const rec of [...tried]) {

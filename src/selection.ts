@@ -18,7 +18,7 @@ import { Membership } from './membership';
 import { methodSpec } from './methods';
 import { type BalancerOptions, type Method, type ResolvedOptions, resolveOptions } from './options';
 import type { Peers } from './peers';
-import { type RequestState, markTried } from './select/request';
+import { type Passed, type RequestState, markTried } from './select/request';
 import type { Selector, Shortcut } from './select/selector';
 import { ServerRecord, type Server, type ServerState } from './server';
 import { GATE_FAILS, GATE_FULL, type Tier } from './tier';
@@ -35,9 +35,7 @@ class PickRequest implements RequestState {
   key = '';
   walk: object | null = null;
   readonly carried = null;
-  passed: Tier | null = null;
-  passedMask = 0;
-  passedBits: Uint32Array | null = null;
+  passed: Passed | null = null;
   constructor(
     readonly clock: () => number,
     tier: Tier,

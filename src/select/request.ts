@@ -39,10 +39,17 @@ export interface RequestState {
   /**
    * The primary tier a request fell back from, and its tried set there (moved aside, not cleared):
    * read only if a membership change sends the request back to the primaries (membership.ts remap).
+   * Null unless the request tried primaries before it fell back (one field on every request; an
+   * object only on that fallback).
    */
-  passed: Tier | null;
-  passedMask: number;
-  passedBits: Uint32Array | null;
+  passed: Passed | null;
+}
+
+/** The tried set a request left on the primary tier when it fell back to the backup tier. */
+export interface Passed {
+  readonly tier: Tier;
+  readonly mask: number;
+  readonly bits: Uint32Array | null;
 }
 
 /** A server as the tried set sees it: where it sits now (`tier` null once removed). */
@@ -107,13 +114,12 @@ export function markTried(r: RequestState, i: number): void {
 
 /** The servers a request tried on the primary tier it fell back from (none if it did not). */
 export function passedTried(r: RequestState): Placed[] {
-  const t = r.passed;
   const out: Placed[] = [];
-  if (t === null) return out;
-  const bits = r.passedBits;
-  for (let i = 0; i < t.n; i++) {
-    const tried = bits === null ? i < 32 && ((r.passedMask >>> i) & 1) !== 0 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0;
-    if (tried) out.push(t.records[i] as unknown as Placed);
+  if (r.passed === null) return out;
+  const { tier, mask, bits } = r.passed;
+  for (let i = 0; i < tier.n; i++) {
+    const tried = bits === null ? i < 32 && ((mask >>> i) & 1) !== 0 : ((bits[i >>> 5]! >>> (i & 31)) & 1) !== 0;
+    if (tried) out.push(tier.records[i] as unknown as Placed);
   }
   return out;
 }
@@ -152,12 +158,13 @@ export function clearTried(r: RequestState): void {
  */
 export function fallBackToBackup(p: Peers, r: RequestState): boolean {
   if (p.backup === null || r.tier !== p.primary) return false;
-  r.passed = r.tier;
-  r.passedMask = r.mask;
-  r.passedBits = r.bits;
+  if (r.mask !== 0 || r.bits !== null) {
+    // (only a request that tried primaries has a set to move aside: never a one-shot pick)
+    r.passed = { tier: r.tier, mask: r.mask, bits: r.bits };
+    r.mask = 0;
+    r.bits = null;
+  }
   r.tier = p.backup;
-  r.mask = 0;
-  r.bits = null;
   if (r.carried !== null) markPlaced(r, r.carried);
   return true;
 }
