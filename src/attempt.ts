@@ -3,9 +3,11 @@
  * the tries budget, the one-way switch to the backup tier, and the hash walk.
  *
  * Usage mirrors nginx's get / notify / free: `next()` hands out a server not yet tried by this
- * attempt, then exactly one of `fail()` or `release()` frees it (`connected()` may come in between).
- * `next()` returns `undefined` when nothing is left (no live upstreams, or no tries left), after
- * which the attempt is finished. Misuse throws `AttemptStateError` and changes no counters.
+ * attempt, then exactly one of `fail()`, `skip()` or `release()` frees it (`connected()` may come in
+ * between): `fail()` is NGX_PEER_FAILED, `skip()` is NGX_PEER_NEXT (http's 403 / 404 passed on),
+ * `release()` ends the attempt. `next()` returns `undefined` when nothing is left (no live upstreams,
+ * no tries left, or the time budget spent: `proxy_next_upstream_tries` / `_timeout`), after which
+ * the attempt is finished. Misuse throws `AttemptStateError` and changes no counters.
  * One allocation per attempt (this object; plus a bitmap for tiers over 32 servers); none per `next()`.
  */
 
@@ -21,7 +23,7 @@ export interface AttemptOwner {
   freeFor(server: ServerRecord, failed: boolean, r: Attempt | null, triesLeft: number, announce: boolean): void;
   connectedFor(server: ServerRecord): void;
   remap(r: Attempt): void;
-  triesExhausted(): void;
+  triesExhausted(reason: 'tries' | 'timeout'): void;
   readonly generation: number;
 }
 
@@ -35,7 +37,7 @@ const FINISHED = 3;
  * enough for V8 to inline): `next()` while a server is current or after the end, `connected()`,
  * `fail()` or `release()` with no current server, or a free of a connection already released.
  */
-function misuse(call: 'next' | 'connected' | 'fail' | 'release', current: ServerRecord | null): AttemptStateError {
+function misuse(call: 'next' | 'connected' | 'fail' | 'skip' | 'release', current: ServerRecord | null): AttemptStateError {
   if (call === 'next') {
     return current !== null
       ? new AttemptStateError(`next() called while ${JSON.stringify(current.id)} is still current: call fail() or release() first`, current.id)
@@ -43,6 +45,14 @@ function misuse(call: 'next' | 'connected' | 'fail' | 'release', current: Server
   }
   if (current === null) return new AttemptStateError(`${call}() called with no current server: call next() first`, undefined);
   return new AttemptStateError(`${call}() of ${JSON.stringify(current.id)}, whose connection was already released`, current.id);
+}
+
+/** Per-attempt limits: nginx's `proxy_next_upstream_tries` and `proxy_next_upstream_timeout`. */
+export interface AttemptOptions {
+  /** The most servers this attempt tries; 0 = the balancer's `tries` option (itself 0 = no limit). */
+  tries?: number;
+  /** ms from the attempt's start (on the balancer's clock) after which no further server is tried; 0 = none. */
+  timeout?: number;
 }
 
 export class Attempt implements RequestState {
@@ -58,6 +68,10 @@ export class Attempt implements RequestState {
   /** @internal */ generation: number;
   /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
   tries: number;
+  /** The time budget in ms (`proxy_next_upstream_timeout`); 0 = none. */
+  readonly timeout: number;
+  /** The clock's reading at the start (nginx `peer.start_time`), read only with a time budget or by `elapsed`. */
+  #started: number;
   #owner: AttemptOwner;
   #current: ServerRecord | null = null;
   /** connected() was called for the current server. */
@@ -65,13 +79,27 @@ export class Attempt implements RequestState {
   #phase = FRESH;
 
   /** @internal Use `balancer.attempt()`. */
-  constructor(owner: AttemptOwner, tier: Tier, tries: number, key: string) {
+  constructor(owner: AttemptOwner, tier: Tier, tries: number, key: string, timeout = 0) {
     this.#owner = owner;
     this.clock = owner.clock;
     this.tier = tier;
     this.tries = tries;
     this.key = key;
     this.generation = owner.generation;
+    this.timeout = timeout;
+    this.#started = timeout === 0 ? NaN : owner.clock();
+  }
+
+  /**
+   * Milliseconds since the attempt started, on the balancer's clock. With a time budget the start is
+   * the attempt's creation; without one the clock is not read then, and the start is the first read
+   * of `elapsed`.
+   */
+  get elapsed(): number {
+    const started = this.#started;
+    if (started === started) return this.#owner.clock() - started;
+    this.#started = this.#owner.clock();
+    return 0;
   }
 
   /** The server handed out by the last `next()` and not yet freed, if any. */
@@ -99,10 +127,10 @@ export class Attempt implements RequestState {
     const phase = this.#phase;
     if (phase === ACTIVE || phase === FINISHED) throw misuse('next', this.#current);
     const owner = this.#owner;
-    if (phase === BETWEEN && this.tries === 0) {
+    if (phase === BETWEEN && (this.tries === 0 || (this.timeout !== 0 && owner.clock() - this.#started >= this.timeout))) {
       this.#phase = FINISHED;
       recycleTried(this);
-      owner.triesExhausted();
+      owner.triesExhausted(this.tries === 0 ? 'tries' : 'timeout');
       return undefined;
     }
     if (this.generation !== owner.generation) owner.remap(this);
@@ -131,20 +159,29 @@ export class Attempt implements RequestState {
 
   /** The current server failed (refused, timed out, reset): counts against its `maxFails`. */
   fail(): void {
-    this.#free(true);
+    this.#free(true, 'fail');
+  }
+
+  /**
+   * The current server answered, but this request moves on (nginx's NGX_PEER_NEXT: http's 403 or
+   * 404 named in `proxy_next_upstream`): freed as a success, no failure counted, one try used; call
+   * `next()` for the next server. `nextUpstream()` says when.
+   */
+  skip(): void {
+    this.#free(false, 'skip');
   }
 
   /** The current server's work is done without failure; the attempt is finished. */
   release(): void {
-    this.#free(false);
+    this.#free(false, 'release');
     if (this.bits !== null) recycleTried(this);
   }
 
-  #free(failed: boolean): void {
+  #free(failed: boolean, call: 'fail' | 'skip' | 'release'): void {
     const server = this.#current;
-    if (server === null || server.conns <= 0) throw misuse(failed ? 'fail' : 'release', server);
+    if (server === null || server.conns <= 0) throw misuse(call, server);
     this.#current = null;
-    this.#phase = failed ? BETWEEN : FINISHED;
+    this.#phase = call === 'release' ? FINISHED : BETWEEN;
     const announce = !failed && !this.#connected;
     this.#connected = false;
     // nginx decrements tries after free; free may zero them (single mode), so compute first.

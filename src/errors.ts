@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'ERR_UPSTREAM_INVALID_KEY'
   | 'ERR_UPSTREAM_CLOSED'
   | 'ERR_UPSTREAM_CONFIG'
-  | 'ERR_UPSTREAM_CLOCK';
+  | 'ERR_UPSTREAM_CLOCK'
+  | 'ERR_UPSTREAM_ADDRESS';
 
 /**
  * Base class of every error this package throws.

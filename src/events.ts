@@ -26,7 +26,9 @@ export type ExhaustedReason =
   /** Every server is down, excluded, unhealthy or full: nginx's "no live upstreams". */
   | 'no-live-upstreams'
   /** The attempt used up its tries budget (nginx finalises with 502). */
-  | 'tries';
+  | 'tries'
+  /** The attempt's time budget ran out before a retry (`proxy_next_upstream_timeout`). */
+  | 'timeout';
 
 export interface BalancerEvents {
   /** A server changed state. */

@@ -1,5 +1,7 @@
 export { Balancer, fromNginxOptions } from './config/from-nginx';
 export { Attempt } from './attempt';
+export { nextUpstream, nextUpstreamPolicy, DEFAULT_NEXT_UPSTREAM } from './next-upstream';
+export { upstreamTarget, connectOptions } from './target';
 export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock';
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
 export { DEFAULT_CHECK, DEFAULT_SERVER, METHODS } from './options';
@@ -15,6 +17,9 @@ export { ketamaPoints } from './select/consistent-hash';
 export { probeFor, PROBES } from './health/probes/index';
 
 export type { BalancerSnapshot, ServerPatch } from './balancer';
+export type { AttemptOptions } from './attempt';
+export type { NextUpstreamCondition, NextUpstreamPolicy, NextUpstreamVerdict, UpstreamOutcome } from './next-upstream';
+export type { UpstreamTarget, ConnectOptionsFor } from './target';
 export type { FromNginxOptions } from './config/from-nginx';
 export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
 export type { IncludePolicy } from './config/types';

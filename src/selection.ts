@@ -9,10 +9,10 @@
  */
 
 import { EventEmitter } from 'eventemitter3';
-import { Attempt, type AttemptOwner } from './attempt';
+import { Attempt, type AttemptOptions, type AttemptOwner } from './attempt';
 import { guardClock, monotonicClock } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
-import { type BalancerEvents, type StateCause, type TierName, emitSafely } from './events';
+import { type BalancerEvents, type ExhaustedReason, type StateCause, type TierName, emitSafely } from './events';
 import { markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
 import { Membership } from './membership';
 import { methodSpec } from './methods';
@@ -129,12 +129,20 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
    * capped by the `tries` option) and its tier. `key` is the hash key (hash methods) or the client
    * address (ip-hash).
    */
-  attempt(key?: string): Attempt {
+  attempt(key?: string, options?: AttemptOptions): Attempt {
     const p = this.#peers;
     let tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);
-    const cap = this.options.tries;
+    let cap = this.options.tries;
+    let timeout = 0;
+    if (options !== undefined) {
+      const { tries: t = 0, timeout: ms = 0 } = options;
+      if (!Number.isInteger(t) || t < 0) throw new InvalidOptionError('tries', `Expected tries to be a non-negative integer, got ${show(t)}`, t);
+      if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) throw new InvalidOptionError('timeout', `Expected timeout to be a non-negative finite number of ms, got ${show(ms)}`, ms);
+      if (t !== 0) cap = t;
+      timeout = ms;
+    }
     if (cap !== 0 && tries > cap) tries = cap;
-    return new Attempt(this, p.primary, tries, key ?? '');
+    return new Attempt(this, p.primary, tries, key ?? '', timeout);
   }
 
   /**
@@ -226,12 +234,12 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     return rec;
   }
 
-  /** @internal An attempt ran out of tries. */
-  triesExhausted(): void {
-    this.#noLive('tries');
+  /** @internal An attempt ran out of tries or time. */
+  triesExhausted(reason: 'tries' | 'timeout'): void {
+    this.#noLive(reason);
   }
 
-  #noLive(reason: 'no-live-upstreams' | 'tries'): void {
+  #noLive(reason: ExhaustedReason): void {
     if (this.#exhausted) return;
     this.#exhausted = true;
     if (this.listenerCount('exhausted') !== 0) emitSafely(this, 'exhausted', reason, this.name);

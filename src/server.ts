@@ -14,6 +14,7 @@
 import type { Tier } from './tier';
 import { FLAG_PARAMS, NUMERIC_PARAMS, type ResolvedServer } from './server-fields';
 import type { RiseFallState } from './health/rise-fall';
+import { type UpstreamTarget, upstreamTarget } from './target';
 
 export type ServerState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'unhealthy';
 
@@ -21,6 +22,12 @@ export type ServerState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 
 export interface Server {
   readonly id: string;
   readonly address: string;
+  /**
+   * The address parsed: `{ kind: 'tcp', host, port }` (port null when the address has none) or
+   * `{ kind: 'unix', path }`; null when the address is not one of those forms. For `net.connect`,
+   * `connectOptions(server)`.
+   */
+  readonly target: UpstreamTarget | null;
   readonly weight: number;
   readonly backup: boolean;
   readonly down: boolean;
@@ -93,6 +100,16 @@ export class ServerRecord implements Server {
   }
 
   get address(): string { return this.config.address; }
+  get target(): UpstreamTarget | null {
+    const config = this.config;
+    if (this.#targetOf !== config.address) {
+      this.#target = upstreamTarget(config.address);
+      this.#targetOf = config.address;
+    }
+    return this.#target;
+  }
+  #target: UpstreamTarget | null = null;
+  #targetOf: string | null = null;
   get weight(): number { return this.config.weight; }
   get backup(): boolean { return this.config.backup; }
   get down(): boolean { return this.config.down; }
