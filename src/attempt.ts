@@ -11,7 +11,7 @@
  * One allocation per attempt (this object; plus a bitmap for tiers over 32 servers); none per `next()`.
  */
 
-import { AttemptStateError } from './errors';
+import { AttemptStateError, InvalidOptionError, show } from './errors';
 import type { Server, ServerRecord } from './server';
 import type { Tier } from './tier';
 import { type Passed, type Placed, type RequestState, recycleTried } from './select/request';
@@ -53,6 +53,22 @@ export interface AttemptOptions {
   tries?: number;
   /** ms from the attempt's start (on the balancer's clock) after which no further server is tried; 0 = none. */
   timeout?: number;
+}
+
+/** The tries cap of an attempt: its own `tries`, else the balancer's. @internal */
+export function attemptTries(options: AttemptOptions, balancerTries: number): number {
+  const t = options.tries ?? 0;
+  if (!Number.isInteger(t) || t < 0) throw new InvalidOptionError('tries', `Expected tries to be a non-negative integer, got ${show(t)}`, t);
+  return t !== 0 ? t : balancerTries;
+}
+
+/** The time budget of an attempt in ms, 0 = none. @internal */
+export function attemptTimeout(options: AttemptOptions): number {
+  const ms = options.timeout ?? 0;
+  if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) {
+    throw new InvalidOptionError('timeout', `Expected timeout to be a non-negative finite number of ms, got ${show(ms)}`, ms);
+  }
+  return ms;
 }
 
 export class Attempt implements RequestState {

@@ -9,7 +9,7 @@
  */
 
 import { EventEmitter } from 'eventemitter3';
-import { Attempt, type AttemptOptions, type AttemptOwner } from './attempt';
+import { Attempt, type AttemptOptions, type AttemptOwner, attemptTimeout, attemptTries } from './attempt';
 import { guardClock, monotonicClock } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
 import { type BalancerEvents, type ExhaustedReason, type StateCause, type TierName, emitSafely } from './events';
@@ -132,17 +132,9 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   attempt(key?: string, options?: AttemptOptions): Attempt {
     const p = this.#peers;
     let tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);
-    let cap = this.options.tries;
-    let timeout = 0;
-    if (options !== undefined) {
-      const { tries: t = 0, timeout: ms = 0 } = options;
-      if (!Number.isInteger(t) || t < 0) throw new InvalidOptionError('tries', `Expected tries to be a non-negative integer, got ${show(t)}`, t);
-      if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) throw new InvalidOptionError('timeout', `Expected timeout to be a non-negative finite number of ms, got ${show(ms)}`, ms);
-      if (t !== 0) cap = t;
-      timeout = ms;
-    }
+    const cap = options === undefined ? this.options.tries : attemptTries(options, this.options.tries);
     if (cap !== 0 && tries > cap) tries = cap;
-    return new Attempt(this, p.primary, tries, key ?? '', timeout);
+    return new Attempt(this, p.primary, tries, key ?? '', options === undefined ? 0 : attemptTimeout(options));
   }
 
   /**

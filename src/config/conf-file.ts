@@ -21,6 +21,7 @@ import { ConfigError } from '../errors';
 import { CHECK_COMMANDS } from './check';
 import { ARGS, CONTEXTS, type Command, type Conf, type Ctx, type Includes, type UpsState, type Where } from './conf';
 import { CORE_COMMANDS, coreMain, elsewhere } from './core';
+import { UPSTREAM_USE_COMMANDS } from './upstream-use';
 import { CHECK_MODULE_DIRECTIVES, NGINX_DIRECTIVES, RAW_BLOCKS } from './directives';
 import { include, INCLUDE, includes, limitOption } from './include';
 import { MAX_DEPTH, MAX_ERRORS } from './numbers';
@@ -38,7 +39,7 @@ function table<C>(rows: readonly Command<C>[]): Table<C> {
 }
 
 /** Commands of the blocks outside `upstream` (and `include`, which is everywhere). */
-const BLOCK_TABLE = table<void>([INCLUDE, ...CORE_COMMANDS, UPSTREAM_BLOCK]);
+const BLOCK_TABLE = table<void>([INCLUDE, ...CORE_COMMANDS, UPSTREAM_BLOCK, ...UPSTREAM_USE_COMMANDS]);
 /** Commands inside `upstream`, without and with the check module. */
 const UPSTREAM_TABLE = table(UPSTREAM_COMMANDS);
 const UPSTREAM_CHECK_TABLE = table([...UPSTREAM_COMMANDS, ...CHECK_COMMANDS]);

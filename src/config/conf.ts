@@ -9,6 +9,7 @@
 
 import type { ConfigError } from '../errors';
 import type { Method } from '../methods';
+import type { NextUpstreamCondition } from '../next-upstream';
 import type { CheckOptions, HttpStatusClass } from '../options';
 import type { ResolvedServer } from '../server-fields';
 import type { Statement, Token } from './tokenizer';
@@ -170,6 +171,8 @@ export interface CoreMain {
   /** The stream `server` block being read has a `listen`. */
   listenSeen: boolean;
   readonly proxyDirectives: ProxyDirective[];
+  /** The `*_pass` and `*_next_upstream*` directives, by block (upstream-use.ts). */
+  readonly uses: UseState;
 }
 
 /** A file being read: its canonical identity (for cycles) and its name as nginx shows it. */
@@ -242,4 +245,40 @@ export interface Conf {
   position(): { line: number; column: number };
   /** The current file ended inside a block (reported once). */
   eofReached(): boolean;
+}
+
+/** The http modules that pass a request to an upstream, and the stream proxy. */
+export type PassModule = 'proxy' | 'grpc' | 'fastcgi' | 'uwsgi' | 'scgi' | 'memcached' | 'stream';
+
+/** What one block sets for one module. */
+export interface Settings {
+  conditions?: { values: NextUpstreamCondition[]; at: Where };
+  tries?: { value: number; at: Where };
+  timeout?: { value: number; at: Where };
+}
+
+/** A block that can hold these directives: http, server, location; stream, server. */
+export interface UseScope {
+  readonly parent: UseScope | null;
+  readonly ctx: Ctx;
+  /** `location /api`, `server` (with its line), `http`, `stream`. */
+  readonly label: string;
+  readonly set: Map<PassModule, Settings>;
+}
+
+/** A `*_pass` seen while walking. */
+export interface PassRecord {
+  module: PassModule;
+  directive: string;
+  value: string;
+  /** The upstream name it would name (lower case), or null (variables, a URL with a port, ...). */
+  host: string | null;
+  scope: UseScope;
+  at: Where;
+}
+
+/** The state this module keeps across one parse. */
+export interface UseState {
+  scope: UseScope | null;
+  readonly passes: PassRecord[];
 }

@@ -17,6 +17,7 @@ import { CONTEXTS, type Command, type Conf, type CoreMain } from './conf';
 import { EVENTS_DIRECTIVES, MAIN_DIRECTIVES, RAW_BLOCKS } from './directives';
 import type { Statement } from './tokenizer';
 import { initUpstreams, upstreamBlock } from './upstream';
+import { useState, withScope } from './upstream-use';
 
 /** Main-context directives that say `is duplicate` when repeated (nginx.c, ngx_conf_set_*_slot). */
 const MAIN_ONCE = new Set([
@@ -27,7 +28,7 @@ const MAIN_ONCE = new Set([
 
 /** The core modules' state of one parse. */
 export function coreMain(): CoreMain {
-  return { seen: new Set(), mailLoaded: false, listenSeen: false, proxyDirectives: [] };
+  return { seen: new Set(), mailLoaded: false, listenSeen: false, proxyDirectives: [], uses: useState() };
 }
 
 /** `http { }`, `stream { }`, `events { }`: once each; http and stream then check their upstreams. */
@@ -37,8 +38,9 @@ function topBlock(cf: Conf, st: Statement, name: 'http' | 'stream' | 'events'): 
     return cf.recover(st, 'other');
   }
   cf.core.seen.add(name);
-  cf.block(name);
-  if (name !== 'events') initUpstreams(cf, name);
+  if (name === 'events') return cf.block(name);
+  withScope(cf, name, name, () => cf.block(name));
+  initUpstreams(cf, name);
 }
 
 function mainDirective(cf: Conf, st: Statement): void {
@@ -56,7 +58,7 @@ function serverBlock(cf: Conf, st: Statement): void {
   const saved = cf.core.listenSeen;
   cf.core.listenSeen = false;
   const before = cf.errors.length;
-  cf.block(ctx);
+  withScope(cf, ctx, `server (${st.file}:${st.line})`, () => cf.block(ctx));
   if (ctx === 'stream-server' && !cf.core.listenSeen && cf.errors.length === before) {
     cf.error('no "listen" is defined for server', { file: st.file, line: st.line, column: st.args[0]!.column }, 'NO_LISTEN');
   }
@@ -80,7 +82,13 @@ export const CORE_COMMANDS: readonly Command<void>[] = [
   ...[...MAIN_DIRECTIVES].map(([name, args]): Command<void> => ({ name, contexts: ['main'], block: false, args, handler: mainDirective })),
   ...[...EVENTS_DIRECTIVES].map(([name, args]): Command<void> => ({ name, contexts: ['events'], block: false, args, handler: () => {} })),
   { name: 'server', contexts: ['http', 'stream'], block: true, args: '0', handler: serverBlock },
-  { name: 'location', contexts: ['http-server', 'http-location'], block: true, args: '12', handler: (cf) => cf.block('http-location') },
+  {
+    name: 'location',
+    contexts: ['http-server', 'http-location'],
+    block: true,
+    args: '12',
+    handler: (cf, st) => withScope(cf, 'http-location', `location ${st.args.slice(1).map((a) => a.text).join(' ')}`, () => cf.block('http-location')),
+  },
   { name: 'limit_except', contexts: ['http-location'], block: true, args: '1+', handler: otherBlock },
   { name: 'types', contexts: ['http', 'http-server', 'http-location'], block: true, args: '0', handler: otherBlock },
   { name: 'map', contexts: ['http', 'stream'], block: true, args: '2', handler: otherBlock },

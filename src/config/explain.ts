@@ -23,7 +23,8 @@ import { DEFAULT_SERVER } from '../server-fields';
 import { configLines, terminateDirectives, type TerminatedLine } from './document';
 import { escapeStrings } from './escape';
 import { formatUpstream, methodChoice, methodSpecOf } from './format';
-import { parseConfig, type ConfigResult, type ParseOptions, type UpstreamConfig } from './nginx';
+import { explainUse, type UseExplanation } from './explain-retries';
+import { parseConfig, type ConfigResult, type ParseOptions, type UpstreamConfig, type UpstreamUse } from './nginx';
 import { describeMs } from './time';
 
 /** One server row of an explanation. */
@@ -64,6 +65,8 @@ export interface UpstreamExplanation {
   warnings: string[];
   /** The block was recovered from a place nginx rejects (lenient). */
   misplaced: boolean;
+  /** Every `*_pass` that uses it, with what moves a request on and what counts as a failure there. */
+  uses: UseExplanation[];
 }
 
 /** A problem with nginx's message and what to do about it. */
@@ -185,7 +188,7 @@ function methodWords(u: UpstreamConfig): string {
   return spec.describe(methodChoice(u.options), u.hashKey ?? '');
 }
 
-function explainUpstream(u: UpstreamConfig): UpstreamExplanation {
+function explainUpstream(u: UpstreamConfig, uses: readonly UpstreamUse[]): UpstreamExplanation {
   const servers = u.options.servers;
   const primaries = servers.filter((s) => !s.backup);
   const backups = servers.filter((s) => s.backup);
@@ -242,6 +245,7 @@ function explainUpstream(u: UpstreamConfig): UpstreamExplanation {
     check: u.options.check ? checkWords(u.options.check) : null,
     warnings,
     misplaced: u.misplaced === true,
+    uses: uses.filter((x) => x.upstream === u.name && x.context === u.context && u.misplaced !== true).map(explainUse),
   };
 }
 
@@ -385,7 +389,7 @@ export function explain(input: string | Uint8Array, opts: Omit<ParseOptions, 'le
     verdict,
     stock,
     errors: r.errors.map(errInfo),
-    upstreams: ups.map(explainUpstream),
+    upstreams: ups.map((u) => explainUpstream(u, r.uses)),
     findings,
     ...(document === undefined ? {} : { document }),
   };
@@ -458,6 +462,12 @@ export function renderExplanation(explanation: Explanation, style: RenderStyle =
     out.push('  failures:');
     for (const s of u.servers) out.push(`    ${s.label} ${s.address}: ${s.policy}`);
     out.push(`  active check: ${u.check ?? 'none (passive failure detection only)'}`);
+    for (const x of u.uses) {
+      out.push(`  used by ${x.directive} (${x.file}:${x.line}, ${x.where}): next upstream ${x.nextUpstream}`);
+      out.push(`    moves on to the next server after: ${x.retries.length ? x.retries.join('; ') : 'nothing'}`);
+      out.push(`    counts against max_fails: ${x.counts.join('; ')}`);
+      for (const n of x.notes) out.push(`    ${n}`);
+    }
     if (u.warnings.length) {
       out.push('  warnings:');
       for (const w of u.warnings) out.push(`    ${style.yellow('!')} ${w}`);

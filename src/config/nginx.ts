@@ -15,9 +15,10 @@
 import { ConfigError } from '../errors';
 import type { BalancerOptions } from '../options';
 import { Walker } from './conf-file';
+import { upstreamUses } from './upstream-use';
 import type { ConfigResult, ParseOptions, UpstreamConfig } from './types';
 
-export type { ConfigResult, ConfigWarning, ParseOptions, ProxyDirective, ServerSource, UpstreamConfig } from './types';
+export type { ConfigResult, ConfigWarning, ParseOptions, ProxyDirective, ServerSource, UpstreamConfig, UpstreamUse } from './types';
 
 /**
  * Parses nginx configuration text and returns every `upstream` block, every warning and (in
@@ -38,7 +39,14 @@ export function parseConfig(text: string | Uint8Array, opts: ParseOptions = {}):
   const w = new Walker(opts, filename);
   w.parseMain(text, filename);
   if (!opts.lenient && w.errors.length > 0) throw w.errors[0]!;
-  return { upstreams: w.upstream.results, errors: w.errors, warnings: w.warnings, files: w.includes.files, proxyDirectives: w.core.proxyDirectives };
+  return {
+    upstreams: w.upstream.results,
+    errors: w.errors,
+    warnings: w.warnings,
+    files: w.includes.files,
+    proxyDirectives: w.core.proxyDirectives,
+    uses: upstreamUses(w.core.uses, w.upstream.results),
+  };
 }
 
 /**

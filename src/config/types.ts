@@ -5,6 +5,7 @@
  */
 
 import type { ConfigError } from '../errors';
+import type { NextUpstreamPolicy } from '../next-upstream';
 import type { BalancerOptions } from '../options';
 
 /**
@@ -126,6 +127,8 @@ export interface ConfigResult {
   files: string[];
   /** Every `listen` and `proxy_pass` seen (any block), for explanations of proxy structure. */
   proxyDirectives: ProxyDirective[];
+  /** Every `*_pass` that names a parsed upstream, with the next-upstream policy in force there. */
+  uses: UpstreamUse[];
 }
 
 /** A `listen` or `proxy_pass` line found while walking the configuration. */
@@ -136,4 +139,22 @@ export interface ProxyDirective {
   line: number;
   /** The block kind it sat in: `stream-server`, `http-server`, `http-location`, or `other`. */
   block: string;
+}
+
+/** One upstream's use by a `*_pass`, with the next-upstream policy in force there. */
+export interface UpstreamUse {
+  /** The upstream block's name, as it is written in its `upstream` line. */
+  upstream: string;
+  context: 'http' | 'stream';
+  /** `proxy_pass`, `grpc_pass`, ... */
+  directive: string;
+  value: string;
+  file: string;
+  line: number;
+  /** The enclosing blocks, outermost first: `http`, `server (file:line)`, `location /api`. */
+  where: string[];
+  /** `*_next_upstream`, `*_next_upstream_tries` and `*_next_upstream_timeout` in force there. */
+  nextUpstream: NextUpstreamPolicy;
+  /** Where each of the three was set (`null`: nginx's default). */
+  setAt: { conditions: { file: string; line: number; column: number } | null; tries: { file: string; line: number; column: number } | null; timeout: { file: string; line: number; column: number } | null };
 }

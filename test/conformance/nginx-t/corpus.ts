@@ -185,6 +185,37 @@ const hand: CorpusCase[] = [
   one('backup-least-conn', stream('        least_conn;\n        server 127.0.0.1:80;\n        server 127.0.0.1:81 backup;')),
   // --- contexts (§6.1)
   one('upstream-top-level', 'upstream u {\n    server 127.0.0.1:80;\n}\n'),
+  // next-upstream settings where the upstream is used (src/config/upstream-use.ts)
+  ...((): CorpusCase[] => {
+    const loc = (body: string, outer = '') => `http {\n    upstream u { server 127.0.0.1:80; server 127.0.0.1:81; }\n${outer}    server {\n        listen 127.0.0.1:18080;\n        location / {\n${body}\n        }\n    }\n}\n`;
+    const st = (body: string, outer = '') => `stream {\n    upstream u { server 127.0.0.1:80; server 127.0.0.1:81; }\n${outer}    server {\n        listen 127.0.0.1:10025;\n${body}\n    }\n}\n`;
+    return [
+      one('next-upstream-levels', loc('            proxy_pass http://u/x;\n            proxy_next_upstream http_404 non_idempotent;', '    proxy_next_upstream error timeout http_502;\n    proxy_next_upstream_tries 3;\n    proxy_next_upstream_timeout 10s;\n')),
+      one('next-upstream-all-values', loc('            proxy_pass http://u;\n            proxy_next_upstream error timeout invalid_header non_idempotent http_500 http_502 http_503 http_504 http_403 http_404 http_429 updating off;')),
+      one('next-upstream-case', loc('            proxy_pass http://U;\n            proxy_next_upstream ERROR Http_502;')),
+      one('next-upstream-twice-accumulates', loc('            proxy_pass http://u;\n            proxy_next_upstream error;\n            proxy_next_upstream http_502;')),
+      one('next-upstream-invalid-value', loc('            proxy_pass http://u;\n            proxy_next_upstream error http_501;')),
+      one('next-upstream-duplicate-value', loc('            proxy_pass http://u;\n            proxy_next_upstream error timeout Error;')),
+      one('next-upstream-no-args', loc('            proxy_pass http://u;\n            proxy_next_upstream;')),
+      one('next-upstream-tries-invalid', loc('            proxy_pass http://u;\n            proxy_next_upstream_tries three;')),
+      one('next-upstream-tries-duplicate', loc('            proxy_pass http://u;\n            proxy_next_upstream_tries 2;\n            proxy_next_upstream_tries 3;')),
+      one('next-upstream-timeout-invalid', loc('            proxy_pass http://u;\n            proxy_next_upstream_timeout 5x;')),
+      one('next-upstream-timeout-duplicate', loc('            proxy_pass http://u;\n            proxy_next_upstream_timeout 5s;\n            proxy_next_upstream_timeout 6s;')),
+      one('next-upstream-in-server', 'http {\n    upstream u { server 127.0.0.1:80; }\n    server {\n        listen 127.0.0.1:18080;\n        proxy_next_upstream off;\n        proxy_next_upstream_tries 0;\n        location / { proxy_pass http://u; }\n    }\n}\n'),
+      one('grpc-next-upstream', loc('            grpc_pass grpc://u;\n            grpc_next_upstream error http_502 http_504;\n            grpc_next_upstream_tries 2;')),
+      one('grpc-next-upstream-updating', loc('            grpc_pass grpc://u;\n            grpc_next_upstream updating;')),
+      one('fastcgi-next-upstream-502', loc('            fastcgi_pass u;\n            fastcgi_next_upstream http_502;')),
+      one('fastcgi-next-upstream', loc('            fastcgi_pass u;\n            fastcgi_next_upstream error http_503 http_404;\n            fastcgi_next_upstream_timeout 1m;')),
+      one('uwsgi-scgi-next-upstream', loc('            uwsgi_pass u;\n            uwsgi_next_upstream http_500;\n            scgi_next_upstream http_429;')),
+      one('memcached-next-upstream', loc('            set $memcached_key $uri;\n            memcached_pass u;\n            memcached_next_upstream not_found invalid_response;')),
+      one('memcached-next-upstream-http-404', loc('            memcached_pass u;\n            memcached_next_upstream http_404;')),
+      one('stream-next-upstream', st('        proxy_pass u;\n        proxy_next_upstream off;\n        proxy_next_upstream_tries 2;\n        proxy_next_upstream_timeout 3s;')),
+      one('stream-next-upstream-outer', st('        proxy_pass u;', '    proxy_next_upstream_tries 1;\n')),
+      one('stream-next-upstream-invalid', st('        proxy_pass u;\n        proxy_next_upstream error;')),
+      one('stream-next-upstream-duplicate', st('        proxy_pass u;\n        proxy_next_upstream on;\n        proxy_next_upstream off;')),
+      one('stream-next-upstream-tries-invalid', st('        proxy_pass u;\n        proxy_next_upstream_tries -1;')),
+    ];
+  })(),
   one('upstream-in-server', 'http {\n    server {\n        listen 127.0.0.1:18080;\n        upstream u { server 127.0.0.1:80; }\n    }\n}\n'),
   one('upstream-in-location', 'http {\n    server {\n        listen 127.0.0.1:18080;\n        location / {\n            upstream u { server 127.0.0.1:80; }\n        }\n    }\n}\n'),
   one('upstream-in-stream-server', 'stream {\n    server {\n        listen 127.0.0.1:10025;\n        upstream u { server 127.0.0.1:80; }\n    }\n}\n'),
