@@ -2,7 +2,7 @@
  * What an HTTP proxy does with one upstream's outcome: nginx's `proxy_next_upstream` rule
  * (src/http/ngx_http_upstream.c: `ngx_http_upstream_test_next` for a status code,
  * `ngx_http_upstream_next` for an error, a timeout or an invalid header; docs/nginx-semantics.md
- * §4.3). Pure: the caller passes the attempt's tries left and the time spent, and applies the
+ * §4.1-4.2). Pure: the caller passes the attempt's tries left and the time spent, and applies the
  * verdict to its `Attempt` (`fail()` or `skip()`, then `next()`; or `release()` and pass the
  * response; or `fail()` and answer 502 / 504 itself). The same rule holds for nginx's grpc,
  * fastcgi, uwsgi, scgi and memcached modules, which share the bitmask.

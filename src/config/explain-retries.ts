@@ -2,7 +2,7 @@
  * The retry policy where an upstream is used, in words: which outcomes move a request on to the
  * next server, which count against `max_fails`, and the tries and time limits. The rule is
  * `nextUpstream` (src/next-upstream.ts: nginx's `ngx_http_upstream_test_next` and
- * `ngx_http_upstream_next`; stream: `ngx_stream_proxy_next_upstream`), docs/nginx-semantics.md §4.3.
+ * `ngx_http_upstream_next`; stream: `ngx_stream_proxy_next_upstream`), docs/nginx-semantics.md §4.1-4.3.
  * Pure.
  */
 

@@ -7,7 +7,7 @@
  * `ngx_conf_set_bitmask_slot` / `_num_slot` / `_msec_slot` / `_flag_slot` with their messages, and
  * the merge (a block inherits each setting it does not set itself from the enclosing block, wherever
  * in that block it was written; a bitmask set twice in one block accumulates).
- * docs/nginx-semantics.md §4.3.
+ * docs/nginx-semantics.md §4.1-4.3.
  */
 
 import { type NextUpstreamCondition, nextUpstreamPolicy } from '../next-upstream';

@@ -1,5 +1,5 @@
 /**
- * The http proxy's next-upstream rule (docs/nginx-semantics.md §4.3): `nextUpstream` against
+ * The http proxy's next-upstream rule (docs/nginx-semantics.md §4.1-4.2): `nextUpstream` against
  * `ngx_http_upstream_test_next` / `ngx_http_upstream_next` case by case, `Attempt.skip()` as
  * NGX_PEER_NEXT (free without a failure, one try used), the attempt's tries and time budget, and
  * `upstreamTarget` / `connectOptions` for every address form the `server` directive takes.
