@@ -153,8 +153,10 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
       else if (x < 0.85) w.request(NOBODY, rand() < 0.5);
       else if (x < 0.87) {
         if (w.attempts.length < 2) w.open();
-      } else if (x < 0.9) w.step(Math.floor(rand() * 1e9), rand() < 0.1 ? 'fail' : rand() < 0.5 ? 'connected-release' : 'release');
-      else if (x < 0.998) w.advance(rand() < 0.9 ? Math.floor(rand() * 120) : Math.floor(rand() * 1500));
+      } else if (x < 0.9) {
+        const y = rand();
+        w.step(Math.floor(rand() * 1e9), y < 0.1 ? 'fail' : y < 0.2 ? 'skip' : y < 0.25 ? 'connected-skip' : y < 0.6 ? 'connected-release' : 'release');
+      } else if (x < 0.998) w.advance(rand() < 0.9 ? Math.floor(rand() * 120) : Math.floor(rand() * 1500));
       else w.check(Math.floor(rand() * 1e9), rand() < 0.8);
     } else if (calm) {
       if (x < 0.3) w.request(NOBODY, rand() < 0.5);
@@ -190,7 +192,9 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
       const cur = w.attempts[i % Math.max(1, w.attempts.length)]?.a.current;
       const failing = cur !== undefined && dead.has(cur.id);
       const connect = rand() < 0.4;
-      w.step(i, failing ? (connect && rand() < 0.2 ? 'connected-fail' : 'fail') : connect ? 'connected-release' : 'release');
+      // a live server sometimes answers what the request passes on without a failure (http's 403/404)
+      const skip = !failing && rand() < 0.15;
+      w.step(i, failing ? (connect && rand() < 0.2 ? 'connected-fail' : 'fail') : skip ? (connect ? 'connected-skip' : 'skip') : connect ? 'connected-release' : 'release');
     } else if (x < 0.86) {
       w.advance(rand() < 0.2 ? Math.floor(rand() * 12_000) : Math.floor(rand() * 400));
     } else if (x < 0.9) {

@@ -192,7 +192,7 @@ export class World {
   }
 
   /** Steps attempt k: next() if nothing is current, else frees the current server. */
-  step(k: number, outcome: 'fail' | 'release' | 'connected-release' | 'connected-fail'): void {
+  step(k: number, outcome: 'fail' | 'release' | 'skip' | 'connected-release' | 'connected-fail' | 'connected-skip'): void {
     if (this.attempts.length === 0) return;
     const i = k % this.attempts.length;
     const { a, r } = this.attempts[i]!;
@@ -210,9 +210,11 @@ export class World {
         this.#free(p, () => this.ref.connected(r), false);
       }
       const failed = outcome.endsWith('fail');
+      const skip = outcome.endsWith('skip');
       if (failed) a.fail();
+      else if (skip) a.skip();
       else a.release();
-      this.#free(p, () => this.ref.finish(r, failed, this.now()), failed);
+      this.#free(p, () => this.ref.finish(r, failed, this.now(), skip), failed);
       if (a.finished !== (r.phase === 'finished')) this.fail(`attempt #${i} finished: balancer ${a.finished}, reference ${r.phase}`);
       if (a.finished) this.attempts.splice(i, 1);
     }

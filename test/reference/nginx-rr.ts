@@ -251,14 +251,14 @@ export class RefUpstream {
     return p;
   }
 
-  /** attempt.fail() / attempt.release(). */
-  finish(req: RefRequest, failed: boolean, now: number): void {
+  /** attempt.fail() / attempt.release(); `next` = attempt.skip() (NGX_PEER_NEXT: no failure, the request goes on). */
+  finish(req: RefRequest, failed: boolean, now: number, next = false): void {
     const p = req.current;
     if (p === null || req.phase !== 'active') throw new Error('reference: free with no current server');
     req.current = null;
     req.phase = 'between';
     this.free(p, failed, now, req);
-    if (!failed) req.phase = 'finished';
+    if (!failed && !next) req.phase = 'finished';
   }
 
   /** attempt.connected(): the stream connect notification (§2.6). */
