@@ -1,0 +1,282 @@
+/**
+ * What the http recorder puts around nginx: backends that give each request the scripted answer
+ * of `scenarios.ts` (raw node:net servers, so that they can reset, hang or send malformed headers),
+ * a raw HTTP/1.1 client that reads nginx's whole answer until nginx closes, and a reader of
+ * nginx's error log that files each line under the request it names.
+ *
+ * Every server and socket is registered with `../nginx-process.ts`, so all are closed on exit.
+ * Cost: O(bytes) per request; the error log is read incrementally.
+ */
+
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeServer, listen, track } from '../nginx-process';
+import { refused } from '../recorder-io';
+import { HEADER_CASES, type Answer, type HeaderCase } from './scenarios';
+
+/** The path of request `n`, and back. */
+export const requestPath = (n: number): string => `/n${n}`;
+const pathNumber = (path: string): number => {
+  const m = /^\/n(\d+)$/.exec(path);
+  if (!m) throw new Error(`unexpected request path ${JSON.stringify(path)}`);
+  return Number(m[1]);
+};
+
+const REASONS: Record<string, string> = {
+  '200': 'OK', '403': 'Forbidden', '404': 'Not Found', '429': 'Too Many Requests', '500': 'Internal Server Error',
+  '502': 'Bad Gateway', '503': 'Service Unavailable', '504': 'Gateway Timeout',
+};
+
+// ------------------------------------------------------------------------------------------------
+// Backends
+
+/** A request as a backend received it, and the answer it gave. */
+export interface Received {
+  n: number;
+  answer: Answer;
+}
+
+/**
+ * A backend for server `id`: reads each request whole (head and `Content-Length` or chunked body),
+ * then gives the next of `answers` (after them, `then`). Every response carries `X-Backend: id` and
+ * closes the connection. It can stop listening and start again on the same port.
+ */
+export class ScriptedBackend {
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #queue: Answer[];
+  /** Every request received, in order. */
+  readonly received: Received[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly port: number,
+    answers: readonly Answer[],
+    readonly then: Answer,
+  ) {
+    this.#queue = [...answers];
+  }
+
+  get listening(): boolean {
+    return this.#server !== undefined;
+  }
+
+  /** Scripted answers not given yet. */
+  get unused(): readonly Answer[] {
+    return this.#queue;
+  }
+
+  async start(): Promise<void> {
+    if (this.#server) throw new Error(`backend ${this.id} is already listening`);
+    const server = net.createServer((socket) => this.#accept(socket));
+    try {
+      await listen(server, this.port);
+    } catch (e) {
+      closeServer(server);
+      throw new Error(`cannot listen on 127.0.0.1:${this.port} (${(e as NodeJS.ErrnoException).code})`);
+    }
+    this.#server = server;
+  }
+
+  /** Stops listening (open connections stay) and waits until a connect is refused. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) throw new Error(`backend ${this.id} is not listening`);
+    this.#server = undefined;
+    closeServer(server);
+    for (let i = 0; i < 50; i++) {
+      if (await refused(this.port)) return;
+      await sleep(2);
+    }
+    throw new Error(`backend ${this.id} still accepts connections on port ${this.port} after stop`);
+  }
+
+  /** Closes its connections, timers and listener. */
+  destroy(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    for (const s of this.#sockets) s.destroy();
+    if (this.#server) closeServer(this.#server);
+    this.#server = undefined;
+  }
+
+  #accept(socket: net.Socket): void {
+    track(socket);
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    let data = '';
+    let done = false;
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      if (done) return;
+      data += chunk;
+      const path = wholeRequest(data);
+      if (path === null) return;
+      done = true;
+      const answer = this.#queue.length > 0 ? this.#queue.shift()! : this.then;
+      const n = pathNumber(path);
+      this.received.push({ n, answer });
+      this.#answer(socket, n, answer);
+    });
+  }
+
+  #answer(socket: net.Socket, n: number, answer: Answer): void {
+    const body = `${this.id} ${n}\n`;
+    const send = (status: string, extra: readonly string[], withLength: boolean): void => {
+      const head = [`HTTP/1.1 ${status} ${REASONS[status] ?? 'X'}`, `X-Backend: ${this.id}`, ...extra];
+      if (withLength) head.push(`Content-Length: ${body.length}`);
+      head.push('Connection: close', '', '');
+      socket.end(head.join('\r\n') + body, 'latin1');
+    };
+    if (answer === 'reset') {
+      socket.destroy();
+    } else if (answer === 'hang') {
+      // nothing: nginx's proxy_read_timeout fires and nginx closes the connection
+    } else if (answer === 'reset-body') {
+      // A header promising more than is sent, then the close.
+      const head = ['HTTP/1.1 200 OK', `X-Backend: ${this.id}`, `Content-Length: ${body.length + 40}`, 'Connection: close', '', ''];
+      socket.end(head.join('\r\n') + body, 'latin1');
+    } else if (answer.startsWith('header:')) {
+      const c = HEADER_CASES[answer.slice('header:'.length) as HeaderCase];
+      const own = 'ownLength' in c && c.ownLength;
+      send('200', c.lines.map((l) => l.replace('LENGTH', String(body.length))), !own);
+    } else {
+      const [status, delay] = answer.split('@') as [string, string | undefined];
+      if (delay === undefined) send(status, [], true);
+      else {
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          if (!socket.destroyed) send(status, [], true);
+        }, Number(delay));
+        this.#timers.add(t);
+      }
+    }
+  }
+}
+
+/** The request path once `data` holds a whole request (head and body), else null. */
+function wholeRequest(data: string): string | null {
+  const end = data.indexOf('\r\n\r\n');
+  if (end < 0) return null;
+  const lines = data.slice(0, end).split('\r\n');
+  const path = lines[0]!.split(' ')[1] ?? '';
+  const body = data.slice(end + 4);
+  const header = (name: string): string | undefined =>
+    lines.slice(1).find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+  if (header('transfer-encoding')?.toLowerCase() === 'chunked') return /(^|\r\n)0\r\n\r\n$/.test(body) ? path : null;
+  return body.length >= Number(header('content-length') ?? 0) ? path : null;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Client
+
+export interface ClientResult {
+  /** The status line's code, or null when nginx closed without one. */
+  status: number | null;
+  /** The `X-Backend` header: which backend's response this is (null: nginx's own). */
+  from: string | null;
+  /** The whole body arrived (by Content-Length, the chunked end, or a close-delimited body). */
+  complete: boolean;
+}
+
+/**
+ * One request through nginx on 127.0.0.1:`port` (`Connection: close`), read until nginx closes;
+ * rejects after `timeoutMs`.
+ */
+export function httpRequest(port: number, method: string, path: string, body: string | null, timeoutMs: number): Promise<ClientResult> {
+  return new Promise((resolve, reject) => {
+    const socket = track(net.connect({ port, host: '127.0.0.1' }));
+    let data = '';
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      socket.destroy();
+      reject(new Error(`${method} ${path}: no complete answer through nginx on port ${port} within ${timeoutMs} ms (got ${JSON.stringify(data.slice(0, 200))})`));
+    }, timeoutMs);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => {
+      const head = [`${method} ${path} HTTP/1.1`, 'Host: upstream-balancer.test', 'Connection: close'];
+      if (body !== null) head.push('Content-Type: text/plain', `Content-Length: ${body.length}`);
+      socket.write(`${head.join('\r\n')}\r\n\r\n${body ?? ''}`, 'latin1');
+    });
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('close', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(parseResponse(data));
+    });
+  });
+}
+
+/** Reads what nginx sent: the status, `X-Backend`, and whether the body is whole. */
+function parseResponse(data: string): ClientResult {
+  const end = data.indexOf('\r\n\r\n');
+  if (end < 0) return { status: null, from: null, complete: false };
+  const lines = data.slice(0, end).split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
+  const headers = new Map<string, string>();
+  for (const l of lines.slice(1)) {
+    const colon = l.indexOf(':');
+    if (colon > 0) headers.set(l.slice(0, colon).toLowerCase(), l.slice(colon + 1).trim());
+  }
+  const body = data.slice(end + 4);
+  let complete: boolean;
+  if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') complete = /(^|\r\n)0\r\n\r\n$/.test(body);
+  else if (/^\d+$/.test(headers.get('content-length') ?? '')) complete = body.length === Number(headers.get('content-length'));
+  else complete = true;
+  return { status: m ? Number(m[1]) : null, from: headers.get('x-backend') ?? null, complete };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Error log
+
+/**
+ * nginx's error log, read as nginx appends to it. `take(n)` returns (and forgets) the `[error]`,
+ * `[warn]`, `[crit]` and `[alert]` messages naming request `n`, each without its time, pid,
+ * connection number and `, client: ...` context.
+ */
+export class ErrorLog {
+  #fd: number | undefined;
+  #rest = '';
+  readonly #byRequest = new Map<number, string[]>();
+
+  constructor(readonly path: string) {}
+
+  #poll(): void {
+    if (this.#fd === undefined) {
+      if (!existsSync(this.path)) return;
+      this.#fd = openSync(this.path, 'r');
+    }
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      const n = readSync(this.#fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      this.#rest += buf.toString('latin1', 0, n);
+    }
+    let nl: number;
+    while ((nl = this.#rest.indexOf('\n')) >= 0) {
+      const line = this.#rest.slice(0, nl);
+      this.#rest = this.#rest.slice(nl + 1);
+      const m = /^\S+ \S+ \[(error|warn|crit|alert)\] \d+#\d+: (?:\*\d+ )?(.*?), client: .*, request: "\S+ (\S+) HTTP\/1\.1"/.exec(line);
+      if (!m) continue;
+      const n = pathNumber(m[3]!);
+      let list = this.#byRequest.get(n);
+      if (!list) this.#byRequest.set(n, (list = []));
+      list.push(`[${m[1]}] ${m[2]}`);
+    }
+  }
+
+  take(n: number): string[] {
+    this.#poll();
+    const list = this.#byRequest.get(n) ?? [];
+    this.#byRequest.delete(n);
+    return list;
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * Conformance recorder for nginx's http next-upstream rule: runs the scenarios of `scenarios.ts`
+ * through real nginx's http proxy (Debian's 1.22.1 and a stock 1.30.4, `nginx-bin.ts`) and writes
+ * what each version did to `test/vectors/http/<scenario>.json` (format: `format.ts`,
+ * docs/testing.md).
+ *
+ *   npx tsx test/conformance/http/record.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]
+ *
+ * `--check` re-records and compares with the committed vectors (exit 1 on drift, 2 on error).
+ * Without it the vectors are written; recording one version keeps the other's committed steps.
+ *
+ * Per scenario and version: one nginx (`worker_processes 1`, scratch prefix under the temp
+ * directory, never the system service) proxying `location /` to `upstream u`, in front of the
+ * recorder's own backends (`io.ts`), each giving its scripted answers. Requests run one at a time,
+ * each from a fresh client connection with `Connection: close`, and each waits for its access log
+ * line (`$upstream_addr`, `$upstream_status`, `$status`; written once nginx has freed the server).
+ * The servers tried come from the log; what each did from the backend's own record (a tried server
+ * with no record was refused); the client's status, `X-Backend` and body completeness from the
+ * client, cross-checked with the log; the reasons from the error log. Every scenario must finish
+ * inside its servers' `fail_timeout` by nginx's own clock, and nginx's times must show that it met
+ * the scripted timing (`checkTiming`); a run too slow for either is recorded again.
+ * Scenarios and versions run in parallel (`--jobs`, default 6), each with its own nginx and ports.
+ * Everything started is stopped, also on errors and on SIGINT/SIGTERM. Wall time: a few seconds.
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, releasePort, runMain } from '../nginx-process';
+import { AccessLog, parseMs } from '../recorder-io';
+import { describeHttpStep, formatHttpVector, HTTP_VECTOR_DIR, loadHttpVectors, type HttpStep, type HttpVector, type RequestStep } from './format';
+import { ErrorLog, httpRequest, requestPath, ScriptedBackend } from './io';
+import { BinaryNginx, findBinary, SERIES, type NginxBinary, type Series } from './nginx-bin';
+import { nginxConf, UPSTREAM, vectorHead } from './nginx-conf';
+import { outcomeOf, type RecordedAnswer } from './outcomes';
+import { READ_TIMEOUT_MS, SCENARIOS, type HttpScenario } from './scenarios';
+
+const IO_TIMEOUT_MS = 5000;
+/**
+ * How close to a limit nginx's own timing may come before a run counts as too slow to show the
+ * scripted timing (the scenarios keep every scripted delay >= 100 ms away from every limit).
+ */
+const MARGIN_MS = 30;
+
+/** A measurement that could not be made cleanly (timing), as opposed to nginx behaving differently. */
+class TimingError extends Error {}
+
+// ------------------------------------------------------------------------------------------------
+// Running one scenario on one nginx
+
+interface LogEntry {
+  uri: string;
+  status: number;
+  addrs: string[];
+  upstreamStatus: string[];
+  /** nginx time at the end of the request, and at its start ($msec - $request_time), ms. */
+  endMs: number;
+  startMs: number;
+  /** `$upstream_response_time` per entry, ms (0 for `-`). */
+  responseMs: number[];
+  line: string;
+}
+
+async function runScenario(sc: HttpScenario, binary: NginxBinary): Promise<HttpStep[]> {
+  const what = `${sc.name} (nginx ${binary.version})`;
+  const nginx = new BinaryNginx(binary, `http-recorder-${sc.name}-${binary.series}-`);
+  const dir = nginx.dir;
+  const backends = new Map<string, ScriptedBackend>();
+  const byAddress = new Map<string, string>();
+  const log = new AccessLog<LogEntry>(join(dir, 'access.log'), 7, (f, line) => {
+    const endMs = parseMs(f[4]!);
+    const responseMs = f[6]!.split(', ').map((x) => (x === '-' ? 0 : parseMs(x)));
+    return { uri: f[0]!, status: Number(f[1]), addrs: f[2]!.split(', '), upstreamStatus: f[3]!.split(', '), endMs, startMs: endMs - parseMs(f[5]!), responseMs, line };
+  }, IO_TIMEOUT_MS);
+  const errors = new ErrorLog(nginx.errorLog);
+  const ports: number[] = [];
+  let listenPort = 0;
+  /** Whether the scratch files can go (kept after an error other than timing, for a look). */
+  let ok = false;
+  try {
+    for (const s of sc.servers) {
+      const port = await freePort();
+      ports.push(port);
+      backends.set(s.id, new ScriptedBackend(s.id, port, s.answers ?? [], s.then ?? '200'));
+      byAddress.set(`127.0.0.1:${port}`, s.id);
+    }
+    listenPort = await freePort();
+    for (const s of sc.servers) if (!s.refusing) await backends.get(s.id)!.start();
+    const confPath = join(dir, 'nginx.conf');
+    writeFileSync(confPath, nginxConf(dir, sc, binary, ports, listenPort));
+    await nginx.start(confPath);
+
+    const steps: HttpStep[] = [];
+    let n = 0;
+    let firstStart = Infinity;
+    let lastEnd = 0;
+    for (const op of sc.script) {
+      if (op.op !== 'request') {
+        const b = backends.get(op.server);
+        if (!b) throw new Error(`${what}: ${op.op}(${op.server}): no such server`);
+        await (op.op === 'stop' ? b.stop() : b.start());
+        steps.push({ op: op.op, server: op.server });
+        continue;
+      }
+      for (let i = 0; i < op.count; i++) {
+        n++;
+        const path = requestPath(n);
+        const listening = new Map([...backends].map(([id, b]) => [id, b.listening]));
+        const body = op.method === 'GET' ? null : op.body ? `n=${n}\n` : '';
+        const res = await httpRequest(listenPort, op.method, path, body, IO_TIMEOUT_MS);
+        const e = await log.take((x) => x.uri === path, `${what} request ${n}`);
+        firstStart = Math.min(firstStart, e.startMs);
+        lastEnd = Math.max(lastEnd, e.endMs);
+        const step = requestStep(what, n, op.method, op.body, e, res, backends, byAddress, listening, errors.take(n));
+        checkTiming(what, sc, binary, step, e);
+        steps.push(step);
+      }
+    }
+    const leftovers = log.leftovers();
+    if (leftovers.length > 0) throw new Error(`${what}: unexpected access log lines:\n${leftovers.join('\n')}`);
+    for (const b of backends.values()) {
+      if (b.unused.length > 0) throw new Error(`${what}: ${b.id} never gave its scripted answers ${b.unused.join(', ')}: the scenario does not show what it says`);
+    }
+    // No passive window may end during the scenario (the replay has no whole-second timeline).
+    const window = Math.min(...sc.servers.map((s) => s.failTimeout ?? 10));
+    const span = Math.floor(lastEnd / 1000) - Math.floor(firstStart / 1000);
+    if (span >= window) throw new TimingError(`${what}: the requests spanned ${span} s of nginx time, not less than fail_timeout=${window}s`);
+    ok = true;
+    return steps;
+  } catch (err) {
+    // A slow run is recorded again: its files explain nothing.
+    if (err instanceof TimingError) ok = true;
+    throw err;
+  } finally {
+    log.close();
+    errors.close();
+    await nginx.close(!ok, what);
+    for (const b of backends.values()) b.destroy();
+    for (const p of ports) releasePort(p);
+    if (listenPort) releasePort(listenPort);
+  }
+}
+
+/**
+ * Throws a TimingError (the scenario is recorded again) when the run was too slow for nginx to
+ * decide as scripted, by `$upstream_response_time`: an answer other than `hang` came near
+ * `proxy_read_timeout`; or, with a `proxy_next_upstream_timeout`, the time spent after a try that
+ * is not a 200 (nginx compares it with the budget) is within `MARGIN_MS` of the budget, or on its
+ * other side than the scripted delays summed (a `hang` takes `proxy_read_timeout`, `500@350` 350 ms).
+ */
+function checkTiming(what: string, sc: HttpScenario, binary: NginxBinary, step: RequestStep, e: LogEntry): void {
+  const readTimeout = sc.readTimeout ?? READ_TIMEOUT_MS;
+  const budget = sc.timeout ?? 0;
+  let scripted = 0;
+  let took = 0;
+  step.answers.forEach((answer, t) => {
+    const o = outcomeOf(answer, binary.version, readTimeout);
+    const ms = e.responseMs[t]!;
+    scripted += o.delayMs;
+    took += ms;
+    let why: string | null = null;
+    if (answer !== 'hang' && ms >= readTimeout - MARGIN_MS) why = `${step.tried[t]}'s ${answer} took ${ms} ms, near proxy_read_timeout`;
+    else if (budget && o.result !== 200 && Math.abs(took - budget) < MARGIN_MS) why = `the tries took ${took} ms, near proxy_next_upstream_timeout`;
+    else if (budget && o.result !== 200 && (scripted < budget) !== (took < budget)) why = `the tries took ${took} ms, ${scripted} ms scripted`;
+    if (why !== null) throw new TimingError(`${what} request ${step.n}: ${why} (${e.line})`);
+  });
+}
+
+/** One request's step from nginx's log line, the client's reading and the backends' records, cross-checked. */
+function requestStep(
+  what: string,
+  n: number,
+  method: 'GET' | 'POST',
+  body: boolean,
+  e: LogEntry,
+  res: { status: number | null; from: string | null; complete: boolean },
+  backends: Map<string, ScriptedBackend>,
+  byAddress: Map<string, string>,
+  listening: Map<string, boolean>,
+  log: string[],
+): RequestStep {
+  const fail = (why: string): never => {
+    throw new Error(`${what} request ${n}: ${why} (${e.line}; client ${JSON.stringify(res)})`);
+  };
+  const tried: string[] = [];
+  const answers: RecordedAnswer[] = [];
+  const upstreamStatus: number[] = [];
+  let nolive = false;
+  if (e.addrs.length === 1 && e.addrs[0] === '-') fail('nginx did not try any server');
+  e.addrs.forEach((addr, i) => {
+    if (addr === UPSTREAM && i === e.addrs.length - 1) {
+      nolive = true;
+      if (e.upstreamStatus[i] !== '502') fail(`"no live upstreams" logged with status ${e.upstreamStatus[i]}`);
+      return;
+    }
+    const id = byAddress.get(addr) ?? fail(`unknown upstream address ${addr}`);
+    const got = backends.get(id)!.received.find((r) => r.n === n);
+    if (got === undefined && listening.get(id)) fail(`${id} was listening but has no record of the request`);
+    tried.push(id);
+    answers.push(got?.answer ?? 'refused');
+    upstreamStatus.push(Number(e.upstreamStatus[i]));
+  });
+  for (const [id, b] of backends) {
+    if (b.received.some((r) => r.n === n) && !tried.includes(id)) fail(`${id} received the request but nginx did not log it`);
+  }
+  if (res.status !== e.status) fail(`the client got status ${res.status}, nginx logged ${e.status}`);
+  if (res.from !== null && (nolive || res.from !== tried[tried.length - 1])) fail(`the client got ${res.from}'s response, not the last server's`);
+  return { op: 'request', n, method, body, tried, answers, upstreamStatus, nolive, status: e.status, from: res.from, complete: res.complete, log };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Comparison, CLI
+
+const HEAD_KEYS = ['context', 'config', 'proxy', 'nextUpstream', 'tries', 'timeout', 'readTimeout', 'refusing', 'notFailed', 'servers'] as const;
+
+/** Differences in what was run (the head), ignoring the description. */
+function headDiff(expected: Omit<HttpVector, 'nginx'>, actual: Omit<HttpVector, 'nginx'>): string[] {
+  const out: string[] = [];
+  for (const key of HEAD_KEYS) {
+    const a = JSON.stringify(expected[key]);
+    const b = JSON.stringify(actual[key]);
+    if (a !== b) out.push(`  ${key}: committed ${a}`, `  ${key}: recorded  ${b}`);
+  }
+  return out;
+}
+
+/** A step's one-line form with its log, for diffs. */
+const stepLine = (s: HttpStep): string => (s.op === 'request' ? `${describeHttpStep(s)}  ${JSON.stringify(s.log)}` : describeHttpStep(s));
+
+function stepsDiff(version: string, expected: HttpStep[], actual: HttpStep[]): string[] {
+  if (JSON.stringify(expected) === JSON.stringify(actual)) return [];
+  const exp = expected.map(stepLine);
+  const act = actual.map(stepLine);
+  const out = [`  nginx ${version} steps (- committed, + recorded):`];
+  for (let i = 0; i < Math.max(exp.length, act.length); i++) {
+    if (exp[i] === act[i]) out.push(`      ${exp[i]}`);
+    else {
+      if (exp[i] !== undefined) out.push(`    - ${exp[i]}`);
+      if (act[i] !== undefined) out.push(`    + ${act[i]}`);
+    }
+  }
+  return out;
+}
+
+async function recordWithRetry(sc: HttpScenario, binary: NginxBinary): Promise<HttpStep[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runScenario(sc, binary);
+    } catch (err) {
+      if (err instanceof TimingError && attempt < 3) {
+        process.stderr.write(`${err.message}; recording again\n`);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+  return results;
+}
+
+/** `1.22.1` -> `1.22`. */
+const seriesOf = (version: string): string => version.split('.').slice(0, 2).join('.');
+
+const USAGE = 'usage: npx tsx test/conformance/http/record.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]';
+
+async function main(argv: string[]): Promise<number> {
+  let check = false;
+  let jobs = 6;
+  let which = 'all';
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--check') check = true;
+    else if (a === '--jobs') jobs = Number(argv[++i]);
+    else if (a === '--nginx') which = argv[++i] ?? '';
+    else if (a === '--list') {
+      for (const s of SCENARIOS) console.log(`${s.name}\t${s.script.reduce((k, op) => k + (op.op === 'request' ? op.count : 0), 0)} requests\t${s.description}`);
+      return 0;
+    } else if (a.startsWith('-')) {
+      console.error(`unknown option ${a}\n${USAGE}`);
+      return 2;
+    } else names.push(a);
+  }
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    console.error('--jobs expects a positive integer');
+    return 2;
+  }
+  if (which !== 'all' && !SERIES.includes(which as Series)) {
+    console.error(`--nginx expects 1.22, 1.30 or all\n${USAGE}`);
+    return 2;
+  }
+  const unknown = names.filter((x) => !SCENARIOS.some((s) => s.name === x));
+  if (unknown.length > 0) {
+    console.error(`unknown scenario(s): ${unknown.join(', ')} (see --list)`);
+    return 2;
+  }
+  const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
+  const binaries = (which === 'all' ? SERIES : [which as Series]).map(findBinary);
+  const t0 = performance.now();
+  const runs = selected.flatMap((sc) => binaries.map((binary) => ({ sc, binary })));
+  const recorded = await pool(runs, jobs, async ({ sc, binary }) => {
+    const steps = await recordWithRetry(sc, binary);
+    console.log(`recorded ${sc.name} (nginx ${binary.version}): ${steps.filter((s) => s.op === 'request').length} requests`);
+    return { sc, binary, steps };
+  });
+  const wall = ((performance.now() - t0) / 1000).toFixed(1);
+  const versions = binaries.map((b) => b.version).join(' + ');
+  const committed = new Map(loadHttpVectors().map(({ vector }) => [vector.scenario, vector]));
+
+  if (!check) {
+    mkdirSync(HTTP_VECTOR_DIR, { recursive: true });
+    for (const sc of selected) {
+      const head = vectorHead(sc);
+      const old = committed.get(sc.name);
+      const nginx: Record<string, HttpStep[]> = {};
+      if (old && headDiff(old, head).length === 0) {
+        // Keep the steps of the series not recorded this time.
+        for (const [v, steps] of Object.entries(old.nginx)) if (!binaries.some((b) => seriesOf(b.version) === seriesOf(v))) nginx[v] = steps;
+      } else if (old && binaries.length < SERIES.length) {
+        console.log(`note ${sc.name}: the scenario changed, so the other version's steps are dropped; record with --nginx all`);
+      }
+      for (const r of recorded) if (r.sc === sc) nginx[r.binary.version] = r.steps;
+      writeFileSync(join(HTTP_VECTOR_DIR, `${sc.name}.json`), formatHttpVector({ ...head, nginx }));
+    }
+    console.log(`wrote ${selected.length} vectors to ${HTTP_VECTOR_DIR} (nginx ${versions}, ${wall} s)`);
+    return 0;
+  }
+
+  let drift = 0;
+  for (const sc of selected) {
+    const c = committed.get(sc.name);
+    if (!c) {
+      console.log(`DRIFT ${sc.name}: no committed vector test/vectors/http/${sc.name}.json`);
+      drift++;
+      continue;
+    }
+    const diff = headDiff(c, vectorHead(sc));
+    for (const r of recorded.filter((x) => x.sc === sc)) {
+      const key = c.nginx[r.binary.version] !== undefined ? r.binary.version : Object.keys(c.nginx).find((v) => seriesOf(v) === r.binary.series);
+      if (key === undefined) {
+        diff.push(`  nginx ${r.binary.version}: no committed steps`);
+        continue;
+      }
+      if (key !== r.binary.version) console.log(`note ${sc.name}: committed with nginx ${key}, recorded with ${r.binary.version}`);
+      diff.push(...stepsDiff(r.binary.version, c.nginx[key]!, r.steps));
+    }
+    if (diff.length > 0) {
+      console.log(`DRIFT ${sc.name}:\n${diff.join('\n')}`);
+      drift++;
+    } else console.log(`ok ${sc.name}`);
+  }
+  let orphans = 0;
+  if (names.length === 0) {
+    for (const name of committed.keys()) {
+      if (!SCENARIOS.some((s) => s.name === name)) {
+        console.log(`DRIFT ${name}: committed vector has no scenario in scenarios.ts (delete it or restore the scenario)`);
+        orphans++;
+      }
+    }
+  }
+  console.log(`${selected.length - drift}/${selected.length} scenarios match the committed vectors (nginx ${versions}, ${wall} s)`);
+  return drift + orphans > 0 ? 1 : 0;
+}
+
+runMain(() => main(process.argv.slice(2)));
