@@ -15,6 +15,7 @@
  *   npm run demo -- --duration 60                # each phase lasts at least 60/5 s
  *   npm run demo -- --config my.conf --upstream smtp_backend
  *   npm run demo -- --simulate                   # no sockets: the exact nginx timeline on a manual clock
+ *   npm run demo -- --http                       # the HTTP reverse proxy (docs/examples/http-proxy.ts)
  *
  * Ports: the gateways bind the ports the config names (10025, 10026) and the proxy its `listen`
  * port (2525) when all of them are free on 127.0.0.1; otherwise free ports, substituted for the
@@ -39,6 +40,8 @@ const HELP = `Usage: npm run demo -- [options]
   --config FILE     run against your own nginx config (default ${FAILOVER}, then ${WEIGHTED})
   --upstream NAME   the upstream block to use when FILE has several
   --simulate        no sockets: replay the two configs on a manual clock (exact nginx timeline)
+  --http            the HTTP reverse proxy instead (docs/examples/http-proxy.ts): proxy_next_upstream,
+                    502/404 handling, backup, "no live upstreams", on real node:http backends
   --help            this text
 `;
 
@@ -51,6 +54,7 @@ interface Options {
   config: string | undefined;
   upstream: string | undefined;
   simulate: boolean;
+  http: boolean;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -62,6 +66,7 @@ function parseOptions(argv: string[]): Options | undefined {
       config: { type: 'string' },
       upstream: { type: 'string' },
       simulate: { type: 'boolean' },
+      http: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -72,7 +77,11 @@ function parseOptions(argv: string[]): Options | undefined {
   const duration = values.duration === undefined ? 0 : Number(values.duration);
   if (!(Number.isFinite(duration) && duration >= 0 && duration <= 3600)) throw new DemoError(`--duration expects seconds from 0 to 3600, got ${JSON.stringify(values.duration)}`);
   if (values.upstream !== undefined && values.config === undefined) throw new DemoError('--upstream needs --config FILE');
-  return { speed, duration, config: values.config, upstream: values.upstream, simulate: values.simulate === true };
+  const http = values.http === true;
+  if (http && (values.simulate || values.config !== undefined || values.speed !== undefined || values.duration !== undefined)) {
+    throw new DemoError('--http takes no other option');
+  }
+  return { speed, duration, config: values.config, upstream: values.upstream, simulate: values.simulate === true, http };
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -367,6 +376,7 @@ async function main(argv: string[]): Promise<number> {
     out(HELP);
     return 0;
   }
+  if (opts.http) return (await import('./http-proxy')).main({ write: out });
   try {
     if (opts.simulate) runSimulation({ failover: opts.config ?? FAILOVER, weighted: opts.config === undefined ? WEIGHTED : undefined, upstream: opts.upstream, write: out });
     else await live(opts);

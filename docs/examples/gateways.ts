@@ -56,7 +56,7 @@ export interface Gateway {
   readonly name: string;
   readonly host: string;
   readonly port: number;
-  /** `host:port`, as a server address for a Balancer. */
+  /** `host:port` (`[v6]:port` for an IPv6 host), as a server address for a Balancer. */
   readonly address: string;
   /** Every message accepted so far, in order. */
   readonly messages: ReceivedMessage[];
@@ -77,6 +77,11 @@ export interface Gateway {
 type ModedSocket = net.Socket & { gatewayMode?: GatewayMode };
 
 const MESSAGE_ID = /^message-id:[ \t]*(.+?)\s*$/im;
+
+/** `host:port`, or `[v6]:port` for an IPv6 host: the form a `server` line takes. */
+function addressOf(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
 
 /** The lowest ephemeral port of this host, or undefined when it cannot be read. */
 function ephemeralLow(): number | undefined {
@@ -159,7 +164,7 @@ export async function startGateway(name: string, options: GatewayOptions = {}): 
           const end = text.indexOf('\r\n\r\n');
           const message: ReceivedMessage = {
             gateway: name,
-            address: `${host}:${port}`,
+            address: addressOf(host, port),
             messageId: MESSAGE_ID.exec(end < 0 ? text : text.slice(0, end))?.[1] ?? '',
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
@@ -230,7 +235,7 @@ export async function startGateway(name: string, options: GatewayOptions = {}): 
       return port;
     },
     get address() {
-      return `${host}:${port}`;
+      return addressOf(host, port);
     },
     messages,
     get connections() {

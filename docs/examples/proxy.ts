@@ -14,7 +14,7 @@
  */
 
 import net from 'node:net';
-import type { Balancer, Server } from '../../src/index';
+import { connectOptions, type Balancer, type Server } from '../../src/index';
 
 /** What the proxy did, for logs and tests. `session` numbers client connections from 1. */
 export type ProxyEvent =
@@ -46,16 +46,6 @@ export interface Proxy {
   /** Client connections open now. */
   readonly open: number;
   close(): Promise<void>;
-}
-
-/** `host:port`, `[v6]:port` or `unix:/path` to connect options. */
-export function connectOptions(address: string): net.NetConnectOpts {
-  if (address.startsWith('unix:')) return { path: address.slice(5), allowHalfOpen: true };
-  const m = /^\[(.*)\]:(\d+)$/.exec(address) ?? /^([^:]*):(\d+)$/.exec(address);
-  const port = m ? Number(m[2]) : 0;
-  // Checked here: node:net throws on a bad port only after it has opened a handle.
-  if (!m || port < 1 || port > 65535) throw new Error(`cannot proxy to ${JSON.stringify(address)}: expected host:port or unix:/path`);
-  return { host: m[1], port, allowHalfOpen: true };
 }
 
 /**
@@ -125,9 +115,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       emit({ type: 'select', session, server, try: ++tries });
       let u: net.Socket;
       try {
-        u = open(connectOptions(server.address));
+        // `host:port`, `[v6]:port` or `unix:/path` (never split on ':' by hand); checked before
+        // node:net, which throws on a bad port only after it has opened a handle.
+        u = open({ ...connectOptions(server), allowHalfOpen: true });
       } catch (error) {
-        // An address node:net cannot even try (bad port, bad path): a failure of this server.
+        // An address that names no target (bad port, not an address): a failure of this server.
         attempt.fail();
         emit({ type: 'fail', session, server, reason: error instanceof Error ? error.message : String(error) });
         tryNext();

@@ -13,7 +13,7 @@
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { Balancer, type BalancerEvents, type CheckOptions, type Clock } from '../../src/index';
+import { Balancer, upstreamTarget, type BalancerEvents, type CheckOptions, type Clock } from '../../src/index';
 import { startGateway, type Gateway } from './gateways';
 import { Journal, MailClient } from './mail';
 import { startProxy, type Proxy, type ProxyOptions } from './proxy';
@@ -72,10 +72,10 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** The port of an `ip:port` / `host:port` address, if any. */
+/** The port of a `host:port` / `[v6]:port` address, if any (none for `unix:/path`). */
 function portOf(address: string): number | undefined {
-  const m = /:(\d+)$/.exec(address);
-  return m ? Number(m[1]) : undefined;
+  const t = upstreamTarget(address);
+  return t?.kind === 'tcp' && t.port !== null ? t.port : undefined;
 }
 
 /**
