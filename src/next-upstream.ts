@@ -8,6 +8,7 @@
  * fastcgi, uwsgi, scgi and memcached modules, which share the bitmask.
  */
 
+import { attemptTimeout, attemptTries } from './attempt';
 import { InvalidOptionError } from './errors';
 
 /** The conditions of `proxy_next_upstream` (nginx's `ngx_http_upstream_next_masks`). */
@@ -75,12 +76,9 @@ export function nextUpstreamPolicy(
     }
     mask |= bit;
   }
-  const tries = limits.tries ?? 0;
-  const timeout = limits.timeout ?? 0;
-  if (!Number.isInteger(tries) || tries < 0) throw new InvalidOptionError('tries', `Expected tries to be a non-negative integer, got ${String(tries)}`, tries);
-  if (typeof timeout !== 'number' || !(timeout >= 0) || timeout === Infinity) {
-    throw new InvalidOptionError('timeout', `Expected timeout to be a non-negative finite number of ms, got ${String(timeout)}`, timeout);
-  }
+  // the same limits as an attempt's, validated the same way
+  const tries = attemptTries(limits, 0);
+  const timeout = attemptTimeout(limits);
   const off = (mask & FT.off) !== 0;
   return Object.freeze({
     conditions: Object.freeze(off ? ['off' as const] : [...new Set(conditions)]),
