@@ -4,7 +4,7 @@ export { nextUpstream, nextUpstreamPolicy, DEFAULT_NEXT_UPSTREAM } from './next-
 export { upstreamTarget, connectOptions } from './target';
 export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock';
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
-export { DEFAULT_CHECK, DEFAULT_SERVER, METHODS } from './options';
+export { DEFAULT_CHECK, DEFAULT_NGINX_TARGET, DEFAULT_SERVER, METHODS, NGINX_TARGETS } from './options';
 export { parseUpstreams, parseConfig, balancerOptionsFromNginx } from './config/nginx';
 export { formatUpstream } from './config/format';
 export { explain, renderExplanation } from './config/explain';
@@ -29,7 +29,7 @@ export type { SimulateOptions, SimulationResult, SimulatedConnection, FailureWin
 export type { StatusFormat, StatusOptions, StatusHandlerOptions, StatusSnapshot, SnapshotSource } from './status';
 export type { Probe, ProbeResult } from './health/probes/index';
 export type { CheckHost, CheckerEnv, CheckPhase } from './health/checker';
-export type { CheckTimers } from './options';
+export type { CheckTimers, NginxTarget } from './options';
 export type { Clock } from './clock';
 export type { ErrorCode } from './errors';
 export type { BalancerEvents, StateCause, TierName, ExhaustedReason } from './events';

@@ -95,9 +95,19 @@ export interface CheckOptions {
 }
 
 /** Options of `new Balancer()`. */
+/**
+ * The nginx release series whose semantics a balancer or a parse follows where releases differ
+ * (docs/nginx-compat.md lists every difference, each with its recorded vector). Default `'1.30'`.
+ */
+export type NginxTarget = '1.30' | '1.22';
+export const NGINX_TARGETS: readonly NginxTarget[] = ['1.30', '1.22'];
+export const DEFAULT_NGINX_TARGET: NginxTarget = '1.30';
+
 export interface BalancerOptions {
   /** Upstream name, for events and status. Default `'upstream'`. */
   name?: string;
+  /** Which nginx series to follow where 1.22 and 1.30 differ; default `'1.30'`. */
+  nginx?: NginxTarget;
   /** Balancing method; default `'round-robin'`. */
   method?: Method;
   /** With method `'hash'`: `{ consistent: true }` is nginx's `hash KEY consistent` (ketama). */

@@ -6,7 +6,7 @@
 
 import type { ConfigError } from '../errors';
 import type { NextUpstreamPolicy } from '../next-upstream';
-import type { BalancerOptions } from '../options';
+import type { BalancerOptions, NginxTarget } from '../options';
 
 /**
  * Where `include` may read (docs/config.md, "Includes from untrusted text"):
@@ -27,6 +27,8 @@ export type IncludePolicy = 'prefix' | 'anywhere' | 'off';
 export interface ParseOptions {
   /** Name used in messages and as the base of relative includes; default `nginx.conf`. */
   filename?: string;
+  /** The nginx series whose `nginx -t` the parse copies (accepted directives and parameters); default `'1.30'`. */
+  nginx?: NginxTarget;
   /**
    * Reads an included file (sync). It receives the path normalised (`.`, `..` and repeated `/`
    * resolved), after the `includes` policy allowed it. Default: `readConfigBytes` (a regular file
