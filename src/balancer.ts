@@ -42,9 +42,17 @@ export type ServerPatch = Partial<Omit<ServerOptions, 'id'>>;
  * const attempt = balancer.attempt();
  * const server = attempt.next();        // 10.0.0.1:10025
  */
+/** Something `start()` starts and `close()` stops beside the checker (a `NameResolver`, docs/dns.md). */
+export interface BalancerService {
+  start(): void;
+  close(): Promise<void>;
+}
+
 export class Balancer extends Selection {
   #checker: Checker | null = null;
   #closed = false;
+  #services: BalancerService[] = [];
+  #started = false;
 
   // ---------------------------------------------------------------------------------------------
   // Membership and runtime control (membership.ts changes the state; this validates and commits)
@@ -111,7 +119,8 @@ export class Balancer extends Selection {
   // Active checks (health/checker.ts schedules, health/verdicts.ts applies)
 
   /**
-   * Starts the active-check scheduler (needs the `check` option): every server that is not `down`
+   * Starts the active-check scheduler (needs the `check` option, unless an attached service such as
+   * the DNS re-resolution is all there is to start) and the attached services: every server that is not `down`
    * gets its first check at a random delay in [0, interval), then one every interval after the
    * previous result. Nothing runs before `start()`. Idempotent.
    *
@@ -124,6 +133,9 @@ export class Balancer extends Selection {
   start(): void {
     if (this.#closed) throw new UpstreamError('ERR_UPSTREAM_CLOSED', `Balancer ${show(this.name)} is closed`);
     const check = this.options.check;
+    this.#started = true;
+    for (const service of this.#services) service.start();
+    if (check === undefined && this.#services.length > 0) return;
     if (check === undefined) {
       throw new InvalidOptionError('check', `start() needs the \`check\` option: upstream ${show(this.name)} has no active checks configured`, undefined);
     }
@@ -155,7 +167,19 @@ export class Balancer extends Selection {
   async close(): Promise<void> {
     this.#closed = true;
     const checker = this.#checker;
+    await Promise.all(this.#services.map((s) => s.close()));
     if (checker !== null) await checker.close();
+  }
+
+  /**
+   * Adds a service that `start()` starts and `close()` stops, after the checker's rules (the
+   * config loader attaches the `NameResolver` of `resolve` servers this way). A running balancer
+   * starts it at once.
+   */
+  attach(service: BalancerService): void {
+    if (this.#closed) throw new UpstreamError('ERR_UPSTREAM_CLOSED', `Balancer ${show(this.name)} is closed`);
+    this.#services.push(service);
+    if (this.#started) service.start();
   }
 
   /**

@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'ERR_UPSTREAM_CLOSED'
   | 'ERR_UPSTREAM_CONFIG'
   | 'ERR_UPSTREAM_CLOCK'
-  | 'ERR_UPSTREAM_ADDRESS';
+  | 'ERR_UPSTREAM_ADDRESS'
+  /** A DNS resolution of a `resolve` server failed (src/resolve/dns.ts `DnsError`; docs/dns.md). */
+  | 'ERR_UPSTREAM_DNS';
 
 /**
  * Base class of every error this package throws.

@@ -5,6 +5,7 @@
 
 import type { EventEmitter } from 'eventemitter3';
 import type { UpstreamError } from './errors';
+import type { DnsError } from './resolve/dns';
 import type { Server, ServerState } from './server';
 
 /** Why a server's state changed. */
@@ -46,6 +47,16 @@ export interface BalancerEvents {
    * emitter that treats an unheard `error` as fatal must not turn a worked-around fault into a crash.)
    */
   fault: [error: UpstreamError];
+  /**
+   * A `resolve` line's peers changed after a DNS answer (src/resolve/resolver.ts): `line` is the
+   * line's id (its address as written), `added` and `removed` the peer ids (docs/dns.md).
+   */
+  resolve: [line: string, added: readonly string[], removed: readonly string[]];
+  /**
+   * A resolution of a `resolve` line failed. `kept`: the peers stay (SERVFAIL, REFUSED, a timeout,
+   * ...; or one SRV target failed); false: NXDOMAIN removed them all, as nginx does.
+   */
+  resolveError: [line: string, error: DnsError, kept: boolean];
 }
 
 

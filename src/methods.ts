@@ -83,7 +83,7 @@ export const METHOD_SPECS = [
     contexts: ['http', 'stream'],
     backup: false,
     options: ['consistent'],
-    selector: (c) => (c.consistent ? new ConsistentHashSelector() : new HashSelector()),
+    selector: (c, context) => (c.consistent ? new ConsistentHashSelector() : new HashSelector(context.nginx)),
     directiveText: (c, key) => `hash ${key}${c.consistent ? ' consistent' : ''};`,
     describe: (c, key) =>
       `hash ${key}${c.consistent ? ' consistent (ketama ring, 160 points per weight unit)' : ' (key hash modulo total weight)'}: the same key goes to the same server`,
@@ -95,7 +95,7 @@ export const METHOD_SPECS = [
     contexts: ['http'],
     backup: false,
     options: [],
-    selector: () => new IpHashSelector(),
+    selector: (_c, context) => new IpHashSelector(context.nginx),
     directiveText: () => 'ip_hash;',
     describe: () => 'ip_hash: the first three octets of the client IPv4 address (whole IPv6 address) pick the server',
   },
@@ -106,7 +106,7 @@ export const METHOD_SPECS = [
     contexts: ['http', 'stream'],
     backup: false,
     options: ['randomTwo', 'randomLeastConn'],
-    selector: (c) => new RandomSelector(c.randomTwo),
+    selector: (c, context) => new RandomSelector(c.randomTwo, context.nginx),
     directiveText: (c) => (c.randomTwo ? (c.randomLeastConn ? 'random two least_conn;' : 'random two;') : 'random;'),
     describe: (c) =>
       c.randomTwo ? 'random two least_conn: two servers drawn at random by weight, the one with fewer connections wins' : 'random: a server drawn at random by weight',

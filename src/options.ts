@@ -8,6 +8,7 @@
  */
 
 import { InvalidOptionError, show } from './errors';
+import { DEFAULT_NGINX_TARGET, NGINX_TARGETS, type NginxTarget, isNginxTarget } from './nginx-target';
 import type { Clock } from './clock';
 import { type Method, type MethodChoice, METHODS, METHOD_SPECS, methodSpec } from './methods';
 import { DEFAULT_TUNING, type SelectorTuning } from './select/selector';
@@ -94,15 +95,9 @@ export interface CheckOptions {
   tlsServerName?: string;
 }
 
-/** Options of `new Balancer()`. */
-/**
- * The nginx release series whose semantics a balancer or a parse follows where releases differ
- * (docs/nginx-compat.md lists every difference, each with its recorded vector). Default `'1.30'`.
- */
-export type NginxTarget = '1.30' | '1.22';
-export const NGINX_TARGETS: readonly NginxTarget[] = ['1.30', '1.22'];
-export const DEFAULT_NGINX_TARGET: NginxTarget = '1.30';
+export { DEFAULT_NGINX_TARGET, NGINX_TARGETS, type NginxTarget } from './nginx-target';
 
+/** Options of `new Balancer()`. */
 export interface BalancerOptions {
   /** Upstream name, for events and status. Default `'upstream'`. */
   name?: string;
@@ -286,6 +281,7 @@ export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck
 /** Top-level options, validated, with defaults applied. */
 export interface ResolvedOptions {
   name: string;
+  nginx: NginxTarget;
   method: Method;
   consistent: boolean;
   randomTwo: boolean;
@@ -300,7 +296,7 @@ export interface ResolvedOptions {
   tuning: Readonly<SelectorTuning>;
 }
 
-const TOP_KEYS = new Set(['name', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'timers', 'allowBackupWithHash', 'tuning']);
+const TOP_KEYS = new Set(['name', 'nginx', 'method', 'hash', 'randomTwo', 'randomLeastConn', 'servers', 'tries', 'check', 'clock', 'rng', 'timers', 'allowBackupWithHash', 'tuning']);
 
 /** The method that owns a refining option (`consistent` belongs to hash, `randomTwo` to random). */
 function ownerOf(option: keyof MethodChoice): Method {
@@ -331,6 +327,8 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
   }
   const name = or(input.name, 'upstream');
   if (typeof name !== 'string' || name.length === 0) fail('name', 'a non-empty string', name);
+  const nginx = or(input.nginx, DEFAULT_NGINX_TARGET);
+  if (!isNginxTarget(nginx)) fail('nginx', `one of ${NGINX_TARGETS.map((t) => `'${t}'`).join(', ')}`, nginx);
   const method = or(input.method, 'round-robin');
   if (!METHODS.includes(method)) fail('method', `one of ${METHODS.join(', ')}`, method);
   if (input.hash !== undefined && (typeof input.hash !== 'object' || input.hash === null)) fail('hash', 'an object like { consistent: true }', input.hash);
@@ -361,7 +359,7 @@ export function resolveOptions(input: BalancerOptions, defaults: { clock: Clock;
   if (!allowBackupWithHash) requireBackupSupport(method, servers, 'servers');
   const tuning = resolveTuning(input.tuning);
   const check = input.check === undefined ? undefined : resolveCheck(input.check);
-  return { name, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, timers, allowBackupWithHash, tuning };
+  return { name, nginx, method, consistent, randomTwo, randomLeastConn, servers, tries, check, clock, rng, timers, allowBackupWithHash, tuning };
 }
 
 /** Validates `tuning` and applies the defaults. */

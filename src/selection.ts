@@ -74,7 +74,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     this.name = resolved.name;
     this.method = resolved.method;
     this.clock = resolved.clock === monotonicClock ? monotonicClock : this.#guarded(resolved.clock);
-    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, tuning: resolved.tuning });
+    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, nginx: resolved.nginx, tuning: resolved.tuning });
     this.#selector.validate(resolved.servers);
     this.members = new Membership(resolved, this.#selector, this);
     this.#peers = this.members.peers;
@@ -262,9 +262,10 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     const i = rec.index;
     let changed: boolean;
     if (this.#peers.single && t === this.#peers.primary) {
-      // nginx zeroes fails on every free in single-server mode, failed or not.
-      changed = t.fails[i] !== 0;
-      resetFails(t, i);
+      // nginx 1.27.3+ zeroes fails on every free in single-server mode, failed or not; 1.22 neither
+      // counts nor clears them there (the fails a server had before it became single remain).
+      changed = this.options.nginx !== '1.22' && t.fails[i] !== 0;
+      if (changed) resetFails(t, i);
       if (r !== null) r.tries = 0;
       failed = false; // the commit's cause: the failures were cleared
     } else if (failed) {

@@ -39,6 +39,8 @@ export interface FlagParam {
   readonly nginx: string;
   /** Why nginx 1.22 cannot write it, when it cannot (the parser says `invalid parameter`, the formatter refuses). */
   readonly notIn122?: string;
+  /** nginx 1.30 has it in http upstreams only (stream's `server` says `invalid parameter`). */
+  readonly httpOnly?: true;
 }
 
 const isPositiveWeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= MAX_WEIGHT;
@@ -57,7 +59,7 @@ export const NUMERIC_PARAMS: readonly NumericParam[] = [
 export const FLAG_PARAMS: readonly FlagParam[] = [
   { key: 'backup', nginx: 'backup' },
   { key: 'down', nginx: 'down' },
-  { key: 'drain', nginx: 'drain', notIn122: 'nginx 1.22 has no drain parameter (NGINX Plus / 1.29.6+)' },
+  { key: 'drain', nginx: 'drain', notIn122: 'nginx 1.22 has no drain parameter (NGINX Plus; open-source nginx 1.29.6+, http upstreams only)', httpOnly: true },
 ];
 
 /** A server definition with every default applied. */

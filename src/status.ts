@@ -1,27 +1,34 @@
 /**
- * Status page: balancer snapshots rendered as the check module's `check_status` page (json, csv,
- * html) or as Prometheus text, and a `node:http` request listener that serves it.
+ * Status page: balancer snapshots rendered as nginx_upstream_check_module's `check_status` page
+ * (json, csv, html) or as Prometheus text, and a `node:http` request listener that serves it.
  *
- * Layouts follow docs/nginx-semantics.md §7.6 byte for byte: the Tengine 3.2.0 JSON variant (with `up`,
- * `down` and separators placed so the output is always valid JSON), the CSV lines, and the HTML page
- * including the module's malformed DOCTYPE. Differences, all for safety: strings are escaped for
- * their format (JSON escapes, HTML entities, CSV quoting of a field holding `,` `"` or a line break,
- * Prometheus label escapes); with names nginx accepts these change nothing. A CSV cell that a
- * spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab or carriage return)
- * gets a leading `'`. The handler reads its query without WHATWG URL parsing (Node's HTTP parser
- * accepts targets that `new URL` rejects, such as `http://a:99999/`), and a failure while building
- * a page is a 500 with a fixed text: nothing a request sends, and nothing an exception says, reaches
- * the response or escapes the handler. Rows are the checked
- * servers (a `check` state, not admin `down`) in configuration order across all balancers; `index`
- * counts them globally and is kept when `status=` filters rows out, as in the module. Cost: one
- * snapshot per request, then the page is written 1,000 rows per turn of the event loop (chunked,
- * with backpressure), so a large page never holds the loop for long.
+ * Follows the module's `ngx_http_upstream_check_status_{json,csv,html}_format` and
+ * `ngx_http_upstream_check_status_handler` (commit e538034); the bytes are recorded from the real
+ * module (test/vectors/check/, docs/health-checks.md). Rows are the peers the module would check:
+ * per balancer, in order, the servers that are not admin `down` in a balancer with `check`, the
+ * primaries first and then the backups (the module's patch numbers peers as nginx's round robin
+ * builds them); `index` counts them across all balancers and is kept when `status=` filters rows
+ * out. A row's name is the address as nginx prints it (an IP literal without a port gets `:80`).
+ * The module's JSON puts a comma after every row but the last checked server's, so a filter that
+ * drops that server leaves a trailing comma: reproduced, since byte equality is the point; the
+ * `layout: 'tengine'` option gives Tengine 3.2.0's JSON instead (with `up` and `down` counts, and
+ * always valid). Differences, all for safety: strings are escaped for their format (JSON escapes,
+ * HTML entities, CSV quoting of a field holding `,` `"` or a line break, Prometheus label escapes);
+ * with names nginx accepts these change nothing. A CSV cell that a spreadsheet would run as a
+ * formula (first character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`. The
+ * handler reads its query without WHATWG URL parsing (Node's HTTP parser accepts targets that
+ * `new URL` rejects, such as `http://a:99999/`), and a failure while building a page is a 500 with
+ * a fixed text: nothing a request sends, and nothing an exception says, reaches the response or
+ * escapes the handler. Cost: one snapshot per request, then the page is written 1,000 rows per turn
+ * of the event loop (chunked, with backpressure), so a large page never holds the loop for long.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { BalancerSnapshot } from './balancer';
 import { InvalidOptionError, show } from './errors';
 import type { ServerSnapshot, ServerState } from './server';
+import { upstreamTarget } from './target';
 
 /** Output formats of the status page. */
 export type StatusFormat = 'json' | 'csv' | 'html' | 'prometheus';
@@ -29,8 +36,16 @@ export type StatusFormat = 'json' | 'csv' | 'html' | 'prometheus';
 /** What `formatStatus` reads from a snapshot (a `BalancerSnapshot` has all of it). */
 export interface StatusSnapshot {
   name: BalancerSnapshot['name'];
-  servers: readonly Pick<ServerSnapshot, 'address' | 'down' | 'state' | 'conns' | 'fails' | 'check'>[];
+  /** `backup` places a row after the primaries, as the module numbers its peers (absent: a primary). */
+  servers: readonly (Pick<ServerSnapshot, 'address' | 'down' | 'state' | 'conns' | 'fails' | 'check'> & { backup?: boolean })[];
 }
+
+/**
+ * How the JSON page is laid out: `'module'` (the default) is nginx_upstream_check_module's bytes;
+ * `'tengine'` is Tengine 3.2.0's, which adds `up` and `down` counts and places its commas so that
+ * the page stays valid JSON under a `status=` filter.
+ */
+export type StatusLayout = 'module' | 'tengine';
 
 /** Options of `formatStatus`. */
 export interface StatusOptions {
@@ -38,6 +53,8 @@ export interface StatusOptions {
   status?: 'up' | 'down';
   /** The check module's configuration generation; default 1. */
   generation?: number;
+  /** The JSON layout; default `'module'`. */
+  layout?: StatusLayout;
 }
 
 /** Content types the module sends (Prometheus: the text exposition format 0.0.4). */
@@ -49,6 +66,7 @@ export const STATUS_CONTENT_TYPES: Readonly<Record<StatusFormat, string>> = {
 };
 
 const FORMATS = new Set<string>(['json', 'csv', 'html', 'prometheus']);
+const LAYOUTS = new Set<string>(['module', 'tengine']);
 const STATES: readonly ServerState[] = ['up', 'down', 'draining', 'unavail', 'checking', 'unhealthy'];
 
 interface Row {
@@ -65,15 +83,33 @@ interface Row {
   fails: number;
 }
 
+/** The module's name of a check type (`tls` is its `ssl_hello`; `smtp` and `custom` are this library's). */
+const typeName = (type: string): string => (type === 'tls' ? 'ssl_hello' : type);
+
+/**
+ * A server's name as nginx prints it on the page (`peer_addr->name`, the text of the parsed
+ * address): an IP literal without a port gets http's default `:80`. Other addresses as written
+ * (nginx would print one row per resolved address of a host name).
+ */
+function pageName(address: string): string {
+  const t = upstreamTarget(address);
+  if (t === null || t.kind !== 'tcp' || t.port !== null || isIP(t.host) === 0) return address;
+  return isIP(t.host) === 6 ? `[${t.host}]:80` : `${t.host}:80`;
+}
+
 /** Every checked server across `snapshots`, with its global index, before filtering. */
 function checkedRows(snapshots: readonly StatusSnapshot[]): Row[] {
   const rows: Row[] = [];
-  for (const b of snapshots) {
+  const add = (b: StatusSnapshot, backups: boolean): void => {
     for (const s of b.servers) {
-      if (s.check === null || s.down) continue;
+      if (s.check === null || s.down || (s.backup === true) !== backups) continue;
       const { down, rise, fall, type, port } = s.check;
-      rows.push({ index: rows.length, upstream: b.name, name: s.address, down, rise, fall, type, port, state: s.state, conns: s.conns, fails: s.fails });
+      rows.push({ index: rows.length, upstream: b.name, name: pageName(s.address), down, rise, fall, type: typeName(type), port, state: s.state, conns: s.conns, fails: s.fails });
     }
+  };
+  for (const b of snapshots) {
+    add(b, false);
+    add(b, true);
   }
   return rows;
 }
@@ -101,9 +137,10 @@ const ROWS_PER_PIECE = 1000;
 function statusPieces(all: readonly Row[], format: StatusFormat, opts: StatusOptions): Iterable<string> {
   const rows = opts.status === undefined ? all : all.filter((r) => r.down === (opts.status === 'down'));
   const generation = checkedGeneration(opts.generation);
+  const layout = checkedLayout(opts.layout);
   switch (checkedFormat(format)) {
     case 'json':
-      return json(rows, generation);
+      return layout === 'tengine' ? tengineJson(rows, generation) : json(rows, generation, all.length - 1);
     case 'csv':
       return sliced(rows, (r) => `${r.index},${csv(r.upstream)},${csv(r.name)},${status(r)},${r.rise},${r.fall},${csv(r.type)},${r.port}\n`);
     case 'html':
@@ -119,6 +156,15 @@ function checkedFormat(format: unknown): StatusFormat {
     throw new InvalidOptionError('format', `Expected \`format\` to be one of json, csv, html, prometheus, got ${show(format)}`, format);
   }
   return format as StatusFormat;
+}
+
+/** `layout` (default `'module'`), or `InvalidOptionError`. */
+function checkedLayout(layout: unknown): StatusLayout {
+  if (layout === undefined) return 'module';
+  if (typeof layout !== 'string' || !LAYOUTS.has(layout)) {
+    throw new InvalidOptionError('layout', `Expected \`layout\` to be one of module, tengine, got ${show(layout)}`, layout);
+  }
+  return layout as StatusLayout;
 }
 
 /** `generation` (default 1): a non-negative safe integer, or `InvalidOptionError` (it is printed raw). */
@@ -142,7 +188,24 @@ function* sliced(rows: readonly Row[], line: (r: Row, i: number) => string): Gen
 
 const status = (r: Row): string => (r.down ? 'down' : 'up');
 
-function* json(rows: readonly Row[], generation: number): Generator<string> {
+/**
+ * The module's JSON: `total` counts the rows shown; every row but the one of the last checked
+ * server (`lastIndex`, filtered or not) ends with a comma, as the module writes it.
+ */
+function* json(rows: readonly Row[], generation: number, lastIndex: number): Generator<string> {
+  yield `{"servers": {\n  "total": ${rows.length},\n  "generation": ${generation},\n  "server": [\n`;
+  yield* sliced(
+    rows,
+    (r) =>
+      `    {"index": ${r.index}, "upstream": ${JSON.stringify(r.upstream)}, "name": ${JSON.stringify(r.name)}, ` +
+      `"status": "${status(r)}", "rise": ${r.rise}, "fall": ${r.fall}, "type": ${JSON.stringify(r.type)}, "port": ${r.port}}` +
+      `${r.index === lastIndex ? '' : ','}\n`,
+  );
+  yield '  ]\n}}\n';
+}
+
+/** Tengine 3.2.0's JSON: `up` and `down` counts, and a comma between rows only (valid under any filter). */
+function* tengineJson(rows: readonly Row[], generation: number): Generator<string> {
   const up = rows.filter((r) => !r.down).length;
   yield `{"servers": {\n  "total": ${rows.length},\n  "up": ${up},\n  "down": ${rows.length - up},\n  "generation": ${generation},\n  "server": [\n`;
   yield* sliced(
@@ -160,12 +223,16 @@ function csv(text: string): string {
   return /[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field;
 }
 
+/** ASCII lowercase (nginx compares argument names with `ngx_strlcasestrn`, ASCII only). */
+const asciiLower = (text: string): string => text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+
 /**
- * The first value of `name` in the query of a request target in any form Node's HTTP parser lets
- * through (origin `/p?q`, absolute `http://h/p?q`, or malformed ones that `new URL` rejects), decoded
- * as `URLSearchParams` decodes it; null when absent. Never throws. One scan with `indexOf`, and only
- * a name short enough to spell `name` (percent-encoded at most) is decoded, so that a huge query of
- * other parameters costs a scan, not a decoded copy. Exported for its test only.
+ * The value of argument `name` (lowercase) in the query of a request target in any form Node's
+ * HTTP parser lets through (origin `/p?q`, absolute `http://h/p?q`, or malformed ones that `new URL`
+ * rejects), read as nginx's `ngx_http_arg` reads it for the module: the first `&`-separated piece
+ * that is `name` in any ASCII case followed by `=`; the value raw (no percent-decoding, `+` stays);
+ * null when absent. The query ends at `#`. Never throws; one scan with `indexOf`, no copy but the
+ * value. Exported for its test only.
  */
 export function queryParam(target: string, name: string): string | null {
   const hash = target.indexOf('#');
@@ -173,33 +240,28 @@ export function queryParam(target: string, name: string): string | null {
   let at = target.indexOf('?');
   if (at < 0 || at >= end) return null;
   at++;
-  if (target.charCodeAt(at) === 0x3f && at < end) at++; // (URLSearchParams drops one leading `?` too)
-  while (at <= end) {
+  while (at < end) {
     let amp = target.indexOf('&', at);
     if (amp < 0 || amp > end) amp = end;
-    const eq = target.indexOf('=', at);
-    const keyEnd = eq >= 0 && eq < amp ? eq : amp;
-    if (keyEnd - at <= name.length * 3 && formDecode(target.slice(at, keyEnd)) === name) {
-      return keyEnd === amp ? '' : formDecode(target.slice(keyEnd + 1, amp));
-    }
+    const eq = at + name.length;
+    if (eq < amp && target.charCodeAt(eq) === 0x3d && asciiLower(target.slice(at, eq)) === name) return target.slice(eq + 1, amp);
     at = amp + 1;
   }
   return null;
 }
 
-/** `application/x-www-form-urlencoded` decoding of one name or value (`+` is a space). */
-function formDecode(text: string): string {
-  return new URLSearchParams(`k=${text}`).get('k') ?? ''; // (text holds no `&` and no `#`)
-}
-
-/** What a request asks for: the format and the row filter (bad values ignored, as the module does). */
-function requestOf(req: IncomingMessage, defaultFormat: StatusFormat, generation: number): { format: StatusFormat; opts: StatusOptions } {
+/**
+ * What a request asks for: the format (exact, as the module's `ngx_http_get_check_status_format_conf`
+ * compares it) and the row filter (`up` or `down` in any ASCII case); bad values are ignored, as the module does.
+ */
+function requestOf(req: IncomingMessage, defaultFormat: StatusFormat, base: StatusOptions): { format: StatusFormat; opts: StatusOptions } {
   const target = req.url ?? '/';
   const f = queryParam(target, 'format');
   const format = f !== null && FORMATS.has(f) ? (f as StatusFormat) : defaultFormat;
-  const s = queryParam(target, 'status')?.toLowerCase();
-  const opts: StatusOptions = { generation };
-  if (s === 'up' || s === 'down') opts.status = s;
+  const s = queryParam(target, 'status');
+  const filter = s === null ? null : asciiLower(s);
+  const opts: StatusOptions = { ...base };
+  if (filter === 'up' || filter === 'down') opts.status = filter;
   return { format, opts };
 }
 
@@ -336,6 +398,8 @@ export interface StatusHandlerOptions {
   format?: StatusFormat;
   /** The generation shown on the page; default 1. */
   generation?: number;
+  /** The JSON layout; default `'module'`. */
+  layout?: StatusLayout;
 }
 
 /**
@@ -365,7 +429,7 @@ export function statusHandler(
   options: StatusHandlerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const defaultFormat = checkedFormat(options.format ?? 'html');
-  const generation = checkedGeneration(options.generation);
+  const base: StatusOptions = { generation: checkedGeneration(options.generation), layout: checkedLayout(options.layout) };
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const body = 'method not allowed\n';
@@ -377,7 +441,7 @@ export function statusHandler(
     const failed = (): void => send(req, res, { code: 500, type: 'text/plain', body: 'status unavailable\n' });
     let answer: Answer | Promise<Answer>;
     try {
-      const { format, opts } = requestOf(req, defaultFormat, generation);
+      const { format, opts } = requestOf(req, defaultFormat, base);
       answer = page(typeof balancers === 'function' ? balancers() : balancers, format, opts);
     } catch {
       return failed();

@@ -79,6 +79,7 @@ function check(cf: Conf, st: Statement, u: UpsState): void {
     }
   }
   u.check = c;
+  u.checkAt = cf.at(st);
 }
 
 function httpSend(_cf: Conf, st: Statement, u: UpsState): void {

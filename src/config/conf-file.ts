@@ -7,6 +7,12 @@
  * opening "{"`, `invalid number of arguments in "X" directive`) and its handler runs. A name no row
  * allows where it stands goes to core.ts (`not allowed here`, `unknown directive`, or skipped).
  *
+ * The main file is nginx's main context, or (ParseOptions `fragment`) the inside of `http {}` or
+ * `stream {}` for a conf.d fragment. Which names exist follows the target (`nginx`: 1.30 or 1.22,
+ * directives.ts); `sticky` in an http upstream of 1.30 is `UNSUPPORTED` (valid there, not
+ * implemented here). Every warning also goes to `onWarning` as it is found, so that a strict parse's
+ * caller keeps the `[warn]` lines nginx prints before its `[emerg]`.
+ *
  * The first error stops a strict parse, with nginx's message at nginx's line. Lenient mode records
  * it and recovers: the statement is skipped, a block it opened is walked, a block the file does not
  * close is closed at end of file (reported once per file); after `maxErrors` errors (default
@@ -17,12 +23,14 @@
  * memory O(number of upstream servers + errors kept) plus the longest token.
  */
 
-import { ConfigError } from '../errors';
+import { ConfigError, InvalidOptionError, show } from '../errors';
+import { DEFAULT_NGINX_TARGET, NGINX_TARGETS, type NginxTarget } from '../options';
 import { CHECK_COMMANDS } from './check';
 import { ARGS, CONTEXTS, type Command, type Conf, type Ctx, type Includes, type UpsState, type Where } from './conf';
-import { CORE_COMMANDS, coreMain, elsewhere } from './core';
+import { CORE_COMMANDS, coreMain, elsewhere, fragmentBlock } from './core';
 import { UPSTREAM_USE_COMMANDS } from './upstream-use';
-import { CHECK_MODULE_DIRECTIVES, NGINX_DIRECTIVES, RAW_BLOCKS } from './directives';
+import { RESOLVE_BLOCK_COMMANDS } from './resolve';
+import { CHECK_MODULE_DIRECTIVES, isNginxDirective, RAW_BLOCKS } from './directives';
 import { include, INCLUDE, includes, limitOption } from './include';
 import { MAX_DEPTH, MAX_ERRORS } from './numbers';
 import { Lexer, type Statement, type Token } from './tokenizer';
@@ -39,7 +47,7 @@ function table<C>(rows: readonly Command<C>[]): Table<C> {
 }
 
 /** Commands of the blocks outside `upstream` (and `include`, which is everywhere). */
-const BLOCK_TABLE = table<void>([INCLUDE, ...CORE_COMMANDS, UPSTREAM_BLOCK, ...UPSTREAM_USE_COMMANDS]);
+const BLOCK_TABLE = table<void>([INCLUDE, ...CORE_COMMANDS, UPSTREAM_BLOCK, ...UPSTREAM_USE_COMMANDS, ...RESOLVE_BLOCK_COMMANDS]);
 /** Commands inside `upstream`, without and with the check module. */
 const UPSTREAM_TABLE = table(UPSTREAM_COMMANDS);
 const UPSTREAM_CHECK_TABLE = table([...UPSTREAM_COMMANDS, ...CHECK_COMMANDS]);
@@ -57,6 +65,11 @@ export class Walker implements Conf {
   readonly upstream = upstreamMain();
   readonly includes: Includes;
   private readonly checkModule: boolean;
+  /** The nginx series whose verdicts the parse copies. */
+  readonly target: NginxTarget;
+  /** The main file is a fragment included from inside this block (`fragment`). */
+  private readonly fragment: 'http' | 'stream' | undefined;
+  private readonly onWarning: ((w: ConfigWarning) => void) | undefined;
   /** Lenient mode: errors kept before the parse stops with `TOO_MANY_ERRORS`. */
   private readonly maxErrors: number;
   private readonly upstreamTable: Table<UpsState>;
@@ -75,6 +88,18 @@ export class Walker implements Conf {
     this.upstreamTable = this.checkModule ? UPSTREAM_CHECK_TABLE : UPSTREAM_TABLE;
     this.maxErrors = limitOption(opts.maxErrors, 'maxErrors', MAX_ERRORS);
     this.includes = includes(opts, filename);
+    this.target = opts.nginx ?? DEFAULT_NGINX_TARGET;
+    if (!NGINX_TARGETS.includes(this.target)) {
+      throw new InvalidOptionError('nginx', `Expected \`nginx\` to be one of ${NGINX_TARGETS.map((t) => `'${t}'`).join(', ')}, got \`${show(this.target)}\``, this.target);
+    }
+    this.fragment = opts.fragment;
+    if (this.fragment !== undefined && this.fragment !== 'http' && this.fragment !== 'stream') {
+      throw new InvalidOptionError('fragment', `Expected \`fragment\` to be 'http' or 'stream', got \`${show(this.fragment)}\``, this.fragment);
+    }
+    if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') {
+      throw new InvalidOptionError('onWarning', `Expected \`onWarning\` to be a function, got \`${show(opts.onWarning)}\``, opts.onWarning);
+    }
+    this.onWarning = opts.onWarning;
   }
 
   get ctx(): Ctx {
@@ -101,10 +126,11 @@ export class Walker implements Conf {
     if (!this.lenient) throw new Stop();
   }
 
-  warn(reason: string, at: Where, kind: ConfigWarning['kind'], ups = this.ups): void {
-    const w: ConfigWarning = { reason, file: at.file, line: at.line, column: at.column, kind };
+  warn(reason: string, at: Where, kind: ConfigWarning['kind'], ups = this.ups, include?: string): void {
+    const w: ConfigWarning = { reason, file: at.file, line: at.line, column: at.column, kind, ...(include === undefined ? {} : { include }) };
     this.warnings.push(w);
     ups?.warnings.push(w);
+    this.onWarning?.(w);
   }
 
   at(st: Statement, tok?: Token): Where {
@@ -112,7 +138,7 @@ export class Walker implements Conf {
   }
 
   known(name: string): boolean {
-    return NGINX_DIRECTIVES.has(name) || (this.checkModule && CHECK_MODULE_DIRECTIVES.has(name));
+    return isNginxDirective(name, this.target) || (this.checkModule && CHECK_MODULE_DIRECTIVES.has(name));
   }
 
   notAllowed(st: Statement): void {
@@ -129,7 +155,10 @@ export class Walker implements Conf {
 
   parseMain(text: string | Uint8Array, filename: string): void {
     try {
-      this.parse(new Lexer(text, filename), 'main', 'file');
+      const lx = new Lexer(text, filename);
+      const fragment = this.fragment;
+      if (fragment === undefined) this.parse(lx, 'main', 'file');
+      else fragmentBlock(this, fragment, () => this.parse(lx, fragment, 'file'));
       checkZones(this);
     } catch (e) {
       if (!(e instanceof Stop)) throw e;
@@ -255,6 +284,10 @@ export class Walker implements Conf {
     if (ups !== undefined && CONTEXTS[this.ctx].kind === 'upstream') {
       const upsRow = find(this.upstreamTable, name, this.ctx);
       if (upsRow) return this.run(upsRow, st, ups);
+      if (name === 'sticky' && this.ctx === 'ups-http' && this.target === '1.30') {
+        // nginx 1.30 accepts it (ngx_http_upstream_sticky_module.c); we cannot balance by it yet
+        return this.error('"sticky" is valid in nginx 1.30 but not implemented by upstream-balancer', this.at(st), 'UNSUPPORTED', name);
+      }
     }
     elsewhere(this, st);
   }

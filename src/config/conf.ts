@@ -141,6 +141,8 @@ export interface UpsState {
   keepalive?: { connections: number; requests?: number; timeMs?: number; timeoutMs?: number };
   zone?: { name: string; size: number };
   check?: CheckOptions;
+  /** Where the last `check` line is. */
+  checkAt?: Where;
   expectAlive?: Set<HttpStatusClass>;
   checkKeepaliveRequests?: number;
   httpSend?: string;
@@ -168,6 +170,12 @@ export interface CoreMain {
   readonly seen: Set<string>;
   /** `load_module` loaded the mail module (Debian builds it as a dynamic module). */
   mailLoaded: boolean;
+  /**
+   * `load_module` loaded a module other than stream and mail (geoip, image_filter, njs, a
+   * third-party one): its directive names are not in our lists, so unknown names outside
+   * `upstream` blocks are skipped instead of reported.
+   */
+  otherModulesLoaded?: boolean;
   /** The stream `server` block being read has a `listen`. */
   listenSeen: boolean;
   readonly proxyDirectives: ProxyDirective[];
@@ -204,6 +212,8 @@ export interface Includes {
   readBytes: number;
   /** A budget (files, bytes, glob entries) ran out and was reported: later includes are skipped. */
   exhausted: boolean;
+  /** A missing file (ENOENT) is an error (nginx) or a warning, and the parse goes on (`missingIncludes`). */
+  readonly missing: 'error' | 'warn';
   /** The real path of the prefix (default reader), once needed. */
   realPrefix: string | undefined;
   /** The files being read, outermost first (for cycles and the depth limit). */
@@ -226,7 +236,7 @@ export interface Conf {
   /** Records an error; in strict mode it stops the parse (throws). */
   error(reason: string, at: Where, kind: string, value?: unknown): void;
   /** Records a warning, also in `ups` (default: the upstream block being read). */
-  warn(reason: string, at: Where, kind: ConfigWarning['kind'], ups?: UpsState): void;
+  warn(reason: string, at: Where, kind: ConfigWarning['kind'], ups?: UpsState, include?: string): void;
   /** Where nginx reports a directive-level error: the terminator's line; the column of `tok` if given. */
   at(st: Statement, tok?: Token): Where;
   /** nginx (with the check module when enabled) has a directive of that name somewhere. */

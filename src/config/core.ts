@@ -8,9 +8,12 @@
  *
  * nginx knows every directive of every block; we model `main`, `events` and `upstream` fully and
  * only walk the rest: `elsewhere` decides what becomes of a directive no table row allows where it
- * stands (nginx's `"X" directive is not allowed here` / `unknown directive "X"` from
- * `ngx_conf_handler` where we model the block; otherwise skipped, its block walked so that a
- * misplaced `upstream`, `http` or `stream` is still found, and `listen` / `proxy_pass` noted).
+ * stands. A name no module of the target nginx has is `unknown directive "X"` in every block
+ * (`ngx_conf_handler` looks the name up before the context); a known name is `"X" directive is not
+ * allowed here` where we model the block, and for `proxy_pass` / `listen` outside the blocks nginx
+ * allows them in (`NGX_HTTP_LOC_CONF`, `NGX_STREAM_SRV_CONF`, `NGX_*_SRV_CONF`); otherwise it is
+ * skipped, its block walked so that a misplaced `upstream`, `http` or `stream` is still found, and
+ * `listen` / `proxy_pass` noted.
  */
 
 import { CONTEXTS, type Command, type Conf, type CoreMain } from './conf';
@@ -43,6 +46,16 @@ function topBlock(cf: Conf, st: Statement, name: 'http' | 'stream' | 'events'): 
   initUpstreams(cf, name);
 }
 
+/**
+ * A conf.d fragment (ParseOptions `fragment`): the file's top level read as the inside of `http {}`
+ * or `stream {}`, as nginx reads a file included there, then the module's upstream init.
+ */
+export function fragmentBlock(cf: Conf, name: 'http' | 'stream', walk: () => void): void {
+  cf.core.seen.add(name);
+  withScope(cf, name, name, walk);
+  initUpstreams(cf, name);
+}
+
 function mainDirective(cf: Conf, st: Statement): void {
   const name = st.args[0]!.text;
   if (MAIN_ONCE.has(name)) {
@@ -50,6 +63,7 @@ function mainDirective(cf: Conf, st: Statement): void {
     cf.core.seen.add(name);
   }
   if (name === 'load_module' && /ngx_mail_module/.test(st.args[1]!.text)) cf.core.mailLoaded = true;
+  else if (name === 'load_module' && !/ngx_stream_module/.test(st.args[1]!.text)) cf.core.otherModulesLoaded = true;
 }
 
 /** `server { ... }` in http or stream; a stream server needs `listen` (ngx_stream_core_server). */
@@ -132,25 +146,33 @@ export function elsewhere(cf: Conf, st: Statement): void {
       return cf.recover(st, 'other');
     }
     if (name === 'upstream') return misplacedUpstream(cf, st);
-    if (cf.known(name)) {
-      cf.notAllowed(st);
-      return cf.recover(st, 'other');
-    }
-    return cf.skip(st, here.inner);
+    if (cf.known(name)) cf.notAllowed(st);
+    else if (cf.core.otherModulesLoaded) return cf.skip(st, here.inner);
+    else cf.unknown(st);
+    return cf.recover(st, 'other');
   }
   // walked and skipped blocks
   if (name === 'upstream') return misplacedUpstream(cf, st);
+  if (!cf.known(name) && !cf.core.otherModulesLoaded) {
+    cf.unknown(st);
+    return cf.recover(st, here.inner);
+  }
   if (here.kind === 'walked' ? BLOCKS.has(name) : MAIN_BLOCKS.has(name)) {
     cf.notAllowed(st);
     return cf.recover(st, 'other');
   }
   if ((name === 'listen' || name === 'proxy_pass') && st.args.length >= 2) {
-    const block = cf.ctx === 'stream-server' || cf.ctx === 'http-server' || cf.ctx === 'http-location' ? cf.ctx : 'other';
+    const block = cf.ctx === 'stream-server' || cf.ctx === 'http-server' || cf.ctx === 'http-location' || cf.ctx === 'http' || cf.ctx === 'stream' ? cf.ctx : 'other';
     cf.core.proxyDirectives.push({ directive: name, value: st.args[1]!.text, file: st.file, line: st.line, block });
   }
-  if (name === 'proxy_pass' && cf.ctx === 'http-server') {
-    // http proxy_pass is a location-level directive (docs/nginx-semantics.md §6.1)
-    return cf.notAllowed(st);
+  if (name === 'proxy_pass' && (cf.ctx === 'http-server' || cf.ctx === 'http' || cf.ctx === 'stream')) {
+    // http proxy_pass is a location-level directive (docs/nginx-semantics.md §6.1), stream's a server-level one
+    cf.notAllowed(st);
+    return cf.recover(st, here.inner);
+  }
+  if (name === 'listen' && (cf.ctx === 'http' || cf.ctx === 'stream' || cf.ctx === 'http-location')) {
+    cf.notAllowed(st);
+    return cf.recover(st, here.inner);
   }
   if (name === 'listen' && cf.ctx === 'stream-server') cf.core.listenSeen = true;
   cf.skip(st, here.inner);

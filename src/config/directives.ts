@@ -1,5 +1,5 @@
 /**
- * Names of every directive known to Debian's nginx 1.22.1 with the stream module loaded (core,
+ * Names of every directive known to Debian's nginx 1.22.1, and what nginx 1.30.4 adds and drops with the stream module loaded (core,
  * event, http and stream modules of that build; mail and the other dynamic modules not loaded).
  *
  * nginx says `"X" directive is not allowed here` for a known name in the wrong block and
@@ -143,6 +143,26 @@ export const NGINX_DIRECTIVES: ReadonlySet<string> = new Set([
   'worker_priority', 'worker_processes', 'worker_rlimit_core', 'worker_rlimit_nofile',
   'worker_shutdown_timeout', 'working_directory', 'zone',
 ]);
+
+/**
+ * Names nginx 1.30.4 has beyond the list above (`ngx_command_t` tables of the release-1.30.4 sources,
+ * the same modules), and the one it dropped (`ssl`, removed in 1.25.1). `sticky` is the http
+ * upstream's (open source since 1.29.6).
+ */
+export const ADDED_IN_130: ReadonlySet<string> = new Set([
+  'add_header_inherit', 'add_trailer_inherit', 'early_hints', 'grpc_ssl_certificate_cache', 'http2', 'http3',
+  'http3_hq', 'http3_max_concurrent_streams', 'http3_stream_buffer_size', 'keepalive_min_timeout', 'max_headers',
+  'pass', 'proxy_pass_trailers', 'proxy_ssl_certificate_cache', 'quic_active_connection_id_limit', 'quic_bpf',
+  'quic_gso', 'quic_host_key', 'quic_retry', 'ssl_certificate_cache', 'ssl_certificate_compression',
+  'ssl_ech_file', 'ssl_object_cache_inheritable', 'sticky', 'uwsgi_ssl_certificate_cache',
+]);
+export const REMOVED_IN_130: ReadonlySet<string> = new Set(['ssl']);
+
+/** nginx of `target` (with the modules above) has a directive of that name somewhere. */
+export function isNginxDirective(name: string, target: '1.30' | '1.22'): boolean {
+  if (target === '1.22') return NGINX_DIRECTIVES.has(name);
+  return ADDED_IN_130.has(name) || (NGINX_DIRECTIVES.has(name) && !REMOVED_IN_130.has(name));
+}
 
 /** Directives of the third-party check module (yaoweibin / Tengine), known when the module is enabled. */
 export const CHECK_MODULE_DIRECTIVES: ReadonlySet<string> = new Set([

@@ -18,13 +18,14 @@
 import { Balancer } from '../balancer';
 import { ConfigError } from '../errors';
 import { methodSpec } from '../methods';
-import { type CheckOptions, DEFAULT_CHECK } from '../options';
+import { type CheckOptions, DEFAULT_CHECK, DEFAULT_NGINX_TARGET, type NginxTarget } from '../options';
 import { DEFAULT_SERVER } from '../server-fields';
 import { configLines, terminateDirectives, type TerminatedLine } from './document';
 import { escapeStrings } from './escape';
-import { formatUpstream, methodChoice, methodSpecOf } from './format';
+import { checkFindings, type ErrorInfo, type Finding, fragmentContext, missingSemicolons, plusFindings, structureFinding, weightFindings } from './findings';
+import { methodChoice, methodSpecOf } from './format';
 import { explainUse, type UseExplanation } from './explain-retries';
-import { parseConfig, type ConfigResult, type ParseOptions, type UpstreamConfig, type UpstreamUse } from './nginx';
+import { parseConfig, type ConfigResult, type ConfigWarning, type ParseOptions, type UpstreamConfig, type UpstreamUse } from './nginx';
 import { describeMs } from './time';
 
 /** One server row of an explanation. */
@@ -69,22 +70,26 @@ export interface UpstreamExplanation {
   uses: UseExplanation[];
 }
 
-/** A problem with nginx's message and what to do about it. */
-export interface Finding {
-  /** Short id: `missing-semicolon`, `weight-direction`, `structure`, `check-stock`, `check-smtp`, ... */
-  id: string;
-  title: string;
-  detail: string;
-  /** A corrected configuration, when one can be shown. */
-  fix?: string;
-}
-
-/** Where nginx stopped: its message, and the reason, file, line and column of it. */
-type ErrorInfo = { message: string; reason: string; file: string; line: number; column: number };
+export type { ErrorInfo, Finding };
 
 /** The whole explanation. */
 export interface Explanation {
   file: string;
+  /** The nginx series every verdict is judged by (`ParseOptions.nginx`, default `'1.30'`). */
+  nginx: NginxTarget;
+  /** The text is read as a fragment included from inside this block (`ParseOptions.fragment`). */
+  fragment?: 'http' | 'stream';
+  /**
+   * The text fails as a main configuration only because it is a conf.d fragment (its upstreams
+   * misplaced at top level, and read as the inside of this block it has no error): the upstreams
+   * are explained as that fragment's. The verdict stays the text's as given.
+   */
+  explainedAs?: 'http' | 'stream';
+  /**
+   * nginx's `[warn]` lines (kind `nginx`), our extensions and skipped missing includes, as the
+   * verdict's parse met them: with an error, the ones nginx prints before its `[emerg]`.
+   */
+  warnings: ConfigWarning[];
   /**
    * What `nginx -t` says of the text as given (with the check module, as upstream-balancer reads
    * it). Always the whole text's verdict, also when only part of it is explained (`document`,
@@ -223,16 +228,6 @@ function explainUpstream(u: UpstreamConfig, uses: readonly UpstreamUse[]): Upstr
     const c = swrrCycle(weights);
     if (c) cycle = c.map((i) => live[i]!.label).join(' ');
   }
-  if (live.length > 1 && new Set(weights).size > 1) {
-    const sorted = [...live].sort((a, b) => b.weight - a.weight);
-    const top = sorted[0]!;
-    const low = sorted[sorted.length - 1]!;
-    warnings.push(
-      `higher weight = more traffic: ${top.address} (weight=${top.weight}) gets ${top.share}% of the connections, ${low.address} (weight=${low.weight}) gets ${low.share}%` +
-        (cycle ? `; one cycle is ${cycle}` : '') +
-        '. To send less traffic to a server, give it the smaller weight, or mark it backup or down.',
-    );
-  }
   return {
     name: u.name,
     context: u.context,
@@ -249,67 +244,28 @@ function explainUpstream(u: UpstreamConfig, uses: readonly UpstreamUse[]): Upstr
   };
 }
 
-function strictVerdict(text: string | Uint8Array, opts: ParseOptions): Explanation['verdict'] {
+/**
+ * The text as the fragment its misplaced top-level upstreams point to (findings.ts
+ * `fragmentContext`), when that reading has no error; undefined otherwise.
+ */
+function fragmentReading(text: string | Uint8Array, opts: ParseOptions, r: ConfigResult): { context: 'http' | 'stream'; result: ConfigResult } | undefined {
+  const context = fragmentContext(r);
+  if (context === undefined) return undefined;
+  const result = parseConfig(text, { ...opts, lenient: true, fragment: context });
+  return result.errors.length === 0 ? { context, result } : undefined;
+}
+
+/** The strict parse's verdict; `warnings`, when given, receives what nginx -t would print before it. */
+function strictVerdict(text: string | Uint8Array, opts: ParseOptions, warnings?: ConfigWarning[]): Explanation['verdict'] {
+  const onWarning = warnings === undefined ? undefined : (w: ConfigWarning) => {
+    if (w.kind !== 'note' || w.include !== undefined) warnings.push(w);
+  };
   try {
-    parseConfig(text, { ...opts, lenient: false });
+    parseConfig(text, { ...opts, lenient: false, ...(onWarning ? { onWarning } : {}) });
     return { ok: true };
   } catch (e) {
     if (e instanceof ConfigError) return { ok: false, error: errInfo(e) };
     throw e;
-  }
-}
-
-function structureFix(r: ConfigResult): Finding | undefined {
-  const misplaced = r.upstreams.filter((u) => u.misplaced);
-  const proxyInHttp = r.errors.find((e) => e.reason === '"proxy_pass" directive is not allowed here');
-  const unbalanced = r.errors.find((e) => e.reason.startsWith('unexpected end of file') || e.reason === 'unexpected "}"');
-  if (misplaced.length === 0 && !proxyInHttp && !unbalanced) return undefined;
-  const problems: string[] = [];
-  if (misplaced.length) {
-    problems.push(
-      `upstream ${misplaced.map((u) => `"${u.name}" (${u.file}:${u.line})`).join(', ')} is outside a stream {} or http {} block: nginx says "upstream" directive is not allowed here. For SMTP (any TCP protocol) the upstream and the server { listen; proxy_pass; } that uses it belong in stream {}.`,
-    );
-  }
-  if (proxyInHttp) problems.push(`proxy_pass sits directly in an http server (${proxyInHttp.file}:${proxyInHttp.line}): http proxy_pass belongs in a location and speaks HTTP; an SMTP proxy needs stream {}.`);
-  if (unbalanced) problems.push(`The braces are unbalanced: nginx says ${unbalanced.reason} (${unbalanced.file}:${unbalanced.line}); every block needs its closing "}".`);
-  const ups = misplaced.length ? misplaced : r.upstreams;
-  let fix: string | undefined;
-  if (ups.length) {
-    const listen = r.proxyDirectives.find((p) => p.directive === 'listen')?.value ?? '10025';
-    const blocks = ups
-      .map((u) => {
-        const text = formatUpstreamSafe(u);
-        return text === undefined ? '' : text;
-      })
-      .join('');
-    const pass = r.proxyDirectives.find((p) => p.directive === 'proxy_pass')?.value ?? ups[0]!.name;
-    fix = `stream {\n${blocks}    server {\n        listen ${listen};\n        proxy_pass ${pass};\n    }\n}\n`;
-  }
-  const title = [
-    misplaced.length ? 'upstream/server outside stream {}' : '',
-    proxyInHttp ? 'proxy_pass in an http server' : '',
-    unbalanced ? 'unbalanced braces' : '',
-  ].filter(Boolean).join('; ');
-  return { id: 'structure', title, detail: problems.join(' '), ...(fix ? { fix } : {}) };
-}
-
-function missingSemicolons(lines: readonly TerminatedLine[], file: string, error: ErrorInfo): Finding {
-  const shown = lines.slice(0, 10).map((l) => `${file}:${l.line} "${l.text.length > 80 ? `${l.text.slice(0, 79)}…` : l.text}"`);
-  if (lines.length > shown.length) shown.push(`and ${lines.length - shown.length} more`);
-  const one = lines.length === 1;
-  return {
-    id: 'missing-semicolon',
-    title: `${lines.length} directive${one ? '' : 's'} not terminated by ";"`,
-    detail: `${shown.join(', ')} ${one ? 'ends' : 'end'} without ";" while the next line starts another directive: nginx reads them as one directive and stops (${error.message}). Explained below as if ${one ? 'it ends' : 'each ends'} with ";"; add the ";" to make it so.`,
-  };
-}
-
-function formatUpstreamSafe(u: UpstreamConfig): string | undefined {
-  try {
-    const text = formatUpstream(u.name, u.options, { hashKey: u.hashKey ?? '$remote_addr' });
-    return text.split('\n').map((l) => (l ? `    ${l}` : l)).join('\n');
-  } catch {
-    return undefined;
   }
 }
 
@@ -330,7 +286,9 @@ export function explain(input: string | Uint8Array, opts: Omit<ParseOptions, 'le
   const { upstream, ...popts } = opts;
   const withModule = { ...popts, checkModule: popts.checkModule ?? true };
   // the verdicts are always the whole text's: what is explained below may be part of it
-  const verdict = strictVerdict(input, withModule);
+  const target = popts.nginx ?? DEFAULT_NGINX_TARGET;
+  const warnings: ConfigWarning[] = [];
+  const verdict = strictVerdict(input, withModule, warnings);
   const stock = strictVerdict(input, { ...popts, checkModule: false });
   // (bytes are parsed as bytes, as nginx reads them; the prose and `;` analysis reads their text)
   const decoded = typeof input === 'string' ? input : new TextDecoder('utf-8', { ignoreBOM: true }).decode(input);
@@ -349,47 +307,29 @@ export function explain(input: string | Uint8Array, opts: Omit<ParseOptions, 'le
   }
   const r = parseConfig(text === decoded ? input : text, { ...popts, lenient: true });
   const stockOfText = text === decoded ? stock : strictVerdict(text, { ...popts, checkModule: false });
-  let ups = r.upstreams;
+  // a conf.d fragment checked as a main file: explain it as the fragment its text says it is
+  const asFragment = popts.fragment === undefined ? fragmentReading(text === decoded ? input : text, popts, r) : undefined;
+  const read = asFragment?.result ?? r;
+  let ups = read.upstreams;
   if (upstream !== undefined) ups = ups.filter((u) => u.name === upstream);
   const findings: Finding[] = [];
   if (terminated.length) findings.push(missingSemicolons(terminated, file, verdict.error!));
-  const s = structureFix(r);
+  const s = structureFinding(r, popts.fragment);
   if (s) findings.push(s);
-  for (const u of ups) {
-    const live = u.options.servers.filter((x) => !x.backup && !x.down);
-    const ws = live.map((x) => x.weight ?? DEFAULT_SERVER.weight);
-    if (live.length > 1 && new Set(ws).size > 1) {
-      const total = ws.reduce((a, b) => a + b, 0);
-      const parts = live.map((x, i) => `${x.address} weight=${ws[i]} gets ${pct(ws[i]!, total)}%`);
-      findings.push({
-        id: 'weight-direction',
-        title: `upstream "${u.name}": higher weight = more traffic`,
-        detail: `${parts.join(', ')}. nginx gives each server its weight out of every ${total} connections, so the larger weight receives more traffic, not less. A guide that says "the lower the value, the more traffic" has it backwards; to minimise a server's load give it the smaller weight, or mark it backup or down.`,
-      });
-    }
-    const c = u.options.check;
-    if (c) {
-      const where = u.warnings.find((w) => w.reason.includes('"check"'))?.line ?? u.line;
-      findings.push({
-        id: 'check-stock',
-        title: `upstream "${u.name}": "check" is not in stock nginx`,
-        detail: `Stock nginx has no active health checks in open source: it stops with ${stockOfText.error && stockOfText.error.reason.includes('check') ? `${stockOfText.error.reason} (${stockOfText.error.file}:${stockOfText.error.line})` : 'unknown directive "check"'}. The directive comes from the third-party check module (yaoweibin's nginx_upstream_check_module, Tengine), which has it in http upstreams only${u.context === 'stream' ? ' (in a stream upstream it says "check" directive is not allowed here)' : ''}. Stock nginx's only health mechanism for a stream upstream is the passive one (max_fails / fail_timeout); NGINX Plus has health_check. upstream-balancer implements the check directive itself.`,
-      });
-      if (c.type === 'smtp') {
-        findings.push({
-          id: 'check-smtp',
-          title: `upstream "${u.name}": type=smtp exists in no check module`,
-          detail: `The check module's types are tcp, http, fastcgi, ssl_hello, mysql, ajp: with it nginx says invalid parameter "type=smtp". type=smtp came from the old nginx_tcp_proxy_module (its own tcp {} block). upstream-balancer accepts type=smtp as its documented extension (near line ${where}); the closest faithful choice for the module is type=tcp.`,
-        });
-      }
-    }
-  }
+  for (const u of ups) findings.push(...checkFindings(u));
+  findings.push(...weightFindings(ups, decoded, file));
+  const judged = [verdict.error, stock.error, stockOfText.error, ...r.errors.map(errInfo)].filter((e): e is ErrorInfo => e !== undefined);
+  findings.push(...plusFindings(judged, target));
   return {
     file,
+    nginx: target,
+    ...(popts.fragment === undefined ? {} : { fragment: popts.fragment }),
+    warnings,
     verdict,
     stock,
     errors: r.errors.map(errInfo),
-    upstreams: ups.map((u) => explainUpstream(u, r.uses)),
+    upstreams: ups.map((u) => explainUpstream(u, read.uses)),
+    ...(asFragment === undefined ? {} : { explainedAs: asFragment.context }),
     findings,
     ...(document === undefined ? {} : { document }),
   };
@@ -424,17 +364,25 @@ export function renderExplanation(explanation: Explanation, style: RenderStyle =
   // every string can quote the configuration: its control characters are shown, never sent
   const ex = escapeStrings(explanation, new Set(['fix']));
   const out: string[] = [];
-  if (ex.verdict.ok) out.push(`${style.green('nginx -t: ok')} (${ex.file}${ex.stock.ok ? '' : ', with the check module'})`);
-  else out.push(`${style.red('nginx -t: error:')} ${ex.verdict.error!.message}`);
-  if (!ex.stock.ok && ex.verdict.ok) out.push(`${style.yellow('stock nginx:')} ${ex.stock.error!.message}`);
+  const judge = `nginx ${ex.nginx}`;
+  const as = ex.fragment === undefined ? '' : `, read as the inside of ${ex.fragment} {}`;
+  if (ex.verdict.ok) out.push(`${style.green(`${judge} -t: ok`)} (${ex.file}${as}${ex.stock.ok ? '' : ', with the check module'})`);
+  else out.push(`${style.red(`${judge} -t: error:`)} ${ex.verdict.error!.message}${as ? ` (${as.slice(2)})` : ''}`);
+  if (!ex.stock.ok && ex.verdict.ok) out.push(`${style.yellow(`stock ${judge}:`)} ${ex.stock.error!.message}`);
+  // nginx -t's [warn] lines (before its [emerg] when it fails), our extensions, skipped includes
+  for (const w of ex.warnings) out.push(`  ${style.yellow(w.kind === 'extension' ? '[extension]' : '[warn]')} ${w.reason} in ${w.file}:${w.line}`);
   const shown = new Set([ex.verdict.error?.message]);
   if (ex.document !== undefined) {
     const lines = ex.document.configLines;
     out.push(`${style.yellow(`${ex.file} mixes prose and configuration:`)} explaining its configuration lines only (${ex.document.proseLines} prose lines ignored; line numbers are the document's)`);
-    out.push(`  those lines alone: ${lines.ok ? 'nginx -t: ok' : `nginx -t: error: ${lines.error!.message}`}`);
+    out.push(`  those lines alone: ${lines.ok ? `${judge} -t: ok` : `${judge} -t: error: ${lines.error!.message}`}`);
     shown.add(lines.error?.message);
   }
-  const more = ex.errors.filter((e) => !shown.has(e.message));
+  if (ex.explainedAs !== undefined) {
+    out.push(`${style.yellow(`${ex.file} reads as a conf.d fragment of ${ex.explainedAs} {}:`)} its upstreams are explained as nginx reads them when it includes the file there (--context ${ex.explainedAs}: that verdict is ok)`);
+  }
+  // (read as the fragment it is, the text has no error: the main reading's recovery errors are its own)
+  const more = ex.explainedAs !== undefined ? [] : ex.errors.filter((e) => !shown.has(e.message));
   if (more.length) {
     out.push(style.dim(`further problems found while recovering (nginx stops at the first):`));
     for (const e of more) out.push(style.dim(`  ${e.message}`));

@@ -7,13 +7,14 @@
  * the flags. The balancing directive is the method registry's (src/methods.ts); servers come before
  * it when the method does not take backup servers and a backup exists (the ordering nginx requires
  * for that combination, docs/nginx-semantics.md §3.4), after it otherwise. `check` lines use the check module's syntax (milliseconds, no
- * units). Options nginx cannot express (sub-second `failTimeout`, `drain`, a custom check
+ * units). Options nginx cannot express (sub-second `failTimeout`, `drain` for nginx 1.22 or in
+ * stream, a custom check
  * function, HAProxy-style check extras) throw `InvalidOptionError`. Cost: O(servers).
  */
 
 import { InvalidOptionError, show } from '../errors';
 import { type MethodChoice, type MethodSpec, METHOD_SPECS } from '../methods';
-import { type BalancerOptions, type CheckOptions, DEFAULT_CHECK, type ServerOptions } from '../options';
+import { type BalancerOptions, type CheckOptions, DEFAULT_CHECK, DEFAULT_NGINX_TARGET, type NginxTarget, type ServerOptions } from '../options';
 import { FLAG_PARAMS, NUMERIC_PARAMS } from '../server-fields';
 import { formatSeconds } from './time';
 import { quoteWord } from './tokenizer';
@@ -43,8 +44,11 @@ export function methodChoice(options: BalancerOptions): MethodChoice {
   return { consistent: !!options.hash?.consistent, randomTwo: !!options.randomTwo, randomLeastConn: !!options.randomLeastConn };
 }
 
-/** One `server` line from the field table: the numeric parameters that differ from nginx's defaults, then the flags. */
-function serverLine(s: ServerOptions, i: number): string {
+/**
+ * One `server` line from the field table: the numeric parameters that differ from nginx's defaults,
+ * then the flags. A flag 1.22 lacks (`drain`) is written for an nginx 1.30 target outside stream.
+ */
+function serverLine(s: ServerOptions, i: number, target: NginxTarget, wrap: FormatOptions['wrap']): string {
   const words = ['server', quoteWord(s.address)];
   for (const p of NUMERIC_PARAMS) {
     const v = s[p.key];
@@ -57,7 +61,8 @@ function serverLine(s: ServerOptions, i: number): string {
   }
   for (const f of FLAG_PARAMS) {
     if (!s[f.key]) continue;
-    if (f.notIn122 !== undefined) cannot(`servers[${i}].${f.key}`, f.notIn122, s[f.key]);
+    if (f.notIn122 !== undefined && target === '1.22') cannot(`servers[${i}].${f.key}`, f.notIn122, s[f.key]);
+    if (f.httpOnly && wrap === 'stream') cannot(`servers[${i}].${f.key}`, `nginx has no ${f.nginx} parameter in stream upstreams`, s[f.key]);
     words.push(f.nginx);
   }
   return words.join(' ') + ';';
@@ -113,7 +118,8 @@ export function formatUpstream(name: string, options: BalancerOptions, fmt: Form
   if (spec.contexts.length === 0) cannot('method', 'nginx has no such balancing method', spec.name);
   if (fmt.wrap !== undefined && !spec.contexts.includes(fmt.wrap)) cannot('method', `${spec.directive} exists in ${spec.contexts.join(' and ')} only`, spec.name);
   const directive = spec.directiveText(methodChoice(options), quoteWord(fmt.hashKey ?? '$remote_addr'));
-  const servers = options.servers.map((s, i) => serverLine(s, i));
+  const target = options.nginx ?? DEFAULT_NGINX_TARGET;
+  const servers = options.servers.map((s, i) => serverLine(s, i, target, fmt.wrap));
   // a method without backup support accepts a backup server only before its directive (docs/nginx-semantics.md §3.4)
   const methodLast = !spec.backup && options.servers.some((s) => s.backup);
   const lines: string[] = [];

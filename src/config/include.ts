@@ -130,6 +130,12 @@ function canonical(abs: string, hops = 0): string {
   return normalizePath(abs);
 }
 
+/** `missingIncludes`: `'error'` (nginx's behaviour, the default) or `'warn'`. */
+function missingOption(value: unknown): 'error' | 'warn' {
+  if (value === undefined || value === 'error' || value === 'warn') return value ?? 'error';
+  throw new InvalidOptionError('missingIncludes', `Expected \`missingIncludes\` to be 'error' or 'warn', got \`${show(value)}\``, value);
+}
+
 /** The include state of one parse of `filename` (the main file counts as read, and as open). */
 export function includes(opts: ParseOptions, filename: string): Includes {
   const policy = opts.includes ?? 'prefix';
@@ -156,6 +162,7 @@ export function includes(opts: ParseOptions, filename: string): Includes {
     readFiles: 0,
     readBytes: 0,
     exhausted: false,
+    missing: missingOption(opts.missingIncludes),
     realPrefix: undefined,
     stack: [{ id: undefined, name: filename }],
     files: [filename],
@@ -278,6 +285,11 @@ function readOne(cf: Conf, inc: Includes, path: string, key: string, at: ReturnT
     const code = (e as { code?: string }).code ?? '';
     if (code === 'ENOTREG') return refuse('not a regular file');
     if (code === 'EFBIG') return tooBig(cf, inc, path, at, cap);
+    if (code === 'ENOENT' && inc.missing === 'warn') {
+      // a config copied from another machine: say what nginx would open, and go on without it
+      cf.warn(`open() "${path}" failed (${ERRNO.ENOENT}): the include is skipped (missing includes are warnings)`, at, 'note', undefined, path);
+      return true;
+    }
     cf.error(`open() "${path}" failed (${ERRNO[code] ?? `${code || 'EIO'}: ${(e as Error).message}`})`, at, 'INCLUDE', path);
     return false;
   }

@@ -6,7 +6,7 @@
 
 import type { ConfigError } from '../errors';
 import type { NextUpstreamPolicy } from '../next-upstream';
-import type { BalancerOptions, NginxTarget } from '../options';
+import type { BalancerOptions, NginxTarget, ServerOptions } from '../options';
 
 /**
  * Where `include` may read (docs/config.md, "Includes from untrusted text"):
@@ -44,6 +44,25 @@ export interface ParseOptions {
   glob?: (pattern: string) => string[];
   /** nginx's configuration prefix: relative includes resolve against it; default the directory of `filename`. */
   prefix?: string;
+  /**
+   * The file is a fragment included from inside `http { }` or `stream { }` (a conf.d file): its top
+   * level is read as the inside of that block, as nginx reads an `include` there. Default: the file
+   * is a main configuration (its top level is nginx's main context).
+   */
+  fragment?: 'http' | 'stream';
+  /**
+   * What a missing include file is (nginx: `open() "PATH" failed (2: No such file or directory)`):
+   * `'error'` (the default, as nginx) or `'warn'`: a warning of kind `note` with `include` set to the
+   * path, and the parse goes on without the file (to check a config whose includes live on another
+   * machine). Only a file that does not exist (ENOENT) is affected; a pattern that matches nothing
+   * is fine in nginx anyway.
+   */
+  missingIncludes?: 'error' | 'warn';
+  /**
+   * Called with every warning as it is found, in order: also the ones a strict parse found before
+   * the error it throws (nginx -t prints those `[warn]` lines before its `[emerg]`).
+   */
+  onWarning?: (warning: ConfigWarning) => void;
   /** Where `include` may read; default `'prefix'` (see `IncludePolicy`). */
   includes?: IncludePolicy;
   /** Largest included file, in bytes (UTF-8); default `MAX_CONFIG_FILE_BYTES` (8 MiB). */
@@ -79,6 +98,8 @@ export interface ConfigWarning {
   column: number;
   /** `nginx`: nginx -t prints it too; `extension`: accepted by us, not by nginx; `note`: advice. */
   kind: 'nginx' | 'extension' | 'note';
+  /** A missing include reported as a warning (`missingIncludes: 'warn'`): the path nginx would open. */
+  include?: string;
 }
 
 /** Where a `server` line came from. */
@@ -88,6 +109,43 @@ export interface ServerSource {
   column: number;
   /** The words after `server`, as written (after quote processing). */
   words: string[];
+}
+
+/** A `resolver` directive as nginx's `ngx_resolver_create` reads it. */
+export interface ResolverConfig {
+  /** The name servers, `ADDR[:PORT]` as written (port 53 when absent). */
+  addresses: string[];
+  /** `valid=TIME` in ms: overrides every answer's TTL; undefined = the TTL. */
+  validMs?: number;
+  ipv4: boolean;
+  ipv6: boolean;
+  /** Where the directive is (the upstream block, or the http / stream block it falls back to). */
+  source: { file: string; line: number; column: number };
+}
+
+/** One `server NAME[:PORT] resolve [service=NAME]` line. */
+export interface ResolveServerConfig {
+  /** The line's id (the address as written; `ADDR#2` for a repeated line): the prefix of its peers' ids. */
+  id: string;
+  /** The host name to resolve. */
+  host: string;
+  /** The port of its peers (A/AAAA); 0 with `service=` (the SRV records say). */
+  port: number;
+  /** `service=NAME`: the SRV records of `_NAME._tcp.HOST`, or of `NAME.HOST` when NAME has a dot (`ngx_resolve_name`). */
+  service?: string;
+  /** The line's parameters (`address` as written), which every peer of the name gets. */
+  server: ServerOptions;
+  source: ServerSource;
+}
+
+/** What a resolver of one upstream needs (`UpstreamConfig.resolve`). */
+export interface UpstreamResolveConfig {
+  /** The `resolve` lines, in order. */
+  servers: ResolveServerConfig[];
+  /** The upstream's `resolver`, else the http / stream block's. */
+  resolver: ResolverConfig;
+  /** `resolver_timeout` in ms: the upstream's, else the http / stream block's, else 30000. */
+  timeoutMs: number;
 }
 
 /** One `upstream` block. */
@@ -108,8 +166,15 @@ export interface UpstreamConfig {
   zone?: { name: string; size: number };
   /** `keepalive N` and its companions (http only). */
   keepalive?: { connections: number; requests?: number; timeMs?: number; timeoutMs?: number };
+  /** Where the upstream's (last) `check` line is (check module). */
+  checkSource?: { file: string; line: number; column: number };
   /** `check_keepalive_requests N` (check module). */
   checkKeepaliveRequests?: number;
+  /**
+   * nginx 1.30: the `server NAME resolve` lines (not in `options.servers`: their peers come from DNS)
+   * and the resolver they use. See docs/dns.md.
+   */
+  resolve?: UpstreamResolveConfig;
   /** The balancing directive as written, e.g. `hash $remote_addr consistent`; undefined = round robin. */
   methodDirective?: string;
   /** One entry per server, in order. */
@@ -139,7 +204,7 @@ export interface ProxyDirective {
   value: string;
   file: string;
   line: number;
-  /** The block kind it sat in: `stream-server`, `http-server`, `http-location`, or `other`. */
+  /** The block kind it sat in: `stream-server`, `http-server`, `http-location`, `http`, `stream` (misplaced there), or `other`. */
   block: string;
 }
 

@@ -19,14 +19,14 @@ import type { BalancerOptions, ServerOptions } from '../options';
 import { FLAG_PARAMS, MAX_WEIGHT, NUMERIC_PARAMS, type NumericParam } from '../server-fields';
 import { addressError } from './address';
 import { checkOptions } from './check';
+import { keepaliveSince130, routeParameter, serverFlags } from './target-params';
+import { attachResolve, checkResolve, noteResolveLine, resolveAddressError, resolveParameter, RESOLVE_UPSTREAM_COMMANDS, type ResolveWords, staticServers, targetOf } from './resolve';
 import { type Command, type Conf, type ServerRec, type UpsState, type UpstreamMain, upstreamCommand as row } from './conf';
 import { atoi, PAGE_SIZE, parseSize } from './numbers';
 import { parseNginxTime } from './time';
 import type { Statement } from './tokenizer';
 import type { UpstreamConfig } from './types';
 
-/** The flags nginx 1.22's `server` line knows: the field table's, less those it has no parameter for. */
-const FLAGS_122 = FLAG_PARAMS.filter((f) => f.notIn122 === undefined);
 const NUMERIC_122 = NUMERIC_PARAMS.filter((p) => p.notIn122 === undefined);
 
 /** The upstream modules' state of one parse. */
@@ -92,20 +92,25 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
   const a = st.args;
   const values = new Map<NumericParam, bigint>(NUMERIC_PARAMS.map((p) => [p, BigInt(p.seconds ? p.default / 1000 : p.default)]));
   const flags = new Set<string>();
+  const words: ResolveWords = { resolve: false };
   for (let i = 2; i < a.length; i++) {
     const tok = a[i]!;
     const t = tok.text;
     const p = NUMERIC_122.find((q) => t.startsWith(`${q.nginx}=`));
     const v = p === undefined ? undefined : paramValue(p, t.slice(p.nginx.length + 1));
-    const flag = FLAGS_122.find((f) => t === f.nginx);
+    const flag = serverFlags(cf, u).find((f) => t === f.nginx);
     // nginx refuses 0 exactly where the option does: `weight=0` is invalid, `max_fails=0` is not
+    const taken = p === undefined && flag === undefined ? resolveParameter(cf, st, tok, words) : 'no';
+    if (taken === 'error') return;
     if (p !== undefined && v !== undefined && (v !== 0n || p.valid(0))) values.set(p, v);
+    else if (taken === 'taken') continue;
+    else if (flag === undefined && routeParameter(cf, st, tok, u) === 'taken') continue;
     else if (flag === undefined) return cf.error(`invalid parameter "${t}"`, cf.at(st, tok), 'INVALID_PARAMETER', t);
     else if (flag.key === 'backup' && !u.backupAllowed) return cf.error(`balancing method does not support parameter "${t}"`, cf.at(st, tok), 'NOT_SUPPORTED', t);
     else flags.add(flag.key);
   }
   const addr = a[1]!;
-  const err = addressError(addr.text, u.context);
+  const err = words.resolve || words.service !== undefined ? resolveAddressError(addr.text, u.context, words) : addressError(addr.text, u.context);
   if (err) return cf.error(err, cf.at(st, addr), 'ADDRESS', addr.text);
   let id = addr.text;
   const dup = u.addressCount.get(addr.text) ?? 0;
@@ -123,6 +128,7 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
   }
   if (rec.backup && !u.initSet && !u.backupBeforeMethod) u.backupBeforeMethod = rec;
   u.servers.push(rec);
+  noteResolveLine(u, rec, words);
 }
 
 /** A balancing directive: the method of `spec`, with `hash KEY [consistent]` and `random [two [least_conn]]`. */
@@ -167,6 +173,8 @@ function keepalive(cf: Conf, st: Statement, u: UpsState): void {
   const ka = (u.keepalive ??= { connections: 0 });
   if (name === 'keepalive') {
     if (u.keepaliveSeen) return cf.error('"keepalive" directive is duplicate', cf.at(st), 'DUPLICATE', name);
+    if (targetOf(cf) === '1.30') return keepaliveSince130(cf, st, u, ka);
+    if (a.length !== 2) return cf.error(`invalid number of arguments in "${name}" directive`, cf.at(st), 'ARGS', name);
     const n = atoi(v.text);
     if (n === undefined || n === 0n) return cf.error(`invalid value "${v.text}" in "keepalive" directive`, cf.at(st, v), 'INVALID_VALUE', v.text);
     u.keepaliveSeen = true;
@@ -224,18 +232,20 @@ const BOTH = ['ups-http', 'ups-stream'] as const;
 export const UPSTREAM_COMMANDS: readonly Command<UpsState>[] = [
   row('server', BOTH, '1+', server),
   row('zone', BOTH, '12', zone),
+  ...RESOLVE_UPSTREAM_COMMANDS,
   ...METHOD_SPECS.flatMap((spec) =>
     spec.directive === null
       ? []
       : [row(spec.directive, spec.contexts.map((c) => `ups-${c}` as const), spec.directiveArgs, (cf, st, u) => method(cf, st, u, spec))],
   ),
-  ...['keepalive', 'keepalive_time', 'keepalive_timeout', 'keepalive_requests'].map((name) => row(name, HTTP_ONLY, '1', keepalive)),
+  ...['keepalive', 'keepalive_time', 'keepalive_timeout', 'keepalive_requests'].map((name) => row(name, HTTP_ONLY, name === 'keepalive' ? '12' : '1', keepalive)),
 ];
 
 /** After the http or stream block: the round-robin init (`ngx_*_upstream_init_round_robin`) needs a primary server. */
 export function initUpstreams(cf: Conf, context: 'http' | 'stream'): void {
   for (const u of cf.upstream.lists[context]) {
     if (u.misplaced) continue;
+    if (!checkResolve(cf, u)) continue;
     if (u.servers.length > 0 && !u.servers.some((s) => !s.backup)) {
       cf.error(`no servers in upstream "${u.name}"`, { file: u.file, line: u.line, column: u.column }, 'NO_SERVERS', u.name);
     }
@@ -249,16 +259,16 @@ export function checkZones(cf: Conf): void {
   }
 }
 
-/** A server's options: the field table's parameters in its order, the flags nginx 1.22 has. */
+/** A server's options: the field table's parameters in its order, the flags nginx 1.22 has and any other flag set. */
 function serverOptions(s: ServerRec): ServerOptions {
   const o: Record<string, unknown> = { id: s.id, address: s.address };
   for (const p of NUMERIC_PARAMS) o[p.key] = s[p.key];
-  for (const f of FLAGS_122) o[f.key] = s[f.key];
+  for (const f of FLAG_PARAMS) if (f.notIn122 === undefined || s[f.key]) o[f.key] = s[f.key];
   return o as unknown as ServerOptions;
 }
 
 function result(cf: Conf, u: UpsState): UpstreamConfig {
-  const options: BalancerOptions = { name: u.name, method: u.method, servers: u.servers.map(serverOptions) };
+  const options: BalancerOptions = { name: u.name, nginx: targetOf(cf), method: u.method, servers: staticServers(u).map(serverOptions) };
   if (u.method === 'hash') options.hash = { consistent: u.consistent };
   if (u.method === 'random' && u.randomTwo) {
     options.randomTwo = true;
@@ -290,7 +300,9 @@ function result(cf: Conf, u: UpsState): UpstreamConfig {
   if (u.zone) r.zone = u.zone;
   if (u.keepalive && (u.keepalive.connections > 0 || Object.keys(u.keepalive).length > 1)) r.keepalive = u.keepalive;
   if (u.checkKeepaliveRequests !== undefined) r.checkKeepaliveRequests = u.checkKeepaliveRequests;
+  if (u.checkAt) r.checkSource = u.checkAt;
   if (u.methodDirective !== undefined) r.methodDirective = u.methodDirective;
   if (u.misplaced) r.misplaced = true;
+  attachResolve(cf, u, r, serverOptions);
   return r;
 }

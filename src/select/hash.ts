@@ -15,12 +15,14 @@
  * allocates nothing (nginx formats the counter into a stack buffer). Cost per round: O(key
  * length) for the CRC plus O(log n) for the slot lookup.
  *
- * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`; this
- * follows the newer rule. The two differ only with backup servers (allowBackupWithHash) and a
- * one-server tier.
+ * Version note: nginx 1.27.3 (commit db6870e06) changed the round-robin shortcut from `single` to
+ * `number < 2`; `roundRobinFirst` follows the balancer's `nginx` target. The two differ only with
+ * backup servers (allowBackupWithHash) and a one-server tier (docs/nginx-compat.md).
  */
 
+import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
+import type { Tier } from '../tier';
 import { isAvailable } from './available';
 import { CRC32_INIT, crc32Decimal, crc32Final, crc32Utf8 } from './crc32';
 import { type RequestState, walkOf } from './request';
@@ -35,6 +37,20 @@ import { SlotSelector, type TierSlots, slotAt } from './slots';
  * if (++walk.tries > HASH_MAX_TRIES) return getRoundRobin(p, r);
  */
 export const HASH_MAX_TRIES = 20;
+
+/**
+ * Whether hash, ip_hash and random hand a request on tier `t` to round robin's get before any hash
+ * round. nginx 1.27.3+ (the `'1.30'` target): on a tier of fewer than two servers
+ * (`peers->number < 2`), the backup tier included. Before (the `'1.22'` target): only in `single`
+ * mode (one primary server and no backup tier), so a one-server primary beside backup servers, and
+ * a one-server backup tier, are hashed (21 rounds on an unavailable server before the fallback).
+ *
+ * @example
+ * roundRobinFirst(peers, peers.primary, '1.30'); // true for a one-server primary tier
+ */
+export function roundRobinFirst(p: Peers, t: Tier, nginx: NginxTarget): boolean {
+  return nginx === '1.22' ? p.single : t.n < 2;
+}
 
 /**
  * The per-round hash increment for `key` at retry counter `rehash`:
@@ -74,11 +90,11 @@ export class HashWalk {
  * const b = new Balancer({ method: 'hash', servers: [{ address: 'a:1' }, { address: 'b:1' }, { address: 'c:1' }] });
  * b.pick('foo')!.address; // 'b:1' (3187 mod 3 = 1)
  */
-export function getHash(p: Peers, r: RequestState, tables: TierSlots): number {
+export function getHash(p: Peers, r: RequestState, tables: TierSlots, nginx: NginxTarget = '1.30'): number {
   const walk = walkOf(r, HashWalk);
   const t = r.tier;
   const key = r.key;
-  if (walk.tries > HASH_MAX_TRIES || t.n < 2 || key.length === 0) return getRoundRobin(p, r);
+  if (walk.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx) || key.length === 0) return getRoundRobin(p, r);
   const slots = tables.of(t);
   const total = slots.total;
   for (;;) {
@@ -92,7 +108,12 @@ export function getHash(p: Peers, r: RequestState, tables: TierSlots): number {
 
 /** The `hash KEY` method's selector: weight slots per tier. */
 export class HashSelector extends SlotSelector {
+  readonly #nginx: NginxTarget;
+  constructor(nginx: NginxTarget) {
+    super();
+    this.#nginx = nginx;
+  }
   get(p: Peers, r: RequestState): number {
-    return getHash(p, r, this.slots);
+    return getHash(p, r, this.slots, this.#nginx);
   }
 }

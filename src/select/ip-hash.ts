@@ -23,14 +23,16 @@
  * request's walk (`folded = len * 8192 + C`); no bytes are stored and nothing is allocated.
  * Cost per round: O(1) plus O(log n) for the slot lookup.
  *
- * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`; this
- * follows the newer rule (they differ only with backup servers and one primary).
+ * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`
+ * (`roundRobinFirst` in hash.ts follows the balancer's `nginx` target; they differ only with
+ * backup servers and one primary).
  */
 
 import { UpstreamError, show } from '../errors';
+import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
-import { HASH_MAX_TRIES } from './hash';
+import { HASH_MAX_TRIES, roundRobinFirst } from './hash';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { SlotSelector, type TierSlots, slotAt } from './slots';
@@ -264,14 +266,14 @@ export function ipHashFold(key: string): number {
  * const b = new Balancer({ method: 'ip-hash', servers: [{ address: 'a:1' }, { address: 'b:1' }, { address: 'c:1' }] });
  * b.pick('192.168.1.10')!.address; // 'b:1' (89 -> 3978 -> 4441 -> 154, 154 mod 3 = 1)
  */
-export function getIpHash(p: Peers, r: RequestState, tables: TierSlots): number {
+export function getIpHash(p: Peers, r: RequestState, tables: TierSlots, nginx: NginxTarget = '1.30'): number {
   const walk = walkOf(r, IpHashWalk);
   if (walk.folded === 0) {
     walk.folded = ipHashFold(r.key);
     walk.hash = IP_HASH_SEED;
   }
   const t = r.tier;
-  if (walk.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
+  if (walk.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx)) return getRoundRobin(p, r);
   const folded = walk.folded;
   const pow = folded >= 16 * 8192 ? POW16 : POW3;
   const c = folded & 8191;
@@ -306,7 +308,12 @@ export class IpHashWalk {
 
 /** The ip_hash method's selector: weight slots per tier. */
 export class IpHashSelector extends SlotSelector {
+  readonly #nginx: NginxTarget;
+  constructor(nginx: NginxTarget) {
+    super();
+    this.#nginx = nginx;
+  }
   get(p: Peers, r: RequestState): number {
-    return getIpHash(p, r, this.slots);
+    return getIpHash(p, r, this.slots, this.#nginx);
   }
 }

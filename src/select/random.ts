@@ -25,13 +25,14 @@
  *
  * Cost per draw: one rng call and an O(log n) slot lookup; no allocation.
  *
- * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`; this
- * follows the newer rule.
+ * Version note: nginx 1.27.3 changed the round-robin shortcut from `single` to `number < 2`
+ * (`roundRobinFirst` in hash.ts follows the balancer's `nginx` target).
  */
 
+import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
-import { HASH_MAX_TRIES } from './hash';
+import { HASH_MAX_TRIES, roundRobinFirst } from './hash';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { SlotSelector, type Slots, type TierSlots, slotAt } from './slots';
@@ -54,10 +55,10 @@ function peekRandom(s: Slots, rng: () => number): number {
  * const b = new Balancer({ method: 'random', rng: seededRandom(7), servers });
  * b.pick(); // a weighted random available server
  */
-function getRandom(p: Peers, r: RequestState, tables: TierSlots): number {
+function getRandom(p: Peers, r: RequestState, tables: TierSlots, nginx: NginxTarget): number {
   const draws = walkOf(r, DrawCount);
   const t = r.tier;
-  if (draws.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
+  if (draws.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx)) return getRoundRobin(p, r);
   const slots = tables.of(t);
   const rng = p.rng;
   for (;;) {
@@ -74,10 +75,10 @@ function getRandom(p: Peers, r: RequestState, tables: TierSlots): number {
  * const b = new Balancer({ method: 'random', randomTwo: true, servers });
  * b.pick(); // the less loaded (conns/weight) of two random available servers; ties: the second drawn
  */
-export function getRandomTwo(p: Peers, r: RequestState, tables: TierSlots): number {
+export function getRandomTwo(p: Peers, r: RequestState, tables: TierSlots, nginx: NginxTarget = '1.30'): number {
   const draws = walkOf(r, DrawCount);
   const t = r.tier;
-  if (draws.tries > HASH_MAX_TRIES || t.n < 2) return getRoundRobin(p, r);
+  if (draws.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx)) return getRoundRobin(p, r);
   const slots = tables.of(t);
   const rng = p.rng;
   const { conns, weight } = t;
@@ -103,11 +104,13 @@ export class DrawCount {
 /** The `random` and `random two` selectors: weight slots per tier. */
 export class RandomSelector extends SlotSelector {
   readonly #two: boolean;
-  constructor(two: boolean) {
+  readonly #nginx: NginxTarget;
+  constructor(two: boolean, nginx: NginxTarget) {
     super();
     this.#two = two;
+    this.#nginx = nginx;
   }
   get(p: Peers, r: RequestState): number {
-    return this.#two ? getRandomTwo(p, r, this.slots) : getRandom(p, r, this.slots);
+    return this.#two ? getRandomTwo(p, r, this.slots, this.#nginx) : getRandom(p, r, this.slots, this.#nginx);
   }
 }

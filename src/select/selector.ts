@@ -20,6 +20,7 @@
  * current weights. A method without per-tier state leaves `Tier.listener` null.
  */
 
+import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import type { ResolvedServer } from '../server-fields';
 import type { RequestState } from './request';
@@ -62,5 +63,7 @@ export const DEFAULT_TUNING: Readonly<SelectorTuning> = Object.freeze({ lazyFrom
 export interface SelectorContext {
   /** The balancer's clock (ms). */
   readonly clock: () => number;
+  /** The nginx series the balancer follows where releases differ (`BalancerOptions.nginx`). */
+  readonly nginx: NginxTarget;
   readonly tuning: Readonly<SelectorTuning>;
 }

@@ -1,8 +1,18 @@
 /**
- * Running real nginx for the recorders (`recorder.ts`, `methods/record.ts`; `nginx-t/record.ts`
- * takes the binary and its version): the binary and stream module, one nginx master on a scratch
- * prefix (`-p DIR/ -c CONF -e DIR/error.log`, never the system service), free ports, and a
- * process-wide registry of everything started so that nothing outlives the recorder.
+ * Running real nginx for every recorder (`recorder.ts`, `methods/record.ts`, `nginx-t/record.ts`,
+ * `http/record.ts`): the one place that finds a series' binary, one nginx master on a scratch
+ * prefix (`-p DIR/ -c CONF -e DIR/error.log`, never the system service), free ports, the
+ * `--nginx 1.22|1.30|all` flag, and a process-wide registry of everything started so that nothing
+ * outlives the recorder.
+ *
+ * The binaries (`findBinary`):
+ * - 1.22: Debian's `/usr/sbin/nginx` (`NGINX_122=` or `NGINX=` override), with its dynamic stream
+ *   module (`/usr/lib/nginx/modules/ngx_stream_module.so`, `NGINX_STREAM_MODULE=` overrides) loaded
+ *   by a `load_module` line;
+ * - 1.30: nginx 1.30.4 built by `shared/nginx/build.sh stock` (`NGINX_130=` overrides), stream built
+ *   in, no `load_module`. The script is found under `$UPSTREAM_SHARED`, else `../shared` beside the
+ *   repository, else `/work/shared`; it builds once (about 40 s) and then only prints the cached
+ *   binary's path.
  *
  * `Nginx.start` returns once the error log names the worker; `stop` sends SIGTERM to the master
  * (SIGKILL after 5 s) and then makes sure, by pid, that the worker is gone. The first thing started
@@ -16,13 +26,82 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
-/** The nginx binary (`NGINX=` overrides). */
-export const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-/** The dynamic stream module the recorders' configs load (`NGINX_STREAM_MODULE=` overrides). */
-export const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
+// ------------------------------------------------------------------------------------------------
+// The binaries
+
+/** A version series the recorders know how to find. */
+export type Series = '1.22' | '1.30';
+export const SERIES: readonly Series[] = ['1.22', '1.30'];
+
+export interface NginxBinary {
+  series: Series;
+  path: string;
+  /** As `nginx -v` prints it without the `nginx/` prefix: `1.22.1`. */
+  version: string;
+  /** The dynamic modules a config must load for the stream module (`load_module` lines); none (or absent) when built in. */
+  modules?: readonly string[];
+}
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Debian's dynamic stream module, loaded by the 1.22 configs. */
+const STREAM_MODULE_122 = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
+
+/** The directory holding `nginx/build.sh`. */
+function sharedDir(): string {
+  const candidates = [process.env.UPSTREAM_SHARED, join(REPO, '..', 'shared'), '/work/shared'];
+  for (const dir of candidates) if (dir && existsSync(join(dir, 'nginx', 'build.sh'))) return dir;
+  throw new Error(`cannot find shared/nginx/build.sh (set UPSTREAM_SHARED, or NGINX_130 to a built nginx 1.30.4); looked in ${candidates.filter(Boolean).join(', ')}`);
+}
+
+function pathFor(series: Series): string {
+  if (series === '1.22') return process.env.NGINX_122 ?? process.env.NGINX ?? '/usr/sbin/nginx';
+  if (process.env.NGINX_130) return process.env.NGINX_130;
+  const script = join(sharedDir(), 'nginx', 'build.sh');
+  const r = spawnSync('bash', [script, 'stock'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${script} stock failed (exit ${r.status})`);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+/**
+ * Finds the binary of `series`, checks that `nginx -v` says that series and, for 1.22, that the
+ * dynamic stream module exists.
+ */
+export function findBinary(series: Series): NginxBinary {
+  const path = pathFor(series);
+  const r = spawnSync(path, ['-v'], { encoding: 'utf8' });
+  if (r.error) throw new Error(`cannot run ${path}: ${r.error.message} (set NGINX_${series.replace('.', '')}=/path/to/nginx)`);
+  const m = /nginx version: nginx\/(\S+)/.exec(`${r.stderr}${r.stdout}`);
+  if (!m) throw new Error(`cannot read the version of ${path}: ${r.stderr}`);
+  const version = m[1]!;
+  if (!version.startsWith(`${series}.`)) throw new Error(`${path} is nginx ${version}, not ${series}.x`);
+  const modules = series === '1.22' ? [STREAM_MODULE_122] : [];
+  for (const mod of modules) if (!existsSync(mod)) throw new Error(`stream module not found at ${mod} (set NGINX_STREAM_MODULE)`);
+  return { series, path, version, modules };
+}
+
+/** The series of a version string: `nginx/1.22.1` or `1.22.1` -> `1.22`. */
+export function seriesOf(version: string): string {
+  return version.replace(/^nginx\//, '').split('.').slice(0, 2).join('.');
+}
+
+/**
+ * The recorders' `--nginx 1.22|1.30|all` flag (default all): removes it from `argv` and returns
+ * the series it names, or throws on anything else.
+ */
+export function takeNginxFlag(argv: string[]): Series[] {
+  const at = argv.indexOf('--nginx');
+  if (at < 0) return [...SERIES];
+  const which = argv[at + 1] ?? '';
+  argv.splice(at, 2);
+  if (which === 'all') return [...SERIES];
+  if (!SERIES.includes(which as Series)) throw new Error(`--nginx takes 1.22, 1.30 or all, got ${JSON.stringify(which)}`);
+  return [which as Series];
+}
 
 // ------------------------------------------------------------------------------------------------
 // Process-wide registry of everything started, so that nothing outlives the recorder.
@@ -121,6 +200,29 @@ export function runMain(main: () => Promise<number>): void {
   );
 }
 
+/**
+ * Runs `fn` over `items`, at most `jobs` at a time; the results in item order. The first failure
+ * stops new work and is thrown once the running ones end.
+ */
+export async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+  return results;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Ports
 
@@ -156,24 +258,14 @@ export function releasePort(port: number): void {
 // ------------------------------------------------------------------------------------------------
 // nginx
 
-/** The version nginx reports (`nginx/1.22.1`); throws if nginx or the stream module is missing. */
-export function nginxVersion(): string {
-  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
-  if (r.error) throw new Error(`cannot run ${NGINX}: ${r.error.message} (set NGINX=/path/to/nginx)`);
-  const m = /nginx version: (\S+)/.exec(`${r.stderr}${r.stdout}`);
-  if (!m) throw new Error(`cannot read the version of ${NGINX}: ${r.stderr}`);
-  if (!existsSync(STREAM_MODULE)) throw new Error(`stream module not found at ${STREAM_MODULE} (set NGINX_STREAM_MODULE)`);
-  return m[1]!;
-}
-
 /**
- * The main-context lines of a recorder's config, each needed by `Nginx`: the stream module,
- * `daemon off` (the master is our child), one worker, pid / lock / error log in the scratch
- * directory, and the error log at `notice` (`start` waits for its "start worker process" line).
+ * The main-context lines of a recorder's config, each needed by `Nginx`: the binary's modules
+ * (the stream module for 1.22), `daemon off` (the master is our child), one worker, pid / lock /
+ * error log in the scratch directory, and the error log at `notice` (`start` waits for its "start
+ * worker process" line).
  */
-export function mainContext(dir: string, workerConnections: number): string {
-  return `load_module ${STREAM_MODULE};
-daemon off;
+export function mainContext(binary: Pick<NginxBinary, 'modules'>, dir: string, workerConnections: number): string {
+  return `${(binary.modules ?? []).map((m) => `load_module ${m};\n`).join('')}daemon off;
 master_process on;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -183,7 +275,7 @@ events { worker_connections ${workerConnections}; }
 `;
 }
 
-/** One nginx master with its own scratch prefix directory (created by the constructor). */
+/** One nginx master of `binary` with its own scratch prefix directory (created by the constructor). */
 export class Nginx {
   /** The scratch prefix: config, pid, lock, logs and temp paths go here. */
   readonly dir: string;
@@ -193,7 +285,10 @@ export class Nginx {
   #exited: Promise<void> | undefined;
 
   /** Creates the scratch directory `<tmp>/<prefix>XXXXXX` (removed on SIGINT/SIGTERM). */
-  constructor(prefix: string) {
+  constructor(
+    readonly binary: NginxBinary,
+    prefix: string,
+  ) {
     installHandlers();
     this.dir = mkdtempSync(join(tmpdir(), prefix));
     started.dirs.add(this.dir);
@@ -205,7 +300,7 @@ export class Nginx {
 
   /** Starts `nginx -p DIR/ -c confPath` (the config must say `daemon off`) and waits for its worker. */
   async start(confPath: string): Promise<void> {
-    const proc = spawn(NGINX, ['-p', `${this.dir}/`, '-c', confPath, '-e', this.errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(this.binary.path, ['-p', `${this.dir}/`, '-c', confPath, '-e', this.errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;
     started.nginxes.add(this);
     if (proc.pid) started.pids.add(proc.pid);
@@ -233,7 +328,7 @@ export class Nginx {
     }
     const log = existsSync(this.errorLog) ? readFileSync(this.errorLog, 'utf8') : '';
     await this.stop();
-    throw new Error(`nginx did not start (exit ${exitCode}):\n${this.#output}\n${log}`);
+    throw new Error(`nginx ${this.binary.version} did not start (exit ${exitCode}):\n${this.#output}\n${log}`);
   }
 
   /** SIGTERM to the master (SIGKILL after 5 s), then the worker by pid if it is still there. */

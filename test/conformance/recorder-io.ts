@@ -1,7 +1,8 @@
 /**
- * What the recorders (`recorder.ts`, `methods/record.ts`) put around nginx to observe it: TCP
- * backends that write a line naming themselves on accept, stream clients that read that line
- * through nginx, and a reader of the access log lines nginx writes at session end.
+ * What the recorders (`recorder.ts`, `methods/record.ts`, `http/record.ts`) put around nginx to
+ * observe it: TCP backends that write a line naming themselves on accept, stream clients that read
+ * that line through nginx, an incremental log reader (`LogTail`) and the access log lines nginx
+ * writes at session end.
  *
  * Every server and socket is registered with `nginx-process.ts`, so all are closed on exit.
  * Cost: a backend stop probes its port until refused (~ms); a client is one connection; the access
@@ -159,25 +160,19 @@ export function parseMs(text: string): number {
 }
 
 /**
- * An nginx access log with `|`-separated fields, read as nginx appends to it. Each line becomes an
- * entry (`parse` gets its fields and the line); `take` waits for the entry a caller expects and
- * consumes it, so at the end `leftovers` names the lines nobody expected.
+ * A log file nginx appends to, read incrementally: `lines()` returns the complete lines written
+ * since the last call (nothing while the file does not exist yet). Shared by the access-log reader
+ * below and the http recorder's error-log reader (`http/io.ts`).
  */
-export class AccessLog<E> {
+export class LogTail {
   #fd: number | undefined;
   #rest = '';
-  readonly #entries: Array<{ entry: E; line: string }> = [];
 
-  constructor(
-    readonly path: string,
-    readonly fieldCount: number,
-    readonly parse: (fields: string[], line: string) => E,
-    readonly timeoutMs: number,
-  ) {}
+  constructor(readonly path: string) {}
 
-  #poll(): void {
+  lines(): string[] {
     if (this.#fd === undefined) {
-      if (!existsSync(this.path)) return;
+      if (!existsSync(this.path)) return [];
       this.#fd = openSync(this.path, 'r');
     }
     const buf = Buffer.alloc(65536);
@@ -186,10 +181,41 @@ export class AccessLog<E> {
       if (n <= 0) break;
       this.#rest += buf.toString('latin1', 0, n);
     }
+    const out: string[] = [];
     let nl: number;
     while ((nl = this.#rest.indexOf('\n')) >= 0) {
-      const line = this.#rest.slice(0, nl);
+      out.push(this.#rest.slice(0, nl));
       this.#rest = this.#rest.slice(nl + 1);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+/**
+ * An nginx access log with `|`-separated fields, read as nginx appends to it. Each line becomes an
+ * entry (`parse` gets its fields and the line); `take` waits for the entry a caller expects and
+ * consumes it, so at the end `leftovers` names the lines nobody expected.
+ */
+export class AccessLog<E> {
+  readonly #tail: LogTail;
+  readonly #entries: Array<{ entry: E; line: string }> = [];
+
+  constructor(
+    readonly path: string,
+    readonly fieldCount: number,
+    readonly parse: (fields: string[], line: string) => E,
+    readonly timeoutMs: number,
+  ) {
+    this.#tail = new LogTail(path);
+  }
+
+  #poll(): void {
+    for (const line of this.#tail.lines()) {
       const fields = line.split('|');
       if (fields.length !== this.fieldCount) throw new Error(`unexpected access log line: ${line}`);
       this.#entries.push({ entry: this.parse(fields, line), line });
@@ -215,7 +241,6 @@ export class AccessLog<E> {
   }
 
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
+    this.#tail.close();
   }
 }

@@ -2,9 +2,9 @@
  * Conformance recorder: runs the round-robin scenarios of `rr-scenarios.ts` through real nginx
  * (stream module, `worker_processes 1`, scratch prefix under the temp dir, never the system
  * service) in front of TCP backends it runs itself, and writes what nginx did to
- * `test/vectors/<scenario>.json` (format: `vector-format.ts`, `docs/testing.md`).
+ * `test/vectors/nginx-<series>/<scenario>.json`, one file per nginx series (format: `vector-format.ts`, `docs/testing.md`).
  *
- *   npx tsx test/conformance/recorder.ts [--check] [--jobs N] [--list] [scenario...]
+ *   npx tsx test/conformance/recorder.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]
  *
  * `--check` re-records and compares with the committed vectors (exit 1 on drift, 2 on error).
  *
@@ -20,15 +20,15 @@
  * parallel (`--jobs`, default 4), each with its own nginx and ports.
  */
 
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, mainContext, Nginx, nginxVersion, releasePort, runMain } from './nginx-process';
+import { findBinary, freePort, mainContext, Nginx, pool, releasePort, runMain, takeNginxFlag, type NginxBinary } from './nginx-process';
 import { AccessLog, Backend, parseMs, streamClient } from './recorder-io';
 import { SCENARIOS, type Scenario } from './rr-scenarios';
 import { serverLine, vectorServer } from './scenario-server';
-import { describeStep, formatVector, loadVectors, VECTOR_DIR, type ConnectStep, type Step, type Vector, type VectorServer } from './vector-format';
+import { describeStep, formatVector, loadVectors, vectorDir, type ConnectStep, type Step, type Vector, type VectorServer } from './vector-format';
 
 /** No selection may happen within this many ms of a second boundary. */
 const GUARD_MS = 80;
@@ -56,9 +56,9 @@ function proxyDirectives(sc: Scenario, listenPort: number): string {
   return d.join(' ');
 }
 
-function nginxConf(dir: string, sc: Scenario, ports: number[], listenPort: number): string {
-  return `# written by test/conformance/recorder.ts for scenario ${sc.name}
-${mainContext(dir, 256)}stream {
+function nginxConf(binary: NginxBinary, dir: string, sc: Scenario, ports: number[], listenPort: number): string {
+  return `# written by test/conformance/recorder.ts for scenario ${sc.name} (nginx ${binary.version})
+${mainContext(binary, dir, 256)}stream {
     log_format rec '$remote_port|$upstream_addr|$status|$msec|$session_time|$upstream_connect_time';
     access_log ${dir}/access.log rec;
     ${upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`).replace(/\n/g, '\n    ')}
@@ -111,8 +111,8 @@ interface Held {
   step: ConnectStep;
 }
 
-async function runScenario(sc: Scenario, version: string): Promise<Vector> {
-  const nginx = new Nginx(`rr-recorder-${sc.name}-`);
+async function runScenario(sc: Scenario, binary: NginxBinary): Promise<Vector> {
+  const nginx = new Nginx(binary, `rr-recorder-${sc.name}-${binary.series}-`);
   const dir = nginx.dir;
   const backends = new Map<string, Backend>();
   const byAddress = new Map<string, string>();
@@ -133,7 +133,7 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
     const listenPort = await freePort();
     for (const s of sc.servers) if (!s.refusing) await backends.get(s.id)!.start();
     const confPath = join(dir, 'nginx.conf');
-    writeFileSync(confPath, nginxConf(dir, sc, ports, listenPort));
+    writeFileSync(confPath, nginxConf(binary, dir, sc, ports, listenPort));
     await nginx.start(confPath);
 
     const base = Math.floor(Date.now() / 1000) + 1;
@@ -253,7 +253,7 @@ async function runScenario(sc: Scenario, version: string): Promise<Vector> {
     ok = true;
     return {
       format: 1,
-      nginx: version,
+      nginx: `nginx/${binary.version}`,
       method: 'round-robin',
       scenario: sc.name,
       description: sc.description,
@@ -308,13 +308,13 @@ function compare(expected: Vector, actual: Vector): string[] {
   return out;
 }
 
-async function recordWithRetry(sc: Scenario, version: string): Promise<Vector> {
+async function recordWithRetry(sc: Scenario, binary: NginxBinary): Promise<Vector> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runScenario(sc, version);
+      return await runScenario(sc, binary);
     } catch (err) {
       if (err instanceof TimingError && attempt < 3) {
-        process.stderr.write(`${sc.name}: ${err.message}; recording again\n`);
+        process.stderr.write(`${sc.name} (nginx ${binary.version}): ${err.message}; recording again\n`);
         continue;
       }
       throw err;
@@ -322,29 +322,19 @@ async function recordWithRetry(sc: Scenario, version: string): Promise<Vector> {
   }
 }
 
-async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && failure === undefined) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
-  if (failure !== undefined) throw failure;
-  return results;
-}
+const USAGE = 'usage: npx tsx test/conformance/recorder.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]';
 
 async function main(argv: string[]): Promise<number> {
   let check = false;
   let jobs = 4;
   const names: string[] = [];
+  let series;
+  try {
+    series = takeNginxFlag(argv);
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--check') check = true;
@@ -353,7 +343,7 @@ async function main(argv: string[]): Promise<number> {
       for (const s of SCENARIOS) console.log(`${s.name}\t${s.description}`);
       return 0;
     } else if (a.startsWith('-')) {
-      console.error(`unknown option ${a}\nusage: npx tsx test/conformance/recorder.ts [--check] [--jobs N] [--list] [scenario...]`);
+      console.error(`unknown option ${a}\n${USAGE}`);
       return 2;
     } else names.push(a);
   }
@@ -367,48 +357,55 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
-  const version = nginxVersion();
+  const binaries = series.map(findBinary);
+  const versions = binaries.map((b) => b.version).join(' + ');
   const t0 = performance.now();
-  const vectors = await pool(selected, jobs, async (sc) => {
-    const v = await recordWithRetry(sc, version);
+  const runs = binaries.flatMap((binary) => selected.map((sc) => ({ sc, binary })));
+  const recorded = await pool(runs, jobs, async ({ sc, binary }) => {
+    const v = await recordWithRetry(sc, binary);
     const conns = v.steps.filter((s) => s.op === 'connect').length;
-    console.log(`recorded ${sc.name}: ${conns} connections over ${v.steps[v.steps.length - 1]!.t + 1} s`);
-    return v;
+    console.log(`recorded ${sc.name} (nginx ${binary.version}): ${conns} connections over ${v.steps[v.steps.length - 1]!.t + 1} s`);
+    return { binary, v };
   });
   const wall = ((performance.now() - t0) / 1000).toFixed(1);
 
   if (!check) {
-    for (const v of vectors) writeFileSync(join(VECTOR_DIR, `${v.scenario}.json`), formatVector(v));
-    console.log(`wrote ${vectors.length} vectors to ${VECTOR_DIR} (${version}, ${wall} s)`);
+    for (const { binary, v } of recorded) {
+      mkdirSync(vectorDir(binary.series), { recursive: true });
+      writeFileSync(join(vectorDir(binary.series), `${v.scenario}.json`), formatVector(v));
+    }
+    console.log(`wrote ${recorded.length} vectors to ${binaries.map((b) => vectorDir(b.series)).join(', ')} (nginx ${versions}, ${wall} s)`);
     return 0;
   }
-  const committed = new Map(loadVectors().map(({ vector }) => [vector.scenario, vector]));
   let drift = 0;
-  for (const v of vectors) {
-    const c = committed.get(v.scenario);
-    if (!c) {
-      console.log(`DRIFT ${v.scenario}: no committed vector test/vectors/${v.scenario}.json`);
-      drift++;
-      continue;
-    }
-    if (c.nginx !== v.nginx) console.log(`note ${v.scenario}: committed with ${c.nginx}, recorded with ${v.nginx}`);
-    const diff = compare(c, v);
-    if (diff.length > 0) {
-      console.log(`DRIFT ${v.scenario}:\n${diff.join('\n')}`);
-      drift++;
-    } else console.log(`ok ${v.scenario}`);
-  }
   let orphans = 0;
-  if (names.length === 0) {
-    // A committed vector of this recorder whose scenario no longer exists would never be checked.
-    for (const name of committed.keys()) {
-      if (name.startsWith('rr-') && !SCENARIOS.some((s) => s.name === name)) {
-        console.log(`DRIFT ${name}: committed vector has no scenario in rr-scenarios.ts (delete it or restore the scenario)`);
-        orphans++;
+  for (const binary of binaries) {
+    const committed = new Map(loadVectors(vectorDir(binary.series)).map(({ vector }) => [vector.scenario, vector]));
+    for (const { v } of recorded.filter((r) => r.binary === binary)) {
+      const c = committed.get(v.scenario);
+      if (!c) {
+        console.log(`DRIFT ${v.scenario} (nginx ${binary.version}): no committed vector test/vectors/nginx-${binary.series}/${v.scenario}.json`);
+        drift++;
+        continue;
+      }
+      if (c.nginx !== v.nginx) console.log(`note ${v.scenario}: committed with ${c.nginx}, recorded with ${v.nginx}`);
+      const diff = compare(c, v);
+      if (diff.length > 0) {
+        console.log(`DRIFT ${v.scenario} (nginx ${binary.version}):\n${diff.join('\n')}`);
+        drift++;
+      } else console.log(`ok ${v.scenario} (nginx ${binary.version})`);
+    }
+    if (names.length === 0) {
+      // A committed vector of this recorder whose scenario no longer exists would never be checked.
+      for (const name of committed.keys()) {
+        if (name.startsWith('rr-') && !SCENARIOS.some((s) => s.name === name)) {
+          console.log(`DRIFT ${name} (nginx ${binary.series}): committed vector has no scenario in rr-scenarios.ts (delete it or restore the scenario)`);
+          orphans++;
+        }
       }
     }
   }
-  console.log(`${vectors.length - drift}/${vectors.length} scenarios match the committed vectors (${version}, ${wall} s)`);
+  console.log(`${recorded.length - drift}/${recorded.length} scenario recordings match the committed vectors (nginx ${versions}, ${wall} s)`);
   return drift + orphans > 0 ? 1 : 0;
 }
 

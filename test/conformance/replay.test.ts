@@ -1,6 +1,7 @@
 /**
- * Replays every round-robin vector recorded from real nginx (`test/vectors/*.json`, written by
- * `recorder.ts`) through the Balancer on a whole-second ManualClock, and asserts the whole trace.
+ * Replays every round-robin vector recorded from real nginx (`test/vectors/nginx-<series>/rr-*.json`,
+ * written by `recorder.ts`; one set per nginx series, each replayed with the Balancer's `nginx:`
+ * set to that series) through the Balancer on a whole-second ManualClock, and asserts the whole trace.
  *
  * The replay re-enacts the recorded environment, not nginx's answers: a backend listed in
  * `refusing` (or stopped by a `stop` step, until its `start`) fails the connect, any other
@@ -12,13 +13,16 @@
 
 import { describe, expect, test } from 'vitest';
 import { expectWellFormed, Replay } from './replay-helpers';
-import { describeStep, loadVectors, type Vector } from './vector-format';
+import { describeStep, loadVectors, vectorDir, VECTOR_SERIES, type Vector, type VectorSeries } from './vector-format';
 
-const vectors = loadVectors().filter(({ vector }) => (vector.method ?? 'round-robin') === 'round-robin');
+const bySeries = VECTOR_SERIES.map((series) => ({
+  series,
+  vectors: loadVectors(vectorDir(series)).filter(({ vector }) => (vector.method ?? 'round-robin') === 'round-robin'),
+}));
 
-/** Runs a vector's steps through a fresh Balancer; returns one `describeStep` line per step. */
-function replay(v: Vector): string[] {
-  const r = new Replay(v, { method: 'round-robin', servers: v.servers, tries: v.tries });
+/** Runs a vector's steps through a fresh Balancer following `series`; returns one `describeStep` line per step. */
+function replay(v: Vector, series: VectorSeries): string[] {
+  const r = new Replay(v, { nginx: series, method: 'round-robin', servers: v.servers, tries: v.tries });
   const lines = v.steps.map((step) => {
     r.at(step.t);
     switch (step.op) {
@@ -37,15 +41,26 @@ function replay(v: Vector): string[] {
   return [...lines, ...r.leftovers()];
 }
 
-describe('round-robin vectors recorded from nginx', () => {
-  test('vectors are present and well-formed', () => {
-    expect(vectors.length).toBeGreaterThan(0);
-    for (const { file, vector } of vectors) expectWellFormed(file, vector);
-  });
-
-  for (const { file, vector } of vectors) {
-    test(`${vector.scenario} (${file}): ${vector.steps.filter((s) => s.op === 'connect').length} connections`, () => {
-      expect(replay(vector)).toEqual(vector.steps.map(describeStep));
-    });
-  }
+test('both series hold the same round-robin scenarios', () => {
+  const names = bySeries.map(({ vectors }) => vectors.map(({ vector }) => vector.scenario));
+  expect(names[0]!.length).toBeGreaterThanOrEqual(19);
+  for (const n of names) expect(n).toEqual(names[0]);
 });
+
+for (const { series, vectors } of bySeries) {
+  describe(`round-robin vectors recorded from nginx ${series}`, () => {
+    test('vectors are present, well-formed and recorded from that series', () => {
+      expect(vectors.length).toBeGreaterThan(0);
+      for (const { file, vector } of vectors) {
+        expectWellFormed(file, vector);
+        expect(vector.nginx.startsWith(`nginx/${series}.`)).toBe(true);
+      }
+    });
+
+    for (const { file, vector } of vectors) {
+      test(`${vector.scenario} (${file}, nginx: '${series}'): ${vector.steps.filter((s) => s.op === 'connect').length} connections`, () => {
+        expect(replay(vector, series)).toEqual(vector.steps.map(describeStep));
+      });
+    }
+  });
+}

@@ -1,9 +1,9 @@
 /**
  * Round-robin conformance scenarios: what `recorder.ts` drives through real nginx (stream) to
- * produce `test/vectors/rr-*.json`. Each scenario is an upstream block plus a script of timed
- * blocks: `at(s)` starts block s (relative nginx second s, 100 ms into it); the operations that
- * follow run sequentially and must finish before 80 ms ahead of the next second, so every
- * selection lands in a known whole second. Semantics under test: docs/nginx-semantics.md
+ * produce `test/vectors/nginx-<series>/rr-*.json` (nginx 1.22 and 1.30). Each scenario is an
+ * upstream block plus a script of timed blocks: `at(s)` starts block s (relative nginx second s,
+ * 100 ms into it); the operations that follow run sequentially and must finish before 80 ms
+ * ahead of the next second, so every selection lands in a known whole second. Semantics under test: docs/nginx-semantics.md
  * §2-4 (SWRR, passive window and probe, backup tier, tries, down, max_conns).
  */
 

@@ -1,6 +1,7 @@
 /**
  * The conformance vector format: a language-neutral JSON record of what real nginx did, written by
- * `recorder.ts` into `test/vectors/*.json` and replayed by `replay.test.ts` (and by ports to other
+ * `recorder.ts` into `test/vectors/nginx-<series>/*.json` (one file per scenario per nginx series:
+ * `nginx-1.22/`, `nginx-1.30/`) and replayed by `replay.test.ts` (and by ports to other
  * languages). Documented in `docs/testing.md`. Types, loading and a one-line text form of each
  * step (used for readable diffs), and the committed file layout; no I/O beyond reading the vector
  * directory.
@@ -87,8 +88,17 @@ export interface Vector {
   steps: Step[];
 }
 
-/** Directory of the committed vectors. */
+/** Directory of the committed vectors (the stream ones in a directory per nginx series, `vectorDir`). */
 export const VECTOR_DIR = fileURLToPath(new URL('../vectors/', import.meta.url));
+
+/** The nginx series the stream vectors are recorded from, each in its own directory. */
+export const VECTOR_SERIES = ['1.22', '1.30'] as const;
+export type VectorSeries = (typeof VECTOR_SERIES)[number];
+
+/** The directory of one series' stream vectors: `test/vectors/nginx-1.30/`. */
+export function vectorDir(series: string): string {
+  return join(VECTOR_DIR, `nginx-${series}`);
+}
 
 /** Reads every `*.json` vector in `dir`, sorted by file name. */
 export function loadVectors(dir = VECTOR_DIR): Array<{ file: string; vector: Vector }> {

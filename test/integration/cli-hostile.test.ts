@@ -123,7 +123,7 @@ describe('control characters are printed escaped (issue 14, item 11)', () => {
     const p = file('bad-param.conf', 'stream {\n upstream u {\n  server a:25 "\x1b[2J\u009bwat";\n }\n}\n');
     const r = cli(['check', p]);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`upstream-balancer: [emerg] invalid parameter "\\x1b[2J\\u009bwat" in ${p}:3\nupstream-balancer: configuration file ${p} test failed\n`);
+    expect(r.err).toBe(`upstream-balancer: [emerg] invalid parameter "\\x1b[2J\\u009bwat" in ${p}:3\nupstream-balancer: configuration file ${p} test failed (judged as nginx 1.30 with the check module)\n`);
   });
 
   it('explain: the name and the addresses, with and without colour', () => {

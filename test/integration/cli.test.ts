@@ -4,7 +4,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,12 +39,22 @@ afterAll(() => {
 });
 
 describe('upstream-balancer CLI', () => {
-  it('--help and no arguments print usage with status 0', () => {
-    for (const args of [['--help'], []]) {
+  it('--help and -h print usage with status 0; no arguments is a usage error (2, usage on stderr)', () => {
+    for (const args of [['--help'], ['-h'], ['check', 'x', '--help']]) {
       const r = cli(args);
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/^Usage: upstream-balancer <command> FILE \[options\]/);
     }
+    const none = cli([]);
+    expect(none.code).toBe(2);
+    expect(none.out).toBe('');
+    expect(none.err).toMatch(/^upstream-balancer: missing command\n\nUsage: upstream-balancer <command> FILE \[options\]/);
+  });
+
+  it('--version prints the package version (0)', () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    const r = cli(['--version']);
+    expect(r).toEqual({ code: 0, out: `${version}\n`, err: '' });
   });
 
   it.each([
@@ -57,11 +67,18 @@ describe('upstream-balancer CLI', () => {
     [['simulate', 'a', '--fail', 'A2-3'], 'Expected `--fail` as ID@FROM-TO'],
     [['explain', 'a', '--fail', 'A@1-2'], 'are for simulate'],
     [['explain', 'a', '--upstream'], '--upstream needs a value'],
+    [['simulate', 'a', '--upstream', '--json'], '--upstream needs a value'],
+    [['check', 'a', '--nginx', '1.18'], '--nginx expects 1.30 or 1.22, got "1.18"'],
+    [['check', 'a', '--nginx'], '--nginx needs a value'],
+    [['check', 'a', '--context', 'mail'], '--context expects http or stream, got "mail"'],
+    [['check', 'a', '--missing-includes', 'skip'], '--missing-includes expects error or warn, got "skip"'],
+    [['check', 'a', '--json=yes'], '--json takes no value'],
   ])('usage error %j -> status 2', (args, message) => {
     const r = cli(args);
     expect(r.code).toBe(2);
     expect(r.err).toContain(message);
     expect(r.err).toContain('Usage:');
+    expect(r.err).not.toContain('[emerg]');
   });
 
   it('unreadable file -> status 2', () => {
@@ -103,13 +120,14 @@ describe('upstream-balancer CLI', () => {
   it('explain: the guide\'s three configs as published (status 1: nginx -t fails), each mistake reported', () => {
     const f = cli(['explain', file('g1.conf', GUIDE_FAILOVER)]);
     expect(f.code).toBe(1);
-    expect(f.out).toContain('nginx -t: error: "upstream" directive is not allowed here in');
+    expect(f.out).toContain('nginx 1.30 -t: error: "upstream" directive is not allowed here in');
     expect(f.out).toContain('corrected structure:');
     expect(f.out).toContain('after 3 failed connects it is out for 3–4 s, then one probe connection every 4 s');
     const w = cli(['explain', file('g2.conf', GUIDE_WEIGHTED)]);
-    expect(w.out).toContain('higher weight = more traffic: mdemailsecurity2.example.com:10025 (weight=4) gets 80% of the connections');
+    expect(w.out).toContain('B  mdemailsecurity2.example.com:10025  primary  4       80%');
+    expect(w.out).not.toContain('higher weight');
     const m = cli(['explain', file('g3.conf', GUIDE_MAINTENANCE)]);
-    expect(m.out).toContain('"check" is not in stock nginx');
+    expect(m.out).toMatch(/"check" \(\S+g3\.conf:4\) is not in stock nginx/);
     expect(m.out).toContain('type=smtp exists in no check module');
   });
 
@@ -117,8 +135,8 @@ describe('upstream-balancer CLI', () => {
     const p = file('semi.conf', 'stream {\n    upstream smtp {\n        server 127.0.0.1:10025\n        server 127.0.0.1:10026\n        server 127.0.0.1:10027\n        server 127.0.0.1:10028;\n    }\n}\n');
     const r = cli(['explain', p]);
     expect(r.code).toBe(1);
-    expect(r.out.split('\n')[0]).toBe(`nginx -t: error: invalid parameter "server" in ${p}:6`);
-    expect(r.out).not.toContain('nginx -t: ok');
+    expect(r.out.split('\n')[0]).toBe(`nginx 1.30 -t: error: invalid parameter "server" in ${p}:6`);
+    expect(r.out).not.toContain('-t: ok');
     expect(r.out).toContain('  * 3 directives not terminated by ";"');
     const j = JSON.parse(cli(['explain', p, '--json']).out);
     expect(j.verdict).toEqual({ ok: false, error: { message: `invalid parameter "server" in ${p}:6`, reason: 'invalid parameter "server"', file: p, line: 6, column: 9 } });
@@ -126,7 +144,7 @@ describe('upstream-balancer CLI', () => {
     expect(j.upstreams[0].servers.map((s: { address: string }) => s.address)).toEqual(['127.0.0.1:10025', '127.0.0.1:10026', '127.0.0.1:10027', '127.0.0.1:10028']);
     const c = cli(['check', p]);
     expect(c.code).toBe(1);
-    expect(c.err).toBe(`upstream-balancer: [emerg] invalid parameter "server" in ${p}:6\nupstream-balancer: configuration file ${p} test failed\n`);
+    expect(c.err).toBe(`upstream-balancer: [emerg] invalid parameter "server" in ${p}:6\nupstream-balancer: configuration file ${p} test failed (judged as nginx 1.30 with the check module)\n`);
   });
 
   it('explain: ok (0), --upstream, --json, colour only when forced or on a TTY', () => {
@@ -135,7 +153,7 @@ describe('upstream-balancer CLI', () => {
     expect(r.code).toBe(0);
     expect(r.out).not.toContain('\x1b[');
     expect(r.out).toContain('pick cycle of the primaries: B B A B B');
-    expect(cli(['explain', p, '--color']).out).toContain('\x1b[32mnginx -t: ok\x1b[0m');
+    expect(cli(['explain', p, '--color']).out).toContain('\x1b[32mnginx 1.30 -t: ok\x1b[0m');
     const j = JSON.parse(cli(['explain', p, '--upstream', 'b', '--json']).out);
     expect(j.upstreams.map((u: { name: string }) => u.name)).toEqual(['b']);
     expect(j.upstreams[0].single).toBe(true);
@@ -164,8 +182,12 @@ describe('upstream-balancer CLI', () => {
     expect(j.shares.map((s: { count: number }) => s.count)).toEqual([3, 0]);
     const two = file('sim2.conf', 'stream { upstream a { server 127.0.0.1:1; } upstream b { server 127.0.0.1:2; } }');
     const amb = cli(['simulate', two]);
-    expect(amb.code).toBe(1);
-    expect(amb.err).toContain('name the one to use');
+    // which upstream to run is the command line's business: a usage error, not an [emerg] at line 1
+    expect(amb.code).toBe(2);
+    expect(amb.err).toMatch(new RegExp(`^upstream-balancer: 2 upstream blocks in ${two.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(stream "a", stream "b"\\): name the one to use with --upstream NAME\\n\\nUsage:`));
+    const missing = cli(['simulate', two, '--upstream', 'zz']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe(`upstream-balancer: upstream "zz" not found in ${two} (found: "a", "b")\n`);
     expect(cli(['simulate', two, '--upstream', 'b', '--connections', '1']).out).toContain('A 127.0.0.1:2');
   });
 });

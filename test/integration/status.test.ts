@@ -47,23 +47,34 @@ async function get(port: number, path: string, method = 'GET') {
 }
 
 describe('statusHandler over node:http', () => {
-  it('serves json with the Tengine layout, rows in config order across balancers', async () => {
+  it('serves json in the module\'s layout, rows in config order across balancers, backups after primaries', async () => {
     const port = await listen(http.createServer(statusHandler(balancers(), { format: 'json' })));
     const r = await get(port, '/status');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
-    expect(r.body).toBe(
-      '{"servers": {\n  "total": 4,\n  "up": 3,\n  "down": 1,\n  "generation": 1,\n  "server": [\n' +
-        '    {"index": 0, "upstream": "smtp", "name": "127.0.0.1:10025", "status": "up", "rise": 3, "fall": 0, "type": "smtp", "port": 0},\n' +
-        '    {"index": 1, "upstream": "smtp", "name": "127.0.0.1:10026", "status": "down", "rise": 0, "fall": 1, "type": "smtp", "port": 0},\n' +
-        '    {"index": 2, "upstream": "smtp", "name": "127.0.0.1:10028", "status": "up", "rise": 2, "fall": 0, "type": "smtp", "port": 0},\n' +
-        '    {"index": 3, "upstream": "web", "name": "127.0.0.1:8081", "status": "up", "rise": 0, "fall": 0, "type": "http", "port": 8082}\n' +
-        '  ]\n}}\n',
-    );
+    const rows = [
+      '    {"index": 0, "upstream": "smtp", "name": "127.0.0.1:10025", "status": "up", "rise": 3, "fall": 0, "type": "smtp", "port": 0}',
+      '    {"index": 1, "upstream": "smtp", "name": "127.0.0.1:10026", "status": "down", "rise": 0, "fall": 1, "type": "smtp", "port": 0}',
+      '    {"index": 2, "upstream": "smtp", "name": "127.0.0.1:10028", "status": "up", "rise": 2, "fall": 0, "type": "smtp", "port": 0}',
+      '    {"index": 3, "upstream": "web", "name": "127.0.0.1:8081", "status": "up", "rise": 0, "fall": 0, "type": "http", "port": 8082}',
+    ];
+    expect(r.body).toBe(`{"servers": {\n  "total": 4,\n  "generation": 1,\n  "server": [\n${rows.join(',\n')}\n  ]\n}}\n`);
     expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)));
+    // the module's comma after the last row shown when the filter drops the last checked server
+    expect((await get(port, '/status?status=down')).body).toBe(`{"servers": {\n  "total": 1,\n  "generation": 1,\n  "server": [\n${rows[1]},\n  ]\n}}\n`);
   });
 
-  it('defaults to html and honours ?format= (exact) and ?status= (any case); bad values are ignored', async () => {
+  it('serves Tengine\'s json with layout: tengine', async () => {
+    const port = await listen(http.createServer(statusHandler(balancers(), { format: 'json', layout: 'tengine' })));
+    const r = await get(port, '/status?status=down');
+    expect(r.body).toBe(
+      '{"servers": {\n  "total": 1,\n  "up": 0,\n  "down": 1,\n  "generation": 1,\n  "server": [\n' +
+        '    {"index": 1, "upstream": "smtp", "name": "127.0.0.1:10026", "status": "down", "rise": 0, "fall": 1, "type": "smtp", "port": 0}\n' +
+        '  ]\n}}\n',
+    );
+  });
+
+  it('defaults to html and honours ?format= (exact) and ?status= (any case), read raw as nginx reads them; bad values are ignored', async () => {
     const port = await listen(http.createServer(statusHandler(balancers())));
     const html = await get(port, '/');
     expect(html.headers['content-type']).toBe('text/html');
@@ -76,6 +87,9 @@ describe('statusHandler over node:http', () => {
     const badFormat = await get(port, '/?format=CSV&status=up');
     expect(badFormat.headers['content-type']).toBe('text/html');
     expect(badFormat.body).toContain('<h2>Check upstream server number: 3, generation: 1</h2>');
+
+    expect((await get(port, '/?FORMAT=csv&Status=down')).body).toBe('1,smtp,127.0.0.1:10026,down,0,1,smtp,0\n');
+    expect((await get(port, '/?format=%63sv')).headers['content-type']).toBe('text/html'); // not decoded
 
     const badStatus = await get(port, '/?format=csv&status=sideways');
     expect(badStatus.body.split('\n')).toHaveLength(5);

@@ -1,7 +1,8 @@
 /**
  * Round trip: `formatUpstream(name, options)` prints nginx text that `parseUpstreams` reads back to
  * equal options (for options in the normal form the parser produces: every server field explicit,
- * id = address, whole-second fail timeouts, `random two` = `random two least_conn`).
+ * id = address, whole-second fail timeouts, `random two` = `random two least_conn`), for both nginx
+ * targets (`drain` only where nginx 1.30 has it: http).
  */
 
 import fc from 'fast-check';
@@ -24,6 +25,7 @@ const server = fc.record({
   maxConns: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 100_000 })),
   backup: fc.boolean(),
   down: fc.boolean(),
+  drain: fc.integer({ min: 0, max: 9 }).map((k) => k === 0),
 });
 
 const check: fc.Arbitrary<CheckOptions> = fc
@@ -54,12 +56,17 @@ const options = fc
     servers: fc.array(server, { minLength: 1, maxLength: 8 }),
     check: fc.option(check, { nil: undefined }),
     context: fc.constantFrom('http', 'stream') as fc.Arbitrary<'http' | 'stream'>,
+    nginx: fc.constantFrom('1.30', '1.22') as fc.Arbitrary<'1.30' | '1.22'>,
   })
   .filter((o) => o.servers.some((s) => !s.backup) && !(o.context === 'stream' && o.method === 'ip-hash'))
-  .map(({ name, method, consistent, two, servers, check, context }) => {
+  .map(({ name, method, consistent, two, servers, check, context, nginx }) => {
     const seen = new Set<string>();
-    const list = servers.filter((s) => (seen.has(s.address) ? false : (seen.add(s.address), true))).map((s) => ({ id: s.address, ...s }));
-    const o: BalancerOptions = { name, method, servers: list };
+    // `drain` exists in nginx 1.30's http upstreams only; the parse writes the flag only when set
+    const drainable = nginx === '1.30' && context === 'http';
+    const list = servers
+      .filter((s) => (seen.has(s.address) ? false : (seen.add(s.address), true)))
+      .map(({ drain, ...s }) => ({ id: s.address, ...s, ...(drain && drainable ? { drain } : {}) }));
+    const o: BalancerOptions = { name, nginx, method, servers: list };
     if (method === 'hash') o.hash = { consistent };
     if (method === 'random' && two) {
       o.randomTwo = true;
@@ -76,7 +83,7 @@ describe('formatUpstream round trip', () => {
     fc.assert(
       fc.property(options, fc.constantFrom('$remote_addr', '$request_uri', '$cookie_x$arg_y'), ({ o, context }, hashKey) => {
         const text = formatUpstream(o.name!, o, { wrap: context, hashKey });
-        const [u] = parseUpstreams(text, { filename: 'rt.conf' });
+        const [u] = parseUpstreams(text, { filename: 'rt.conf', nginx: o.nginx! });
         expect(u!.options).toEqual(o);
         expect(u!.context).toBe(context);
         if (o.method === 'hash') expect(u!.hashKey).toBe(hashKey);

@@ -39,6 +39,8 @@ export interface WorldConfig {
   check?: { rise: number; fall: number };
   /** Round-robin accelerator thresholds (the Balancer's `tuning` option). */
   tuning?: { lazyFromServers: number };
+  /** The nginx series both sides follow (the Balancer's `nginx` option); default '1.30'. */
+  nginx?: '1.30' | '1.22';
 }
 
 export const toServerOptions = (s: RefServerOptions): ServerOptions => ({ ...s, address: `10.1.${s.id.length}.${s.id.charCodeAt(0)}:${s.id}` });
@@ -70,6 +72,7 @@ export class World {
     this.now = config.clock === 'seconds' ? wholeSeconds(this.manual.now) : this.manual.now;
     this.b = new Balancer({
       name: 'diff',
+      ...(config.nginx ? { nginx: config.nginx } : {}),
       servers: config.servers.map(toServerOptions),
       tries: config.tries,
       clock: this.now,
@@ -78,6 +81,7 @@ export class World {
     });
     this.ref = new RefUpstream(config.servers, {
       tries: config.tries,
+      ...(config.nginx ? { nginx: config.nginx } : {}),
       ...(config.check ? { checkDefaultDown: true, rise: config.check.rise, fall: config.check.fall } : {}),
     });
     for (const p of this.ref.peers) this.#committed.set(p, p.state);

@@ -20,8 +20,9 @@
  * - §2.2 get (`ngx_http_upstream_get_round_robin_peer`): single mode (one primary address, no backup:
  *   only down / max_conns can refuse it), else a round on the request's tier, falling back once (tried
  *   cleared) to the backup tier (its `failed:` label).
- * - §2.3 free (`ngx_http_upstream_free_round_robin_peer`): single mode zeroes fails (nginx >= 1.27.3;
- *   1.22 leaves them, which is the same while membership is static) and ends the request's tries; a
+ * - §2.3 free (`ngx_http_upstream_free_round_robin_peer`): single mode zeroes fails (nginx >= 1.27.3,
+ *   option `nginx: '1.30'`; with `'1.22'` it leaves them, which is the same while membership is
+ *   static) and ends the request's tries; a
  *   failure counts, stamps accessed = checked = now and costs `weight div max_fails` of effective
  *   weight (floored at 0); a success clears fails iff accessed < checked. Every free decrements the
  *   request's tries.
@@ -152,6 +153,8 @@ export interface RefOptions {
   checkDefaultDown?: boolean;
   rise?: number;
   fall?: number;
+  /** The nginx series copied where they differ (single-mode free); default '1.30'. */
+  nginx?: '1.30' | '1.22';
 }
 
 export class RefUpstream {
@@ -160,12 +163,15 @@ export class RefUpstream {
   rise: number;
   fall: number;
   checkDefaultDown: boolean | undefined;
+  /** nginx 1.27.3+: a free in single mode sets fails to 0; 1.22 leaves them. */
+  readonly singleFreeZeroesFails: boolean;
 
   constructor(servers: RefServerOptions[], options: RefOptions = {}) {
     this.triesCap = options.tries ?? 0;
     this.rise = options.rise ?? 2;
     this.fall = options.fall ?? 5;
     this.checkDefaultDown = options.checkDefaultDown;
+    this.singleFreeZeroesFails = (options.nginx ?? '1.30') === '1.30';
     for (const s of servers) this.peers.push(this.fresh(s));
     this.requirePrimary(this.peers.map((p) => p.backup));
   }
@@ -339,7 +345,7 @@ export class RefUpstream {
       return;
     }
     if (this.isSingle() && !p.backup) {
-      p.fails = 0;
+      if (this.singleFreeZeroesFails) p.fails = 0;
       p.conns -= 1;
       if (req !== null) req.tries = 0;
       return;

@@ -16,7 +16,7 @@ describe('explain', () => {
     expect(swrrCycle([1000, 1])).toBeUndefined();
   });
 
-  it('guide mistake (a): the weight=4 server gets 80%, higher weight = more traffic', () => {
+  it('guide mistake (a): the weight=4 server gets 80%; the weight note only where the text states the inversion (issue 16)', () => {
     const ex = explain(GUIDE_WEIGHTED, opts);
     const u = ex.upstreams[0]!;
     expect(u.servers.map((s) => [s.address, s.weight, s.share])).toEqual([
@@ -24,11 +24,19 @@ describe('explain', () => {
       ['mdemailsecurity2.example.com:10025', 4, 80],
     ]);
     expect(u.cycle).toBe('B B A B B');
-    const f = ex.findings.find((x) => x.id === 'weight-direction')!;
-    expect(f.detail).toContain('mdemailsecurity2.example.com:10025 weight=4 gets 80%');
-    const text = renderExplanation(ex);
-    expect(text).toContain('higher weight = more traffic');
-    expect(text).toContain('(weight=4) gets 80% of the connections');
+    // the config alone says nothing wrong about weights: shares and cycle, no lecture
+    expect(ex.findings.map((f) => f.id)).not.toContain('weight-direction');
+    expect(u.warnings.join('\n')).not.toContain('higher weight');
+    // with the guide's sentence above it, the note quotes it and gives the real shares
+    const prose = '# The lower the value, the more traffic the server will receive relative to the other servers.\n';
+    const withClaim = explain(prose + GUIDE_WEIGHTED, opts);
+    const f = withClaim.findings.find((x) => x.id === 'weight-direction')!;
+    expect(f).toEqual({
+      id: 'weight-direction',
+      title: 'upstream "cluster_mdemailsecurity_smtp": higher weight = more traffic, not less',
+      detail:
+        'The text says the opposite (guide.conf:1 "lower the value, the more traffic"). nginx gives each server its weight out of every 5 connections: mdemailsecurity1.example.com:10025 weight=1 gets 20%, mdemailsecurity2.example.com:10025 weight=4 gets 80%. To send less traffic to a server, give it the smaller weight, or mark it backup or down.',
+    });
   });
 
   it('guide mistake (b): nginx\'s exact error, what is wrong, and the corrected stream {} structure', () => {
@@ -76,8 +84,11 @@ describe('explain', () => {
     expect(ex.stock.ok).toBe(false);
     expect(ex.stock.error!.reason).toBe('unknown directive "check"');
     const out = renderExplanation(ex);
-    expect(out.split('\n')[0]).toBe('nginx -t: ok (f.conf, with the check module)');
-    expect(out).toContain('stock nginx: unknown directive "check" in f.conf:5');
+    expect(out.split('\n')[0]).toBe('nginx 1.30 -t: ok (f.conf, with the check module)');
+    expect(out).toContain('stock nginx 1.30: unknown directive "check" in f.conf:5');
+    expect(ex.nginx).toBe('1.30');
+    expect(explain(text, { filename: 'f.conf', nginx: '1.22' }).nginx).toBe('1.22');
+    expect(renderExplanation(explain(text, { filename: 'f.conf', nginx: '1.22' })).split('\n')[0]).toBe('nginx 1.22 -t: ok (f.conf, with the check module)');
     expect(out).toContain('A  127.0.0.1:10025  primary  1       100%');
   });
 
@@ -120,18 +131,22 @@ describe('explain on the vendor guide as a document (prose and configs together)
   it('explains the configuration lines, keeps the document\'s line numbers, and names all three mistakes', () => {
     const ex = explain(guide, { filename: 'guide.txt', glob: () => [], includes: 'anywhere' });
     const error = { message: '"upstream" directive is not allowed here in guide.txt:60', reason: '"upstream" directive is not allowed here', file: 'guide.txt', line: 60, column: 1 };
-    // the verdict is the whole document's; what its configuration lines alone say is extra
-    expect(ex.verdict).toEqual({ ok: false, error });
+    // the verdict is the whole document's (nginx 1.22.1 and 1.30.4 stop at the first word of its
+    // prose); what its configuration lines alone say is extra
+    const whole = { message: 'unknown directive "5.7.2" in guide.txt:52', reason: 'unknown directive "5.7.2"', file: 'guide.txt', line: 52, column: 1 };
+    expect(ex.verdict).toEqual({ ok: false, error: whole });
     expect(ex.document).toEqual({ proseLines: 38, configLines: { ok: false, error } });
     expect(ex.upstreams.map((u) => u.line).sort((a, b) => a - b)).toEqual([60, 80, 116]);
     expect(ex.findings.map((f) => f.id)).toEqual(['structure', 'check-stock', 'check-smtp', 'weight-direction']);
     const text = renderExplanation(ex);
     expect(text.split('\n').slice(0, 3)).toEqual([
-      'nginx -t: error: "upstream" directive is not allowed here in guide.txt:60',
+      'nginx 1.30 -t: error: unknown directive "5.7.2" in guide.txt:52',
       "guide.txt mixes prose and configuration: explaining its configuration lines only (38 prose lines ignored; line numbers are the document's)",
-      '  those lines alone: nginx -t: error: "upstream" directive is not allowed here in guide.txt:60',
+      '  those lines alone: nginx 1.30 -t: error: "upstream" directive is not allowed here in guide.txt:60',
     ]);
-    expect(text).toContain('higher weight = more traffic');
+    // the guide's own sentence (line 110) is what the weight note answers
+    expect(ex.findings.find((f) => f.id === 'weight-direction')!.detail).toMatch(/^The text says the opposite \(guide\.txt:110 "lower the value, the more traffic", guide\.txt:110 "higher weight of 4 to minimize its load"\)/);
+    expect(text).toContain('higher weight = more traffic, not less');
     expect(text).toContain('type=smtp exists in no check module');
     expect(text).toContain('unexpected end of file, expecting "}"');
   });
@@ -165,8 +180,8 @@ describe('explain never calls a broken configuration valid (issue 14, item 6)', 
       },
     ]);
     const text = renderExplanation(ex);
-    expect(text.split('\n')[0]).toBe('nginx -t: error: invalid parameter "server" in f.conf:6');
-    expect(text).not.toContain('nginx -t: ok');
+    expect(text.split('\n')[0]).toBe('nginx 1.30 -t: error: invalid parameter "server" in f.conf:6');
+    expect(text).not.toContain('-t: ok');
     expect(text).not.toContain('mixes prose');
   });
 
@@ -181,17 +196,17 @@ describe('explain never calls a broken configuration valid (issue 14, item 6)', 
   it('a document whose configuration lines are valid still has the whole text\'s verdict', () => {
     const doc = 'Setting up the balancer\nPut this in nginx.conf:\nThen reload nginx\nstream { upstream u { server 127.0.0.1:1; } }\n';
     const ex = explain(doc, { filename: 'doc.txt' });
-    // nginx reads lines 1-4 as one block statement "Setting up ... stream {" (the parser skips an
-    // unknown name in the main context and walks its block, where "upstream" is misplaced)
-    const error = { message: '"upstream" directive is not allowed here in doc.txt:4', reason: '"upstream" directive is not allowed here', file: 'doc.txt', line: 4, column: 10 };
+    // nginx reads lines 1-4 as one block statement "Setting up ... stream {" and stops at its
+    // unknown name (nginx 1.22.1 and 1.30.4: unknown directive "Setting" in doc.txt:4)
+    const error = { message: 'unknown directive "Setting" in doc.txt:4', reason: 'unknown directive "Setting"', file: 'doc.txt', line: 4, column: 1 };
     expect(ex.verdict).toEqual({ ok: false, error });
     expect(ex.stock).toEqual({ ok: false, error });
     expect(ex.document).toEqual({ proseLines: 3, configLines: { ok: true } });
     expect(ex.upstreams.map((u) => u.servers.length)).toEqual([1]);
     expect(renderExplanation(ex).split('\n').slice(0, 3)).toEqual([
-      'nginx -t: error: "upstream" directive is not allowed here in doc.txt:4',
+      'nginx 1.30 -t: error: unknown directive "Setting" in doc.txt:4',
       "doc.txt mixes prose and configuration: explaining its configuration lines only (3 prose lines ignored; line numbers are the document's)",
-      '  those lines alone: nginx -t: ok',
+      '  those lines alone: nginx 1.30 -t: ok',
     ]);
   });
 
@@ -236,16 +251,16 @@ describe('renderExplanation escapes control characters from the configuration (i
   });
 
   it('ESC/CSI, BEL, CR and C1 in the upstream name and the addresses are printed visibly', () => {
-    const conf = 'stream {\n upstream "u\x1b]0;t\x07\r" {\n  server "\x1b[2J\x1b[31mevil:25";\n  server "b\u009b31m:25" weight=2;\n }\n}\n';
+    const conf = '# the lower the weight, the more traffic\nstream {\n upstream "u\x1b]0;t\x07\r" {\n  server "\x1b[2J\x1b[31mevil:25";\n  server "b\u009b31m:25" weight=2;\n }\n}\n';
     const ex = explain(conf, { filename: 'e.conf' });
     expect(ex.upstreams[0]!.name).toBe('u\x1b]0;t\x07\r');
     const text = renderExplanation(ex);
     expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
     const lines = text.split('\n');
-    expect(lines).toContain('upstream u\\x1b]0;t\\x07\\r (stream) e.conf:2');
+    expect(lines).toContain('upstream u\\x1b]0;t\\x07\\r (stream) e.conf:3');
     expect(lines).toContain('  A  \\x1b[2J\\x1b[31mevil:25  primary  1       33.3%  1          10 s          unlimited');
     expect(lines).toContain('  B  b\\u009b31m:25           primary  2       66.7%  1          10 s          unlimited');
-    expect(lines).toContain('  * upstream "u\\x1b]0;t\\x07\\r": higher weight = more traffic');
+    expect(lines).toContain('  * upstream "u\\x1b]0;t\\x07\\r": higher weight = more traffic, not less');
   });
 
   it('an error message quoting a value, and the corrected structure keeps its own lines', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/errors';
 import { formatUpstream } from '../../src/config/format';
+import { parseUpstreams } from '../../src/config/nginx';
 
 describe('formatUpstream', () => {
   it('writes only non-default parameters, in nginx syntax', () => {
@@ -42,7 +43,7 @@ describe('formatUpstream', () => {
 
   it.each([
     [{ servers: [{ address: 'a:1', failTimeout: 1500 }] }, 'servers[0].failTimeout'],
-    [{ servers: [{ address: 'a:1', drain: true }] }, 'servers[0].drain'],
+    [{ nginx: '1.22', servers: [{ address: 'a:1', drain: true }] }, 'servers[0].drain'],
     [{ servers: [{ address: 'a:1' }], check: { type: () => true } }, 'check.type'],
     [{ servers: [{ address: 'a:1' }], check: { jitter: 0.5 } }, 'check.jitter'],
   ])('cannot express %j', (opts, option) => {
@@ -53,6 +54,15 @@ describe('formatUpstream', () => {
       expect(e).toBeInstanceOf(InvalidOptionError);
       expect((e as InvalidOptionError).option).toBe(option);
     }
+  });
+
+  it('drain: written for nginx 1.30 in http (and read back by the 1.30 parse), refused in stream and for 1.22', () => {
+    const text = formatUpstream('u', { servers: [{ address: '127.0.0.1:1', drain: true }, { address: '127.0.0.1:2' }] }, { wrap: 'http' });
+    expect(text).toBe('http {\n    upstream u {\n        server 127.0.0.1:1 drain;\n        server 127.0.0.1:2;\n    }\n}\n');
+    expect(parseUpstreams(text, { nginx: '1.30' })[0]!.options.servers.map((x) => x.drain ?? false)).toEqual([true, false]);
+    expect(() => parseUpstreams(text, { nginx: '1.22' })).toThrow(/invalid parameter "drain"/);
+    expect(() => formatUpstream('u', { servers: [{ address: '127.0.0.1:1', drain: true }] }, { wrap: 'stream' })).toThrow(/no drain parameter in stream/);
+    expect(() => formatUpstream('u', { nginx: '1.22', servers: [{ address: '127.0.0.1:1', drain: true }] })).toThrow(/nginx 1.22 has no drain parameter/);
   });
 
   it('ip_hash does not exist in stream', () => {

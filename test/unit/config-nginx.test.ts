@@ -21,6 +21,7 @@ describe('parseUpstreams: upstream semantics (docs/nginx-semantics.md §6)', () 
     expect(u).toMatchObject({ name: 'u', context: 'stream', file: 's.conf', line: 2 });
     expect(u!.options).toEqual({
       name: 'u',
+      nginx: '1.30',
       method: 'round-robin',
       servers: [
         { id: '127.0.0.1:10025', address: '127.0.0.1:10025', weight: 5, maxFails: 3, failTimeout: 90_000, maxConns: 7, backup: false, down: false },
@@ -66,10 +67,15 @@ describe('parseUpstreams: upstream semantics (docs/nginx-semantics.md §6)', () 
     expect(lc!.options.allowBackupWithHash).toBeUndefined();
   });
 
-  it('keepalive before a balancing method: nginx warns "redefined" and we note the lost keepalive', () => {
-    const [u] = parseUpstreams(httpU('    keepalive 8;\n    least_conn;\n    server 127.0.0.1:1;'));
-    expect(u!.warnings.map((w) => w.kind)).toEqual(['nginx', 'note']);
-    expect(u!.keepalive).toEqual({ connections: 8 });
+  it('keepalive before a balancing method: nginx 1.22 warns "redefined" and we note the lost keepalive; 1.30 does neither', () => {
+    const [old] = parseUpstreams(httpU('    keepalive 8;\n    least_conn;\n    server 127.0.0.1:1;'), { nginx: '1.22' });
+    expect(old!.warnings.map((w) => w.kind)).toEqual(['nginx', 'note']);
+    expect(old!.keepalive).toEqual({ connections: 8 });
+    expect(old!.options.nginx).toBe('1.22');
+    const [now] = parseUpstreams(httpU('    keepalive 8;\n    least_conn;\n    server 127.0.0.1:1;'), { nginx: '1.30' });
+    expect(now!.warnings).toEqual([]);
+    expect(now!.keepalive).toEqual({ connections: 8 });
+    expect(now!.options.nginx).toBe('1.30');
   });
 
   it('zone and keepalive companions are kept', () => {
@@ -85,7 +91,7 @@ describe('parseUpstreams: upstream semantics (docs/nginx-semantics.md §6)', () 
 
   it.each([
     [httpU('    server 127.0.0.1 weight=0;'), 'invalid parameter "weight=0"', 3, 22],
-    [httpU('    server 127.0.0.1 resolve;'), 'invalid parameter "resolve"', 3, 22],
+    [httpU('    server 127.0.0.1 resolve;'), 'invalid parameter "resolve"', 3, 22, { nginx: '1.22' }],
     [httpU('    server 127.0.0.1 slow_start=30s;'), 'invalid parameter "slow_start=30s"', 3, 22],
     [streamU('    server 127.0.0.1;'), 'no port in upstream "127.0.0.1"', 3, 12],
     [httpU('    server 127.0.0.1:99999;'), 'invalid port in upstream "127.0.0.1:99999"', 3, 12],

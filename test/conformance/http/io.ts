@@ -8,11 +8,10 @@
  * Cost: O(bytes) per request; the error log is read incrementally.
  */
 
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeServer, listen, track } from '../nginx-process';
-import { refused } from '../recorder-io';
+import { LogTail, refused } from '../recorder-io';
 import { HEADER_CASES, type Answer, type HeaderCase } from './scenarios';
 
 /** The path of request `n`, and back. */
@@ -238,27 +237,15 @@ function parseResponse(data: string): ClientResult {
  * connection number and `, client: ...` context.
  */
 export class ErrorLog {
-  #fd: number | undefined;
-  #rest = '';
+  readonly #tail: LogTail;
   readonly #byRequest = new Map<number, string[]>();
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string) {
+    this.#tail = new LogTail(path);
+  }
 
   #poll(): void {
-    if (this.#fd === undefined) {
-      if (!existsSync(this.path)) return;
-      this.#fd = openSync(this.path, 'r');
-    }
-    const buf = Buffer.alloc(65536);
-    for (;;) {
-      const n = readSync(this.#fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      this.#rest += buf.toString('latin1', 0, n);
-    }
-    let nl: number;
-    while ((nl = this.#rest.indexOf('\n')) >= 0) {
-      const line = this.#rest.slice(0, nl);
-      this.#rest = this.#rest.slice(nl + 1);
+    for (const line of this.#tail.lines()) {
       const m = /^\S+ \S+ \[(error|warn|crit|alert)\] \d+#\d+: (?:\*\d+ )?(.*?), client: .*, request: "\S+ (\S+) HTTP\/1\.1"/.exec(line);
       if (!m) continue;
       const n = pathNumber(m[3]!);
@@ -276,7 +263,6 @@ export class ErrorLog {
   }
 
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
+    this.#tail.close();
   }
 }

@@ -7,7 +7,7 @@
 
 import { serverLine, vectorServer } from '../scenario-server';
 import type { HttpVector } from './format';
-import { mainContext, type NginxBinary } from './nginx-bin';
+import { mainContext, type NginxBinary } from '../nginx-process';
 import { READ_TIMEOUT_MS, type HttpScenario } from './scenarios';
 
 /** Upstream name; `$upstream_addr` shows it when no server was eligible. */
@@ -33,7 +33,7 @@ export function proxyDirectives(sc: HttpScenario): string {
 /** The whole config: backends on `ports`, nginx on `listenPort`, everything else in `dir`. */
 export function nginxConf(dir: string, sc: HttpScenario, binary: NginxBinary, ports: number[], listenPort: number): string {
   return `# written by test/conformance/http/record.ts for scenario ${sc.name} (nginx ${binary.version})
-${mainContext(dir)}http {
+${mainContext(binary, dir, 64)}http {
     log_format rec '$request_uri|$status|$upstream_addr|$upstream_status|$msec|$request_time|$upstream_response_time';
     access_log ${dir}/access.log rec;
     client_body_temp_path ${dir}/client_body;

@@ -1,8 +1,8 @@
 /**
  * Conformance recorder for nginx's http next-upstream rule: runs the scenarios of `scenarios.ts`
- * through real nginx's http proxy (Debian's 1.22.1 and a stock 1.30.4, `nginx-bin.ts`) and writes
- * what each version did to `test/vectors/http/<scenario>.json` (format: `format.ts`,
- * docs/testing.md).
+ * through real nginx's http proxy (Debian's 1.22.1 and a stock 1.30.4, both found and run by
+ * `../nginx-process.ts`) and writes what each version did to `test/vectors/http/<scenario>.json`
+ * (format: `format.ts`, docs/testing.md).
  *
  *   npx tsx test/conformance/http/record.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]
  *
@@ -25,11 +25,10 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, releasePort, runMain } from '../nginx-process';
+import { findBinary, freePort, Nginx, pool, releasePort, runMain, SERIES, seriesOf, type NginxBinary, type Series } from '../nginx-process';
 import { AccessLog, parseMs } from '../recorder-io';
 import { describeHttpStep, formatHttpVector, HTTP_VECTOR_DIR, loadHttpVectors, type HttpStep, type HttpVector, type RequestStep } from './format';
 import { ErrorLog, httpRequest, requestPath, ScriptedBackend } from './io';
-import { BinaryNginx, findBinary, SERIES, type NginxBinary, type Series } from './nginx-bin';
 import { nginxConf, UPSTREAM, vectorHead } from './nginx-conf';
 import { outcomeOf, type RecordedAnswer } from './outcomes';
 import { READ_TIMEOUT_MS, SCENARIOS, type HttpScenario } from './scenarios';
@@ -62,7 +61,7 @@ interface LogEntry {
 
 async function runScenario(sc: HttpScenario, binary: NginxBinary): Promise<HttpStep[]> {
   const what = `${sc.name} (nginx ${binary.version})`;
-  const nginx = new BinaryNginx(binary, `http-recorder-${sc.name}-${binary.series}-`);
+  const nginx = new Nginx(binary, `http-recorder-${sc.name}-${binary.series}-`);
   const dir = nginx.dir;
   const backends = new Map<string, ScriptedBackend>();
   const byAddress = new Map<string, string>();
@@ -254,28 +253,6 @@ async function recordWithRetry(sc: HttpScenario, binary: NginxBinary): Promise<H
     }
   }
 }
-
-async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && failure === undefined) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
-  if (failure !== undefined) throw failure;
-  return results;
-}
-
-/** `1.22.1` -> `1.22`. */
-const seriesOf = (version: string): string => version.split('.').slice(0, 2).join('.');
 
 const USAGE = 'usage: npx tsx test/conformance/http/record.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]';
 

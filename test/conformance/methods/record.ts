@@ -1,14 +1,14 @@
 /**
  * Conformance recorder for the balancing methods other than round robin: runs the scenarios of
- * `scenarios.ts` through real nginx and writes what nginx did to `test/vectors/methods-<name>.json`
- * (format: `format.ts`).
+ * `scenarios.ts` through real nginx and writes what nginx did to `test/vectors/nginx-<series>/methods-<name>.json`
+ * (format: `format.ts`), one file per scenario per nginx series.
  *
- *   npx tsx test/conformance/methods/record.ts [--check] [--list] [scenario...]
+ *   npx tsx test/conformance/methods/record.ts [--check] [--nginx 1.22|1.30|all] [--list] [scenario...]
  *
  * `--check` re-records and compares with the committed vectors: exit 0 = all match, 1 = drift (a
  * per-step diff is printed), 2 = could not record (nginx missing, a backend address taken, ...).
  *
- * One nginx (`worker_processes 1`, `daemon off`, scratch prefix under the temp directory, never
+ * Per nginx series, one nginx (`worker_processes 1`, `daemon off`, scratch prefix under the temp directory, never
  * the system service) runs every scenario at once, each as its own upstream behind its own listen
  * port and access log:
  * - stream `least_conn`, `hash $ssl_preread_server_name [consistent]` (the client sends a minimal
@@ -28,14 +28,14 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
-import { closeServer, freePort, listen, mainContext, Nginx, nginxVersion, runMain, track } from '../nginx-process';
+import { closeServer, findBinary, freePort, listen, mainContext, Nginx, runMain, takeNginxFlag, track, type NginxBinary } from '../nginx-process';
 import { AccessLog, Backend, parseMs, streamClient } from '../recorder-io';
 import { serverLine, vectorServer } from '../scenario-server';
-import { formatVector, VECTOR_DIR } from '../vector-format';
+import { formatVector, vectorDir } from '../vector-format';
 import { describeMethodStep, loadMethodVectors, type MethodConnectStep, type MethodStep, type MethodVector } from './format';
 import { SCENARIOS, type MethodScenario } from './scenarios';
 
@@ -108,7 +108,10 @@ function directive(sc: MethodScenario): string {
 }
 
 function upstreamBlock(p: Plan, name = p.upstream): string {
-  const lines = [directive(p.sc), ...p.sc.servers.map((s, i) => serverLine(s, p.addresses[i]!))];
+  const servers = p.sc.servers.map((s, i) => serverLine(s, p.addresses[i]!));
+  // hash and ip_hash take `backup` servers only before their directive (docs/nginx-semantics.md §3.4)
+  const backupFirst = p.sc.method !== 'least-conn' && p.sc.servers.some((s) => s.backup);
+  const lines = backupFirst ? [...servers, directive(p.sc)] : [directive(p.sc), ...servers];
   return [`upstream ${name} {`, ...lines.map((l) => `    ${l}`), '}'].join('\n');
 }
 
@@ -120,7 +123,7 @@ function proxyDirectives(p: Plan, upstream = p.upstream): string {
   return d.join(' ');
 }
 
-function nginxConf(dir: string, plans: Plan[]): string {
+function nginxConf(binary: NginxBinary, dir: string, plans: Plan[]): string {
   const indent = (text: string) => text.replace(/\n/g, '\n    ');
   const block = (ctx: 'stream' | 'http') =>
     plans
@@ -128,7 +131,7 @@ function nginxConf(dir: string, plans: Plan[]): string {
       .map((p) => `    ${indent(upstreamBlock(p))}\n    server { listen 127.0.0.1:${p.listenPort}; access_log ${p.log} rec; ${proxyDirectives(p)} }`)
       .join('\n');
   return `# written by test/conformance/methods/record.ts
-${mainContext(dir, 1024)}stream {
+${mainContext(binary, dir, 1024)}stream {
     log_format rec '$remote_addr|$remote_port|$upstream_addr|$status|$msec|$session_time';
 ${block('stream')}
 }
@@ -349,76 +352,94 @@ function compare(old: MethodVector, fresh: MethodVector): string[] {
   return out;
 }
 
-async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  if (args.includes('--list')) {
-    for (const sc of SCENARIOS) console.log(`${sc.name.padEnd(34)} ${sc.description}`);
-    return 0;
-  }
-  const check = args.includes('--check');
-  const names = args.filter((a) => !a.startsWith('--'));
-  for (const n of names) if (!SCENARIOS.some((s) => s.name === n)) throw new Error(`unknown scenario ${n} (see --list)`);
-  const chosen = SCENARIOS.map((sc, index) => ({ sc, index })).filter(({ sc }) => names.length === 0 || names.includes(sc.name));
-
-  const version = nginxVersion();
-  const nginx = new Nginx('methods-recorder-');
+/** Runs every chosen scenario through one nginx of `binary` (the backends already listen). */
+async function recordWith(binary: NginxBinary, chosen: Array<{ sc: MethodScenario; index: number }>): Promise<MethodVector[]> {
+  const nginx = new Nginx(binary, `methods-recorder-${binary.series}-`);
   const dir = nginx.dir;
-  const backends: Stoppable[] = [];
-  const t0 = Date.now();
   let ok = false;
   try {
     const plans: Plan[] = [];
     for (const { sc, index } of chosen) {
       const addresses = sc.servers.map((_, i) => `127.1.${index}.${i + 1}:${BACKEND_PORT}`);
       plans.push({ sc, index, upstream: `u_${sc.name.replace(/-/g, '_')}`, listenPort: await freePort(), addresses, log: join(dir, `${sc.name}.log`) });
-      for (let i = 0; i < sc.servers.length; i++) {
-        if (sc.servers[i]!.refusing) continue;
-        const [host] = addresses[i]!.split(':');
-        backends.push(await startBackend(sc, host!));
-      }
     }
     const confPath = join(dir, 'nginx.conf');
-    writeFileSync(confPath, nginxConf(dir, plans));
+    writeFileSync(confPath, nginxConf(binary, dir, plans));
     await nginx.start(confPath);
-    const vectors = await Promise.all(plans.map((p) => runScenario(p, version)));
+    const vectors = await Promise.all(plans.map((p) => runScenario(p, `nginx/${binary.version}`)));
     await nginx.stop();
-
-    const committed = new Map(loadMethodVectors().map(({ vector }) => [vector.scenario, vector]));
-    let drift = 0;
-    for (const v of vectors) {
-      const file = join(VECTOR_DIR, `methods-${v.scenario}.json`);
-      const conns = v.steps.filter((s) => s.op === 'connect').length;
-      if (check) {
-        const old = committed.get(v.scenario);
-        if (!old) {
-          console.log(`DRIFT ${v.scenario}: no committed vector`);
-          drift++;
-          continue;
-        }
-        const diffs = compare(old, v);
-        if (old.nginx !== v.nginx) console.log(`note ${v.scenario}: recorded with ${old.nginx}, now ${v.nginx}`);
-        if (diffs.length > 0) {
-          drift++;
-          console.log(`DRIFT ${v.scenario}:\n  ${diffs.slice(0, 20).join('\n  ')}${diffs.length > 20 ? `\n  ... ${diffs.length - 20} more` : ''}`);
-        } else console.log(`ok    ${v.scenario} (${conns} connections)`);
-      } else {
-        writeFileSync(file, formatVector(v));
-        console.log(`wrote ${file} (${conns} connections)`);
-      }
-    }
-    if (check && names.length === 0) {
-      for (const name of committed.keys()) {
-        if (!SCENARIOS.some((s) => s.name === name)) {
-          console.log(`DRIFT ${name}: committed vector has no scenario in scenarios.ts`);
-          drift++;
-        }
-      }
-    }
-    console.log(`${vectors.length} scenarios in ${((Date.now() - t0) / 1000).toFixed(1)} s with ${version}`);
     ok = true;
+    return vectors;
+  } finally {
+    await nginx.close(!ok, `methods (nginx ${binary.version})`);
+  }
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  if (args.includes('--list')) {
+    for (const sc of SCENARIOS) console.log(`${sc.name.padEnd(34)} ${sc.description}`);
+    return 0;
+  }
+  const series = takeNginxFlag(args);
+  const check = args.includes('--check');
+  for (const a of args) if (a.startsWith('--') && a !== '--check') throw new Error(`unknown option ${a}; usage: methods/record.ts [--check] [--nginx 1.22|1.30|all] [--list] [scenario...]`);
+  const names = args.filter((a) => !a.startsWith('--'));
+  for (const n of names) if (!SCENARIOS.some((s) => s.name === n)) throw new Error(`unknown scenario ${n} (see --list)`);
+  const chosen = SCENARIOS.map((sc, index) => ({ sc, index })).filter(({ sc }) => names.length === 0 || names.includes(sc.name));
+
+  const binaries = series.map(findBinary);
+  const backends: Stoppable[] = [];
+  const t0 = Date.now();
+  try {
+    for (const { sc, index } of chosen) {
+      for (let i = 0; i < sc.servers.length; i++) {
+        if (sc.servers[i]!.refusing) continue;
+        backends.push(await startBackend(sc, `127.1.${index}.${i + 1}`));
+      }
+    }
+    let drift = 0;
+    let total = 0;
+    for (const binary of binaries) {
+      const vectors = await recordWith(binary, chosen);
+      total += vectors.length;
+      const dir = vectorDir(binary.series);
+      const committed = new Map(loadMethodVectors(dir).map(({ vector }) => [vector.scenario, vector]));
+      for (const v of vectors) {
+        const file = join(dir, `methods-${v.scenario}.json`);
+        const conns = v.steps.filter((s) => s.op === 'connect').length;
+        const label = `${v.scenario} (nginx ${binary.version})`;
+        if (check) {
+          const old = committed.get(v.scenario);
+          if (!old) {
+            console.log(`DRIFT ${label}: no committed vector ${file}`);
+            drift++;
+            continue;
+          }
+          const diffs = compare(old, v);
+          if (old.nginx !== v.nginx) console.log(`note ${v.scenario}: recorded with ${old.nginx}, now ${v.nginx}`);
+          if (diffs.length > 0) {
+            drift++;
+            console.log(`DRIFT ${label}:\n  ${diffs.slice(0, 20).join('\n  ')}${diffs.length > 20 ? `\n  ... ${diffs.length - 20} more` : ''}`);
+          } else console.log(`ok    ${label} (${conns} connections)`);
+        } else {
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(file, formatVector(v));
+          console.log(`wrote ${file} (${conns} connections)`);
+        }
+      }
+      if (check && names.length === 0) {
+        for (const name of committed.keys()) {
+          if (!SCENARIOS.some((s) => s.name === name)) {
+            console.log(`DRIFT ${name} (nginx ${binary.series}): committed vector has no scenario in scenarios.ts`);
+            drift++;
+          }
+        }
+      }
+    }
+    console.log(`${total} scenario recordings in ${((Date.now() - t0) / 1000).toFixed(1)} s with nginx ${binaries.map((b) => b.version).join(' + ')}`);
     return check && drift > 0 ? 1 : 0;
   } finally {
-    await nginx.close(!ok, 'methods');
     for (const b of backends) b.destroy();
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Replays every method vector recorded from real nginx (`test/vectors/methods-*.json`, written by
- * `record.ts`) through the Balancer on a whole-second ManualClock and asserts the whole trace.
+ * Replays every method vector recorded from real nginx (`test/vectors/nginx-<series>/methods-*.json`,
+ * written by `record.ts`; one set per nginx series, each replayed with `nginx:` set to that series)
+ * through the Balancer on a whole-second ManualClock and asserts the whole trace.
  *
  * Like the round-robin replay it re-enacts the environment, not nginx's answers: a server listed
  * in `refusing` fails every connect, any other connects. Each `connect` step is one attempt with
@@ -11,12 +12,13 @@
 
 import { describe, expect, test } from 'vitest';
 import { expectWellFormed, Replay } from '../replay-helpers';
+import { vectorDir, VECTOR_SERIES, type VectorSeries } from '../vector-format';
 import { describeMethodStep, loadMethodVectors, type MethodConnectStep, type MethodVector } from './format';
 
-const vectors = loadMethodVectors();
-
-function replay(v: MethodVector): string[] {
-  const r = new Replay(v, { method: v.method, ...(v.hash ? { hash: v.hash } : {}), servers: v.servers, tries: v.tries });
+function replay(v: MethodVector, series: VectorSeries): string[] {
+  // hash and ip_hash take backup servers written before their directive (the *-backup-first scenarios)
+  const allowBackupWithHash = v.method !== 'least-conn' && v.servers.some((s) => s.backup);
+  const r = new Replay(v, { nginx: series, method: v.method, ...(v.hash ? { hash: v.hash } : {}), servers: v.servers, tries: v.tries, allowBackupWithHash });
   const lines = v.steps.map((step) => {
     r.at(step.t);
     if (step.op === 'close') return r.close(step.conn) ? describeMethodStep(step) : `${describeMethodStep(step)} (not open in the replay)`;
@@ -25,12 +27,26 @@ function replay(v: MethodVector): string[] {
   return [...lines, ...r.leftovers()];
 }
 
-describe('method vectors recorded from nginx', () => {
-  test('vectors are present and well-formed', () => {
-    expect(vectors.length).toBeGreaterThanOrEqual(15);
+const bySeries = VECTOR_SERIES.map((series) => ({ series, vectors: loadMethodVectors(vectorDir(series)) }));
+
+test('both series hold the same method scenarios', () => {
+  const names = bySeries.map(({ vectors }) => vectors.map(({ vector }) => vector.scenario));
+  for (const n of names) expect(n).toEqual(names[0]);
+});
+
+test('the backup-first scenarios show the 1.27.3 change: nginx 1.22 and 1.30 differ on them and only on them', () => {
+  const [old, now] = bySeries.map(({ vectors }) => new Map(vectors.map(({ vector }) => [vector.scenario, vector.steps.map(describeMethodStep)])));
+  const differing = [...old!.keys()].filter((name) => JSON.stringify(old!.get(name)) !== JSON.stringify(now!.get(name)));
+  expect(differing).toEqual(['hash-sni-backup-first', 'ip-hash-backup-first']);
+});
+
+for (const { series, vectors } of bySeries) describe(`method vectors recorded from nginx ${series}`, () => {
+  test('vectors are present, well-formed and recorded from that series', () => {
+    expect(vectors.length).toBeGreaterThanOrEqual(17);
     for (const { file, vector } of vectors) {
       expectWellFormed(file, vector, 'methods-');
       expect(['least-conn', 'hash', 'ip-hash']).toContain(vector.method);
+      expect(vector.nginx.startsWith(`nginx/${series}.`)).toBe(true);
     }
   });
 
@@ -61,8 +77,8 @@ describe('method vectors recorded from nginx', () => {
 
   for (const { file, vector } of vectors) {
     const n = vector.steps.filter((s) => s.op === 'connect').length;
-    test(`${vector.scenario} (${file}): ${n} connections replay exactly`, () => {
-      expect(replay(vector)).toEqual(vector.steps.map(describeMethodStep));
+    test(`${vector.scenario} (${file}, nginx: '${series}'): ${n} connections replay exactly`, () => {
+      expect(replay(vector, series)).toEqual(vector.steps.map(describeMethodStep));
     });
   }
 });

@@ -180,4 +180,22 @@ export const SCENARIOS: MethodScenario[] = [
     servers: [{}, { refusing: true, maxFails: 0 }, { weight: 2 }],
     script: connects(ipHashClients()),
   },
+
+  // backup servers before the method directive: where nginx 1.22 and 1.30 differ -----------------
+  {
+    name: 'hash-sni-backup-first',
+    description:
+      'hash $ssl_preread_server_name written after the server lines, so that nginx accepts backups (§3.4): primary A and backup B refuse (max_fails=0), backups C and D (weight 2) answer. Every connection fails on A and reaches the backup tier through round robin; after B refuses, nginx 1.22 stays with round robin (it hashed the one-server primary 21 times, `single` being off with backups) while 1.27.3+ (`number < 2`) hashes the key over the backup tier.',
+    context: 'stream', method: 'hash', keySource: '$ssl_preread_server_name',
+    servers: [{ refusing: true, maxFails: 0 }, { backup: true, refusing: true, maxFails: 0 }, { backup: true }, { backup: true, weight: 2 }],
+    script: connects(stringKeys()),
+  },
+  {
+    name: 'ip-hash-backup-first',
+    description:
+      'ip_hash after the server lines (backups accepted, §3.4): primary A and backup B refuse (max_fails=0), backups C and D (weight 2) answer. After B refuses, nginx 1.22 keeps round robin on the backup tier while 1.27.3+ re-mixes the client address over it.',
+    context: 'http', method: 'ip-hash', keySource: 'ip_hash',
+    servers: [{ refusing: true, maxFails: 0 }, { backup: true, refusing: true, maxFails: 0 }, { backup: true }, { backup: true, weight: 2 }],
+    script: connects(ipHashClients()),
+  },
 ];

@@ -21,7 +21,15 @@ export interface CorpusCase {
   files: Record<string, string>;
   /** The snippet brings its own `events {}` (the vendor guide's configs). */
   noEvents?: boolean;
+  /**
+   * A series whose recorded binary lacks a module the case needs, and why: the case is not run
+   * against that binary (nothing is recorded for it) and the replay lists it as not recorded.
+   */
+  unbuilt?: { series: '1.30'; why: string };
 }
+
+/** The stock 1.30.4 build (`shared/nginx/build.sh stock`) has no http_v2 module, hence no grpc module. */
+const NO_GRPC_130 = { unbuilt: { series: '1.30', why: 'build.sh stock configures no --with-http_v2_module, so nginx 1.30.4 there has no grpc module' } } as const;
 
 const S = 'snippet.conf';
 const one = (id: string, text: string, extra: Omit<CorpusCase, 'id' | 'files'> = {}): CorpusCase => ({ id, files: { [S]: text }, ...extra });
@@ -129,6 +137,17 @@ const hand: CorpusCase[] = [
   one('slow-start', http('        server 127.0.0.1:80 slow_start=30s;')),
   one('drain', http('        server 127.0.0.1:80 drain;')),
   one('route', http('        server 127.0.0.1:80 route=a;')),
+  // --- where nginx 1.22 and 1.30 differ (VERSION_DIFFERENCES below lists every case whose verdicts differ)
+  one('version-drain-hash', http('        hash $remote_addr;\n        server 127.0.0.1:80 drain;\n        server 127.0.0.1:81;')),
+  one('version-drain-stream', stream('        server 127.0.0.1:80 drain;')),
+  one('version-route-empty', http('        server 127.0.0.1:80 route=;')),
+  one('version-route-32', http(`        server 127.0.0.1:80 route=${'r'.repeat(32)};`)),
+  one('version-route-33', http(`        server 127.0.0.1:80 route=${'r'.repeat(33)};`)),
+  one('version-route-stream', stream('        server 127.0.0.1:80 route=a;')),
+  one('version-keepalive-local', http('        server 127.0.0.1:80;\n        keepalive 8 local;')),
+  one('version-keepalive-bad-second', http('        server 127.0.0.1:80;\n        keepalive 8 global;')),
+  one('version-keepalive-negative', http('        server 127.0.0.1:80;\n        keepalive -1;')),
+  one('version-keepalive-then-hash', http('        keepalive 16;\n        hash $remote_addr consistent;\n        server 127.0.0.1:80;')),
   one('unknown-param', stream('        server 127.0.0.1:80 primary;')),
   one('first-bad-param-wins', http('        server 127.0.0.1:80 weight=2 max_fails=x weight=0;')),
   one('bad-param-before-bad-address', stream('        server 127.0.0.1 weight=0;')),
@@ -202,8 +221,8 @@ const hand: CorpusCase[] = [
       one('next-upstream-timeout-invalid', loc('            proxy_pass http://u;\n            proxy_next_upstream_timeout 5x;')),
       one('next-upstream-timeout-duplicate', loc('            proxy_pass http://u;\n            proxy_next_upstream_timeout 5s;\n            proxy_next_upstream_timeout 6s;')),
       one('next-upstream-in-server', 'http {\n    upstream u { server 127.0.0.1:80; }\n    server {\n        listen 127.0.0.1:18080;\n        proxy_next_upstream off;\n        proxy_next_upstream_tries 0;\n        location / { proxy_pass http://u; }\n    }\n}\n'),
-      one('grpc-next-upstream', loc('            grpc_pass grpc://u;\n            grpc_next_upstream error http_502 http_504;\n            grpc_next_upstream_tries 2;')),
-      one('grpc-next-upstream-updating', loc('            grpc_pass grpc://u;\n            grpc_next_upstream updating;')),
+      one('grpc-next-upstream', loc('            grpc_pass grpc://u;\n            grpc_next_upstream error http_502 http_504;\n            grpc_next_upstream_tries 2;'), NO_GRPC_130),
+      one('grpc-next-upstream-updating', loc('            grpc_pass grpc://u;\n            grpc_next_upstream updating;'), NO_GRPC_130),
       one('fastcgi-next-upstream-502', loc('            fastcgi_pass u;\n            fastcgi_next_upstream http_502;')),
       one('fastcgi-next-upstream', loc('            fastcgi_pass u;\n            fastcgi_next_upstream error http_503 http_404;\n            fastcgi_next_upstream_timeout 1m;')),
       one('uwsgi-scgi-next-upstream', loc('            uwsgi_pass u;\n            uwsgi_next_upstream http_500;\n            scgi_next_upstream http_429;')),
@@ -394,3 +413,38 @@ function generated(): CorpusCase[] {
 
 /** Every case, hand-written first. Ids are unique. */
 export const CORPUS: CorpusCase[] = [...hand, ...examples, ...generated()];
+
+/**
+ * Cases where the parser knowingly differs from one series' `nginx -t` while a feature is being
+ * built, with the exact difference `compare` reports; the replay asserts that difference (so it
+ * fails, and the entry must go, once the parser agrees).
+ */
+export const PARSER_GAPS: Readonly<Record<string, { series: '1.30'; diff: string[] }>> = {
+  // `sticky` is accepted by nginx 1.30 and being implemented separately (issue 16).
+  'sticky-1.22': { series: '1.30', diff: ['verdict: nginx accepts, we reject'] },
+};
+
+/**
+ * Every case whose recorded verdicts differ between nginx 1.22.1 and 1.30.4, and why (the replay
+ * requires this list to be exactly the differing cases; docs/nginx-compat.md lists them).
+ */
+export const VERSION_DIFFERENCES: Readonly<Record<string, string>> = {
+  'resolve-1.22': '`resolve` on a server line (1.27.3+, needs a zone and a resolver)',
+  'service-1.22': '`service=` on a server line (1.27.3+, needs `resolve`)',
+  drain: 'the `drain` server flag (1.29.6+, http)',
+  route: 'the `route=` server parameter (1.29.6+, http)',
+  'sticky-1.22': 'the `sticky` directive (1.29.6+, http)',
+  'resolver-in-upstream-1.22': '`resolver` inside `upstream` (1.27.3+)',
+  ...Object.fromEntries(
+    [4, 12, 32, 36, 52].map((i) => [`gen-params-${i}`, 'a generated server line with `resolve`: 1.22 stops at it, 1.30 accepts it and reports the next problem, if any']),
+  ),
+  'keepalive-0': '`keepalive 0` is accepted since 1.29.7 (keepalive by default, 0 turns it off)',
+  'keepalive-then-least-conn': 'since 1.29.7 `keepalive` no longer takes over the balancing init: no "load balancing method redefined" after it',
+  'version-drain-hash': '`drain` with hash (1.30: accepted)',
+  'version-route-empty': '`route=` empty: 1.30 says "route is empty", 1.22 invalid parameter',
+  'version-route-32': '`route=` of 32 bytes: accepted by 1.30',
+  'version-route-33': '`route=` of 33 bytes: 1.30 says "route is longer than 32"',
+  'version-keepalive-local': '`keepalive N local`: 1.30 takes a second argument',
+  'version-keepalive-bad-second': '`keepalive N global`: 1.30 says invalid parameter, 1.22 invalid number of arguments',
+  'version-keepalive-then-hash': 'keepalive before hash: 1.22 warns "load balancing method redefined", 1.30 does not',
+};

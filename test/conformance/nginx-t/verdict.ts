@@ -4,11 +4,13 @@
  * A verdict is what `nginx -t` said about one corpus case: accepted or not, the first `[emerg]`
  * message (text, file relative to the prefix, line; `null` when nginx prints no location), and
  * every `[warn]` line. `ourVerdict` runs `parseConfig` on the same files (the same wrapper
- * `nginx.conf` included) with `checkModule: false`, since stock nginx has no check module.
+ * `nginx.conf` included) with `checkModule: false`, since stock nginx has no check module, and
+ * with `nginx:` set to the series whose verdicts it is compared with.
  */
 
 import { ConfigError } from '../../../src/errors';
 import { parseConfig } from '../../../src/config/nginx';
+import type { NginxTarget } from '../../../src/options';
 import type { CorpusCase } from './corpus';
 
 export const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
@@ -27,9 +29,16 @@ export interface Verdict {
   warnings: Message[];
 }
 
-/** The main file nginx is started with: loads the stream module, adds events, includes the snippet. */
-export function wrapper(c: CorpusCase): string {
-  return `load_module ${STREAM_MODULE};\n${c.noEvents ? '' : 'pid nginx.pid;\nevents {}\n'}include snippet.conf;\n`;
+/** The nginx series whose `nginx -t` verdicts are recorded, each in `verdicts-<series>.json`. */
+export const VERDICT_SERIES: readonly NginxTarget[] = ['1.22', '1.30'];
+
+/**
+ * The main file nginx is started with: loads the stream module (Debian's 1.22 has it as a dynamic
+ * module; 1.30.4 is built with it), adds events, includes the snippet.
+ */
+export function wrapper(c: CorpusCase, series: NginxTarget): string {
+  const load = series === '1.22' ? `load_module ${STREAM_MODULE};\n` : '';
+  return `${load}${c.noEvents ? '' : 'pid nginx.pid;\nevents {}\n'}include snippet.conf;\n`;
 }
 
 /** Parses one `nginx: [level] text in FILE:LINE` line (either log format). */
@@ -49,8 +58,8 @@ export function parseLogLine(line: string, prefix: string): { level: string; msg
   return { level: m[1]!, msg: { reason: norm(reason), file: file === null ? null : norm(file), line: ln } };
 }
 
-/** Our parser's verdict on a case. */
-export function ourVerdict(c: CorpusCase): Verdict {
+/** Our parser's verdict on a case, judged as nginx `series` judges it. */
+export function ourVerdict(c: CorpusCase, series: NginxTarget): Verdict {
   const files = c.files;
   const readFile = (p: string): string => {
     const t = files[p];
@@ -64,7 +73,7 @@ export function ourVerdict(c: CorpusCase): Verdict {
   const warnings: Message[] = [];
   try {
     // nginx's own include behaviour (the wrapper includes /usr/share/nginx/modules/*.conf), on the case's files only.
-    const r = parseConfig(wrapper(c), { filename: 'nginx.conf', prefix: '', readFile, glob, checkModule: false, includes: 'anywhere' });
+    const r = parseConfig(wrapper(c, series), { filename: 'nginx.conf', prefix: '', readFile, glob, checkModule: false, includes: 'anywhere', nginx: series });
     for (const w of r.warnings) if (w.kind === 'nginx') warnings.push({ reason: w.reason, file: w.file, line: w.line });
     return { id: c.id, ok: true, error: null, warnings };
   } catch (e) {
