@@ -52,7 +52,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const STREAM_MODULE_122 = process.env.NGINX_STREAM_MODULE ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
 
 /** The directory holding `nginx/build.sh`. */
-function sharedDir(): string {
+export function sharedDir(): string {
   const candidates = [process.env.UPSTREAM_SHARED, join(REPO, '..', 'shared'), '/work/shared'];
   for (const dir of candidates) if (dir && existsSync(join(dir, 'nginx', 'build.sh'))) return dir;
   throw new Error(`cannot find shared/nginx/build.sh (set UPSTREAM_SHARED, or NGINX_130 to a built nginx 1.30.4); looked in ${candidates.filter(Boolean).join(', ')}`);

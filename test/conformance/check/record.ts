@@ -28,9 +28,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, releasePort, runMain } from '../nginx-process';
 import { CHECK_VECTOR_DIR, formatCheckVector, loadCheckVectors, type CheckStep, type CheckVector, type PageBurst, type PeerState, type VectorPeer } from './format';
-import { CheckNginx, checkBinary, mainContext, type CheckBinary } from './nginx';
+import { freePort, mainContext, Nginx, releasePort, runMain, type NginxBinary } from '../nginx-process';
+import { checkBinary } from './nginx';
 import { CheckPeer } from './peers';
 import { LOCATIONS, PAGE_REQUESTS, RUNS, upstreamText, type CheckRun, type Condition, type PeerScript, type UpstreamScript } from './scenarios';
 
@@ -94,7 +94,7 @@ function conf(dir: string, run: CheckRun, port: number): string {
     .split('\n')
     .map((l) => (l === '' ? l : `  ${l}`))
     .join('\n');
-  return `${mainContext(dir)}http {\n  access_log off;\n${body}  server {\n    listen 127.0.0.1:${port};\n${locations}\n  }\n}\n`;
+  return `${mainContext({}, dir, 256)}http {\n  access_log off;\n${body}  server {\n    listen 127.0.0.1:${port};\n${locations}\n  }\n}\n`;
 }
 
 interface Watched {
@@ -122,8 +122,8 @@ async function burst(port: number, at: PageBurst['at'], before: Map<string, Peer
   return { at, responses };
 }
 
-async function attempt(binary: CheckBinary, run: CheckRun): Promise<CheckVector> {
-  const nginx = new CheckNginx(binary, `ub-check-${run.name}-`);
+async function attempt(binary: NginxBinary, run: CheckRun): Promise<CheckVector> {
+  const nginx = new Nginx(binary, `ub-check-${run.name}-`);
   const watched: Watched[] = [];
   const port = await freePort();
   let ok = false;
@@ -246,7 +246,7 @@ async function advance(w: Watched): Promise<void> {
   }
 }
 
-async function record(binary: CheckBinary, run: CheckRun): Promise<CheckVector> {
+async function record(binary: NginxBinary, run: CheckRun): Promise<CheckVector> {
   for (let i = 1; ; i++) {
     try {
       return await attempt(binary, run);
