@@ -53,6 +53,24 @@ export interface AttemptOptions {
   tries?: number;
   /** ms from the attempt's start (on the balancer's clock) after which no further server is tried; 0 = none. */
   timeout?: number;
+  /**
+   * A session id (nginx 1.30's `pc->hint`: a sticky cookie's value, a route, a learned session):
+   * every `next()` first offers the server whose `sid` it is, in the tier the attempt is on, unless
+   * this attempt tried it, it is down (draining is not down here), inside its failure window or at
+   * `maxConns`; then the method chooses (docs/nginx-semantics.md §2.10). Not with `nginx: '1.22'`.
+   */
+  hint?: string;
+}
+
+/** The hint of an attempt, or null. @internal */
+export function attemptHint(options: AttemptOptions, nginx: string): string | null {
+  const hint = options.hint;
+  if (hint === undefined) return null;
+  if (typeof hint !== 'string') throw new InvalidOptionError('hint', `Expected hint to be a session id string, got ${show(hint)}`, hint);
+  if (nginx === '1.22') {
+    throw new InvalidOptionError('hint', `nginx 1.22 has no sticky sessions: a hint needs the balancer's nginx target 1.30, got hint ${show(hint)}`, hint);
+  }
+  return hint;
 }
 
 /** The tries cap of an attempt: its own `tries`, else the balancer's. @internal */
@@ -82,6 +100,8 @@ export class Attempt implements RequestState {
   /** @internal */ carried: readonly Placed[] | null = null;
   /** @internal */ passed: Passed | null = null;
   /** @internal */ generation: number;
+  /** @internal The session id this attempt asks for (`AttemptOptions.hint`), or null. */ readonly hint: string | null;
+  /** @internal The latest get returned the hinted server. */ fromHint = false;
   /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
   tries: number;
   /** The time budget in ms (`proxy_next_upstream_timeout`); 0 = none. */
@@ -90,12 +110,14 @@ export class Attempt implements RequestState {
   #started: number;
   #owner: AttemptOwner;
   #current: ServerRecord | null = null;
+  /** The server the latest `next()` returned (kept after its free, for `sid`). */
+  #last: ServerRecord | null = null;
   /** connected() was called for the current server. */
   #connected = false;
   #phase = FRESH;
 
   /** @internal Use `balancer.attempt()`. */
-  constructor(owner: AttemptOwner, tier: Tier, tries: number, key: string, timeout = 0) {
+  constructor(owner: AttemptOwner, tier: Tier, tries: number, key: string, timeout = 0, hint: string | null = null) {
     this.#owner = owner;
     this.clock = owner.clock;
     this.tier = tier;
@@ -103,6 +125,7 @@ export class Attempt implements RequestState {
     this.key = key;
     this.generation = owner.generation;
     this.timeout = timeout;
+    this.hint = hint;
     this.#started = timeout === 0 ? NaN : owner.clock();
   }
 
@@ -121,6 +144,20 @@ export class Attempt implements RequestState {
   /** The server handed out by the last `next()` and not yet freed, if any. */
   get current(): Server | undefined {
     return this.#current ?? undefined;
+  }
+
+  /**
+   * The session id of the server the latest `next()` returned (nginx's `pc->sid`): what a sticky
+   * cookie of the response carries. Still readable after that server is freed, until the next
+   * `next()`; undefined before the first and after a `next()` that found nothing.
+   */
+  get sid(): string | undefined {
+    return this.#last?.sid;
+  }
+
+  /** True when the server the latest `next()` returned is the one the hint named. */
+  get hinted(): boolean {
+    return this.fromHint && this.#last !== null;
   }
 
   /** True once the attempt has ended (a release, or `next()` found nothing). */
@@ -145,12 +182,14 @@ export class Attempt implements RequestState {
     const owner = this.#owner;
     if (phase === BETWEEN && (this.tries === 0 || (this.timeout !== 0 && owner.clock() - this.#started >= this.timeout))) {
       this.#phase = FINISHED;
+      this.#last = null;
       recycleTried(this);
       owner.triesExhausted(this.tries === 0 ? 'tries' : 'timeout');
       return undefined;
     }
     if (this.generation !== owner.generation) owner.remap(this);
     const server = owner.getFor(this);
+    this.#last = server ?? null;
     if (server === undefined) {
       this.#phase = FINISHED;
       recycleTried(this);

@@ -8,9 +8,10 @@
  */
 
 import { InvalidOptionError, UpstreamError, show } from './errors';
-import { type TierName, emitSafely } from './events';
+import { type TierName, emitSafely, isObserved } from './events';
 import { Checker } from './health/checker';
 import { applyCheckResult } from './health/verdicts';
+import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, type StartOptions } from './lifecycle';
 import type { Method, ServerOptions } from './options';
 import { Selection } from './selection';
 import type { Server, ServerSnapshot } from './server';
@@ -51,6 +52,10 @@ export interface BalancerService {
 export class Balancer extends Selection {
   #checker: Checker | null = null;
   #closed = false;
+  /** The close in progress or done: every `close()` waits for this one. */
+  #closing: Promise<void> | undefined;
+  /** Forgets the signals of `start({ signal })` (lifecycle.ts `closeOnAbort`). */
+  #forgetSignals: (() => void)[] = [];
   #services: BalancerService[] = [];
   #started = false;
 
@@ -122,7 +127,8 @@ export class Balancer extends Selection {
    * Starts the active-check scheduler (needs the `check` option, unless an attached service such as
    * the DNS re-resolution is all there is to start) and the attached services: every server that is not `down`
    * gets its first check at a random delay in [0, interval), then one every interval after the
-   * previous result. Nothing runs before `start()`. Idempotent.
+   * previous result. Nothing runs before `start()`. Idempotent. Aborting `signal` closes the
+   * balancer, as `close()` does; an already aborted one closes it at once and starts nothing.
    *
    * @example
    * const b = new Balancer({ servers, check: { interval: 5000, rise: 2, fall: 5, timeout: 2000, type: 'smtp' } });
@@ -130,8 +136,14 @@ export class Balancer extends Selection {
    * // ...
    * await b.close();
    */
-  start(): void {
+  start(options?: StartOptions): void {
+    const signal = signalOf(options, 'start');
     if (this.#closed) throw new UpstreamError('ERR_UPSTREAM_CLOSED', `Balancer ${show(this.name)} is closed`);
+    if (signal !== undefined) {
+      const forget = closeOnAbort(signal, () => this.close());
+      if (signal.aborted) return;
+      this.#forgetSignals.push(forget);
+    }
     const check = this.options.check;
     this.#started = true;
     for (const service of this.#services) service.start();
@@ -161,14 +173,34 @@ export class Balancer extends Selection {
   }
 
   /**
-   * Stops the active-check scheduler: clears every timer, aborts checks in flight and resolves once
-   * every probe socket is destroyed. Selection keeps working on the last verdicts. Idempotent.
+   * Stops the active-check scheduler and the attached services at once: clears every timer, aborts
+   * checks in flight; resolves once every probe socket is destroyed. Selection keeps working on the
+   * last verdicts. Idempotent: every call waits for the same close. Aborting `signal` stops only
+   * the wait (the promise rejects with `signal.reason`; the probes still settle on their own).
+   * `await using balancer = new Balancer(...)` calls it (`Symbol.asyncDispose`).
    */
-  async close(): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
+    return closeWaiting(options, 'close', () => (this.#closing ??= this.#shutdown()));
+  }
+
+  /** `close()`, for `await using`. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #shutdown(): Promise<void> {
     this.#closed = true;
-    const checker = this.#checker;
-    await Promise.all(this.#services.map((s) => s.close()));
-    if (checker !== null) await checker.close();
+    for (const forget of this.#forgetSignals.splice(0)) forget();
+    const closing: Promise<void>[] = [];
+    for (const service of this.#services) {
+      try {
+        closing.push(service.close());
+      } catch (error) {
+        closing.push(Promise.reject(error));
+      }
+    }
+    if (this.#checker !== null) closing.push(this.#checker.close());
+    return Promise.all(closing).then(() => undefined);
   }
 
   /**
@@ -189,7 +221,7 @@ export class Balancer extends Selection {
   reportCheck(id: string, ok: boolean, reason = '', ms = 0): void {
     const rec = this.members.require(id);
     applyCheckResult(rec, ok, this.options.check);
-    if (this.listenerCount('check') !== 0) emitSafely(this, 'check', rec, ok, reason, ms);
+    if (isObserved(this, 'check')) emitSafely(this, 'check', rec, ok, reason, ms);
     this.commit(rec, 'check');
   }
 

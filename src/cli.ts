@@ -4,7 +4,7 @@
  *
  *   upstream-balancer explain FILE [--upstream NAME] [--stock] [--json]
  *   upstream-balancer simulate FILE [--upstream NAME] [--connections N] [--interval MS]
- *                              [--fail ID@FROM-TO]... [--key KEY] [--seed N] [--json]
+ *                              [--fail ID@FROM-TO]... [--key KEY] [--seed N] [--clients N] [--json]
  *   upstream-balancer check FILE [--stock] [--json]
  *   common: [--nginx 1.30|1.22] [--context http|stream] [--prefix DIR] [--missing-includes error|warn]
  *   upstream-balancer --version | --help
@@ -19,8 +19,11 @@
  *
  * Exit status: 0 ok; 1 the configuration is invalid (`check`, and `explain` when nginx -t would
  * fail) or the upstream asked for is not there; 2 usage error (usage text on stderr; arguments
- * are parsed by node:util `parseArgs`) or unreadable file. Colour only on a TTY (and never with
- * NO_COLOR). Thin shell over src/config/*: parsing, explanation and simulation live there.
+ * are parsed by node:util `parseArgs`) or unreadable file. Colours by node:util `styleText`, decided
+ * per stream as Node decides its own (`colourFor`): `FORCE_COLOR` first, then only on a terminal,
+ * never with `NO_COLOR` / `NODE_DISABLE_COLORS` / `TERM=dumb`, and only where the terminal has 16
+ * colours or more (config/colour.ts); `--color` / `--no-color` override, `--json` turns them off. Thin shell over
+ * src/config/*: parsing, explanation and simulation live there.
  *
  * Hostile input: FILE and every included file must be regular files of at most
  * `MAX_CONFIG_FILE_BYTES` (a FIFO, a device or /dev/zero is refused at once, never read or waited
@@ -35,9 +38,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs as parseArgv } from 'node:util';
 import { ConfigError, isUpstreamError } from './errors';
+import { colourFor, renderStyle, type Terminal } from './config/colour';
 import { escapeControls as esc, safeJson } from './config/escape';
 import { explain, renderExplanation, type RenderStyle } from './config/explain';
-import { balancerOptionsFromNginx, parseConfig, type ConfigWarning, type ParseOptions } from './config/nginx';
+import { parseConfig, upstreamFromNginx, type ConfigWarning, type ParseOptions } from './config/nginx';
 import { plusNote } from './config/plus';
 import { MAX_CONFIG_FILE_BYTES, readConfigBytes, ReadFileError } from './config/read-file';
 import { MAX_SIMULATED_CONNECTIONS, parseFailureWindow, renderSimulation, simulate, type FailureWindow } from './config/simulate';
@@ -70,8 +74,11 @@ Options:
                        connections from FROM to TO seconds (repeatable; TO may be empty)
   --key KEY            simulate: hash key / client address for hash and ip_hash
   --seed N             simulate: seed of the random source (random method)
+  --clients N          simulate: N clients take turns, each sending back the session id
+                       (sticky cookie) it was given (nginx 1.30 sticky sessions)
   --json               machine-readable output
-  --color, --no-color  force colours on or off (default: on for a TTY unless NO_COLOR)
+  --color, --no-color  force colours on or off (default: on for a colour terminal, off
+                       with NO_COLOR; FORCE_COLOR=0|1|2|3 forces them, as for Node)
   --version            the version of upstream-balancer
   -h, --help           this help
 
@@ -98,6 +105,7 @@ interface Args {
   fail: FailureWindow[];
   key?: string;
   seed?: number;
+  clients?: number;
 }
 
 const OPTIONS = {
@@ -115,6 +123,7 @@ const OPTIONS = {
   fail: { type: 'string', multiple: true },
   key: { type: 'string' },
   seed: { type: 'string' },
+  clients: { type: 'string' },
   version: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -192,9 +201,11 @@ function parseArgs(argv: string[]): Args | 'help' | 'version' {
   if (connections !== undefined) a.connections = connections;
   if (interval !== undefined) a.interval = interval;
   if (seed !== undefined) a.seed = seed;
+  const clients = int(v.clients, '--clients', 1, MAX_SIMULATED_CONNECTIONS);
+  if (clients !== undefined) a.clients = clients;
   if (v.key !== undefined) a.key = v.key;
-  const simOnly = a.connections !== undefined || a.interval !== undefined || a.fail.length > 0 || a.key !== undefined || a.seed !== undefined;
-  if (simOnly && command !== 'simulate') throw new UsageError(`--connections, --interval, --fail, --key and --seed are for simulate`);
+  const simOnly = a.connections !== undefined || a.interval !== undefined || a.fail.length > 0 || a.key !== undefined || a.seed !== undefined || a.clients !== undefined;
+  if (simOnly && command !== 'simulate') throw new UsageError(`--connections, --interval, --fail, --key, --seed and --clients are for simulate`);
   return a;
 }
 
@@ -225,15 +236,13 @@ export function packageVersion(): string {
   throw new Error('upstream-balancer: cannot find its package.json');
 }
 
-function styleFor(on: boolean): RenderStyle {
-  const w = (code: string) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
-  return { bold: w('1'), red: w('31'), yellow: w('33'), green: w('32'), dim: w('2') };
-}
-
 interface Io {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** stdout is a terminal (used when `terminals` is not given: 16 colours, stderr no terminal). */
   isTTY: boolean;
+  /** The output streams as terminals (the CLI passes process.stdout and process.stderr). */
+  terminals?: { stdout: Terminal; stderr: Terminal };
   env: Record<string, string | undefined>;
   /** The version `--version` prints; default: the package's. */
   version?: string;
@@ -269,8 +278,10 @@ export function run(argv: string[], io: Io): number {
     io.stdout(`${io.version ?? packageVersion()}\n`);
     return 0;
   }
-  const color = args.color ?? (io.isTTY && !io.env.NO_COLOR && !args.json);
-  const style = styleFor(color);
+  const terminals = io.terminals ?? { stdout: { isTTY: io.isTTY }, stderr: {} };
+  const colourOf = (stream: Terminal): boolean => args.color ?? (!args.json && colourFor(stream, io.env));
+  const style = renderStyle(colourOf(terminals.stdout));
+  const errStyle = renderStyle(colourOf(terminals.stderr));
   let text: Uint8Array; // bytes, as nginx reads them (a byte that is not UTF-8 counts once)
   try {
     text = readConfigBytes(args.file, MAX_CONFIG_FILE_BYTES);
@@ -292,7 +303,7 @@ export function run(argv: string[], io: Io): number {
   try {
     switch (args.command) {
       case 'check':
-        return check(text, args, popts, io, style);
+        return check(text, args, popts, io, errStyle);
       case 'explain': {
         const ex = explain(text, { ...popts, ...(args.upstream === undefined ? {} : { upstream: args.upstream }) });
         if (args.upstream !== undefined && ex.upstreams.length === 0) {
@@ -305,8 +316,9 @@ export function run(argv: string[], io: Io): number {
         return ok ? 0 : 1;
       }
       case 'simulate': {
-        const options = balancerOptionsFromNginx(text, args.upstream, popts);
-        const r = simulate(options, {
+        const upstream = upstreamFromNginx(text, args.upstream, popts);
+        const r = simulate(upstream.options, {
+          ...(args.clients === undefined ? {} : { sessions: { clients: args.clients, cookie: upstream.sticky?.mode === 'cookie' ? upstream.sticky.name : 'route' } }),
           ...(args.connections === undefined ? {} : { connections: args.connections }),
           ...(args.interval === undefined ? {} : { intervalMs: args.interval }),
           failures: args.fail,
@@ -328,7 +340,7 @@ export function run(argv: string[], io: Io): number {
       return 1;
     }
     if (e instanceof ConfigError) {
-      io.stderr(`upstream-balancer: ${style.red('[emerg]')} ${esc(e.message)}\n`);
+      io.stderr(`upstream-balancer: ${errStyle.red('[emerg]')} ${esc(e.message)}\n`);
       const note = plusNote(e.reason, args.nginx);
       if (note !== undefined) io.stderr(`upstream-balancer: note: ${esc(note)}\n`);
       io.stderr(`upstream-balancer: judged as ${esc(judgedBy(args))}\n`);
@@ -428,6 +440,7 @@ function writer(stream: NodeJS.WriteStream, name: string, report: (s: string) =>
 if (isMain) {
   const stderr = writer(process.stderr, 'stderr', () => {});
   const stdout = writer(process.stdout, 'stdout', stderr);
-  const code = run(process.argv.slice(2), { stdout, stderr, isTTY: process.stdout.isTTY === true, env: process.env });
+  const terminals = { stdout: process.stdout, stderr: process.stderr };
+  const code = run(process.argv.slice(2), { stdout, stderr, isTTY: process.stdout.isTTY === true, terminals, env: process.env });
   if (process.exitCode === undefined) process.exitCode = code;
 }

@@ -1,48 +1,40 @@
-export { Balancer, fromNginxOptions } from './config/from-nginx';
+/**
+ * `upstream-balancer`, the package root: the core. `Balancer` and its attempts, the options and
+ * their defaults, events, errors, clocks, the retry rule (`nextUpstream`) and server addresses as
+ * `net.connect` options. Importing it loads no parser, no node:fs, no probe and no status page.
+ *
+ * Kept here although they belong to a subpath, because the documented API imports them from the
+ * root: `Balancer.fromNginx` / `fromNginxAsync`, `parseUpstreams`, `formatStatus` and
+ * `statusHandler`. Each loads its module on its first call (src/entries/lazy.ts). The rest lives
+ * in `upstream-balancer/config`, `/health`, `/status`, `/sticky` and `/undici` (docs/architecture.md).
+ * nginx source: none here (see each module).
+ */
+
+export { Balancer } from './entries/balancer';
+export { parseUpstreams, formatStatus, statusHandler } from './entries/deferred';
 export { Attempt } from './attempt';
 export { nextUpstream, nextUpstreamPolicy, DEFAULT_NEXT_UPSTREAM } from './next-upstream';
 export { upstreamTarget, connectOptions } from './target';
 export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock';
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
 export { DEFAULT_CHECK, DEFAULT_NGINX_TARGET, DEFAULT_SERVER, METHODS, NGINX_TARGETS } from './options';
-export { parseUpstreams, parseConfig, balancerOptionsFromNginx } from './config/nginx';
-export { formatUpstream } from './config/format';
-export { explain, renderExplanation } from './config/explain';
-export { simulate, renderSimulation, parseFailureWindow } from './config/simulate';
-export { parseNginxTime, formatSeconds } from './config/time';
-export { formatStatus, statusHandler, STATUS_CONTENT_TYPES } from './status';
-export { Checker, checkPhase } from './health/checker';
 export { crc32 } from './select/crc32';
 export { ketamaPoints } from './select/consistent-hash';
-export { probeFor, PROBES } from './health/probes/index';
-export { NameResolver } from './resolve/resolver';
-export { NodeDnsClient, DnsError } from './resolve/dns';
-export { serviceName } from './resolve/lookup';
-export { systemLookup } from './resolve/load';
 
 export type { BalancerSnapshot, ServerPatch, BalancerService } from './balancer';
-export type { NameResolverOptions, NameResolverEnv } from './resolve/resolver';
-export type { NameLine } from './resolve/peers';
-export type { DnsClient, AddressRecord, ServiceRecord, DnsFailure, NodeDnsOptions } from './resolve/dns';
-export type { HostLookup } from './resolve/load';
-export type { UpstreamResolveConfig, ResolverConfig, ResolveServerConfig } from './config/types';
 export type { AttemptOptions } from './attempt';
 export type { NextUpstreamCondition, NextUpstreamPolicy, NextUpstreamVerdict, UpstreamOutcome } from './next-upstream';
 export type { UpstreamTarget, ConnectOptionsFor } from './target';
-export type { FromNginxOptions } from './config/from-nginx';
-export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from './config/nginx';
-export type { IncludePolicy } from './config/types';
-export type { FormatOptions } from './config/format';
-export type { Explanation, UpstreamExplanation, ServerExplanation, Finding } from './config/explain';
-export type { SimulateOptions, SimulationResult, SimulatedConnection, FailureWindow } from './config/simulate';
-export type { StatusFormat, StatusLayout, StatusOptions, StatusHandlerOptions, StatusSnapshot, SnapshotSource } from './status';
-export type { Probe, ProbeResult } from './health/probes/index';
-export type { CheckHost, CheckerEnv, CheckPhase } from './health/checker';
 export type { CheckTimers, NginxTarget } from './options';
 export type { Clock } from './clock';
 export type { ErrorCode } from './errors';
 export type { BalancerEvents, StateCause, TierName, ExhaustedReason } from './events';
+export type { DnsError } from './resolve/dns';
 export type {
   BalancerOptions, ServerOptions, CheckOptions, CheckFunction, CheckTarget, BuiltinCheckType, HttpStatusClass, Method,
 } from './options';
 export type { Server, ServerSnapshot, ServerState } from './server';
+// The types of the root's configuration and status functions (their values are on the subpaths).
+export type { FromNginxOptions } from './config/from-nginx';
+export type { ParseOptions, UpstreamConfig, ConfigWarning } from './config/nginx';
+export type { StatusFormat, StatusOptions, StatusSnapshot, StatusHandlerOptions, SnapshotSource } from './status';

@@ -36,8 +36,16 @@ export interface ServerOptions {
   backup?: boolean;
   /** Administratively out of rotation (`down`). */
   down?: boolean;
-  /** Draining: no new connections, existing ones continue (NGINX Plus `drain`). */
+  /**
+   * Draining (`drain`, nginx 1.30 and NGINX Plus): no new requests; a request whose hint names this
+   * server (`AttemptOptions.hint`, a sticky session) still reaches it. Not counted in the tries budget.
+   */
   drain?: boolean;
+  /**
+   * The server's session id (`route=`, nginx 1.30 http): 1 to 32 bytes; without it the id is the hex
+   * MD5 of the address as nginx prints it (`Server.sid`).
+   */
+  route?: string;
 }
 
 /** Result class accepted by the http probe (`check_http_expect_alive`). */

@@ -9,10 +9,10 @@
  */
 
 import { EventEmitter } from 'eventemitter3';
-import { Attempt, type AttemptOptions, type AttemptOwner, attemptTimeout, attemptTries } from './attempt';
+import { Attempt, type AttemptOptions, type AttemptOwner, attemptHint, attemptTimeout, attemptTries } from './attempt';
 import { guardClock, monotonicClock } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
-import { type BalancerEvents, type ExhaustedReason, type StateCause, type TierName, emitSafely } from './events';
+import { type BalancerEvents, type ExhaustedReason, type StateCause, type TierName, emitSafely, isObserved } from './events';
 import { markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
 import { Membership } from './membership';
 import { methodSpec } from './methods';
@@ -36,12 +36,19 @@ class PickRequest implements RequestState {
   walk: object | null = null;
   readonly carried = null;
   passed: Passed | null = null;
+  readonly hint = null;
+  fromHint = false;
   constructor(
     readonly clock: () => number,
     tier: Tier,
   ) {
     this.tier = tier;
   }
+}
+
+/** A tries budget under a cap (0 = no cap). */
+function capped(tries: number, cap: number): number {
+  return cap !== 0 && tries > cap ? cap : tries;
 }
 
 /** The selection half of `Balancer` (see balancer.ts for the whole class and its example). */
@@ -112,7 +119,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
           fault.kind === 'threw' ? fault.error : fault.reading,
           fault.kind === 'threw' ? { cause: fault.error } : undefined,
         );
-        if (this.listenerCount('fault') !== 0) emitSafely(this, 'fault', error);
+        if (isObserved(this, 'fault')) emitSafely(this, 'fault', error);
         else if (!warned) {
           warned = true;
           process.emitWarning(error.message, { code: error.code });
@@ -125,21 +132,20 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   // Selection (the hot paths)
 
   /**
-   * Starts one request: its tried set, its tries budget (non-down primaries + non-down backups,
-   * capped by the `tries` option) and its tier. `key` is the hash key (hash methods) or the client
-   * address (ip-hash).
+   * Starts one request: tried set, tries budget (primaries + backups neither down nor draining, capped
+   * by `tries`), tier, hint. `key` is the hash key (hash methods) or the client address (ip-hash).
    */
   attempt(key?: string, options?: AttemptOptions): Attempt {
     const p = this.#peers;
-    let tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);
-    const cap = options === undefined ? this.options.tries : attemptTries(options, this.options.tries);
-    if (cap !== 0 && tries > cap) tries = cap;
-    return new Attempt(this, p.primary, tries, key ?? '', options === undefined ? 0 : attemptTimeout(options));
+    const tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);
+    if (options === undefined) return new Attempt(this, p.primary, capped(tries, this.options.tries), key ?? '');
+    const cap = attemptTries(options, this.options.tries);
+    return new Attempt(this, p.primary, capped(tries, cap), key ?? '', attemptTimeout(options), attemptHint(options, this.options.nginx));
   }
 
   /**
-   * One-shot selection, as a fresh request's first get. Allocates nothing. Pair every returned
-   * server with `release(server, failed?)`. `undefined` = no live upstreams.
+   * One-shot selection, as a fresh request's first get without a hint (for one, `attempt(key, { hint })`).
+   * Allocates nothing. Pair every returned server with `release(server, failed?)`. `undefined` = no live upstreams.
    */
   pick(key?: string): Server | undefined {
     if (!this.#exhausted) {
@@ -199,6 +205,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   /** @internal nginx's get for an attempt. */
   getFor(r: Attempt): ServerRecord | undefined {
     r.now = NaN;
+    if (r.hint !== null) r.fromHint = false;
     const i = this.#selector.get(this.#peers, r);
     if (i < 0) {
       this.#noLive('no-live-upstreams');
@@ -234,7 +241,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   #noLive(reason: ExhaustedReason): void {
     if (this.#exhausted) return;
     this.#exhausted = true;
-    if (this.listenerCount('exhausted') !== 0) emitSafely(this, 'exhausted', reason, this.name);
+    if (isObserved(this, 'exhausted')) emitSafely(this, 'exhausted', reason, this.name);
   }
 
   /** @internal nginx's free: `failed` is NGX_PEER_FAILED. */
@@ -295,7 +302,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   #served(t: Tier): void {
     const from = this.#servingRole;
     this.#servingRole = t.role;
-    if (this.listenerCount('tier') !== 0) emitSafely(this, 'tier', TIER_NAMES[from]!, TIER_NAMES[t.role]!);
+    if (isObserved(this, 'tier')) emitSafely(this, 'tier', TIER_NAMES[from]!, TIER_NAMES[t.role]!);
   }
 
   /** @internal stream's connect notification. */
@@ -342,6 +349,6 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     const from = rec.lastState;
     if (from === to) return;
     rec.lastState = to;
-    if (this.listenerCount('state') !== 0) emitSafely(this, 'state', rec, from, to, cause);
+    if (isObserved(this, 'state')) emitSafely(this, 'state', rec, from, to, cause);
   }
 }

@@ -11,6 +11,9 @@
 
 import { InvalidOptionError, show } from './errors';
 
+/** The longest `route=` nginx accepts, in bytes (`NGX_HTTP_UPSTREAM_SID_LEN`: an MD5 in hex). */
+export const MAX_ROUTE_BYTES = 32;
+
 /** Largest accepted weight: SWRR sums must stay exact in doubles and small in typed arrays. */
 export const MAX_WEIGHT = 0x7fffffff;
 
@@ -43,6 +46,23 @@ export interface FlagParam {
   readonly httpOnly?: true;
 }
 
+/** A text `server` parameter (`route=ID`): absent, or a string. */
+export interface TextParam {
+  readonly key: 'route';
+  /** nginx's parameter name, written `name=value`. */
+  readonly nginx: string;
+  /** Validation: true if `v` is acceptable. */
+  readonly valid: (v: unknown) => v is string;
+  /** What `valid` expects, for the error message. */
+  readonly expected: string;
+  /** Why nginx 1.22 cannot write it. */
+  readonly notIn122: string;
+  /** nginx 1.30 has it in http upstreams only. */
+  readonly httpOnly: true;
+}
+
+const isRoute = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && Buffer.byteLength(v, 'utf8') <= MAX_ROUTE_BYTES;
+
 const isPositiveWeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= MAX_WEIGHT;
 const isNonNegativeInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isNonNegativeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -62,10 +82,25 @@ export const FLAG_PARAMS: readonly FlagParam[] = [
   { key: 'drain', nginx: 'drain', notIn122: 'nginx 1.22 has no drain parameter (NGINX Plus; open-source nginx 1.29.6+, http upstreams only)', httpOnly: true },
 ];
 
-/** A server definition with every default applied. */
+/**
+ * The text parameters: `route=` (nginx 1.30, `ngx_http_upstream_server`: "route is empty", "route is
+ * longer than 32"), the server's session id when set (session-id.ts).
+ */
+export const TEXT_PARAMS: readonly TextParam[] = [
+  {
+    key: 'route',
+    nginx: 'route',
+    valid: isRoute,
+    expected: `a non-empty string of at most ${MAX_ROUTE_BYTES} bytes`,
+    notIn122: 'nginx 1.22 has no route= parameter (NGINX Plus; open-source nginx 1.29.6+, http upstreams only)',
+    httpOnly: true,
+  },
+];
+
+/** A server definition with every default applied (a text parameter is absent when not set). */
 export type ResolvedServer = { id: string; address: string } & { [K in NumericParam['key']]: number } & {
   [K in FlagParam['key']]: boolean;
-};
+} & { [K in TextParam['key']]?: string };
 
 /** nginx's defaults of the numeric parameters (`weight=1 max_fails=1 fail_timeout=10s max_conns=0`). */
 export const DEFAULT_SERVER = Object.freeze(
@@ -73,7 +108,7 @@ export const DEFAULT_SERVER = Object.freeze(
 );
 
 /** Every key `ServerOptions` accepts, in the order of the error message. */
-const SERVER_KEYS: readonly string[] = ['address', 'id', ...NUMERIC_PARAMS.map((p) => p.key), ...FLAG_PARAMS.map((p) => p.key)];
+const SERVER_KEYS: readonly string[] = ['address', 'id', ...NUMERIC_PARAMS.map((p) => p.key), ...FLAG_PARAMS.map((p) => p.key), ...TEXT_PARAMS.map((p) => p.key)];
 
 /**
  * The dynamic per-server state a tier keeps in typed arrays beside the configuration (nginx's peer
@@ -109,6 +144,12 @@ export function resolveServer(value: unknown, path: string): ResolvedServer {
     const v = input[f.key];
     if (v !== undefined && typeof v !== 'boolean') invalidOption(`${path}.${f.key}`, 'a boolean', v);
     out[f.key] = v === true;
+  }
+  for (const p of TEXT_PARAMS) {
+    const v = input[p.key];
+    if (v === undefined) continue;
+    if (!p.valid(v)) invalidOption(`${path}.${p.key}`, p.expected, v);
+    out[p.key] = v;
   }
   return out as ResolvedServer;
 }

@@ -12,7 +12,8 @@
  */
 
 import type { Tier } from './tier';
-import { FLAG_PARAMS, NUMERIC_PARAMS, type ResolvedServer } from './server-fields';
+import { FLAG_PARAMS, NUMERIC_PARAMS, TEXT_PARAMS, type ResolvedServer } from './server-fields';
+import { sessionId } from './session-id';
 import type { RiseFallState } from './health/rise-fall';
 import { type UpstreamTarget, upstreamTarget } from './target';
 
@@ -32,6 +33,14 @@ export interface Server {
   readonly backup: boolean;
   readonly down: boolean;
   readonly drain: boolean;
+  /** The `route=` text, if set. */
+  readonly route: string | undefined;
+  /**
+   * The session id (nginx 1.30's `peer->sid`): the route when set, else the lowercase hex MD5 of the
+   * address as nginx prints the peer's name (`127.0.0.1:8080`, `[::1]:8080`, `unix:/path`;
+   * session-id.ts). A sticky cookie carries it; `AttemptOptions.hint` names a server by it.
+   */
+  readonly sid: string;
   readonly maxFails: number;
   /** ms */
   readonly failTimeout: number;
@@ -60,6 +69,10 @@ export interface ServerSnapshot {
   maxFails: number;
   failTimeout: number;
   maxConns: number;
+  /** The `route=` text, null when not set. */
+  route: string | null;
+  /** The session id (`Server.sid`). */
+  sid: string;
   state: ServerState;
   conns: number;
   fails: number;
@@ -71,8 +84,12 @@ export interface ServerSnapshot {
   selected: number;
   /** Failures reported for this server so far. */
   failures: number;
-  /** Active-check state, or null when checks are not configured. */
-  check: { down: boolean; rise: number; fall: number; type: string; port: number } | null;
+  /**
+   * Active-check state, or null when checks are not configured (and no result was reported):
+   * the verdict, the consecutive counts `rise` / `fall`, and `passed` / `failed`, the check results
+   * of this server so far (they never go down; `rise` and `fall` restart).
+   */
+  check: { down: boolean; rise: number; fall: number; type: string; port: number; passed: number; failed: number } | null;
 }
 
 export class ServerRecord implements Server {
@@ -90,6 +107,9 @@ export class ServerRecord implements Server {
   /** Last committed state (events fire when it changes). */
   lastState: ServerState = 'up';
   failures = 0;
+  /** Active-check results so far, passed and failed (`applyCheckResult`). */
+  checksPassed = 0;
+  checksFailed = 0;
   /** State kept after removal, so that in-flight releases stay harmless and readable. */
   detached: { conns: number; fails: number; effective: number; current: number } | null = null;
 
@@ -114,6 +134,17 @@ export class ServerRecord implements Server {
   get backup(): boolean { return this.config.backup; }
   get down(): boolean { return this.config.down; }
   get drain(): boolean { return this.config.drain; }
+  get route(): string | undefined { return this.config.route; }
+  get sid(): string {
+    const config = this.config;
+    if (this.#sidOf !== config) {
+      this.#sid = sessionId(config.address, config.route);
+      this.#sidOf = config;
+    }
+    return this.#sid;
+  }
+  #sid = '';
+  #sidOf: ResolvedServer | null = null;
   get maxFails(): number { return this.config.maxFails; }
   get failTimeout(): number { return this.config.failTimeout; }
   get maxConns(): number { return this.config.maxConns; }
@@ -158,6 +189,8 @@ export class ServerRecord implements Server {
     out.currentWeight = t === null ? this.currentWeight : t.current[this.index]!;
     for (const f of FLAG_PARAMS) out[f.key] = this.config[f.key];
     for (const p of NUMERIC_PARAMS) if (p.key !== 'weight') out[p.key] = this.config[p.key];
+    for (const p of TEXT_PARAMS) out[p.key] = this.config[p.key] ?? null;
+    out.sid = this.sid;
     out.state = this.state;
     out.conns = this.conns;
     out.fails = fails;
@@ -165,7 +198,7 @@ export class ServerRecord implements Server {
     out.checked = t !== null && fails > 0 ? t.checked[this.index]! : null;
     out.selected = this.selected;
     out.failures = this.failures;
-    out.check = this.check === null ? null : { down: this.check.down, rise: this.check.rise, fall: this.check.fall, type: checkType, port: checkPort };
+    out.check = this.check === null ? null : { down: this.check.down, rise: this.check.rise, fall: this.check.fall, type: checkType, port: checkPort, passed: this.checksPassed, failed: this.checksFailed };
     return out as unknown as ServerSnapshot;
   }
 }

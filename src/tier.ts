@@ -18,6 +18,8 @@
 export interface TierRecord {
   /** The address text (consistent hash hashes it). */
   readonly address: string;
+  /** The session id a hint names (server.ts `sid`). */
+  readonly sid: string;
 }
 
 /** `blocked` bits: any set bit keeps a server out of selection. */
@@ -96,6 +98,8 @@ export class Tier {
   readonly spare: Uint32Array[] = [];
   /** The selector state kept over this tier (round robin's accelerators), or null. */
   listener: TierListener | null = null;
+  /** Session id -> index of the first server with it, built at the first hint (`indexOfSid`). */
+  #sids: Map<string, number> | null = null;
 
   constructor(records: readonly TierRecord[], backup: boolean) {
     const n = records.length;
@@ -138,8 +142,26 @@ export class Tier {
     return listener === null ? this.current[i]! : listener.currentOf(i);
   }
 
+  /**
+   * The index of the first server (configuration order) whose session id is `sid`, or -1: nginx's
+   * `ngx_http_upstream_get_rr_peer_by_sid` looks no further than the first match.
+   */
+  indexOfSid(sid: string): number {
+    let sids = this.#sids;
+    if (sids === null) {
+      sids = new Map();
+      for (let i = 0; i < this.n; i++) {
+        const s = this.records[i]!.sid;
+        if (!sids.has(s)) sids.set(s, i);
+      }
+      this.#sids = sids;
+    }
+    return sids.get(sid) ?? -1;
+  }
+
   /** Recomputes the aggregate counters and every gate after a change of weights, flags, fails or limits. */
   recount(): void {
+    this.#sids = null; // (a route may have changed: membership.ts update reloads a slot, then recounts)
     let total = 0;
     let tries = 0;
     let limited = 0;

@@ -29,6 +29,10 @@
  * after its header went to the client cuts the client's response short and is released, not
  * failed: nginx no longer retries or counts anything once the response has started.
  *
+ * With `sticky` (nginx 1.30's sticky sessions, docs/sticky.md) each request is a `StickyRequest`
+ * over its attempt: the client's cookie or route names the server tried first, the response gets
+ * the session cookie, and learn mode learns from the upstream's own Set-Cookie.
+ *
  * `npm run demo -- --http` runs `main()`: real node:http backends, the proxy in front, and a
  * narrated tour (docs/embedding.md walks through the code). Cost per request: one Attempt, one
  * upstream request per try, one timer while connecting.
@@ -42,6 +46,7 @@ import {
   Balancer, DEFAULT_NEXT_UPSTREAM, connectOptions, nextUpstream, nextUpstreamPolicy,
   type Attempt, type NextUpstreamPolicy, type NextUpstreamVerdict, type Server,
 } from '../../src/index';
+import { StickySessions, type StickyConfig, type StickyRequest } from '../../src/sticky/index';
 
 /** What one try came to: an error, a timeout or the upstream's status. */
 export type TryResult = 'error' | 'timeout' | number;
@@ -70,6 +75,15 @@ export interface HttpProxyOptions {
   keepAlive?: number;
   /** The selection key of a request (hash methods; for ip_hash pass `(req) => req.socket.remoteAddress ?? ''`); default none. */
   key?: (req: http.IncomingMessage) => string | undefined;
+  /**
+   * nginx 1.30's `sticky` (docs/sticky.md): a `StickyConfig` (as `parseNginx` puts it on the
+   * upstream) or `StickySessions` over `balancer`. The client's Cookie headers and query string
+   * name the session's server, tried first; the response (the proxy's own 502 / 504 too) gets the
+   * session cookie before the upstream's own Set-Cookie headers; learn mode learns from those.
+   */
+  sticky?: StickyConfig | StickySessions<Attempt>;
+  /** Other nginx variables `sticky` reads (`$host`, `$http_x_user`), by name without `$`. */
+  stickyVariables?: (name: string, req: http.IncomingMessage) => string | undefined;
   onEvent?: (event: HttpProxyEvent) => void;
 }
 
@@ -130,6 +144,7 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
   const keepAlive = options.keepAlive ?? 4000;
   const emit = options.onEvent ?? (() => {});
   const limits = { tries: policy.tries, timeout: policy.timeout };
+  const sessions = options.sticky === undefined || options.sticky instanceof StickySessions ? options.sticky : new StickySessions(balancer, options.sticky);
   const agents = new Map<string, http.Agent>();
   const agentFor = (server: Server): http.Agent | false => {
     if (keepAlive <= 0) return false;
@@ -157,6 +172,8 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
     }
 
     let attempt: Attempt | undefined;
+    /** With `sticky`: the session side of the attempt (next / fail / skip / release go through it). */
+    let session: StickyRequest<Attempt> | undefined;
     let upstream: http.ClientRequest | undefined; // the try in progress, or the one being passed on
     let served: Server | undefined;
     let status: number | undefined;
@@ -168,7 +185,7 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
       closed = true;
       const complete = res.writableFinished;
       if (!complete) upstream?.destroy(); // the client left (or the response was cut): stop the upstream side
-      if (attempt?.current !== undefined) attempt.release(); // exactly once per server handed out
+      if (attempt?.current !== undefined) (session ?? attempt).release(); // exactly once per server handed out
       emit({ type: 'end', request, status, server: served, complete });
     });
 
@@ -177,7 +194,9 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
       status = code;
       emit({ type: 'response', request, status: code, server: undefined, reason });
       const text = `${code} ${http.STATUS_CODES[code] ?? ''}\n`;
-      res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      const own: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) };
+      if (session?.setCookie !== undefined) own['set-cookie'] = session.setCookie; // nginx's 502 keeps the last server's cookie
+      res.writeHead(code, own);
       res.end(text);
     };
 
@@ -197,7 +216,7 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
       const verdict = judge(server, result, detail, sent, reused);
       // A kept-alive connection that broke gives its try back (nginx: u->peer.cached); still a failure.
       if (reused && result === 'error') attempt!.tries++;
-      attempt!.fail();
+      (session ?? attempt!).fail();
       if (verdict.action === 'retry') tryNext();
       else answer(verdict.action === 'respond' ? verdict.status : 502, `${server.id} ${detail}`);
     };
@@ -205,7 +224,7 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
     const tryNext = (): void => {
       if (closed) return;
       const a = attempt!;
-      const server = a.next();
+      const server = (session ?? a).next();
       if (server === undefined) return answer(502, 'no live upstreams');
       emit({ type: 'select', request, server, try: ++tries });
       let target: ReturnType<typeof requestTarget>;
@@ -249,8 +268,8 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
         const verdict = judge(server, code, response.statusMessage ?? '', true, r.reusedSocket);
         if (verdict.action !== 'pass') {
           r.destroy(); // nginx closes the connection before the next try
-          if (verdict.failed) a.fail();
-          else a.skip();
+          if (verdict.failed) (session ?? a).fail();
+          else (session ?? a).skip();
           if (verdict.action === 'retry') tryNext();
           else answer(verdict.status, `${server.id} ${code}`);
           return;
@@ -259,7 +278,12 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
         served = server;
         status = code;
         emit({ type: 'response', request, status: code, server, reason: response.statusMessage ?? '' });
-        res.writeHead(code, response.statusMessage, endToEndHeaders(response.headers));
+        const out = endToEndHeaders(response.headers);
+        if (session !== undefined) {
+          session.responseHeader(response.headers['set-cookie']); // learn mode's `header`, and $upstream_cookie_NAME
+          if (session.setCookie !== undefined) out['set-cookie'] = [session.setCookie, ...(response.headers['set-cookie'] ?? [])];
+        }
+        res.writeHead(code, response.statusMessage, out);
         // A reset or a read timeout mid-body destroys the client's response too; its 'close' releases.
         pipeline(response, res, () => {});
       });
@@ -269,7 +293,18 @@ export function createHttpProxy(options: HttpProxyOptions): http.Server {
     let body: Buffer = Buffer.alloc(0);
     const start = (): void => {
       if (closed) return;
-      attempt = balancer.attempt(options.key?.(req), limits);
+      const key = options.key?.(req);
+      if (sessions === undefined) {
+        attempt = balancer.attempt(key, limits);
+      } else {
+        const query = req.url?.indexOf('?') ?? -1;
+        const variables = options.stickyVariables;
+        session = sessions.request({
+          cookie: req.headersDistinct.cookie, args: query === -1 ? undefined : req.url!.slice(query + 1), ...limits,
+          ...(key !== undefined ? { key } : null), ...(variables !== undefined ? { variables: (name: string) => variables(name, req) } : null),
+        });
+        attempt = session.attempt;
+      }
       tryNext();
     };
     if (streamed || length === 0) {

@@ -9,9 +9,10 @@
  *
  * The main file is nginx's main context, or (ParseOptions `fragment`) the inside of `http {}` or
  * `stream {}` for a conf.d fragment. Which names exist follows the target (`nginx`: 1.30 or 1.22,
- * directives.ts); `sticky` in an http upstream of 1.30 is `UNSUPPORTED` (valid there, not
- * implemented here). Every warning also goes to `onWarning` as it is found, so that a strict parse's
- * caller keeps the `[warn]` lines nginx prints before its `[emerg]`.
+ * directives.ts); `sticky` is a row of the http upstream block under 1.30 only (sticky.ts). Every
+ * statement, text blocks included, is shown to variables.ts, which notes the variables the
+ * configuration defines. Every warning also goes to `onWarning` as it is found, so that a strict
+ * parse's caller keeps the `[warn]` lines nginx prints before its `[emerg]`.
  *
  * The first error stops a strict parse, with nginx's message at nginx's line. Lenient mode records
  * it and recovers: the statement is skipped, a block it opened is walked, a block the file does not
@@ -35,7 +36,9 @@ import { include, INCLUDE, includes, limitOption } from './include';
 import { MAX_DEPTH, MAX_ERRORS } from './numbers';
 import { Lexer, type Statement, type Token } from './tokenizer';
 import type { ConfigWarning, ParseOptions } from './types';
+import { STICKY_COMMAND } from './sticky';
 import { checkZones, UPSTREAM_BLOCK, UPSTREAM_COMMANDS, upstreamMain } from './upstream';
+import { noteDefinitions } from './variables';
 
 type Table<C> = ReadonlyMap<string, readonly Command<C>[]>;
 
@@ -48,9 +51,14 @@ function table<C>(rows: readonly Command<C>[]): Table<C> {
 
 /** Commands of the blocks outside `upstream` (and `include`, which is everywhere). */
 const BLOCK_TABLE = table<void>([INCLUDE, ...CORE_COMMANDS, UPSTREAM_BLOCK, ...UPSTREAM_USE_COMMANDS, ...RESOLVE_BLOCK_COMMANDS]);
-/** Commands inside `upstream`, without and with the check module. */
-const UPSTREAM_TABLE = table(UPSTREAM_COMMANDS);
-const UPSTREAM_CHECK_TABLE = table([...UPSTREAM_COMMANDS, ...CHECK_COMMANDS]);
+/** Commands inside `upstream`: nginx 1.30 adds `sticky`; the check module its directives. */
+const UPSTREAM_TABLES = {
+  '1.22': { plain: table(UPSTREAM_COMMANDS), check: table([...UPSTREAM_COMMANDS, ...CHECK_COMMANDS]) },
+  '1.30': { plain: table([...UPSTREAM_COMMANDS, STICKY_COMMAND]), check: table([...UPSTREAM_COMMANDS, STICKY_COMMAND, ...CHECK_COMMANDS]) },
+} as const;
+
+/** The contexts of the http module, where `set`, `map`, `geo` and `split_clients` define http variables. */
+const HTTP_CONTEXTS: ReadonlySet<Ctx> = new Set<Ctx>(['http', 'http-server', 'http-location', 'other-http', 'ups-http']);
 
 const find = <C>(t: Table<C>, name: string, ctx: Ctx): Command<C> | undefined => t.get(name)?.find((c) => c.contexts.includes(ctx));
 
@@ -85,13 +93,13 @@ export class Walker implements Conf {
   constructor(opts: ParseOptions, filename: string) {
     this.lenient = opts.lenient === true;
     this.checkModule = opts.checkModule !== false;
-    this.upstreamTable = this.checkModule ? UPSTREAM_CHECK_TABLE : UPSTREAM_TABLE;
     this.maxErrors = limitOption(opts.maxErrors, 'maxErrors', MAX_ERRORS);
     this.includes = includes(opts, filename);
     this.target = opts.nginx ?? DEFAULT_NGINX_TARGET;
     if (!NGINX_TARGETS.includes(this.target)) {
       throw new InvalidOptionError('nginx', `Expected \`nginx\` to be one of ${NGINX_TARGETS.map((t) => `'${t}'`).join(', ')}, got \`${show(this.target)}\``, this.target);
     }
+    this.upstreamTable = UPSTREAM_TABLES[this.target][this.checkModule ? 'check' : 'plain'];
     this.fragment = opts.fragment;
     if (this.fragment !== undefined && this.fragment !== 'http' && this.fragment !== 'stream') {
       throw new InvalidOptionError('fragment', `Expected \`fragment\` to be 'http' or 'stream', got \`${show(this.fragment)}\``, this.fragment);
@@ -104,6 +112,10 @@ export class Walker implements Conf {
 
   get ctx(): Ctx {
     return this.here;
+  }
+
+  get partial(): boolean {
+    return this.fragment !== undefined || this.warnings.some((w) => w.include !== undefined);
   }
 
   // ---- errors -------------------------------------------------------------------------------
@@ -268,9 +280,11 @@ export class Walker implements Conf {
           this.block('raw');
           continue;
         }
+        noteDefinitions(this, st, false);
         if (st.args.length === 2 && st.args[0]!.text === 'include') include(this, st);
         continue;
       }
+      noteDefinitions(this, st, HTTP_CONTEXTS.has(this.ctx));
       this.dispatch(st);
     }
   }
@@ -284,10 +298,6 @@ export class Walker implements Conf {
     if (ups !== undefined && CONTEXTS[this.ctx].kind === 'upstream') {
       const upsRow = find(this.upstreamTable, name, this.ctx);
       if (upsRow) return this.run(upsRow, st, ups);
-      if (name === 'sticky' && this.ctx === 'ups-http' && this.target === '1.30') {
-        // nginx 1.30 accepts it (ngx_http_upstream_sticky_module.c); we cannot balance by it yet
-        return this.error('"sticky" is valid in nginx 1.30 but not implemented by upstream-balancer', this.at(st), 'UNSUPPORTED', name);
-      }
     }
     elsewhere(this, st);
   }

@@ -12,6 +12,7 @@ import type { Method } from '../methods';
 import type { NextUpstreamCondition } from '../next-upstream';
 import type { CheckOptions, HttpStatusClass } from '../options';
 import type { ResolvedServer } from '../server-fields';
+import type { StickyConfig } from '../sticky/types';
 import type { Statement, Token } from './tokenizer';
 import type { ConfigWarning, IncludePolicy, ProxyDirective, ServerSource, UpstreamConfig } from './types';
 
@@ -70,6 +71,7 @@ export const ARGS = {
   '23': (n: number) => n === 3 || n === 4,
   '012': (n: number) => n >= 1 && n <= 3,
   '1+': (n: number) => n >= 2,
+  '2+': (n: number) => n >= 3,
   flag: (n: number) => n === 2,
 } as const;
 
@@ -117,7 +119,7 @@ export interface Where {
 }
 
 /** One `server` line of an upstream (every parameter the field table has) and where it came from. */
-export type ServerRec = ResolvedServer & { source: ServerSource };
+export type ServerRec = ResolvedServer & { source: ServerSource; route?: string };
 
 /** The state of one `upstream` block while it is read (nginx's `ngx_*_upstream_srv_conf_t`). */
 export interface UpsState {
@@ -151,6 +153,12 @@ export interface UpsState {
   backupBeforeMethod?: ServerRec;
   /** How many servers so far have each address (duplicate lines get ids `ADDR#2`, ...). */
   addressCount: Map<string, number>;
+  /** Where `sticky` was (nginx's `stcf->lookup_vars` is set: a second one is a duplicate). */
+  stickyAt?: Where;
+  /** The `sticky` directive read (sticky.ts). */
+  sticky?: StickyConfig;
+  /** A balancing directive came after `sticky` and replaced its init: nginx keeps no sessions. */
+  stickyReplacedBy?: string;
 }
 
 /** The upstream modules' main confs (http and stream) and the shared memory zones of the cycle. */
@@ -159,7 +167,8 @@ export interface UpstreamMain {
   readonly lists: { readonly http: UpsState[]; readonly stream: UpsState[] };
   /** Lower-cased names of the well-placed upstreams per module: nginx compares them case-insensitively. */
   readonly names: { readonly http: Set<string>; readonly stream: Set<string> };
-  readonly zones: Map<string, { size: bigint; tag: 'http' | 'stream' } & Where>;
+  /** The cycle's shared memory zones by name: the `zone` directive's (tag: its module) and `sticky learn`'s (`user`: the upstream). */
+  readonly zones: Map<string, { size: bigint; tag: 'http' | 'stream' | 'sticky'; user?: string } & Where>;
   /** The results, one per upstream block with servers. */
   readonly results: UpstreamConfig[];
 }
@@ -233,6 +242,11 @@ export interface Conf {
   readonly core: CoreMain;
   readonly upstream: UpstreamMain;
   readonly includes: Includes;
+  /**
+   * The parse cannot see the whole configuration: a conf.d fragment (`fragment`) or a missing
+   * include read as a warning. Checks that need all of it (unknown variables) only warn then.
+   */
+  readonly partial: boolean;
   /** Records an error; in strict mode it stops the parse (throws). */
   error(reason: string, at: Where, kind: string, value?: unknown): void;
   /** Records a warning, also in `ups` (default: the upstream block being read). */

@@ -161,6 +161,11 @@ export function elsewhere(cf: Conf, st: Statement): void {
     cf.notAllowed(st);
     return cf.recover(st, 'other');
   }
+  if (name === 'sticky' && !cf.core.otherModulesLoaded) {
+    // NGX_HTTP_UPS_CONF only (nginx 1.30's sticky module): anywhere else nginx says not allowed here
+    cf.notAllowed(st);
+    return cf.recover(st, 'other');
+  }
   if ((name === 'listen' || name === 'proxy_pass') && st.args.length >= 2) {
     const block = cf.ctx === 'stream-server' || cf.ctx === 'http-server' || cf.ctx === 'http-location' || cf.ctx === 'http' || cf.ctx === 'stream' ? cf.ctx : 'other';
     cf.core.proxyDirectives.push({ directive: name, value: st.args[1]!.text, file: st.file, line: st.line, block });

@@ -26,6 +26,8 @@ import { checkFindings, type ErrorInfo, type Finding, fragmentContext, missingSe
 import { methodChoice, methodSpecOf } from './format';
 import { explainUse, type UseExplanation } from './explain-retries';
 import { parseConfig, type ConfigResult, type ConfigWarning, type ParseOptions, type UpstreamConfig, type UpstreamUse } from './nginx';
+import { sessionId } from '../session-id';
+import { stickyWords } from './explain-sticky';
 import { describeMs } from './time';
 
 /** One server row of an explanation. */
@@ -34,7 +36,12 @@ export interface ServerExplanation {
   label: string;
   id: string;
   address: string;
-  role: 'primary' | 'backup' | 'down';
+  /** `draining`: nginx 1.30's `drain` (no new requests; a session that names it still reaches it). */
+  role: 'primary' | 'backup' | 'down' | 'draining';
+  /** The session id a sticky cookie or route names it by: its `route=`, else the MD5 of its address. */
+  sid: string;
+  /** Its `route=` (nginx 1.30), if set. */
+  route?: string;
   weight: number;
   /** Percent of connections while every primary is healthy (backups and down: 0). */
   share: number;
@@ -62,6 +69,8 @@ export interface UpstreamExplanation {
   single: boolean;
   /** The active check in words, or null. */
   check: string | null;
+  /** The `sticky` directive in words (nginx 1.30): how a client is kept on its server; null without it. */
+  sticky: string | null;
   /** Every warning and note, in words. */
   warnings: string[];
   /** The block was recovered from a place nginx rejects (lenient). */
@@ -199,16 +208,20 @@ function explainUpstream(u: UpstreamConfig, uses: readonly UpstreamUse[]): Upstr
   const backups = servers.filter((s) => s.backup);
   const single = primaries.length === 1 && backups.length === 0;
   const weightOf = (s: (typeof servers)[number]): number => s.weight ?? DEFAULT_SERVER.weight;
-  const livePrimaryWeight = primaries.filter((s) => !s.down).reduce((a, s) => a + weightOf(s), 0);
-  const liveBackupWeight = backups.filter((s) => !s.down).reduce((a, s) => a + weightOf(s), 0);
+  const selectable = (s: (typeof servers)[number]): boolean => !s.down && !s.drain;
+  const livePrimaryWeight = primaries.filter(selectable).reduce((a, s) => a + weightOf(s), 0);
+  const liveBackupWeight = backups.filter(selectable).reduce((a, s) => a + weightOf(s), 0);
   const rows: ServerExplanation[] = servers.map((s, i) => {
     const w = weightOf(s);
-    const role = s.down ? 'down' : s.backup ? 'backup' : 'primary';
+    const role = s.down ? 'down' : s.drain ? 'draining' : s.backup ? 'backup' : 'primary';
+    const route = (s as typeof s & { route?: string }).route;
     const row: ServerExplanation = {
       label: label(i),
       id: s.id ?? s.address,
       address: s.address,
       role,
+      sid: sessionId(s.address, route),
+      ...(route === undefined ? {} : { route }),
       weight: w,
       share: role === 'primary' ? pct(w, livePrimaryWeight) : 0,
       maxFails: s.maxFails ?? DEFAULT_SERVER.maxFails,
@@ -238,6 +251,7 @@ function explainUpstream(u: UpstreamConfig, uses: readonly UpstreamUse[]): Upstr
     ...(cycle ? { cycle } : {}),
     single,
     check: u.options.check ? checkWords(u.options.check) : null,
+    sticky: u.sticky === undefined ? null : stickyWords(u.sticky, rows.some((r) => r.role === 'draining')),
     warnings,
     misplaced: u.misplaced === true,
     uses: uses.filter((x) => x.upstream === u.name && x.context === u.context && u.misplaced !== true).map(explainUse),
@@ -410,6 +424,10 @@ export function renderExplanation(explanation: Explanation, style: RenderStyle =
     out.push('  failures:');
     for (const s of u.servers) out.push(`    ${s.label} ${s.address}: ${s.policy}`);
     out.push(`  active check: ${u.check ?? 'none (passive failure detection only)'}`);
+    if (u.sticky !== null || u.servers.some((s) => s.route !== undefined || s.role === 'draining')) {
+      out.push(`  sessions: ${u.sticky ?? 'none (no sticky directive): route= and drain only matter to sticky; a draining server takes no requests'}`);
+      for (const s of u.servers) out.push(`    ${s.label} ${s.address}: session id ${s.sid}${s.route === undefined ? ' (MD5 of the address)' : ' (route=)'}${s.role === 'draining' ? ', draining' : ''}`);
+    }
     for (const x of u.uses) {
       out.push(`  used by ${x.directive} (${x.file}:${x.line}, ${x.where}): next upstream ${x.nextUpstream}`);
       out.push(`    moves on to the next server after: ${x.retries.length ? x.retries.join('; ') : 'nothing'}`);

@@ -9,13 +9,18 @@
  * for that combination, docs/nginx-semantics.md §3.4), after it otherwise. `check` lines use the check module's syntax (milliseconds, no
  * units). Options nginx cannot express (sub-second `failTimeout`, `drain` for nginx 1.22 or in
  * stream, a custom check
- * function, HAProxy-style check extras) throw `InvalidOptionError`. Cost: O(servers).
+ * function, HAProxy-style check extras) throw `InvalidOptionError`. nginx 1.30's `route=` and the
+ * `sticky` directive (`FormatOptions.sticky`, written after the balancing directive: one after it
+ * would replace its handler) are written for an http upstream of the 1.30 target only. Cost: O(servers).
  */
 
 import { InvalidOptionError, show } from '../errors';
 import { type MethodChoice, type MethodSpec, METHOD_SPECS } from '../methods';
 import { type BalancerOptions, type CheckOptions, DEFAULT_CHECK, DEFAULT_NGINX_TARGET, type NginxTarget, type ServerOptions } from '../options';
 import { FLAG_PARAMS, NUMERIC_PARAMS } from '../server-fields';
+import type { StickyConfig } from '../sticky/types';
+import { DEFAULT_LEARN_TIMEOUT_MS, MIN_STICKY_ZONE } from './sticky';
+import { MAX_ROUTE_LENGTH } from './target-params';
 import { formatSeconds } from './time';
 import { quoteWord } from './tokenizer';
 
@@ -27,6 +32,8 @@ export interface FormatOptions {
   indent?: string;
   /** Wrap the block in `stream { }` or `http { }`. */
   wrap?: 'stream' | 'http';
+  /** The upstream's `sticky` directive (nginx 1.30, http): written after the balancing directive. */
+  sticky?: StickyConfig;
 }
 
 function cannot(option: string, why: string, value: unknown): never {
@@ -65,6 +72,65 @@ function serverLine(s: ServerOptions, i: number, target: NginxTarget, wrap: Form
     if (f.httpOnly && wrap === 'stream') cannot(`servers[${i}].${f.key}`, `nginx has no ${f.nginx} parameter in stream upstreams`, s[f.key]);
     words.push(f.nginx);
   }
+  const route = (s as ServerOptions & { route?: unknown }).route;
+  if (route !== undefined) {
+    const option = `servers[${i}].route`;
+    if (target === '1.22') cannot(option, 'nginx 1.22 has no route parameter (open-source nginx 1.29.6+, http upstreams only)', route);
+    if (wrap === 'stream') cannot(option, 'nginx has no route parameter in stream upstreams', route);
+    if (typeof route !== 'string' || route.length === 0 || Buffer.byteLength(route) > MAX_ROUTE_LENGTH) cannot(option, `nginx takes 1 to ${MAX_ROUTE_LENGTH} bytes`, route);
+    words.push(quoteWord(`route=${route}`));
+  }
+  return words.join(' ') + ';';
+}
+
+/** A duration in ms as nginx time text: whole seconds with units, else `Nms`. */
+const msText = (ms: number): string => (ms % 1000 === 0 ? formatSeconds(ms / 1000) : `${ms}ms`);
+
+/** A variable of `sticky` (`$name`), checked. */
+function stickyVariable(option: string, v: unknown): string {
+  if (typeof v !== 'string' || !/^\$[A-Za-z0-9_]+$/.test(v)) cannot(option, 'expected a variable name such as `$cookie_sid`', v);
+  return v;
+}
+
+/** The `sticky` line of `sticky` (nginx 1.30's http upstream module), after checking it as nginx would. */
+export function stickyLine(sticky: StickyConfig, target: NginxTarget, wrap: FormatOptions['wrap']): string {
+  if (target === '1.22') cannot('sticky', 'nginx 1.22 has no sticky directive (open-source nginx 1.29.6+, http upstreams only)', sticky.mode);
+  if (wrap === 'stream') cannot('sticky', 'nginx has no sticky directive in stream upstreams', sticky.mode);
+  const words = ['sticky', sticky.mode];
+  if (sticky.mode === 'cookie') {
+    if (typeof sticky.name !== 'string' || sticky.name.length === 0) cannot('sticky.name', 'nginx needs a cookie name', sticky.name);
+    words.push(quoteWord(sticky.name));
+    const e = sticky.expires;
+    if (e !== undefined) {
+      if (e !== 'max' && !(Number.isSafeInteger(e) && e >= 0)) cannot('sticky.expires', 'expected whole seconds or `max`', e);
+      words.push(`expires=${e === 'max' ? 'max' : formatSeconds(e)}`);
+    }
+    for (const key of ['domain', 'path', 'samesite'] as const) {
+      const v = sticky[key];
+      if (v === undefined) continue;
+      if (typeof v !== 'string' || v.length === 0) cannot(`sticky.${key}`, 'expected non-empty text', v);
+      if (key === 'samesite' && !v.includes('$') && !['strict', 'lax', 'none'].includes(v.toLowerCase())) cannot('sticky.samesite', 'expected strict, lax, none or a variable', v);
+      words.push(quoteWord(`${key}=${v}`));
+    }
+    if (sticky.secure) words.push('secure');
+    if (sticky.httponly) words.push('httponly');
+  } else if (sticky.mode === 'route') {
+    if (!Array.isArray(sticky.variables) || sticky.variables.length === 0) cannot('sticky.variables', 'expected at least one variable', sticky.variables);
+    sticky.variables.forEach((v, i) => words.push(stickyVariable(`sticky.variables[${i}]`, v)));
+  } else if (sticky.mode === 'learn') {
+    for (const key of ['create', 'lookup'] as const) {
+      const list = sticky[key];
+      if (!Array.isArray(list) || list.length === 0) cannot(`sticky.${key}`, 'expected at least one variable', list);
+      list.forEach((v, i) => words.push(`${key}=${stickyVariable(`sticky.${key}[${i}]`, v)}`));
+    }
+    const z = sticky.zone;
+    if (typeof z?.name !== 'string' || !/^[^\s:;{}"'#\\$]+$/.test(z.name)) cannot('sticky.zone.name', 'expected a zone name without spaces, quotes or colons', z?.name);
+    if (!Number.isSafeInteger(z.size) || z.size < MIN_STICKY_ZONE) cannot('sticky.zone.size', `expected at least ${MIN_STICKY_ZONE} bytes`, z.size);
+    words.push(`zone=${z.name}:${z.size % 1048576 === 0 ? `${z.size / 1048576}m` : z.size % 1024 === 0 ? `${z.size / 1024}k` : z.size}`);
+    if (!Number.isSafeInteger(sticky.timeout) || sticky.timeout <= 0) cannot('sticky.timeout', 'expected a positive whole number of ms', sticky.timeout);
+    if (sticky.timeout !== DEFAULT_LEARN_TIMEOUT_MS) words.push(`timeout=${msText(sticky.timeout)}`);
+    if (sticky.header) words.push('header');
+  } else cannot('sticky.mode', 'expected cookie, route or learn', (sticky as { mode: unknown }).mode);
   return words.join(' ') + ';';
 }
 
@@ -126,6 +192,8 @@ export function formatUpstream(name: string, options: BalancerOptions, fmt: Form
   if (directive !== null && !methodLast) lines.push(directive);
   for (const line of servers) lines.push(line); // (not push(...servers): 10^5 arguments overflow the stack)
   if (directive !== null && methodLast) lines.push(directive);
+  // after the balancing directive: a method after sticky replaces its handler (sticky.ts)
+  if (fmt.sticky !== undefined) lines.push(stickyLine(fmt.sticky, target, fmt.wrap));
   if (options.check) for (const line of checkLines(options.check)) lines.push(line);
   const base = fmt.wrap ? ind : '';
   let out = `${base}upstream ${quoteWord(name)} {\n${lines.map((l) => `${base}${ind}${l}\n`).join('')}${base}}\n`;

@@ -74,7 +74,7 @@ export class Balancer extends CoreBalancer {
    */
   static fromNginx(text: string, name?: string, options: FromNginxOptions = {}): Balancer {
     const { options: o, config } = load(text, name, options);
-    return withResolver(new Balancer(o), config, options);
+    return withResolver(new this(o), config, options);
   }
 
   /**
@@ -93,7 +93,7 @@ export class Balancer extends CoreBalancer {
       const skip = new Set(config.resolve?.servers.map((l) => l.id) ?? []);
       o.servers = await expandHostNames(o.servers, sourcesOf(config, o.servers), config.context, options.hostLookup, skip);
     }
-    return withResolver(new Balancer(o), config, options);
+    return withResolver(new this(o), config, options);
   }
 }
 

@@ -85,11 +85,23 @@ export function balancerOptionsFromNginx(
   name?: string,
   opts: Omit<ParseOptions, 'lenient'> & { context?: 'http' | 'stream' } = {},
 ): BalancerOptions {
+  return upstreamFromNginx(text, name, opts).options;
+}
+
+/**
+ * The whole `UpstreamConfig` of one upstream (its `sticky` too), chosen as `balancerOptionsFromNginx`
+ * chooses it, with the same errors.
+ */
+export function upstreamFromNginx(
+  text: string | Uint8Array,
+  name?: string,
+  opts: Omit<ParseOptions, 'lenient'> & { context?: 'http' | 'stream' } = {},
+): UpstreamConfig {
   const file = opts.filename ?? 'nginx.conf';
   const all = parseUpstreams(text, opts).filter((u) => opts.context === undefined || u.context === opts.context);
   const where = { file, line: 1, column: 1 };
   if (name === undefined) {
-    if (all.length === 1) return all[0]!.options;
+    if (all.length === 1) return all[0]!;
     if (all.length === 0) throw new ConfigError(`no upstream block in ${file}`, where, 'NO_UPSTREAM');
     throw new ConfigError(
       `${all.length} upstream blocks in ${file} (${all.map((u) => `${u.context} "${u.name}"`).join(', ')}): name the one to use`,
@@ -99,7 +111,7 @@ export function balancerOptionsFromNginx(
     );
   }
   const found = all.filter((u) => u.name === name);
-  if (found.length === 1) return found[0]!.options;
+  if (found.length === 1) return found[0]!;
   if (found.length === 0) {
     throw new ConfigError(
       `upstream "${name}" not found in ${file}${all.length ? ` (found: ${all.map((u) => `"${u.name}"`).join(', ')})` : ''}`,

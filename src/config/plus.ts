@@ -8,7 +8,8 @@
  * subscription") and, for what open source gained, nginx 1.30.4's src/http/ngx_http_upstream.c
  * (`ngx_http_upstream_server`: `drain`, `route=`, `resolve`, `service=`),
  * src/http/modules/ngx_http_upstream_sticky_module.c (`sticky`, http only) and
- * ngx_http_upstream_zone_module.c (`resolver` inside `upstream`); 1.22.1 has none of them.
+ * ngx_http_upstream_zone_module.c (`resolver` inside `upstream`); 1.22.1 has none of them. Under
+ * the 1.30 target `sticky` is parsed (sticky.ts); NGINX Plus's `sticky learn ... sync` stays a Plus name.
  */
 
 import type { NginxTarget } from '../options';
@@ -75,6 +76,9 @@ function subject(reason: string): { kind: 'directive' | 'parameter'; name: strin
  * an upstream block's line (the caller passes `inUpstream`), since `resolver` is everywhere else open source.
  */
 export function plusNote(reason: string, target: NginxTarget, inUpstream = true): string | undefined {
+  // the only `unknown parameter "X"` the parser reports is sticky's (sticky.ts): NGINX Plus's
+  // `sticky learn` also takes `sync` (its sessions shared by zone_sync), open source does not
+  if (reason === 'unknown parameter "sync"') return 'the "sync" parameter of "sticky learn" is valid in NGINX Plus (zone_sync), not in open-source nginx';
   const s = subject(reason);
   if (s === undefined) return undefined;
   const entry = (s.kind === 'directive' ? PLUS_DIRECTIVES : PLUS_PARAMETERS).get(s.name);

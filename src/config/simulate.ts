@@ -8,7 +8,9 @@
  * ("no live upstreams", nginx's 502). The clock is quantised to whole seconds like nginx's
  * `ngx_time()`, so timelines are nginx's. Active checks are not simulated (no probes run): the
  * `check` options are dropped and every server counts as check-healthy. Deterministic: `rng` is
- * seeded. Cost: O(connections x tries), bounded: at most `MAX_SIMULATED_CONNECTIONS` connections
+ * seeded. With `sessions` (nginx 1.30's sticky), clients take turns and each sends back the session
+ * id it was last given as the attempt's `hint`, so a client stays on its server while that server
+ * is usable (`ngx_http_upstream_get_rr_peer_by_sid`). Cost: O(connections x tries), bounded: at most `MAX_SIMULATED_CONNECTIONS` connections
  * and `MAX_SIMULATED_TRIES` recorded tries (the whole timeline is returned, and printed one row per
  * connection: 100,000 rows are already more than anyone reads, while 4,000,000 made a JSON text
  * longer than V8's largest string, a RangeError). `renderSimulation` escapes control characters.
@@ -16,7 +18,7 @@
 
 import { Balancer } from '../balancer';
 import { ManualClock, seededRandom, wholeSeconds } from '../clock';
-import { InvalidOptionError } from '../errors';
+import { InvalidOptionError, show } from '../errors';
 import type { BalancerOptions } from '../options';
 import { escapeControls as esc } from './escape';
 
@@ -50,6 +52,20 @@ export interface SimulateOptions {
   seed?: number;
   /** Start time of the manual clock in ms; default 1_700_000_000_000 (a whole second). */
   startMs?: number;
+  /**
+   * Sticky sessions (nginx 1.30): connection n comes from client ((n - 1) mod `clients`) + 1; each
+   * client starts without a cookie and sends back the session id (`Server.sid`) its last answered
+   * connection was given, as the attempt's `hint`. `cookie` is the cookie's name in the output
+   * (the `sticky cookie` name; default `route`).
+   */
+  sessions?: SimulatedSessions;
+}
+
+/** `SimulateOptions.sessions`. */
+export interface SimulatedSessions {
+  /** How many clients take turns; 1 to `MAX_SIMULATED_CONNECTIONS`. */
+  clients: number;
+  cookie?: string;
 }
 
 /** One connection of the timeline. */
@@ -62,6 +78,8 @@ export interface SimulatedConnection {
   tries: { id: string; ok: boolean }[];
   /** The server that took the connection, or null ("no live upstreams"). */
   server: string | null;
+  /** With `sessions`: the client (1-based), the session id it sent, whether the hint chose the server, and the id the response set (null: nothing set, the cookie already named that server, or no server answered). */
+  session?: { client: number; sent: string | null; hinted: boolean; set: string | null };
 }
 
 /** The result of `simulate`. */
@@ -69,9 +87,12 @@ export interface SimulationResult {
   upstream: string;
   method: string;
   connections: SimulatedConnection[];
-  shares: { id: string; address: string; label: string; count: number; percent: number }[];
+  /** Per server: its session id (`sid`) too. */
+  shares: { id: string; address: string; label: string; sid: string; count: number; percent: number }[];
   /** Connections no server took (nginx: 502 "no live upstreams"). */
   failed: number;
+  /** With `sessions`: the cookie's name and the number of clients. */
+  sessions?: { cookie: string; clients: number };
   /** State changes in order: `t`, server id, from, to, cause, and `n`, the connection during which it happened. */
   events: { t: number; id: string; from: string; to: string; cause: string; n: number }[];
   notes: string[];
@@ -103,6 +124,12 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
     throw new InvalidOptionError('connections', `Expected \`connections\` to be an integer from 1 to ${MAX_SIMULATED_CONNECTIONS}, got \`${connections}\``, connections);
   }
   if (!(interval >= 0) || !Number.isFinite(interval)) throw new InvalidOptionError('intervalMs', `Expected \`intervalMs\` to be a non-negative number, got \`${interval}\``, interval);
+  const sessions = sessionsOf(sim.sessions);
+  if (sessions !== undefined && options.nginx === '1.22') {
+    throw new InvalidOptionError('sessions', 'Expected no `sessions` with nginx 1.22: it has no sticky sessions (use the 1.30 target)', sim.sessions);
+  }
+  // each client's session id: what its cookie (or route) carries on its next connection
+  const cookies: (string | null)[] = sessions === undefined ? [] : new Array<string | null>(sessions.clients).fill(null);
   const notes: string[] = [];
   // the clock and the random source are the simulation's own: they replace the options' below
   const { check, ...rest } = options;
@@ -142,7 +169,10 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
   for (n = 1; n <= connections; n++) {
     const t = (n - 1) * interval;
     manual.set(start + t);
-    const a = b.attempt(sim.key);
+    const client = sessions === undefined ? -1 : (n - 1) % sessions.clients;
+    const sent = client < 0 ? null : cookies[client]!;
+    const a = sent === null ? b.attempt(sim.key) : b.attempt(sim.key, { hint: sent });
+    let hinted = false;
     const tries: SimulatedConnection['tries'] = [];
     let server: string | null = null;
     for (let s = a.next(); s; s = a.next()) {
@@ -155,6 +185,7 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
         continue;
       }
       tries.push({ id: s.id, ok: true });
+      hinted = a.hinted;
       a.connected();
       a.release();
       server = s.id;
@@ -162,13 +193,35 @@ export function simulate(options: BalancerOptions, sim: SimulateOptions = {}): S
     }
     if (server === null) failed++;
     else counts.set(server, (counts.get(server) ?? 0) + 1);
-    out.push({ n, t, tries, server });
+    const row: SimulatedConnection = { n, t, tries, server };
+    if (client >= 0) {
+      // nginx sets the cookie when the answering server's id differs from the one the request sent
+      const given = server === null ? null : b.get(server)!.sid;
+      const set = given !== null && given !== sent ? given : null;
+      if (given !== null) cookies[client] = given;
+      row.session = { client: client + 1, sent, hinted, set };
+    }
+    out.push(row);
   }
   const shares = servers.map((s, i) => {
     const count = counts.get(s.id) ?? 0;
-    return { id: s.id, address: s.address, label: labelOf(i), count, percent: Math.round((count / connections) * 1000) / 10 };
+    return { id: s.id, address: s.address, label: labelOf(i), sid: s.sid, count, percent: Math.round((count / connections) * 1000) / 10 };
   });
-  return { upstream: b.name, method: b.method, connections: out, shares, failed, events, notes };
+  const result: SimulationResult = { upstream: b.name, method: b.method, connections: out, shares, failed, events, notes };
+  if (sessions !== undefined) result.sessions = { cookie: sessions.cookie, clients: sessions.clients };
+  return result;
+}
+
+/** `sessions` checked, with the cookie's name defaulted. */
+function sessionsOf(s: SimulatedSessions | undefined): { clients: number; cookie: string } | undefined {
+  if (s === undefined) return undefined;
+  if (s === null || typeof s !== 'object') throw new InvalidOptionError('sessions', `Expected \`sessions\` to be an object such as { clients: 3 }, got \`${show(s)}\``, s);
+  if (!Number.isSafeInteger(s.clients) || s.clients < 1 || s.clients > MAX_SIMULATED_CONNECTIONS) {
+    throw new InvalidOptionError('sessions.clients', `Expected \`sessions.clients\` to be an integer from 1 to ${MAX_SIMULATED_CONNECTIONS}, got \`${show(s.clients)}\``, s.clients);
+  }
+  const cookie = s.cookie ?? 'route';
+  if (typeof cookie !== 'string' || cookie.length === 0) throw new InvalidOptionError('sessions.cookie', `Expected \`sessions.cookie\` to be a non-empty cookie name, got \`${show(cookie)}\``, cookie);
+  return { clients: s.clients, cookie };
 }
 
 /**
@@ -186,7 +239,10 @@ export function renderSimulation(r: SimulationResult): string {
   const lines = [`upstream ${esc(r.upstream)} (${esc(r.method)}): ${r.connections.length} connections`];
   for (const s of r.shares) lines.push(`  ${esc(s.label)} = ${esc(s.id)}${s.address !== s.id ? ` (${esc(s.address)})` : ''}`);
   for (const n of r.notes) lines.push(`  note: ${esc(n)}`);
-  lines.push('', '  time      #    tries        result');
+  if (r.sessions !== undefined) {
+    lines.push(`  sessions: ${r.sessions.clients} client${r.sessions.clients === 1 ? '' : 's'} keep the ${esc(r.sessions.cookie)} cookie (sent / set: the server its session id names)`);
+  }
+  lines.push('', `  time      #    tries        ${r.sessions === undefined ? '' : 'session                   '}result`);
   // each event once, under the connection during which it happened (several share a time with --interval 0)
   const byN = new Map<number, SimulationResult['events']>();
   for (const e of r.events) {
@@ -194,10 +250,14 @@ export function renderSimulation(r: SimulationResult): string {
     if (list) list.push(e);
     else byN.set(e.n, [e]);
   }
+  // a session id is shown as the label of the server it names (sids are 32 hex digits)
+  const sidLabel = new Map(r.shares.map((s) => [s.sid, esc(s.label)]));
+  const named = (sid: string | null) => (sid === null ? '-' : sidLabel.get(sid) ?? esc(sid));
   for (const c of r.connections) {
     const tries = c.tries.map((x) => `${label.get(x.id)}${x.ok ? '' : '!'}`).join(' ') || '-';
     const res = c.server === null ? 'no live upstreams (502)' : `${label.get(c.server)} ${esc(c.server)}`;
-    lines.push(`  ${(c.t / 1000).toFixed(3).padStart(8)}s ${String(c.n).padStart(4)}  ${tries.padEnd(12)} ${res}`);
+    const ses = c.session === undefined ? '' : `client ${String(c.session.client).padEnd(3)} sent ${named(c.session.sent).padEnd(3)} set ${named(c.session.set).padEnd(3)} `;
+    lines.push(`  ${(c.t / 1000).toFixed(3).padStart(8)}s ${String(c.n).padStart(4)}  ${tries.padEnd(12)} ${ses}${res}`);
     for (const e of byN.get(c.n) ?? []) lines.push(`             ${label.get(e.id)} ${esc(e.from)} -> ${esc(e.to)} (${esc(e.cause)})`);
   }
   lines.push('', '  shares:');

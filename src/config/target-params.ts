@@ -31,8 +31,8 @@ export function serverFlags(cf: Conf, u: UpsState): readonly FlagParam[] {
 }
 
 /**
- * `route=ID` on an http `server` line under the 1.30 target: 'taken' (valid; the library has no
- * sticky sessions, so the route is not kept), 'error' (reported), or 'no' (not this parameter).
+ * `route=ID` on an http `server` line under the 1.30 target: 'taken' (valid: the caller keeps it as
+ * the server's `route`, its session id), 'error' (reported), or 'no' (not this parameter).
  */
 export function routeParameter(cf: Conf, st: Statement, tok: Token, u: UpsState): 'taken' | 'no' | 'error' {
   if (targetOf(cf) === '1.22' || u.context !== 'http' || !tok.text.startsWith('route=')) return 'no';

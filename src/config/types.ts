@@ -7,6 +7,7 @@
 import type { ConfigError } from '../errors';
 import type { NextUpstreamPolicy } from '../next-upstream';
 import type { BalancerOptions, NginxTarget, ServerOptions } from '../options';
+import type { StickyConfig } from '../sticky/types';
 
 /**
  * Where `include` may read (docs/config.md, "Includes from untrusted text"):
@@ -181,6 +182,11 @@ export interface UpstreamConfig {
   serverSources: ServerSource[];
   /** Lenient mode: the block sits where nginx rejects it; `context` is a guess (stream outside http). */
   misplaced?: boolean;
+  /**
+   * nginx 1.30: the `sticky` directive (cookie, route or learn; src/sticky/types.ts). Absent when a
+   * balancing directive after it replaced its handler (nginx then keeps no sessions; a note says so).
+   */
+  sticky?: StickyConfig;
 }
 
 /** Everything `parseConfig` found. */

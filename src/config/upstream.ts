@@ -26,6 +26,7 @@ import { atoi, PAGE_SIZE, parseSize } from './numbers';
 import { parseNginxTime } from './time';
 import type { Statement } from './tokenizer';
 import type { UpstreamConfig } from './types';
+import { checkVariables } from './variables';
 
 const NUMERIC_122 = NUMERIC_PARAMS.filter((p) => p.notIn122 === undefined);
 
@@ -93,6 +94,7 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
   const values = new Map<NumericParam, bigint>(NUMERIC_PARAMS.map((p) => [p, BigInt(p.seconds ? p.default / 1000 : p.default)]));
   const flags = new Set<string>();
   const words: ResolveWords = { resolve: false };
+  let route: string | undefined;
   for (let i = 2; i < a.length; i++) {
     const tok = a[i]!;
     const t = tok.text;
@@ -104,7 +106,7 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
     if (taken === 'error') return;
     if (p !== undefined && v !== undefined && (v !== 0n || p.valid(0))) values.set(p, v);
     else if (taken === 'taken') continue;
-    else if (flag === undefined && routeParameter(cf, st, tok, u) === 'taken') continue;
+    else if (flag === undefined && routeParameter(cf, st, tok, u) === 'taken') route = t.slice('route='.length);
     else if (flag === undefined) return cf.error(`invalid parameter "${t}"`, cf.at(st, tok), 'INVALID_PARAMETER', t);
     else if (flag.key === 'backup' && !u.backupAllowed) return cf.error(`balancing method does not support parameter "${t}"`, cf.at(st, tok), 'NOT_SUPPORTED', t);
     else flags.add(flag.key);
@@ -122,6 +124,7 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
   const rec = { id, address: addr.text, source: { file: st.file, line: st.line, column: a[0]!.column, words: a.slice(1).map((t) => t.text) } } as ServerRec;
   for (const [p, v] of values) rec[p.key] = Number(v) * (p.seconds ? 1000 : 1);
   for (const f of FLAG_PARAMS) rec[f.key] = flags.has(f.key);
+  if (route !== undefined) rec.route = route;
   const weight = values.get(WEIGHT)!;
   if (weight > BigInt(MAX_WEIGHT)) {
     cf.warn(`${WEIGHT.nginx}=${weight} is accepted by nginx but larger than upstream-balancer's limit ${MAX_WEIGHT}: new Balancer() will reject it`, cf.at(st, addr), 'note');
@@ -134,7 +137,15 @@ function server(cf: Conf, st: Statement, u: UpsState): void {
 /** A balancing directive: the method of `spec`, with `hash KEY [consistent]` and `random [two [least_conn]]`. */
 function method(cf: Conf, st: Statement, u: UpsState, spec: (typeof METHOD_SPECS)[number]): void {
   const a = st.args;
-  if (u.initSet) cf.warn('load balancing method redefined', cf.at(st), 'nginx');
+  if (u.initSet || u.stickyAt !== undefined) cf.warn('load balancing method redefined', cf.at(st), 'nginx');
+  if (u.sticky !== undefined && u.stickyReplacedBy === undefined) {
+    u.stickyReplacedBy = a[0]!.text;
+    cf.warn(
+      `"${a[0]!.text}" after "sticky": nginx replaces sticky's handler, so no sessions are kept; put "sticky" after the balancing method`,
+      cf.at(st),
+      'note',
+    );
+  }
   if (u.keepaliveSeen && u.initSet && !u.methodDirective) {
     cf.warn(
       `"${a[0]!.text}" after "keepalive": nginx replaces the keepalive handler, so no connections are cached; put "keepalive" after the balancing method`,
@@ -250,6 +261,8 @@ export function initUpstreams(cf: Conf, context: 'http' | 'stream'): void {
       cf.error(`no servers in upstream "${u.name}"`, { file: u.file, line: u.line, column: u.column }, 'NO_SERVERS', u.name);
     }
   }
+  // ngx_http_block: the modules' init_main_conf (the upstreams above), then ngx_http_variables_init_vars
+  if (context === 'http') checkVariables(cf, cf.partial);
 }
 
 /** After the whole configuration (`ngx_init_cycle`): a zone declared without a size anywhere. */
@@ -264,6 +277,7 @@ function serverOptions(s: ServerRec): ServerOptions {
   const o: Record<string, unknown> = { id: s.id, address: s.address };
   for (const p of NUMERIC_PARAMS) o[p.key] = s[p.key];
   for (const f of FLAG_PARAMS) if (f.notIn122 === undefined || s[f.key]) o[f.key] = s[f.key];
+  if (s.route !== undefined) o.route = s.route;
   return o as unknown as ServerOptions;
 }
 
@@ -303,6 +317,7 @@ function result(cf: Conf, u: UpsState): UpstreamConfig {
   if (u.checkAt) r.checkSource = u.checkAt;
   if (u.methodDirective !== undefined) r.methodDirective = u.methodDirective;
   if (u.misplaced) r.misplaced = true;
+  if (u.sticky !== undefined && u.stickyReplacedBy === undefined) r.sticky = u.sticky;
   attachResolve(cf, u, r, serverOptions);
   return r;
 }

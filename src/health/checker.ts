@@ -15,6 +15,8 @@
  *   probe through its AbortSignal (an AbortController per check);
  * - `close()` clears every timer, aborts every check in flight and resolves once every probe has
  *   settled (built-in probes settle after their socket's `close`); nothing is reported after it.
+ *   `start({ signal })`: aborting closes; `close({ signal })`: aborting stops only the wait for
+ *   the probes to settle (lifecycle.ts); `await using` closes too (`Symbol.asyncDispose`).
  *
  * Timers are `unref()`ed: a balancer with checks does not keep a process alive. Clock, random
  * source and the timer functions are injectable; tests drive them by hand. Cost per check: one
@@ -22,8 +24,10 @@
  */
 
 import { UpstreamError } from '../errors';
+import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, type StartOptions } from '../lifecycle';
 import type { CheckTarget, ResolvedCheck } from '../options';
-import { probeFor, type Probe, type ProbeResult } from './probes/index';
+import type { Probe, ProbeResult } from './probes/index';
+import { probeFor } from './probes/lazy';
 import type { RiseFallState } from './rise-fall';
 
 /** Where a server stands for scheduling: fully up, fully down, or with counters moving toward a flip. */
@@ -132,6 +136,8 @@ export class Checker {
   readonly #settling = new Set<Promise<void>>();
   #started = false;
   #closing: Promise<void> | undefined;
+  /** Forgets the signal of `start({ signal })`. */
+  #forgetSignal: (() => void) | undefined;
 
   constructor(options: ResolvedCheck, host: CheckHost, env: Partial<CheckerEnv> = {}) {
     this.#options = options;
@@ -145,9 +151,19 @@ export class Checker {
     return this.#started && this.#closing === undefined;
   }
 
-  /** Schedules the first check of every target. Idempotent; throws after `close()`. */
-  start(): void {
+  /**
+   * Schedules the first check of every target. Idempotent; throws after `close()`. Aborting
+   * `signal` closes the checker (an already aborted one closes it at once; nothing is scheduled).
+   */
+  start(options?: StartOptions): void {
+    const signal = signalOf(options, 'start');
     if (this.#closing) throw new UpstreamError('ERR_UPSTREAM_CLOSED', 'The checker is closed: create a new one to check again');
+    if (signal !== undefined) {
+      const forget = closeOnAbort(signal, () => this.close());
+      if (signal.aborted) return;
+      this.#forgetSignal?.();
+      this.#forgetSignal = forget;
+    }
     if (this.#started) return;
     this.#started = true;
     this.sync();
@@ -192,17 +208,29 @@ export class Checker {
   /**
    * Stops checking: clears every timer, aborts every check in flight, and resolves once every probe
    * has settled and closed its socket. Results that arrive after `close()` are not reported.
-   * Idempotent: every call returns the same promise.
+   * Idempotent: every call waits for the same probes. Aborting `signal` stops only this call's
+   * wait: it rejects with `signal.reason` while the aborted probes settle on their own.
    */
-  close(): Promise<void> {
-    if (this.#closing) return this.#closing;
+  close(options?: CloseOptions): Promise<void> {
+    return closeWaiting(options, 'close', () => (this.#closing ??= this.#shutdown()));
+  }
+
+  #shutdown(): Promise<void> {
+    this.#forgetSignal?.();
+    this.#forgetSignal = undefined;
     for (const entry of this.#entries.values()) {
       this.#cancelTimer(entry);
-      entry.running?.controller.abort(abortError('checker closed'));
+      if (entry.running === undefined) continue;
+      this.#env.clearTimeout(entry.running.timeout); // no timer outlives the close
+      entry.running.controller.abort(abortError('checker closed'));
     }
     this.#entries.clear();
-    this.#closing = Promise.all(this.#settling).then(() => undefined);
-    return this.#closing;
+    return Promise.all(this.#settling).then(() => undefined);
+  }
+
+  /** `close()`, for `await using`. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #target(id: string, address: string): CheckTarget {

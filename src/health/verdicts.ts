@@ -17,6 +17,8 @@ import { initialRiseFall, observeCheck } from './rise-fall';
  */
 export function applyCheckResult(rec: ServerRecord, ok: boolean, check: ResolvedCheck | undefined): boolean {
   if (rec.check === null) rec.check = initialRiseFall(false);
+  if (ok) rec.checksPassed += 1;
+  else rec.checksFailed += 1;
   const rise = rec.check.pending && check !== undefined ? check.initialRise : check?.rise ?? 2;
   const flipped = observeCheck(rec.check, ok, rise, check?.fall ?? 5);
   if (flipped) {

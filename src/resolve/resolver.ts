@@ -13,12 +13,14 @@
  * - any other failure (SERVFAIL, REFUSED, FORMERR, NOTIMP, no answer within `resolver_timeout`):
  *   the peers stay as they are, the next try `max(resolver_timeout, 1000)` ms later.
  * One resolution per line at a time; `close()` clears every timer and drops answers still in flight.
+ * Lifecycle (src/lifecycle.ts): `start({ signal })` closes on abort; `await using` closes.
  * Events: `resolve` when a line's peers changed, `resolveError` for a failed resolution.
  */
 
 import type { Balancer } from '../balancer';
 import { UpstreamError, show } from '../errors';
-import { emitSafely } from '../events';
+import { emitSafely, isObserved } from '../events';
+import { asyncDispose, closeOnAbort, signalOf, type StartOptions } from '../lifecycle';
 import type { ServerOptions } from '../options';
 import { type DnsClient, DnsError, NodeDnsClient } from './dns';
 import { lookup, type Resolution } from './lookup';
@@ -89,6 +91,8 @@ export class NameResolver {
   readonly #backupTier: boolean;
   #running = false;
   #closed = false;
+  /** Forgets the signal of `start({ signal })`. */
+  #forgetSignal: (() => void) | undefined;
   /** Peer id → the line that owns it. */
   readonly #owner = new Map<string, string>();
 
@@ -121,16 +125,31 @@ export class NameResolver {
     this.#clearTimeout = ct ? (h) => ct(h) : (h) => clearTimeout(h as ReturnType<typeof setTimeout>);
   }
 
-  /** Schedules every line's first resolution (1 ms later, as nginx's worker start). Idempotent. */
-  start(): void {
+  /**
+   * Schedules every line's first resolution (1 ms later, as nginx's worker start). Idempotent.
+   * Aborting `signal` closes the resolver (an already aborted one closes it at once).
+   */
+  start(options?: StartOptions): void {
+    const signal = signalOf(options, 'start');
     if (this.#closed) throw new UpstreamError('ERR_UPSTREAM_CLOSED', 'This NameResolver is closed');
+    if (signal !== undefined) {
+      const forget = closeOnAbort(signal, () => this.close());
+      if (signal.aborted) return;
+      this.#forgetSignal?.();
+      this.#forgetSignal = forget;
+    }
     if (this.#running) return;
     this.#running = true;
     for (const s of this.#lines) this.#schedule(s, 1);
   }
 
-  /** Clears every timer; answers still in flight are dropped. Idempotent. */
+  /**
+   * Clears every timer; answers still in flight are dropped. Idempotent. Nothing is waited for, so
+   * it takes no signal.
+   */
   async close(): Promise<void> {
+    this.#forgetSignal?.();
+    this.#forgetSignal = undefined;
     this.#closed = true;
     this.#running = false;
     for (const s of this.#lines) {
@@ -138,6 +157,11 @@ export class NameResolver {
       s.timer = undefined;
     }
     this.#client.cancel?.();
+  }
+
+  /** `close()`, for `await using`. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #schedule(s: LineState, ms: number): void {
@@ -172,15 +196,15 @@ export class NameResolver {
     if (!r.ok) {
       const error = new DnsError(r.failure, line.host, r.failure === 'NXDOMAIN' ? `${describe(line)} could not be resolved (Host not found): its servers are removed` : `${describe(line)} could not be resolved (${r.failure}): its servers are kept`);
       if (r.failure !== 'NXDOMAIN') {
-        if (this.#balancer.listenerCount('resolveError') !== 0) emitSafely(this.#balancer, 'resolveError', line.id, error, true);
+        if (isObserved(this.#balancer, 'resolveError')) emitSafely(this.#balancer, 'resolveError', line.id, error, true);
         return this.#schedule(s, Math.max(this.#timeoutMs, 1000));
       }
       this.#apply(line, []);
-      if (this.#balancer.listenerCount('resolveError') !== 0) emitSafely(this.#balancer, 'resolveError', line.id, error, false);
+      if (isObserved(this.#balancer, 'resolveError')) emitSafely(this.#balancer, 'resolveError', line.id, error, false);
       return this.#schedule(s, 1000 * ((validS ?? 10) + 1));
     }
     for (const f of r.targetFailures) {
-      if (this.#balancer.listenerCount('resolveError') !== 0) {
+      if (isObserved(this.#balancer, 'resolveError')) {
         emitSafely(this.#balancer, 'resolveError', line.id, new DnsError(f.failure, f.target, `${f.target} could not be resolved (${f.failure}) while resolving ${describe(line)}`), true);
       }
     }
@@ -196,12 +220,12 @@ export class NameResolver {
     try {
       this.#balancer.setServers(change.servers);
     } catch (error) {
-      if (this.#balancer.listenerCount('fault') !== 0 && error instanceof UpstreamError) emitSafely(this.#balancer, 'fault', error);
+      if (isObserved(this.#balancer, 'fault') && error instanceof UpstreamError) emitSafely(this.#balancer, 'fault', error);
       return;
     }
     for (const id of change.removed) this.#owner.delete(id);
     for (const id of change.added) this.#owner.set(id, line.id);
-    if (this.#balancer.listenerCount('resolve') !== 0) emitSafely(this.#balancer, 'resolve', line.id, change.added, change.removed);
+    if (isObserved(this.#balancer, 'resolve')) emitSafely(this.#balancer, 'resolve', line.id, change.added, change.removed);
   }
 
   /** The template list the balancer starts with when no primary is static (for `fromNginx`). */

@@ -30,6 +30,7 @@ import type { ResolvedServer } from '../server-fields';
 import { isAvailable } from './available';
 import { CRC32_INIT, crc32, crc32Byte, crc32Final, crc32Le32, crc32Utf8 } from './crc32';
 import { HASH_MAX_TRIES } from './hash';
+import { hintedServer } from './hint';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { NO_SHORTCUT, type Selector } from './selector';
@@ -306,6 +307,10 @@ function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
   const walk = walkOf(r, PointWalk);
   const t = r.tier;
   if (walk.tries > HASH_MAX_TRIES || (p.single && t === p.primary) || r.key.length === 0) return getRoundRobin(p, r);
+  if (r.hint !== null) {
+    const st = hintedServer(r); // nginx 1.30: no point walked, no weight changed
+    if (st >= 0) return st;
+  }
   const points = ring.points;
   const npoints = points.length;
   if (!walk.started) {

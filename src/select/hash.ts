@@ -24,6 +24,7 @@ import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
 import { isAvailable } from './available';
+import { hintedServer } from './hint';
 import { CRC32_INIT, crc32Decimal, crc32Final, crc32Utf8 } from './crc32';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
@@ -95,6 +96,10 @@ export function getHash(p: Peers, r: RequestState, tables: TierSlots, nginx: Ngi
   const t = r.tier;
   const key = r.key;
   if (walk.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx) || key.length === 0) return getRoundRobin(p, r);
+  if (r.hint !== null) {
+    const st = hintedServer(r); // nginx 1.30: the walk stays where it is
+    if (st >= 0) return st;
+  }
   const slots = tables.of(t);
   const total = slots.total;
   for (;;) {

@@ -33,6 +33,7 @@ import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
 import { HASH_MAX_TRIES, roundRobinFirst } from './hash';
+import { hintedServer } from './hint';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { SlotSelector, type TierSlots, slotAt } from './slots';
@@ -274,6 +275,10 @@ export function getIpHash(p: Peers, r: RequestState, tables: TierSlots, nginx: N
   }
   const t = r.tier;
   if (walk.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx)) return getRoundRobin(p, r);
+  if (r.hint !== null) {
+    const st = hintedServer(r); // nginx 1.30: the hash stays where it is
+    if (st >= 0) return st;
+  }
   const folded = walk.folded;
   const pow = folded >= 16 * 8192 ? POW16 : POW3;
   const c = folded & 8191;

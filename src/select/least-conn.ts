@@ -17,6 +17,7 @@
 
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
+import { hintedServer } from './hint';
 import { type RequestState, fallBackToBackup, nowOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { NO_SHORTCUT, type Selector } from './selector';
@@ -44,6 +45,10 @@ function getLeastConn(p: Peers, r: RequestState): number {
  * const i = selectLeastConn(request); // -1: fall back to the backup tier
  */
 function selectLeastConn(r: RequestState): number {
+  if (r.hint !== null) {
+    const st = hintedServer(r); // nginx 1.30: taken as is, no weight changes
+    if (st >= 0) return st;
+  }
   const t = r.tier;
   const n = t.n;
   const { conns, weight, current, blocked, fails, maxFails, checked, failTimeout, maxConns } = t;

@@ -33,6 +33,7 @@ import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import { isAvailable } from './available';
 import { HASH_MAX_TRIES, roundRobinFirst } from './hash';
+import { hintedServer } from './hint';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { SlotSelector, type Slots, type TierSlots, slotAt } from './slots';
@@ -59,6 +60,10 @@ function getRandom(p: Peers, r: RequestState, tables: TierSlots, nginx: NginxTar
   const draws = walkOf(r, DrawCount);
   const t = r.tier;
   if (draws.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx)) return getRoundRobin(p, r);
+  if (r.hint !== null) {
+    const st = hintedServer(r); // nginx 1.30: nothing drawn
+    if (st >= 0) return st;
+  }
   const slots = tables.of(t);
   const rng = p.rng;
   for (;;) {
@@ -79,6 +84,10 @@ export function getRandomTwo(p: Peers, r: RequestState, tables: TierSlots, nginx
   const draws = walkOf(r, DrawCount);
   const t = r.tier;
   if (draws.tries > HASH_MAX_TRIES || roundRobinFirst(p, t, nginx)) return getRoundRobin(p, r);
+  if (r.hint !== null) {
+    const st = hintedServer(r); // nginx 1.30: nothing drawn
+    if (st >= 0) return st;
+  }
   const slots = tables.of(t);
   const rng = p.rng;
   const { conns, weight } = t;

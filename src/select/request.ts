@@ -43,6 +43,13 @@ export interface RequestState {
    * object only on that fallback).
    */
   passed: Passed | null;
+  /**
+   * The session id this request asks for (`AttemptOptions.hint`; nginx's `pc->hint`), honoured at
+   * every get before the method chooses (hint.ts); null for none (always for one-shot picks).
+   */
+  readonly hint: string | null;
+  /** The latest get returned the hinted server (set by hint.ts, cleared by the Balancer before each get). */
+  fromHint: boolean;
 }
 
 /** The tried set a request left on the primary tier when it fell back to the backup tier. */

@@ -13,6 +13,9 @@ import { connectOptions } from '../target';
 import { toSink } from './sink';
 import type { BalancerLike, NextUpstreamConditionName, NextUpstreamPolicyLike, UpstreamServerLike as Server } from './types';
 import { ControllerTry, type Route, Try, Walk, type WalkHost, type WalkOptions } from './walk';
+import type { StickySessions } from '../sticky/sessions';
+import type { StickyConfig } from '../sticky/types';
+import { DispatcherSticky, type StickyVariables } from './sticky';
 
 /** Options of `new BalancedDispatcher(balancer, options)`. */
 export interface BalancedDispatcherOptions {
@@ -56,6 +59,16 @@ export interface BalancedDispatcherOptions {
    * `'controller'` the newer one always (undici 7 converts it, at some cost per request).
    */
   handlerApi?: 'auto' | 'controller';
+  /**
+   * nginx 1.30's `sticky` (docs/sticky.md): a `StickyConfig` (`cookie`, `route` or `learn`, as
+   * `parseNginx` puts it on an upstream), or a `StickySessions` over this dispatcher's balancer.
+   * Each request's Cookie headers and query string are read (`$cookie_NAME`, `$arg_NAME`), the
+   * session's server is tried first, the response gains the `Set-Cookie` (cookie mode) and learn
+   * mode learns from the response's Set-Cookie headers (`$upstream_cookie_NAME`).
+   */
+  sticky?: StickyConfig | StickySessions;
+  /** Other nginx variables `sticky` reads (`$host`, `$http_x_user`...), by name without `$`, per request. */
+  stickyVariables?: StickyVariables;
   /**
    * More options for each server's undici Pool (`connect` for TLS, `connections`, `pipelining`,
    * `maxResponseSize`, ...). The options above win over these.
@@ -120,6 +133,8 @@ function isPolicy(value: unknown): value is NextUpstreamPolicyLike {
  */
 export class BalancedDispatcher extends Dispatcher {
   readonly balancer: BalancerLike;
+  /** The session layer with `sticky` (its `store` in learn mode), else undefined. */
+  readonly sticky: StickySessions | undefined;
   /** The `proxy_next_upstream` policy in use (with its tries and timeout). */
   readonly policy: NextUpstreamPolicyLike;
   readonly #policy: NextUpstreamPolicy;
@@ -184,12 +199,17 @@ export class BalancedDispatcher extends Dispatcher {
       bodyTimeout: ms('bodyTimeout', options.bodyTimeout, DEFAULT_TIMEOUT),
       ...(options.keepAliveTimeout === undefined ? null : { keepAliveTimeout: ms('keepAliveTimeout', options.keepAliveTimeout, 0) }),
     };
+    if (options.stickyVariables !== undefined && typeof options.stickyVariables !== 'function') {
+      throw new InvalidOptionError('stickyVariables', `Expected stickyVariables to be a function, got ${show(options.stickyVariables)}`, options.stickyVariables);
+    }
+    const sticky = options.sticky === undefined ? undefined : new DispatcherSticky(balancer, options.sticky, options.stickyVariables);
+    this.sticky = sticky?.sessions;
     const api = options.handlerApi ?? 'auto';
     if (api !== 'auto' && api !== 'controller') throw new InvalidOptionError('handlerApi', `Expected handlerApi to be 'auto' or 'controller', got ${show(api)}`, api);
     this.#walkHost = {
       policy: this.#policy,
       Try: api === 'controller' || CONTROLLER_ONLY ? ControllerTry : Try,
-      attempt: (key) => this.balancer.attempt(key, this.#limits),
+      attempt: sticky === undefined ? (key) => this.balancer.attempt(key, this.#limits) : (key, o) => sticky.attempt(key, this.#limits, o as unknown as Dispatcher.DispatchOptions),
       route: (server, protocol) => this.#route(server, protocol),
       done: (walk) => this.#unlink(walk),
     };

@@ -11,3 +11,4 @@ export type { BalancedDispatcherOptions } from './dispatcher';
 export type { BalancedContext, UpstreamTry } from './walk';
 export type { BalancedAttempt, BalancerLike, NextUpstreamConditionName, NextUpstreamPolicyLike, UpstreamServerLike } from './types';
 export type { SynthesizedReason } from './http';
+export type { StickyVariables } from './sticky';

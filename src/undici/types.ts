@@ -37,11 +37,15 @@ export interface BalancedAttempt {
   fail(): void;
   skip(): void;
   release(): void;
+  /** With `sticky` (a StickyRequest): the Set-Cookie value for the last server chosen. */
+  readonly setCookie?: string | undefined;
+  /** With `sticky`: the passed response's header arrived, with its Set-Cookie values. */
+  responseHeader?(setCookie: readonly string[]): void;
 }
 
 /** What the dispatcher needs of a Balancer. */
 export interface BalancerLike {
   /** The servers; a new array after every membership change (the dispatcher then closes the pools of removed servers). */
   readonly servers: readonly UpstreamServerLike[];
-  attempt(key?: string, options?: { tries?: number; timeout?: number }): BalancedAttempt;
+  attempt(key?: string, options?: { tries?: number; timeout?: number; hint?: string }): BalancedAttempt;
 }

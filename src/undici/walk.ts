@@ -5,6 +5,9 @@
  * freed exactly once per server: `fail()` or `skip()` before the next server, `release()` when the
  * passed response ends, errors or is aborted, `fail()` before answering 502 / 504 itself.
  *
+ * With `sticky` the attempt is a StickyRequest (sticky.ts): the passed response's header is told to
+ * it (learn mode) and gains its Set-Cookie first; the adapter's own 502 / 504 gains it last.
+ *
  *   start ─► next() ──undefined──► 502 (no live upstreams)
  *             │
  *             ├─ error / timeout / invalid header before the response header
@@ -21,6 +24,7 @@ import { errors } from 'undici';
 import { type NextUpstreamPolicy, nextUpstream } from '../next-upstream';
 import { type RawHeaders, type SynthesizedReason, classify, guarded, isStream, replayable, synthesized, withHost } from './http';
 import type { Sink } from './sink';
+import { setCookiesOf, withSetCookie } from './sticky';
 import type { BalancedAttempt, UpstreamServerLike } from './types';
 
 /** One server tried, as the walk's context records it (nginx's `$upstream_addr` and `$upstream_status`). */
@@ -49,8 +53,8 @@ export interface Route {
 /** What a walk needs from its dispatcher. */
 export interface WalkHost {
   readonly policy: NextUpstreamPolicy;
-  /** `balancer.attempt(key, { tries, timeout })` with the dispatcher's limits. */
-  attempt(key: string | undefined): BalancedAttempt;
+  /** `balancer.attempt(key, { tries, timeout })` with the dispatcher's limits (a StickyRequest with `sticky`). */
+  attempt(key: string | undefined, options: WalkOptions): BalancedAttempt;
   /** The handler class for the pools (by the handler API the installed undici calls). */
   readonly Try: typeof Try;
   route(server: UpstreamServerLike, protocol: string): Route;
@@ -220,7 +224,7 @@ export class Walk {
       this.#sink.start((reason?: Error) => this.abort(reason ?? new errors.RequestAbortedError()), this.context);
       if (this.#phase !== STARTING) return; // aborted in onConnect
       this.#prepare();
-      this.#attempt = this.#host.attempt(this.#key);
+      this.#attempt = this.#host.attempt(this.#key, this.#given);
     } catch (error) {
       if (this.#phase === DONE) throw error;
       this.#finish();
@@ -321,7 +325,15 @@ export class Walk {
     }
     this.#phase = PASSING;
     this.#sink.responseStarted();
-    return this.#sink.headers(status, raw, resume, statusText, parsed);
+    const cookie = this.#sticky(attempt, raw);
+    if (cookie === undefined) return this.#sink.headers(status, raw, resume, statusText, parsed);
+    return this.#sink.headers(status, withSetCookie(raw, cookie, 'first'), resume, statusText, undefined);
+  }
+
+  /** With `sticky`: tells the session layer the header is passed (learn `header`), and the Set-Cookie value to add. */
+  #sticky(attempt: BalancedAttempt, raw: RawHeaders): string | undefined {
+    attempt.responseHeader?.(setCookiesOf(raw));
+    return attempt.setCookie;
   }
 
   /** @internal */
@@ -368,6 +380,8 @@ export class Walk {
     }
     t.record.status = status;
     const attempt = this.#attempt!;
+    const cookie = this.#sticky(attempt, raw);
+    if (cookie !== undefined) raw = withSetCookie(raw, cookie, 'first');
     this.#finish();
     let released = false;
     const release = (): void => {
@@ -415,7 +429,10 @@ export class Walk {
     this.#try = null;
     queueMicrotask(() => {
       if (this.#phase !== RESPONDING) return;
-      const { raw, body, statusText } = synthesized(status, reason, this.#method);
+      const made = synthesized(status, reason, this.#method);
+      const { body, statusText } = made;
+      const cookie = this.#attempt?.setCookie; // nginx's own 502 / 504 keeps the cookie of the last server tried
+      const raw = cookie === undefined ? made.raw : withSetCookie(made.raw, cookie, 'last');
       let waiting = false;
       const send = (): void => {
         if (this.#phase !== RESPONDING) return;

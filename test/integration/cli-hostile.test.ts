@@ -24,7 +24,7 @@ function cli(args: string[]) {
   const r = spawnSync(CLI[0], [...CLI.slice(1), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '' },
+    env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, // colours as on a pipe
     timeout: 60_000,
     maxBuffer: 64 * 1024 * 1024,
   });

@@ -17,7 +17,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env },
+    env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...env }, // colours as on a pipe
     timeout: 30_000,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -153,7 +153,7 @@ describe('upstream-balancer CLI', () => {
     expect(r.code).toBe(0);
     expect(r.out).not.toContain('\x1b[');
     expect(r.out).toContain('pick cycle of the primaries: B B A B B');
-    expect(cli(['explain', p, '--color']).out).toContain('\x1b[32mnginx 1.30 -t: ok\x1b[0m');
+    expect(cli(['explain', p, '--color']).out).toContain('\x1b[32mnginx 1.30 -t: ok\x1b[39m'); // util.styleText's green
     const j = JSON.parse(cli(['explain', p, '--upstream', 'b', '--json']).out);
     expect(j.upstreams.map((u: { name: string }) => u.name)).toEqual(['b']);
     expect(j.upstreams[0].single).toBe(true);

@@ -96,8 +96,10 @@ describe('statusHandler over node:http', () => {
 
     const prom = await get(port, '/?format=prometheus');
     expect(prom.headers['content-type']).toBe('text/plain; version=0.0.4');
-    expect(prom.body).toContain('nginx_upstream_count_down 1\n');
-    expect(prom.body).toContain('nginx_upstream_server_state{index="1",upstream="smtp",name="127.0.0.1:10026",state="unhealthy"} 1\n');
+    expect(prom.body).toContain('upstream_balancer_server_state{upstream="smtp",server="127.0.0.1:10026",state="unhealthy"} 1\n');
+    expect(prom.body).toContain('upstream_balancer_server_state{upstream="plain",server="127.0.0.1:8080",state="up"} 1\n'); // every server, checked or not
+    expect(prom.body).toContain('upstream_balancer_server_checks_total{upstream="smtp",server="127.0.0.1:10026",result="failed"} 1\n');
+    expect((await get(port, '/?format=prometheus&status=down')).body).toBe(prom.body); // no filter: series never come and go with a state
   });
 
   it('answers HEAD with headers only, and other methods with 405', async () => {

@@ -23,6 +23,12 @@
  * accessed / checked from `snapshot()` are compared only where fails > 0: the snapshot reports them
  * as null while fails is 0 (they have no effect then, and the Balancer skips the clock read for them).
  *
+ * Hints (nginx 1.30's sticky sessions, docs/nginx-semantics.md §2.10): in three runs of four under the
+ * 1.30 target, some requests and attempts carry a hint: the session id of a random server (any
+ * tier, any state: down, draining, failed, full, removed since), a route that several servers may
+ * share (only the first in the tier counts), or an unknown id. Both sides then also agree on
+ * `attempt.sid` and `attempt.hinted` after every `next()`, and on every server's `sid` and `route`.
+ *
  * Budget: RUNS x STEPS >= 10^6 operations in total, a few seconds (DIFF_RUNS raises RUNS).
  */
 
@@ -48,6 +54,8 @@ interface Params {
   big: boolean;
   /** Compare everything after every `compareEvery` operations (ids are always compared). */
   compareEvery: 1 | 37;
+  /** Requests and attempts carry hints (only under the 1.30 target: 1.22 has no sticky sessions). */
+  hints: boolean;
   /**
    * Lazy rounds (select/round-robin/lazy-rounds.ts, the Balancer's `tuning.lazyFromServers`) from this tier size up: 1 in half of the runs, so that
    * the small upstreams of the scripts run them too, else the library's threshold.
@@ -68,7 +76,11 @@ const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: nu
     backup: fc.integer({ min: 0, max: 19 }).map((k) => k < backupIn20),
     down: fc.integer({ min: 0, max: 9 }).map((k) => k < downIn10),
     drain: fc.integer({ min: 0, max: 19 }).map((k) => k === 0),
+    route: fc.option(fc.constantFrom(...ROUTES), { freq: 4, nil: undefined }),
   });
+
+/** Routes the scripts give servers: few, so that several servers share one. */
+const ROUTES = ['r1', 'r2', 'r3'] as const;
 
 /**
  * Upstream sizes: mostly 1-7 servers; sometimes 33-44 with few backups and most servers `down`, so
@@ -78,8 +90,8 @@ const serverArb = (id: string, limits: boolean, downIn10: number, backupIn20: nu
 const sizeArb = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 7 }) }, { weight: 1, arbitrary: fc.integer({ min: 33, max: 44 }) });
 
 const runArb: fc.Arbitrary<{ config: WorldConfig; params: Params }> = fc
-  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37), fc.integer({ min: 0, max: 5 }).map((k) => k === 0), fc.boolean())
-  .chain(([size, limits, every, big, lazy]) => {
+  .tuple(sizeArb, fc.boolean(), fc.constantFrom<1 | 37>(1, 37), fc.integer({ min: 0, max: 5 }).map((k) => k === 0), fc.boolean(), fc.integer({ min: 0, max: 3 }))
+  .chain(([size, limits, every, big, lazy, hints]) => {
     // big weights: few servers, and full comparisons less often (reading a replayed weight costs O(period))
     const n = big ? Math.min(size, 5) : size;
     const compareEvery: 1 | 37 = big ? 37 : every;
@@ -96,7 +108,7 @@ const runArb: fc.Arbitrary<{ config: WorldConfig; params: Params }> = fc
         // the series differ in round robin only where a membership change leaves one server with fails
         nginx: fc.constantFrom<'1.30' | '1.22'>('1.30', '1.22'),
       }),
-      params: fc.constant({ limits, big, compareEvery, lazyFrom: lazy ? 1 : DEFAULT_LAZY_FROM }),
+      params: fc.constant({ limits, big, compareEvery, lazyFrom: lazy ? 1 : DEFAULT_LAZY_FROM, hints: hints !== 0 }),
     });
   });
 
@@ -110,6 +122,7 @@ function randomServer(rand: () => number, limits: boolean, big = false): Omit<Re
     backup: rand() < 0.2,
     down: rand() < 0.08,
     drain: rand() < 0.04,
+    route: rand() < 0.2 ? ROUTES[Math.floor(rand() * ROUTES.length)]! : undefined,
   };
 }
 
@@ -122,6 +135,19 @@ function randomPatch(rand: () => number, limits: boolean, big: boolean): Omit<Pa
 
 const NOBODY: ReadonlySet<string> = new Set();
 
+/**
+ * A hint for the next request, or null: with probability `p`, the session id of a random server
+ * (removed ones included: their ids are unknown now), a route, or an id nobody has.
+ */
+function hintFor(w: World, rand: () => number, p: number, gone: string[]): string | null {
+  if (rand() >= p) return null;
+  const x = rand();
+  if (x < 0.7) return w.ref.peers[Math.floor(rand() * w.ref.peers.length)]!.sid;
+  if (x < 0.85) return ROUTES[Math.floor(rand() * ROUTES.length)]!;
+  if (x < 0.92 && gone.length > 0) return gone[Math.floor(rand() * gone.length)]!;
+  return `unknown-${Math.floor(rand() * 1000)}`;
+}
+
 /** Runs one script of `steps` operations. */
 function runScript(config: WorldConfig, params: Params, seed: number, steps: number): World {
   return runSteps({ ...config, tuning: { lazyFromServers: params.lazyFrom } }, params, seed, steps);
@@ -131,6 +157,15 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
   const w = new World(config);
   const rand = seededRandom(seed); // mulberry32: drives the script only, never either side's picks
   const { limits } = params;
+  const hints = params.hints && config.nginx !== '1.22';
+  /** Session ids of servers removed so far (a hint may still name one). */
+  const gone: string[] = [];
+  const hint = (p: number): string | null => (hints ? hintFor(w, rand, p, gone) : null);
+  const remove = (k: number): void => {
+    const victim = w.ref.peers[k % w.ref.peers.length];
+    if (victim !== undefined && gone.length < 16) gone.push(victim.sid);
+    w.remove(k);
+  };
   // Per-server health in chaos phases: dead servers fail their attempts. Flipped from time to time.
   const dead = new Set<string>();
   for (const s of config.servers) if (rand() < 0.3) dead.add(s.id);
@@ -152,22 +187,22 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
         if (w.held.length < 4) w.pick();
         else w.release(Math.floor(rand() * 1e9), rand() < 0.03);
       } else if (x < 0.75) w.release(Math.floor(rand() * 1e9), rand() < 0.03);
-      else if (x < 0.85) w.request(NOBODY, rand() < 0.5);
+      else if (x < 0.85) w.request(NOBODY, rand() < 0.5, hint(0.2));
       else if (x < 0.87) {
-        if (w.attempts.length < 2) w.open();
+        if (w.attempts.length < 2) w.open(hint(0.2));
       } else if (x < 0.9) {
         const y = rand();
         w.step(Math.floor(rand() * 1e9), y < 0.1 ? 'fail' : y < 0.2 ? 'skip' : y < 0.25 ? 'connected-skip' : y < 0.6 ? 'connected-release' : 'release');
       } else if (x < 0.998) w.advance(rand() < 0.9 ? Math.floor(rand() * 120) : Math.floor(rand() * 1500));
       else w.check(Math.floor(rand() * 1e9), rand() < 0.8);
     } else if (calm) {
-      if (x < 0.3) w.request(NOBODY, rand() < 0.5);
+      if (x < 0.3) w.request(NOBODY, rand() < 0.5, hint(0.1));
       else if (x < 0.62) {
         if (w.held.length < 6) w.pick();
         else w.release(Math.floor(rand() * 1e9), false);
       } else if (x < 0.9) w.release(Math.floor(rand() * 1e9), false);
       else if (x < 0.93) {
-        if (w.attempts.length < 2) w.open();
+        if (w.attempts.length < 2) w.open(hint(0.1));
       } else if (x < 0.97) {
         w.step(Math.floor(rand() * 1e9), rand() < 0.5 ? 'connected-release' : 'release');
       } else if (x < 0.985) w.advance(Math.floor(rand() * 50));
@@ -177,9 +212,9 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
       } else if (x < 0.996) w.check(Math.floor(rand() * 1e9), rand() < 0.7);
       else if (x < 0.998) {
         if (w.ref.peers.length < (params.big ? 6 : 45)) w.add({ ...randomServer(rand, false, params.big), maxConns: 0 });
-      } else if (w.ref.peers.length > 1) w.remove(Math.floor(rand() * 1e9));
+      } else if (w.ref.peers.length > 1) remove(Math.floor(rand() * 1e9));
     } else if (x < 0.22) {
-      w.request(dead, rand() < 0.5);
+      w.request(dead, rand() < 0.5, hint(0.4));
     } else if (x < 0.36) {
       if (w.held.length < 12) w.pick();
       else w.release(Math.floor(rand() * 1e9), rand() < 0.5);
@@ -188,7 +223,7 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
       const h = w.held[i % Math.max(1, w.held.length)];
       w.release(i, h !== undefined && (dead.has(h.s.id) || rand() < 0.05));
     } else if (x < 0.56) {
-      if (w.attempts.length < 4) w.open();
+      if (w.attempts.length < 4) w.open(hint(0.4));
     } else if (x < 0.7) {
       const i = Math.floor(rand() * 1e9);
       const cur = w.attempts[i % Math.max(1, w.attempts.length)]?.a.current;
@@ -215,7 +250,7 @@ function runSteps(config: WorldConfig, params: Params, seed: number, steps: numb
         if (rand() < 0.3) dead.add(id);
       }
     } else if (x < 0.99) {
-      if (w.ref.peers.length > 1) w.remove(Math.floor(rand() * 1e9));
+      if (w.ref.peers.length > 1) remove(Math.floor(rand() * 1e9));
     } else {
       const keep = Array.from({ length: 8 }, () => rand() < 0.8);
       w.setServers(keep, Math.floor(rand() * 8), rand() < 0.5 ? [randomServer(rand, limits, params.big)] : []);
@@ -241,6 +276,7 @@ describe('differential: Balancer vs reference nginx round robin', () => {
         const w = runScript(config, params, seed, STEPS);
         total += w.steps;
         for (const [k, v] of Object.entries(w.stats)) stats[k] = (stats[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(w.ref.hintCounts)) stats[`hint-${k}`] = (stats[`hint-${k}`] ?? 0) + v;
       }),
       { numRuns: RUNS, endOnFailure: true },
     );
@@ -258,5 +294,14 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats.timedReplay!).toBeGreaterThan(500);
     expect(stats.lazy!).toBeGreaterThan(10_000);
     expect(stats.branchFree!).toBeGreaterThan(10_000);
+    // hints were asked and honoured, of draining servers and of backup servers too
+    expect(stats.hintAsked!).toBeGreaterThan(15_000);
+    expect(stats.hinted!).toBeGreaterThan(5_000);
+    expect(stats.hintedDrain!).toBeGreaterThan(100);
+    expect(stats.hintedBackup!).toBeGreaterThan(200);
+    // ... each way: taken with no weight change, winning a round, in single-server mode
+    expect(stats['hint-kept']!).toBeGreaterThan(500);
+    expect(stats['hint-paid']!).toBeGreaterThan(500);
+    expect(stats['hint-single']!).toBeGreaterThan(50);
   }, Math.max(20_000, RUNS * 1_000)); // about 0.1 s a run here: a long hunt (DIFF_RUNS) gets time in proportion
 });

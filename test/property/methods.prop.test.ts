@@ -336,3 +336,117 @@ describe('ip-hash key parsing', () => {
     );
   });
 });
+
+describe('hints (nginx 1.30 get_rr_peer_by_sid) in every method but round robin', () => {
+  // round robin's hinted rounds are compared op by op with the reference model in
+  // differential.prop.test.ts; here each other method's hinted get is compared with a twin balancer
+  // that never sees the hint.
+  type Kind = 'least-conn' | 'hash' | 'chash' | 'ip-hash' | 'random' | 'random-two';
+  const KINDS: readonly Kind[] = ['least-conn', 'hash', 'chash', 'ip-hash', 'random', 'random-two'];
+  type Op = { kind: 'pick'; key: number } | { kind: 'release'; at: number; failed: boolean } | { kind: 'advance'; ms: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: fc.nat({ max: 50 }).map((key) => ({ kind: 'pick' as const, key })) },
+    { weight: 3, arbitrary: fc.tuple(fc.nat(), fc.boolean()).map(([at, failed]) => ({ kind: 'release' as const, at, failed })) },
+    { weight: 1, arbitrary: fc.nat({ max: 4000 }).map((ms) => ({ kind: 'advance' as const, ms })) },
+  );
+  const serverArb = fc.record({
+    weight: fc.integer({ min: 1, max: 5 }),
+    maxFails: fc.integer({ min: 0, max: 2 }),
+    maxConns: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) }),
+    down: fc.integer({ min: 0, max: 7 }).map((k) => k === 0),
+    drain: fc.integer({ min: 0, max: 5 }).map((k) => k === 0),
+    route: fc.option(fc.constantFrom('r1', 'r2'), { freq: 3, nil: undefined }),
+  });
+  const keyOf = (kind: Kind, k: number): string => (kind === 'ip-hash' ? `192.168.${k % 7}.${k}` : `key-${k}`);
+
+  /** A balancer of `kind` whose rng calls are counted. */
+  function twin(kind: Kind, servers: ServerOptions[], clock: ManualClock): { b: Balancer; draws: () => number } {
+    const rng = seededRandom(99);
+    let draws = 0;
+    const method = kind === 'chash' ? 'hash' : kind === 'random-two' ? 'random' : kind;
+    const b = new Balancer({
+      method, servers, clock: clock.now, rng: () => (draws++, rng()),
+      ...(kind === 'chash' ? { hash: { consistent: true } } : {}), ...(kind === 'random-two' ? { randomTwo: true } : {}),
+    });
+    return { b, draws: () => draws };
+  }
+
+  /** What nginx's lookup decides, from the server views: the first server with the id, if it may take the request. */
+  function usable(b: Balancer, hint: string, now: number): Server | undefined {
+    const s = b.servers.find((x) => x.sid === hint);
+    if (s === undefined || s.down) return undefined;
+    const snap = b.snapshot().servers.find((x) => x.id === s.id)!;
+    if (s.maxFails > 0 && s.fails >= s.maxFails && now - snap.checked! <= s.failTimeout) return undefined;
+    if (s.maxConns > 0 && s.conns >= s.maxConns) return undefined;
+    return s;
+  }
+
+  const weightsOf = (b: Balancer) => b.snapshot().servers.map((s) => [s.id, s.effectiveWeight, s.currentWeight, s.conns, s.fails]);
+
+  it('a usable hinted server is taken with no state change; otherwise the method chooses as without the hint', () => {
+    let taken = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...KINDS),
+        fc.array(serverArb, { minLength: 2, maxLength: 6 }),
+        fc.array(opArb, { maxLength: 60 }),
+        fc.nat(),
+        fc.nat({ max: 50 }),
+        (kind, params, ops, pickHint, key) => {
+          const servers: ServerOptions[] = params.map((p, i) => ({ ...p, id: `s${i}`, address: `10.4.0.${i + 1}:80`, failTimeout: 2000 }));
+          servers[0] = { ...servers[0]!, down: false, drain: false }; // nginx: at least one server a method can choose
+          const clockX = new ManualClock(5000);
+          const clockY = new ManualClock(5000);
+          const x = twin(kind, servers, clockX);
+          const y = twin(kind, servers, clockY);
+          const held: [Server, Server][] = [];
+          for (const op of ops) {
+            if (op.kind === 'pick') {
+              const a = x.b.pick(keyOf(kind, op.key));
+              const b = y.b.pick(keyOf(kind, op.key));
+              expect(a?.id).toBe(b?.id);
+              if (a !== undefined && b !== undefined) held.push([a, b]);
+            } else if (op.kind === 'release') {
+              if (held.length === 0) continue;
+              const [a, b] = held.splice(op.at % held.length, 1)[0]!;
+              x.b.release(a, op.failed);
+              y.b.release(b, op.failed);
+            } else {
+              clockX.advance(op.ms);
+              clockY.advance(op.ms);
+            }
+          }
+          const candidates = [...x.b.servers.map((s) => s.sid), 'r1', 'r2', 'unknown'];
+          const hint = candidates[pickHint % candidates.length]!;
+          const expected = usable(y.b, hint, clockY.now());
+          const before = weightsOf(y.b);
+          const drawsBefore = x.draws();
+          const a = x.b.attempt(keyOf(kind, key), { hint });
+          const got = a.next();
+          if (expected !== undefined) {
+            taken++;
+            expect(got?.id).toBe(expected.id);
+            expect(a.hinted).toBe(true);
+            expect(a.sid).toBe(hint);
+            // no weight moved, nothing drawn, one connection more
+            const after = weightsOf(x.b).map((row) => (row[0] === expected.id ? [row[0], row[1], row[2], (row[3] as number) - 1, row[4]] : row));
+            expect(after).toEqual(before);
+            expect(x.draws()).toBe(drawsBefore);
+          } else {
+            refused++;
+            const want = y.b.attempt(keyOf(kind, key)).next();
+            expect(got?.id).toBe(want?.id);
+            expect(a.hinted).toBe(false);
+            expect(a.sid).toBe(want?.sid);
+            expect(weightsOf(x.b)).toEqual(weightsOf(y.b));
+            expect(x.draws()).toBe(y.draws());
+          }
+        },
+      ),
+      { numRuns: 600 },
+    );
+    expect(taken).toBeGreaterThan(100);
+    expect(refused).toBeGreaterThan(100);
+  });
+});

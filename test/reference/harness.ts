@@ -43,7 +43,10 @@ export interface WorldConfig {
   nginx?: '1.30' | '1.22';
 }
 
-export const toServerOptions = (s: RefServerOptions): ServerOptions => ({ ...s, address: `10.1.${s.id.length}.${s.id.charCodeAt(0)}:${s.id}` });
+/** The address both sides give server `id` (the reference hashes it into the session id itself). */
+export const addressOf = (id: string): string => `10.1.${id.length}.${id.charCodeAt(0)}:${id}`;
+
+export const toServerOptions = (s: RefServerOptions): ServerOptions => ({ ...s, address: addressOf(s.id) });
 
 export class Mismatch extends Error {}
 
@@ -57,7 +60,11 @@ export class World {
   log: string[] = [];
   steps = 0;
   /** What the script exercised (so a test can assert it was not degenerate). */
-  stats = { served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0 };
+  stats = {
+    served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0,
+    /** Gets with a hint; of them, gets that returned the hinted server, a draining one, one from the backup tier. */
+    hintAsked: 0, hinted: 0, hintedDrain: 0, hintedBackup: 0,
+  };
   #nextId = 0;
   /** Events the Balancer emitted / the harness expects, during the current operation. */
   events: string[] = [];
@@ -79,7 +86,7 @@ export class World {
       ...(config.check ? { check: { rise: config.check.rise, fall: config.check.fall } } : {}),
       ...(config.tuning ? { tuning: config.tuning } : {}),
     });
-    this.ref = new RefUpstream(config.servers, {
+    this.ref = new RefUpstream(config.servers.map((s) => ({ ...s, address: addressOf(s.id) })), {
       tries: config.tries,
       ...(config.nginx ? { nginx: config.nginx } : {}),
       ...(config.check ? { checkDefaultDown: true, rise: config.check.rise, fall: config.check.fall } : {}),
@@ -190,9 +197,28 @@ export class World {
     this.#free(h!.p, () => this.ref.release(h!.p, failed, this.now()), failed);
   }
 
-  open(): void {
-    this.#note(`open #${this.attempts.length}`);
-    this.attempts.push({ a: this.b.attempt(), r: this.ref.request() });
+  /** Opens an attempt, with a session id as its hint when `hint` is not null. */
+  open(hint: string | null = null): void {
+    this.#note(`open #${this.attempts.length}${hint === null ? '' : ` hint ${hint}`}`);
+    this.attempts.push({ a: this.#attempt(hint), r: this.ref.request(hint) });
+  }
+
+  #attempt(hint: string | null): Attempt {
+    return hint === null ? this.b.attempt() : this.b.attempt(undefined, { hint });
+  }
+
+  /** After a next(): the session id and the hinted flag agree (and the stats count hints). */
+  #sameSession(what: string, a: Attempt, r: RefRequest, p: RefPeer | null): void {
+    const want = p === null ? undefined : p.sid;
+    if (a.sid !== want) this.fail(`${what} sid: balancer ${a.sid}, reference ${want}`);
+    const hinted = p !== null && r.hinted;
+    if (a.hinted !== hinted) this.fail(`${what} hinted: balancer ${a.hinted}, reference ${hinted}`);
+    if (r.hint === null) return;
+    this.stats.hintAsked++;
+    if (!hinted) return;
+    this.stats.hinted++;
+    if (p.drain) this.stats.hintedDrain++;
+    if (p.backup) this.stats.hintedBackup++;
   }
 
   /** Steps attempt k: next() if nothing is current, else frees the current server. */
@@ -205,6 +231,7 @@ export class World {
       const s = a.next();
       const p = this.#nextRef(r);
       this.#sameId(`attempt #${i} next`, s, p);
+      this.#sameSession(`attempt #${i} next`, a, r, p);
       if (s === undefined) this.attempts.splice(i, 1);
     } else {
       this.#note(`${outcome} #${i} (${a.current.id})`);
@@ -225,15 +252,16 @@ export class World {
   }
 
   /** A whole request: next until a server that is not in `dead` answers. Returns nginx notation. */
-  request(dead: ReadonlySet<string>, connect: boolean): string {
-    this.#note('request');
-    const a = this.b.attempt();
-    const r = this.ref.request();
+  request(dead: ReadonlySet<string>, connect: boolean, hint: string | null = null): string {
+    this.#note(hint === null ? 'request' : `request hint ${hint}`);
+    const a = this.#attempt(hint);
+    const r = this.ref.request(hint);
     const steps: string[] = [];
     for (;;) {
       const s = a.next();
       const p = this.#nextRef(r);
       this.#sameId('request next', s, p);
+      this.#sameSession('request next', a, r, p);
       if (s === undefined) break;
       if (dead.has(s.id)) {
         steps.push(`${s.id}!`);
@@ -296,7 +324,7 @@ export class World {
     const id = `S${this.#nextId++}`;
     this.#note(`add ${id} ${JSON.stringify(s)}`);
     this.b.add(toServerOptions({ ...s, id }));
-    const p = this.ref.add({ ...s, id });
+    const p = this.ref.add({ ...s, id, address: addressOf(id) });
     this.#committed.set(p, p.state);
     return id;
   }
@@ -335,7 +363,7 @@ export class World {
     const current = this.ref.peers.map((p) => p.options());
     const kept = current.filter((_, i) => keep[i % keep.length]);
     const r = kept.length === 0 ? 0 : rotate % kept.length;
-    const list = [...kept.slice(r), ...kept.slice(0, r), ...fresh.map((s) => ({ ...s, id: `S${this.#nextId++}` }))];
+    const list = [...kept.slice(r), ...kept.slice(0, r), ...fresh.map((s) => ({ ...s, id: `S${this.#nextId}`, address: addressOf(`S${this.#nextId++}`) }))];
     this.#note(`setServers ${JSON.stringify(list)}`);
     this.#both('setServers', () => this.b.setServers(list.map(toServerOptions)), () => {
       const before = new Set(this.ref.peers);
@@ -378,6 +406,9 @@ export class World {
       const p = rs[i]!;
       if (x.id !== p.id || x.fails !== p.fails || x.conns !== p.conns || x.effectiveWeight !== p.effectiveWeight || x.currentWeight !== p.currentWeight || x.state !== p.state) {
         this.fail(`snapshot of ${p.id}: ${JSON.stringify(x)} vs reference fails ${p.fails} conns ${p.conns} eff ${p.effectiveWeight} cur ${p.currentWeight} ${p.state}`);
+      }
+      if (x.sid !== p.sid || x.route !== (p.route ?? null) || x.drain !== p.drain) {
+        this.fail(`snapshot of ${p.id}: sid ${x.sid} route ${x.route} drain ${x.drain} vs reference ${p.sid} ${p.route} ${p.drain}`);
       }
       if (p.fails > 0) {
         if (x.accessed !== p.accessed || x.checked !== p.checked) {

@@ -31,11 +31,21 @@
  * - §2.7 down (skipped, not in tries, still in the tier), max_conns.
  * - §3 backup tier: own SWRR state, per-request one-way switch, tried cleared.
  * - §4.1 tries = non-down primaries + non-down backups (macro `ngx_http_upstream_tries`), capped by
- *   `tries` when non-zero (`proxy_next_upstream_tries`, `ngx_http_upstream_init_request`).
+ *   `tries` when non-zero (`proxy_next_upstream_tries`, `ngx_http_upstream_init_request`); nginx 1.30
+ *   counts a `drain` server as down there (`server[i].down` holds NGX_HTTP_UPSTREAM_DRAINING).
+ * - §2.10 hints (nginx 1.30, `ngx_http_upstream_get_rr_peer_by_sid` and `st_peer` in
+ *   `ngx_http_upstream_get_peer`): a request's hint is a session id, a peer's id is its `route=` or
+ *   the hex MD5 of its address. At every get, the first peer of the request's current tier with that
+ *   id is offered unless tried, down (draining is not down here), passively excluded or full. In
+ *   single mode it is taken as is. In a round it is taken with no weight change while its current
+ *   weight is at most -(tier's total weight - its weight), else the round runs as usual and the
+ *   hinted peer wins it and pays the total (whether or not it took part: a draining one did not).
+ *   An active-check verdict does not refuse a hinted peer (the check module patches the rounds only).
  *
  * Library extensions (not stock nginx; they mirror the Balancer's documented contract, listed in
  * docs/nginx-compat.md "Where the library differs from nginx, on purpose"):
- * - `drain` behaves like `down` for selection and tries (nginx 1.29.6+ has it in http only, §2.7).
+ * - `drain` behaves like `down` for selection and tries, except for a hint (nginx 1.29.6+ has it in
+ *   http only, §2.7, §2.10; the model also gives it to 1.22-target runs, where nothing sets a hint).
  * - Active-check verdicts (`check(id, ok)`: consecutive rise/fall counters, §7.3) skip a check-down
  *   server like `down`, but it still counts in tries (the check module's patch does not change tries,
  *   §7.5).
@@ -55,8 +65,14 @@
  *   (has an effect only when `fails > 0` was carried into single mode by a membership change).
  */
 
+import { createHash } from 'node:crypto';
+
 export interface RefServerOptions {
   id: string;
+  /** The address text (the session id is its MD5); default: the id. */
+  address?: string;
+  /** `route=`: the session id when set. */
+  route?: string;
   weight?: number;
   maxFails?: number;
   failTimeout?: number;
@@ -70,6 +86,8 @@ export type RefState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'un
 
 export class RefPeer {
   readonly id: string;
+  readonly address: string;
+  route: string | undefined = undefined;
   weight = 1;
   maxFails = 1;
   failTimeout = 10_000;
@@ -96,6 +114,7 @@ export class RefPeer {
 
   constructor(o: RefServerOptions) {
     this.id = o.id;
+    this.address = o.address ?? o.id;
     this.configure(o);
     this.effectiveWeight = this.weight;
   }
@@ -108,13 +127,20 @@ export class RefPeer {
     this.backup = o.backup ?? false;
     this.down = o.down ?? false;
     this.drain = o.drain ?? false;
+    this.route = o.route;
   }
 
   options(): RefServerOptions {
     return {
-      id: this.id, weight: this.weight, maxFails: this.maxFails, failTimeout: this.failTimeout,
+      id: this.id, address: this.address, weight: this.weight, maxFails: this.maxFails, failTimeout: this.failTimeout,
       maxConns: this.maxConns, backup: this.backup, down: this.down, drain: this.drain,
+      ...(this.route === undefined ? {} : { route: this.route }),
     };
+  }
+
+  /** nginx 1.30's `peer->sid`: the route, else the hex MD5 of the address (printed as nginx prints it). */
+  get sid(): string {
+    return this.route ?? createHash('md5').update(this.address).digest('hex');
   }
 
   get state(): RefState {
@@ -137,9 +163,14 @@ export class RefRequest {
   phase: 'fresh' | 'active' | 'between' | 'finished' = 'fresh';
   /** Why the last next() returned null: 'nolive' or 'tries'. */
   ended: 'nolive' | 'tries' | null = null;
+  /** The session id this request asks for (nginx's `pc->hint`), or null. */
+  readonly hint: string | null;
+  /** The latest get returned the hinted peer. */
+  hinted = false;
 
-  constructor(tries: number) {
+  constructor(tries: number, hint: string | null = null) {
     this.tries = tries;
+    this.hint = hint;
   }
 }
 
@@ -165,6 +196,8 @@ export class RefUpstream {
   checkDefaultDown: boolean | undefined;
   /** nginx 1.27.3+: a free in single mode sets fails to 0; 1.22 leaves them. */
   readonly singleFreeZeroesFails: boolean;
+  /** How hinted gets went (for tests that assert each way was taken): kept = no weight change, paid = won a round, single = single mode. */
+  readonly hintCounts = { kept: 0, paid: 0, single: 0 };
 
   constructor(servers: RefServerOptions[], options: RefOptions = {}) {
     this.triesCap = options.tries ?? 0;
@@ -231,11 +264,11 @@ export class RefUpstream {
   // Requests
 
   /** §4.1: tries = primaries not down + backups not down, capped by the `tries` option. */
-  request(): RefRequest {
+  request(hint: string | null = null): RefRequest {
     const notDown = (p: RefPeer) => !p.down && !p.drain;
     let tries = this.primaries().filter(notDown).length + this.backups().filter(notDown).length;
     if (this.triesCap !== 0 && tries > this.triesCap) tries = this.triesCap;
-    return new RefRequest(tries);
+    return new RefRequest(tries, hint);
   }
 
   /** attempt.next(): null when nothing is left or no tries remain; the request is then finished. */
@@ -295,21 +328,24 @@ export class RefUpstream {
     const tierPeers = req.tier === 'primary' ? this.primaries() : this.backups();
 
     let chosen: RefPeer | null = null;
+    req.hinted = false;
     if (req.tier === 'primary' && this.isSingle()) {
       const p = tierPeers[0]!;
+      const hinted = this.byHint(tierPeers, req, now) === p;
       const refused = req.tried.has(p.id) || p.down || p.drain || p.checkDown || (p.maxConns !== 0 && p.conns >= p.maxConns);
-      if (!refused) {
+      if (hinted) this.hintCounts.single++;
+      if (hinted || !refused) {
         chosen = p;
         if (now - p.checked > p.failTimeout) p.checked = now;
       }
     } else {
-      chosen = this.round(tierPeers, req.tried, now);
+      chosen = this.round(tierPeers, req.tried, now, req);
     }
     if (chosen === null && req.tier === 'primary' && this.backups().length > 0) {
       req.tier = 'backup';
       // (nginx clears the tried bits here: the backup tier has its own. The set holds peers, and
       // keeps the primaries this request tried, in case a membership change moved one to backup.)
-      chosen = this.round(this.backups(), req.tried, now);
+      chosen = this.round(this.backups(), req.tried, now, req);
     }
     if (chosen === null) return null;
     req.tried.add(chosen.id);
@@ -317,8 +353,32 @@ export class RefUpstream {
     return chosen;
   }
 
-  /** §2.1 one selection round over a tier. */
-  round(tier: RefPeer[], tried: ReadonlySet<string>, now: number): RefPeer | null {
+  /**
+   * §2.10 `ngx_http_upstream_get_rr_peer_by_sid`: the first peer of `tier` whose session id is the
+   * request's hint, if it may take the request (not tried, not down, not excluded, not full; a
+   * draining or check-down peer may). Marks the request hinted.
+   */
+  byHint(tier: RefPeer[], req: RefRequest, now: number): RefPeer | null {
+    if (req.hint === null) return null;
+    const p = tier.find((q) => q.sid === req.hint);
+    if (p === undefined || req.tried.has(p.id) || p.down) return null;
+    if (p.maxFails !== 0 && p.fails >= p.maxFails && now - p.checked <= p.failTimeout) return null;
+    if (p.maxConns !== 0 && p.conns >= p.maxConns) return null;
+    req.hinted = true;
+    return p;
+  }
+
+  /** §2.1 one selection round over a tier (§2.10 with the request's hint, when `req` has one). */
+  round(tier: RefPeer[], tried: ReadonlySet<string>, now: number, req: RefRequest | null = null): RefPeer | null {
+    const hinted = req === null ? null : this.byHint(tier, req, now);
+    if (hinted !== null) {
+      const totalWeight = tier.reduce((sum, p) => sum + p.weight, 0);
+      if (hinted.currentWeight <= -(totalWeight - hinted.weight)) {
+        this.hintCounts.kept++;
+        if (now - hinted.checked > hinted.failTimeout) hinted.checked = now;
+        return hinted;
+      }
+    }
     let best: RefPeer | null = null;
     let total = 0;
     for (const p of tier) {
@@ -330,6 +390,10 @@ export class RefUpstream {
       total += p.effectiveWeight;
       if (p.effectiveWeight < p.weight) p.effectiveWeight += 1;
       if (best === null || p.currentWeight > best.currentWeight) best = p;
+    }
+    if (hinted !== null) {
+      this.hintCounts.paid++;
+      best = hinted;
     }
     if (best === null) return null;
     best.currentWeight -= total;

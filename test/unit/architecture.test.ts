@@ -232,7 +232,7 @@ function findCycles(graph: Graph): Cycle[] {
 
 const isConfig = (path: string): boolean => path.startsWith('src/config/');
 const isOuter = (path: string): boolean =>
-  isConfig(path) || path === 'src/cli.ts' || path === 'src/status.ts' || path === 'src/index.ts';
+  isConfig(path) || path === 'src/cli.ts' || path === 'src/status.ts' || path === 'src/index.ts' || path.startsWith('src/entries/') || path.startsWith('src/status/');
 const isCore = (path: string): boolean => path.startsWith('src/') && !isOuter(path);
 
 /** Core files importing src/config/, src/cli.ts, src/status.ts or src/index.ts. */

@@ -145,7 +145,7 @@ describe('initial check state', () => {
     b.reportCheck('A', true);
     b.add(srv('B'));
     expect(b.get('B')!.state).toBe('checking');
-    expect(b.snapshot().servers[1]!.check).toEqual({ down: true, rise: 0, fall: 0, type: 'tcp', port: 0 });
+    expect(b.snapshot().servers[1]!.check).toEqual({ down: true, rise: 0, fall: 0, type: 'tcp', port: 0, passed: 0, failed: 0 });
 
     const plain = new Balancer({ servers: [srv('A'), srv('B')] });
     expect(plain.snapshot().servers[0]!.check).toBeNull();

@@ -291,9 +291,10 @@ describe('NGINX Plus names are named as such, by the version judged', () => {
     expect(plus.slice(1)).toEqual(name === 'plus/health-check.conf' ? ['"health_check" is valid in NGINX Plus, not in open-source nginx'] : []);
   });
 
-  it('sticky in nginx 1.30: valid there, not implemented here (UNSUPPORTED), never accepted silently; in a stream upstream nginx 1.30 says not allowed here', () => {
+  it('sticky in nginx 1.30: accepted as nginx 1.30.4 accepts it (the sticky configuration parsed); in a stream upstream nginx 1.30 says not allowed here', () => {
     const p = at('plus/sticky.conf');
-    expect(json('check', p).error).toMatchObject({ reason: '"sticky" is valid in nginx 1.30 but not implemented by upstream-balancer', kind: 'UNSUPPORTED', line: 7 });
+    expect(json('check', p)).toMatchObject({ ok: true, error: null });
+    expect(parseConfig(readFileSync(p, 'utf8')).upstreams[0]!.sticky).toEqual({ mode: 'cookie', name: 'srv_id', expires: 3600, domain: '.example.com', path: '/', secure: false, httponly: false });
     expect(() => parseConfig('stream { upstream u { server 127.0.0.1:1; sticky cookie a; } }')).toThrow('"sticky" directive is not allowed here in nginx.conf:1');
     expect(() => parseConfig('stream { upstream u { server 127.0.0.1:1; sticky cookie a; } }', { nginx: '1.22' })).toThrow('unknown directive "sticky" in nginx.conf:1');
   });
@@ -394,12 +395,7 @@ describe('the fixtures against what nginx said (verdicts.json, recorded by test/
         differences.push(`${c.file} (${c.mode}, ${c.judge}): nginx ${c.ok ? 'ok' : c.emerg!.reason}, we ${we.ok ? 'ok' : we.emerg!.reason}`);
       }
     }
-    // check in a stream upstream: upstream-balancer's documented extension (an [extension] warning);
-    // sticky is valid in nginx 1.30 and not implemented here: said so, never accepted silently
-    expect(differences).toEqual([
-      'check-module/stream-check.conf (top, 1.30+check): nginx "check" directive is not allowed here, we ok',
-      'plus/sticky.conf (top, 1.30): nginx ok, we "sticky" is valid in nginx 1.30 but not implemented by upstream-balancer',
-      'plus/sticky.conf (top, 1.30+check): nginx ok, we "sticky" is valid in nginx 1.30 but not implemented by upstream-balancer',
-    ]);
+    // check in a stream upstream: upstream-balancer's documented extension (an [extension] warning)
+    expect(differences).toEqual(['check-module/stream-check.conf (top, 1.30+check): nginx "check" directive is not allowed here, we ok']);
   });
 });

@@ -38,5 +38,5 @@ export function peersOf(primary: ServerOptions[], backup: ServerOptions[] = [], 
 
 /** A fresh request state on tier `t` (what `attempt(key)` starts with). */
 export function requestOn(t: Tier, key = '', now = 0): RequestState {
-  return { tier: t, mask: 0, bits: null, now: NaN, clock: () => now, key, walk: null, carried: null, passed: null };
+  return { tier: t, mask: 0, bits: null, now: NaN, clock: () => now, key, walk: null, carried: null, passed: null, hint: null, fromHint: false };
 }

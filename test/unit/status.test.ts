@@ -1,5 +1,5 @@
 /**
- * Status page formats (src/status.ts) against the byte layouts of docs/nginx-semantics.md §7.6.
+ * Status page formats (src/status/) against the byte layouts of docs/nginx-semantics.md §7.6.
  */
 import { describe, expect, it } from 'vitest';
 import { formatStatus, statusHandler, type StatusSnapshot } from '../../src/status';
@@ -98,7 +98,7 @@ describe('formatStatus rows as the module numbers its peers', () => {
 });
 
 describe('formatStatus rows', () => {
-  it('lists only checked servers, skipping admin-down ones and balancers without checks, indexing globally', () => {
+  it('lists only checked servers when any server is checked, skipping admin-down ones and balancers without checks, indexing globally', () => {
     const unchecked: StatusSnapshot = { name: 'plain', servers: [srv('10.0.0.9:25', null)] };
     const mixed: StatusSnapshot = {
       name: 'mixed',
@@ -208,79 +208,6 @@ describe('formatStatus html', () => {
     expect(out).toContain('<h2>Check upstream server number: 2, generation: 3</h2>\n');
     expect(out).toContain('    <td>2</td>\n    <td>&lt;script&gt;&amp;</td>\n    <td>a&#39;&quot;b:1</td>\n');
     expect(out).not.toContain('<script>');
-  });
-});
-
-describe('formatStatus prometheus', () => {
-  it('emits the Tengine count gauges and per-server gauges', () => {
-    const snap: StatusSnapshot = {
-      name: 'smtp',
-      servers: [
-        srv('10.0.0.1:25', { down: false, rise: 7, fall: 0, type: 'smtp', port: 0 }, 'unavail', { conns: 3, fails: 2 }),
-        srv('10.0.0.2:25', { down: true, rise: 0, fall: 5, type: 'smtp', port: 2525 }),
-      ],
-    };
-    expect(formatStatus(snap, 'prometheus', { generation: 2 })).toBe(
-      [
-        '# HELP nginx_upstream_count_total Nginx total number of servers',
-        '# TYPE nginx_upstream_count_total gauge',
-        'nginx_upstream_count_total 2',
-        '# HELP nginx_upstream_count_up Nginx total number of servers that are UP',
-        '# TYPE nginx_upstream_count_up gauge',
-        'nginx_upstream_count_up 1',
-        '# HELP nginx_upstream_count_down Nginx total number of servers that are DOWN',
-        '# TYPE nginx_upstream_count_down gauge',
-        'nginx_upstream_count_down 1',
-        '# HELP nginx_upstream_count_generation Nginx generation',
-        '# TYPE nginx_upstream_count_generation gauge',
-        'nginx_upstream_count_generation 2',
-        '# HELP nginx_upstream_server_rise Consecutive successful checks (Tengine declares it a counter; it resets)',
-        '# TYPE nginx_upstream_server_rise gauge',
-        'nginx_upstream_server_rise{index="0",upstream="smtp",name="10.0.0.1:25",status="up",type="smtp",port="0"} 7',
-        'nginx_upstream_server_rise{index="1",upstream="smtp",name="10.0.0.2:25",status="down",type="smtp",port="2525"} 0',
-        '# HELP nginx_upstream_server_fall Consecutive failed checks (Tengine declares it a counter; it resets)',
-        '# TYPE nginx_upstream_server_fall gauge',
-        'nginx_upstream_server_fall{index="0",upstream="smtp",name="10.0.0.1:25",status="up",type="smtp",port="0"} 0',
-        'nginx_upstream_server_fall{index="1",upstream="smtp",name="10.0.0.2:25",status="down",type="smtp",port="2525"} 5',
-        '# HELP nginx_upstream_server_active Nginx active 1 for UP / 0 for DOWN',
-        '# TYPE nginx_upstream_server_active gauge',
-        'nginx_upstream_server_active{index="0",upstream="smtp",name="10.0.0.1:25",type="smtp",port="0"} 1',
-        'nginx_upstream_server_active{index="1",upstream="smtp",name="10.0.0.2:25",type="smtp",port="2525"} 0',
-        '# HELP nginx_upstream_server_state Server state, 1 for the current one (up, down, draining, unavail, checking, unhealthy)',
-        '# TYPE nginx_upstream_server_state gauge',
-        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="up"} 0',
-        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="down"} 0',
-        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="draining"} 0',
-        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="unavail"} 1',
-        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="checking"} 0',
-        'nginx_upstream_server_state{index="0",upstream="smtp",name="10.0.0.1:25",state="unhealthy"} 0',
-        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="up"} 0',
-        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="down"} 0',
-        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="draining"} 0',
-        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="unavail"} 0',
-        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="checking"} 0',
-        'nginx_upstream_server_state{index="1",upstream="smtp",name="10.0.0.2:25",state="unhealthy"} 1',
-        '# HELP nginx_upstream_server_conns Connections handed out and not yet released',
-        '# TYPE nginx_upstream_server_conns gauge',
-        'nginx_upstream_server_conns{index="0",upstream="smtp",name="10.0.0.1:25"} 3',
-        'nginx_upstream_server_conns{index="1",upstream="smtp",name="10.0.0.2:25"} 0',
-        '# HELP nginx_upstream_server_fails Passive failures counted in the current fail_timeout window',
-        '# TYPE nginx_upstream_server_fails gauge',
-        'nginx_upstream_server_fails{index="0",upstream="smtp",name="10.0.0.1:25"} 2',
-        'nginx_upstream_server_fails{index="1",upstream="smtp",name="10.0.0.2:25"} 0',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('escapes label values and honours the status filter', () => {
-    const odd: StatusSnapshot = { name: 'a"b\\c\nd', servers: [srv('h:1', { down: false, rise: 1, fall: 0, type: 'tcp', port: 0 })] };
-    const out = formatStatus([odd, backend], 'prometheus', { status: 'down' });
-    expect(out).toContain('nginx_upstream_count_total 1\n');
-    expect(out).toContain('nginx_upstream_server_active{index="2",upstream="backend",name="127.0.0.1:18089",type="tcp",port="0"} 0\n');
-    expect(out).not.toContain('upstream="a');
-    const all = formatStatus(odd, 'prometheus');
-    expect(all).toContain('upstream="a\\"b\\\\c\\nd"');
   });
 });
 

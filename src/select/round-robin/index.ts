@@ -24,6 +24,9 @@
  * | at most 32 servers, unequal weights, unsettled since the last change | a branch-free round | branch-free-round.ts |
  * | otherwise | a clean-run round (the plain round when most servers are special) | clean-run-round.ts |
  *
+ * A request with a hint (select/hint.ts) whose server may take it skips the table: its round is
+ * nginx 1.30's hinted round (`hintedOn`), run on the plain arrays after the accelerators are left.
+ *
  * A fresh round is recorded into the open window (steady-replay.ts `record`), so that a settled
  * sequence is found and replayed. The Balancer marks the winner tried, bumps `checked` and counts
  * the connection.
@@ -32,11 +35,12 @@
 import type { Peers } from '../../peers';
 import type { ServerRecord } from '../../server';
 import type { Tier } from '../../tier';
+import { hintedServer } from '../hint';
 import { type RequestState, fallBackToBackup, isTried } from '../request';
 import type { Selector, SelectorContext, Shortcut } from '../selector';
 import { branchFreeRound } from './branch-free-round';
 import { cleanRunRound } from './clean-run-round';
-import { plainRound } from './plain-round';
+import { hintedRound, plainRound } from './plain-round';
 import { RoundRobinTier } from './tier-state';
 
 /**
@@ -45,6 +49,8 @@ import { RoundRobinTier } from './tier-state';
  */
 export function getRoundRobin(p: Peers, r: RequestState): number {
   if (p.single && r.tier === p.primary) {
+    // nginx 1.30: the hinted server first (it may be draining), with no passive test either way
+    if (r.hint !== null && hintedServer(r) >= 0) return 0;
     const t = r.tier;
     // (nginx needs no tried test here: a request that tried the single server ends; one that tried
     // it before a membership change made it single may not be given it again)
@@ -61,8 +67,30 @@ export function getRoundRobin(p: Peers, r: RequestState): number {
  * tier (it is the only selector that registers tier listeners), else the plain round.
  */
 function roundOn(r: RequestState): number {
+  if (r.hint !== null) {
+    const st = hintedServer(r);
+    if (st >= 0) return hintedOn(r, st);
+  }
   const state = r.tier.listener as RoundRobinTier | null;
   return state === null ? plainRound(r) : dispatch(state, r);
+}
+
+/**
+ * nginx 1.30's round with a hinted server `st` (`st_peer` in `ngx_http_upstream_get_peer`): while
+ * its current weight is at most `-(totalWeight - weight)` it is taken and no weight changes (one
+ * sticky request in a row is paid for, no more); otherwise the plain round runs and `st` wins it,
+ * paying the round's total. The accelerators are left first: the round is the plain one.
+ */
+function hintedOn(r: RequestState, st: number): number {
+  const t = r.tier;
+  const state = t.listener as RoundRobinTier | null;
+  if (state !== null) state.settle();
+  if (t.current[st]! <= -(t.totalWeight - t.weight[st]!)) return st;
+  if (state !== null) {
+    state.special.dirty = true;
+    state.rounds++;
+  }
+  return hintedRound(r, st);
 }
 
 /** The dispatch table of the header, for a round-robin tier. */

@@ -37,3 +37,22 @@ export function plainRound(r: RequestState): number {
   if (best >= 0) current[best] = bestCurrent - total;
   return best;
 }
+
+/**
+ * nginx 1.30's round when the request's hinted server `st` wins it (`ngx_http_upstream_get_peer`
+ * with `st_peer`, past its low limit): the same walk and the same steps as `plainRound`, then `st`
+ * pays the total, whether or not it took part (a draining `st` did not). Returns `st`.
+ */
+export function hintedRound(r: RequestState, st: number): number {
+  const t: Tier = r.tier;
+  const gate = t.gate;
+  let total = 0;
+  for (let i = 0; i < t.n; i++) {
+    if (isTried(r, i)) continue;
+    const g = gate[i]!;
+    if (g !== 0 && gatedOut(r, t, i, g)) continue;
+    total += swrrStep(t, i);
+  }
+  t.current[st] = t.current[st]! - total;
+  return st;
+}

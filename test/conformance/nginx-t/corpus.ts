@@ -7,13 +7,14 @@
  * Each snippet is `snippet.conf`, included from a wrapper that loads the stream module and adds
  * `events {}` (unless `noEvents`), so nginx reports the snippet's own file and lines. Only IP
  * addresses and `localhost` are used (nginx resolves names while loading), hash keys use
- * `$remote_addr` (the parser does not check variable names), and nothing outside `upstream` blocks
+ * `$remote_addr` (the parser checks only the variables `sticky` names: sticky-cases.ts), and nothing outside `upstream` blocks
  * uses a directive the parser does not model. The check module is absent from stock nginx, so the
  * replay runs with `checkModule: false`.
  */
 
 import { readFileSync } from 'node:fs';
 import { seededRandom } from '../../../src/clock';
+import { STICKY_CASES, STICKY_DIFFERENCES } from './sticky-cases';
 
 export interface CorpusCase {
   id: string;
@@ -261,6 +262,7 @@ const hand: CorpusCase[] = [
   one('check-http-send-stock', http('        server 127.0.0.1:80;\n        check_http_send "HEAD / HTTP/1.0\\r\\n\\r\\n";')),
   one('ntlm-1.22', http('        server 127.0.0.1:80;\n        ntlm;')),
   one('sticky-1.22', http('        server 127.0.0.1:80;\n        sticky cookie srv_id;')),
+  ...STICKY_CASES,
   one('listen-in-upstream', stream('        server 127.0.0.1:80;\n        listen 10025;')),
   one('proxy-pass-in-upstream', stream('        server 127.0.0.1:80;\n        proxy_pass u;')),
   one('resolver-in-upstream-1.22', http('        server 127.0.0.1:80;\n        resolver 127.0.0.1;')),
@@ -420,8 +422,6 @@ export const CORPUS: CorpusCase[] = [...hand, ...examples, ...generated()];
  * fails, and the entry must go, once the parser agrees).
  */
 export const PARSER_GAPS: Readonly<Record<string, { series: '1.30'; diff: string[] }>> = {
-  // `sticky` is accepted by nginx 1.30 and being implemented separately (issue 16).
-  'sticky-1.22': { series: '1.30', diff: ['verdict: nginx accepts, we reject'] },
 };
 
 /**
@@ -434,6 +434,7 @@ export const VERSION_DIFFERENCES: Readonly<Record<string, string>> = {
   drain: 'the `drain` server flag (1.29.6+, http)',
   route: 'the `route=` server parameter (1.29.6+, http)',
   'sticky-1.22': 'the `sticky` directive (1.29.6+, http)',
+  ...STICKY_DIFFERENCES,
   'resolver-in-upstream-1.22': '`resolver` inside `upstream` (1.27.3+)',
   ...Object.fromEntries(
     [4, 12, 32, 36, 52].map((i) => [`gen-params-${i}`, 'a generated server line with `resolve`: 1.22 stops at it, 1.30 accepts it and reports the next problem, if any']),
