@@ -11,7 +11,7 @@
  * the root stays free of the parser, the status page and the probes (src/entries/lazy.ts,
  * src/health/probes/lazy.ts). `__ENTRY_EXTENSION__` tells them which build they are in.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { defineConfig } from 'tsdown';
 
@@ -25,7 +25,7 @@ const library: Record<string, string> = {
   config: 'src/entries/config.ts',
   health: 'src/entries/health.ts',
   status: 'src/entries/status.ts',
-  ...(existsSync(here('src/sticky/index.ts')) ? { sticky: 'src/sticky/index.ts' } : {}),
+  sticky: 'src/sticky/index.ts',
   undici: 'src/undici/index.ts',
   'nginx-loader': 'src/entries/nginx-loader.ts',
 };

@@ -7,6 +7,9 @@
  *   a `state` event per failure and per recovery, about 2 per 100 picks;
  * - `failing n=8`: every release a failure (max_fails 1, fail_timeout 4 ms, 1 ms per pick): a `state`
  *   event on most picks, and `exhausted` when all eight are out.
+ * - `guard`: the test an emission site makes before it builds an event nobody hears: the base's
+ *   `listenerCount(event) !== 0`, the head's `isObserved(balancer, event)` (a subscriber makes it
+ *   true, so the subscribed column times the test that passes).
  * The head tree runs each row without a subscriber and with one on every `upstream-balancer:*`
  * channel (a handler that reads the message); the base tree (a commit before the channels) without.
  *
@@ -16,7 +19,7 @@
  * `src/` and `node_modules` in it). A commit is extracted with `git archive` into
  * /tmp/ub-base-<sha> (as bench/ab.ts does; nothing in the repository is touched). Rounds are the
  * outer loop, rows and sides the inner one, alternating which side goes first. Prints a markdown
- * table of medians.
+ * table of medians and minima, then every value.
  */
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -26,7 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CHANNELS = ['state', 'tier', 'exhausted', 'check', 'fault', 'resolve', 'resolveError'].map((e) => `upstream-balancer:${e}`);
-const ROWS = ['steady', 'churn', 'failing'] as const;
+const ROWS = ['guard', 'steady', 'churn', 'failing'] as const;
 type Row = (typeof ROWS)[number];
 
 if (process.argv[2] === '--child') {
@@ -51,8 +54,18 @@ if (process.argv[2] === '--child') {
     clock: clock.now,
   });
   let k = 0;
+  const events = await import(join(root, 'src', 'events.ts'));
+  const isObserved: ((emitter: unknown, event: string) => boolean) | undefined = events.isObserved;
   const f =
-    row === 'steady'
+    row === 'guard'
+      ? isObserved === undefined
+        ? () => {
+            for (let j = 0; j < 64; j++) do_not_optimize(b.listenerCount('state') !== 0);
+          }
+        : () => {
+            for (let j = 0; j < 64; j++) do_not_optimize(isObserved(b, 'state'));
+          }
+      : row === 'steady'
       ? () => {
           for (let j = 0; j < 64; j++) {
             const s = b.pick();
@@ -69,7 +82,7 @@ if (process.argv[2] === '--child') {
           }
         };
   for (let j = 0; j < 50_000; j++) f();
-  if (subscribed && row !== 'steady' && heard === 0) throw new Error(`the ${row} row published nothing: no channels in ${root}?`);
+  if (subscribed && (row === 'churn' || row === 'failing') && heard === 0) throw new Error(`the ${row} row published nothing: no channels in ${root}?`);
   bench(row, f);
   const r = await run({ format: 'quiet' });
   process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
@@ -106,13 +119,17 @@ if (process.argv[2] === '--child') {
     const m = s.length >> 1;
     return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
   };
-  console.log(`base: ${base.describe}; head: ${head.describe}; ${rounds} rounds, medians of p50 per operation\n`);
+  console.log(`base: ${base.describe}; head: ${head.describe}; ${rounds} rounds: median (min) of the p50 per operation\n`);
   console.log('| row | base | head, no subscriber | head, a subscriber on every channel | head / base | subscribed / not |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const cell = (xs: number[]): string => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}) ns`;
+  const ratio = (a: number[], b: number[]): string => `${(median(a) / median(b)).toFixed(2)} (${(Math.min(...a) / Math.min(...b)).toFixed(2)})`;
   for (const row of ROWS) {
-    const [b, h, s] = ['base', 'head', 'head+sub'].map((k) => median(results.get(`${row} ${k}`)!)) as [number, number, number];
-    console.log(`| ${row} n=8 | ${b.toFixed(1)} ns | ${h.toFixed(1)} ns | ${s.toFixed(1)} ns | ${(h / b).toFixed(3)} | ${(s / h).toFixed(3)} |`);
+    const [b, h, s] = ['base', 'head', 'head+sub'].map((k) => results.get(`${row} ${k}`)!) as [number[], number[], number[]];
+    console.log(`| ${row} n=8 | ${cell(b)} | ${cell(h)} | ${cell(s)} | ${ratio(h, b)} | ${ratio(s, h)} |`);
   }
+  console.log('\nall values (ns):');
+  for (const [key, xs] of results) console.log(`  ${key}: ${xs.map((x) => x.toFixed(1)).join(' ')}`);
 
   function once(root: string, row: Row, subscribed: boolean): number {
     const childArgs = ['--import', 'tsx', SELF, '--child', root, row, subscribed ? '1' : '0'];

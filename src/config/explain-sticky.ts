@@ -2,11 +2,14 @@
  * The `sticky` directive in words for explain (nginx 1.30, ngx_http_upstream_sticky_module.c and
  * `ngx_http_upstream_get_rr_peer_by_sid` in ngx_http_upstream_round_robin.c): which cookie or
  * variables carry the session id, what the response sets, learn's zone and timeout, and how a
- * session meets `drain`, `down`, failures, `max_conns` and retries.
+ * session meets `drain`, `down`, failures, `max_conns` and retries; and the findings about them
+ * (`drain` or `route=` without `sticky`, `sticky` disabled by a later balancing directive).
  */
 
 import type { StickyConfig } from '../sticky/types';
+import type { Finding } from './findings';
 import { describeMs, formatSeconds } from './time';
+import type { UpstreamConfig } from './types';
 
 /** What a session id does when a request carries one (the same for the three modes). */
 const HONOURED =
@@ -59,4 +62,39 @@ export function stickyWords(sticky: StickyConfig, draining: boolean): string {
   }
   if (draining) words += '; draining servers take only requests whose session names them, never a new session';
   return words;
+}
+
+/**
+ * Findings about sessions: `drain` without `sticky` (the server then takes nothing at all, as if
+ * `down`), `route=` without `sticky` (no request can name it), and a `sticky` that a balancing
+ * directive after it disabled.
+ */
+export function stickyFindings(u: UpstreamConfig): Finding[] {
+  const out: Finding[] = [];
+  const at = `${u.file}:${u.line}`;
+  const replaced = u.warnings.find((w) => w.kind === 'note' && w.reason.endsWith('put "sticky" after the balancing method'));
+  if (replaced) {
+    out.push({
+      id: 'sticky-disabled',
+      title: `upstream "${u.name}": sticky does nothing (${replaced.file}:${replaced.line})`,
+      detail: `${replaced.reason}. nginx accepts the configuration with only the [warn] "load balancing method redefined".`,
+    });
+  }
+  if (u.sticky !== undefined) return out;
+  const draining = u.options.servers.filter((s) => s.drain && !s.down);
+  if (draining.length > 0) {
+    out.push({
+      id: 'drain-without-sticky',
+      title: `upstream "${u.name}" (${at}): ${draining.map((s) => s.address).join(', ')} drain${draining.length === 1 ? 's' : ''} with no sticky sessions`,
+      detail: 'A draining server takes only requests whose sticky session names it; without an active sticky directive no request names it, so it takes no traffic at all, like down.',
+    });
+  }
+  if (u.options.servers.some((s) => (s as { route?: string }).route !== undefined)) {
+    out.push({
+      id: 'route-without-sticky',
+      title: `upstream "${u.name}" (${at}): route= without sticky sessions`,
+      detail: 'route= sets the session id a sticky cookie, route or learned session names a server by; without an active sticky directive nothing uses it.',
+    });
+  }
+  return out;
 }

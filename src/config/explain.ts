@@ -27,7 +27,7 @@ import { methodChoice, methodSpecOf } from './format';
 import { explainUse, type UseExplanation } from './explain-retries';
 import { parseConfig, type ConfigResult, type ConfigWarning, type ParseOptions, type UpstreamConfig, type UpstreamUse } from './nginx';
 import { sessionId } from '../session-id';
-import { stickyWords } from './explain-sticky';
+import { stickyFindings, stickyWords } from './explain-sticky';
 import { describeMs } from './time';
 
 /** One server row of an explanation. */
@@ -330,7 +330,7 @@ export function explain(input: string | Uint8Array, opts: Omit<ParseOptions, 'le
   if (terminated.length) findings.push(missingSemicolons(terminated, file, verdict.error!));
   const s = structureFinding(r, popts.fragment);
   if (s) findings.push(s);
-  for (const u of ups) findings.push(...checkFindings(u));
+  for (const u of ups) findings.push(...checkFindings(u), ...stickyFindings(u));
   findings.push(...weightFindings(ups, decoded, file));
   const judged = [verdict.error, stock.error, stockOfText.error, ...r.errors.map(errInfo)].filter((e): e is ErrorInfo => e !== undefined);
   findings.push(...plusFindings(judged, target));

@@ -41,7 +41,7 @@ export function jsonPage(rows: readonly Row[], generation: number, layout: Statu
  */
 function* moduleJson(rows: readonly Row[], generation: number, lastIndex: number): Generator<string> {
   yield `{"servers": {\n  "total": ${rows.length},\n  "generation": ${generation},\n  "server": [\n`;
-  yield* sliced(rows, (r) => `${jsonRow(r)}${r.index === lastIndex ? '' : ','}\n`);
+  yield* sliced(rows, (r) => jsonRow(r, r.index === lastIndex ? '\n' : ',\n'));
   yield '  ]\n}}\n';
 }
 
@@ -49,13 +49,13 @@ function* moduleJson(rows: readonly Row[], generation: number, lastIndex: number
 function* tengineJson(rows: readonly Row[], generation: number): Generator<string> {
   const up = rows.filter((r) => !r.down).length;
   yield `{"servers": {\n  "total": ${rows.length},\n  "up": ${up},\n  "down": ${rows.length - up},\n  "generation": ${generation},\n  "server": [\n`;
-  yield* sliced(rows, (r, i) => `${jsonRow(r)}${i < rows.length - 1 ? ',' : ''}\n`);
+  yield* sliced(rows, (r, i) => jsonRow(r, i < rows.length - 1 ? ',\n' : '\n'));
   yield '  ]\n}}\n';
 }
 
-const jsonRow = (r: Row): string =>
-  `    {"index": ${r.index}, "upstream": ${JSON.stringify(r.upstream)}, "name": ${JSON.stringify(r.name)}, ` +
-  `"status": "${status(r)}", "rise": ${r.rise}, "fall": ${r.fall}, "type": ${JSON.stringify(r.type)}, "port": ${r.port}}`;
+/** One row of the JSON page and what follows it (`,\n` or `\n`), as one template: one string per row. */
+const jsonRow = (r: Row, end: string): string =>
+  `    {"index": ${r.index}, "upstream": ${JSON.stringify(r.upstream)}, "name": ${JSON.stringify(r.name)}, "status": "${status(r)}", "rise": ${r.rise}, "fall": ${r.fall}, "type": ${JSON.stringify(r.type)}, "port": ${r.port}}${end}`;
 
 /** The module's CSV: one line per row, no header. */
 export function csvPage(rows: readonly Row[]): Iterable<string> {

@@ -196,6 +196,26 @@ describe('route and learn modes', () => {
   });
 });
 
+describe('upgrades', () => {
+  it('a 101 from the cookie server carries the session cookie before the server own', async () => {
+    let upgrades = 0;
+    const up = http.createServer();
+    up.on('upgrade', (_req: http.IncomingMessage, socket: import('node:net').Socket) => {
+      upgrades++;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\nset-cookie: ws=1\r\n\r\n');
+      socket.pipe(socket);
+    });
+    const address = `127.0.0.1:${await listen(up)}`;
+    const other = await backend('B');
+    const balancer = new Balancer({ servers: [{ id: 'B', address: other.address }, { id: 'U', address }] });
+    const d = dispatcher(balancer, { origin: 'http://app', sticky: COOKIE });
+    const { headers, socket } = await d.upgrade({ path: '/ws', protocol: 'echo', headers: { cookie: `srv_id=${md5(address)}` } });
+    expect(upgrades).toBe(1);
+    expect(headers['set-cookie']).toEqual([`srv_id=${md5(address)}; httponly; path=/`, 'ws=1']);
+    socket.destroy();
+  });
+});
+
 describe('options', () => {
   it('a bad sticky config or stickyVariables is a typed error naming the option', async () => {
     const balancer = new Balancer({ servers: [{ address: '127.0.0.1:1' }] });

@@ -50,7 +50,8 @@ function targets(): string[] {
   const out: string[] = [];
   const walk = (v: unknown): void => {
     if (typeof v === 'string') {
-      if (v.startsWith('./dist/')) out.push(v.slice('./dist/'.length));
+      const m = /^(?:\.\/)?dist\/(.+)$/.exec(v);
+      if (m !== null) out.push(m[1]!);
     } else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) walk(x);
   };
   walk(pkg.exports);

@@ -42,6 +42,15 @@ const TOKENS = [
   'down', 'hash', '$remote_addr', 'consistent', 'ip_hash', 'least_conn', 'random', 'two', 'keepalive', '8', 'zone',
   'z', '64k', 'check', 'interval=5000', 'type=smtp', 'check_http_send', 'check_http_expect_alive', 'http_2xx',
   'include', 'a.conf', 'b.conf', 'c.conf', '*.conf', 'location', '/', 'listen', 'proxy_pass', 'map', 'types',
+  'sticky', 'cookie', 'route', 'learn', 'drain', 'route=a',
+];
+
+/** Words of the `sticky` directive, valid and not (sticky.ts). */
+const STICKY_WORDS = [
+  'cookie', 'route', 'learn', 'srv', '""', 'expires=1h', 'expires=max', 'expires=', 'expires=1x', 'domain=.a.b', 'domain=$host',
+  'domain=${x', 'domain=$', 'domain=', 'path=/', 'path=', 'samesite=lax', 'samesite=$arg_s', 'samesite=no', 'secure', 'httponly',
+  '$arg_r', '$cookie_r', '$nosuch', '$', 'arg_r', '$defined', 'create=$upstream_cookie_s', 'create=', 'create=$', 'lookup=$cookie_s',
+  'lookup=x', 'zone=z:1m', 'zone=z', 'zone=:1m', 'zone=z:1k', 'zone=y:64k', 'timeout=1h', 'timeout=0', 'header', 'sync', 'x=1',
 ];
 
 describe('config parser robustness (fuzzing)', () => {
@@ -72,6 +81,31 @@ describe('config parser robustness (fuzzing)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('sticky soups: only ConfigError; what parses formats back to the same StickyConfig', () => {
+    let parsed = 0;
+    // a mode with its required words (most of the time), then any words
+    const heads = ['cookie srv', 'route $arg_r', 'learn create=$upstream_cookie_s lookup=$cookie_s zone=z:1m', ''];
+    fc.assert(
+      fc.property(fc.constantFrom(...heads), fc.array(fc.constantFrom(...STICKY_WORDS), { minLength: 0, maxLength: 6 }), fc.boolean(), fc.boolean(), (head, words, define, two) => {
+        const line = `sticky ${[head, ...words].join(' ').trim()};`;
+        const text = `http {\n upstream u { server 127.0.0.1:1; ${line} }\n${two ? ` upstream v { server 127.0.0.1:2; ${line} }\n` : ''}${define ? ' map $uri $defined { default a; }\n' : ''}}\n`;
+        onlyConfigError(text);
+        let sticky;
+        try {
+          sticky = parseConfig(text, { filename: 'f.conf' }).upstreams[0]!.sticky;
+        } catch (e) {
+          if (e instanceof ConfigError) return;
+          throw e;
+        }
+        parsed++;
+        const back = parseConfig(`http {\n${formatUpstream('u', { servers: [{ address: '127.0.0.1:1' }] }, { sticky })}${define ? 'map $uri $defined { default a; }\n' : ''}}\n`).upstreams[0]!.sticky;
+        expect(back).toEqual(sticky);
+      }),
+      { numRuns: 800 },
+    );
+    expect(parsed).toBeGreaterThan(50);
   });
 
   it('deep nesting: an error, not a stack overflow', () => {

@@ -87,6 +87,8 @@ export type RefState = 'up' | 'down' | 'draining' | 'unavail' | 'checking' | 'un
 export class RefPeer {
   readonly id: string;
   readonly address: string;
+  /** The hex MD5 of the address (computed once: the address never changes). */
+  readonly addressSid: string;
   route: string | undefined = undefined;
   weight = 1;
   maxFails = 1;
@@ -115,6 +117,7 @@ export class RefPeer {
   constructor(o: RefServerOptions) {
     this.id = o.id;
     this.address = o.address ?? o.id;
+    this.addressSid = createHash('md5').update(this.address).digest('hex');
     this.configure(o);
     this.effectiveWeight = this.weight;
   }
@@ -140,7 +143,7 @@ export class RefPeer {
 
   /** nginx 1.30's `peer->sid`: the route, else the hex MD5 of the address (printed as nginx prints it). */
   get sid(): string {
-    return this.route ?? createHash('md5').update(this.address).digest('hex');
+    return this.route ?? this.addressSid;
   }
 
   get state(): RefState {

@@ -5,7 +5,11 @@
  * same directives are the nginx -t corpus (test/conformance/nginx-t/sticky-cases.ts).
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { run } from '../../src/cli';
 import { ConfigError, InvalidOptionError } from '../../src/errors';
 import { explain, renderExplanation } from '../../src/config/explain';
 import { formatUpstream } from '../../src/config/format';
@@ -152,7 +156,7 @@ describe('sticky: the variables it names must exist when the http block ends', (
   });
 
   it('an unknown one: nginx\'s message (it prints no location; ours points at the variable), after the upstream checks', () => {
-    expect(failure(up('sticky route $arg_a $NoSuch $other;'))).toEqual({ reason: 'unknown "nosuch" variable', kind: 'UNKNOWN_VARIABLE', line: 5, column: 34, value: 'nosuch' });
+    expect(failure(up('sticky route $arg_a $NoSuch $other;'))).toEqual({ reason: 'unknown "nosuch" variable', kind: 'UNKNOWN_VARIABLE', line: 5, column: 29, value: 'nosuch' });
     expect(failure(up('sticky cookie a domain=$nope;'))).toMatchObject({ reason: 'unknown "nope" variable' });
     expect(failure(up('sticky learn create=$upstream_cookie_s lookup=$gone zone=z:1m;'))).toMatchObject({ reason: 'unknown "gone" variable' });
     // init_main_conf (no servers in upstream) runs before the variables are checked
@@ -274,7 +278,7 @@ describe('simulate: clients that keep their cookie', () => {
       ['2', { client: 2, sent: MD5.B, hinted: true, set: null }],
     ]);
     expect(r.sessions).toEqual({ cookie: 'srv_id', clients: 3 });
-    expect(r.shares.map((s) => [s.label, s.sid, s.count])).toEqual([['A', MD5.A, 3], ['B', MD5.B, 5], ['C', MD5.C, 0]]);
+    expect(r.shares.map((s) => [s.label, s.sid, s.count])).toEqual([['A', MD5.A, 2], ['B', MD5.B, 6], ['C', MD5.C, 0]]);
     const text = renderSimulation(r);
     expect(text).toContain('  sessions: 3 clients keep the srv_id cookie (sent / set: the server its session id names)\n');
     expect(text).toContain('     3.000s    4  A! B         client 1   sent A   set B   B 127.0.0.1:2\n');
@@ -295,5 +299,45 @@ describe('simulate: clients that keep their cookie', () => {
     expect(() => simulate(o.options, { sessions: { clients: 2, cookie: '' } })).toThrow(/sessions\.cookie/);
     expect(() => simulate(o.options, { sessions: null as never })).toThrow(/sessions/);
     expect(() => simulate({ ...o.options, nginx: '1.22', servers: [{ address: '127.0.0.1:1' }] }, { sessions: { clients: 2 } })).toThrow(/nginx 1\.22/);
+  });
+});
+
+describe('explain findings and the command line', () => {
+  it('sticky disabled by a later method, drain and route= without sticky', () => {
+    const ex = explain('http {\n  upstream shop {\n    server 127.0.0.1:1 route=a;\n    server 127.0.0.1:2 drain;\n    sticky cookie s;\n    least_conn;\n  }\n}\n', { filename: 'shop.conf' });
+    expect(ex.findings.map((f) => [f.id, f.title])).toEqual([
+      ['sticky-disabled', 'upstream "shop": sticky does nothing (shop.conf:6)'],
+      ['drain-without-sticky', 'upstream "shop" (shop.conf:2): 127.0.0.1:2 drains with no sticky sessions'],
+      ['route-without-sticky', 'upstream "shop" (shop.conf:2): route= without sticky sessions'],
+    ]);
+    expect(explain(up('sticky cookie s;').replace('server 127.0.0.1:2;', 'server 127.0.0.1:2 drain route=b;')).findings).toEqual([]);
+  });
+
+  it('simulate --clients: sessions in the text and the JSON, the cookie named after the sticky cookie', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ub-sticky-cli-'));
+    try {
+      const file = join(dir, 'shop.conf');
+      writeFileSync(file, 'http { upstream shop { server 127.0.0.1:1; server 127.0.0.1:2; sticky cookie srv_id; } }\n');
+      const cli = (...args: string[]) => {
+        let out = '';
+        let err = '';
+        const code = run(args, { stdout: (s) => (out += s), stderr: (s) => (err += s), isTTY: false, env: {}, version: '9.9.9' });
+        return { code, out, err };
+      };
+      const text = cli('simulate', file, '--clients', '2', '--connections', '3');
+      expect(text.code).toBe(0);
+      expect(text.out).toContain('  sessions: 2 clients keep the srv_id cookie (sent / set: the server its session id names)\n');
+      expect(text.out).toContain('     2.000s    3  A            client 1   sent A   set -   A 127.0.0.1:1\n');
+      const json = JSON.parse(cli('simulate', file, '--clients', '2', '--connections', '3', '--json').out) as { connections: { session: unknown }[] };
+      expect(json.connections.map((c) => c.session)).toEqual([
+        { client: 1, sent: null, hinted: false, set: MD5.A },
+        { client: 2, sent: null, hinted: false, set: MD5.B },
+        { client: 1, sent: MD5.A, hinted: true, set: null },
+      ]);
+      expect(cli('simulate', file, '--clients', '0').code).toBe(2);
+      expect(cli('explain', file, '--clients', '2').err).toContain('--clients are for simulate');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,9 @@
  * Sticky selection in the core (nginx 1.30): session ids (`Server.sid`, `route=`), hints at every
  * get of every method (`ngx_http_upstream_get_rr_peer_by_sid`, round robin's `st_peer` with its low
  * limit), `attempt.sid` / `attempt.hinted`, and `drain`. Exact pick sequences and current weights,
- * worked out from nginx's loop by hand in the comments (docs/nginx-semantics.md §2.10).
+ * worked out from nginx's loop by hand in the comments (docs/nginx-semantics.md §2.10). Tests marked
+ * [nginx-verified] gave the same sequence on nginx 1.30.4 (stock build, `sticky route $arg_route` or
+ * `sticky cookie srv_id`, one worker, requests one at a time; the rows of each test in order).
  */
 
 import { createHash } from 'node:crypto';
@@ -55,6 +57,11 @@ describe('session ids (nginx 1.30 ngx_http_upstream_create_sid)', () => {
     expect(snap.map((s) => [s.route, s.sid])).toEqual(b.servers.map((s) => [s.route ?? null, s.sid]));
   });
 
+  it('equals the cookie nginx 1.30.4 set for these peers (sticky cookie srv_id) [nginx-verified]', () => {
+    const b = balancer([{ address: '127.0.0.1:18301' }, { address: '[0::1]:18302' }]);
+    expect(b.servers.map((s) => s.sid)).toEqual(['dd0817a19de93f4e2bcef12d1e030e85', '7fbaba6cd919c5d0283a00f23541f0d0']);
+  });
+
   it('prints addresses as ngx_sock_ntop does', () => {
     expect(peerName('127.000.0.001:0080')).toBe('127.0.0.1:80');
     expect(peerName('[2001:DB8:0:0:1:0:0:1]:443')).toBe('[2001:db8::1:0:0:1]:443'); // first of two equal runs
@@ -101,7 +108,7 @@ describe('session ids (nginx 1.30 ngx_http_upstream_create_sid)', () => {
 });
 
 describe('round robin with a hint (ngx_http_upstream_get_peer, st_peer)', () => {
-  it('weights 5/1/1, hint C three times, then none: C C C A A A B A A with nginx current weights', () => {
+  it('weights 5/1/1, hint C three times, then none: C C C A A A B A A with nginx current weights [nginx-verified]', () => {
     const b = balancer([
       { id: 'A', address: '10.0.0.1:80', weight: 5 },
       { id: 'B', address: '10.0.0.2:80' },
@@ -119,7 +126,7 @@ describe('round robin with a hint (ngx_http_upstream_get_peer, st_peer)', () => 
     expect(currents(b)).toEqual([0, 0, 0]);
   });
 
-  it('a hinted server in the middle of the sequence: the others keep their SWRR steps', () => {
+  it('a hinted server in the middle of the sequence: A C* A A B A A [nginx-verified]', () => {
     const b = balancer([
       { id: 'A', address: '10.0.0.1:80', weight: 5 },
       { id: 'B', address: '10.0.0.2:80' },
@@ -135,7 +142,7 @@ describe('round robin with a hint (ngx_http_upstream_get_peer, st_peer)', () => 
     expect(currents(b)).toEqual([0, 0, 0]);
   });
 
-  it('a draining server takes the requests that name it, and no others; it pays without adding', () => {
+  it('a draining server takes the requests that name it, and no others; it pays without adding: B* B* A C A C [nginx-verified]', () => {
     const b = balancer([
       { id: 'A', address: '10.0.0.1:80' },
       { id: 'B', address: '10.0.0.2:80', drain: true, route: 'b' },
@@ -226,7 +233,7 @@ describe('round robin with a hint (ngx_http_upstream_get_peer, st_peer)', () => 
     expect(request(b, md5('10.0.0.1:80'))).toBe('Y');
   });
 
-  it('single-server mode: the hinted server even when draining; no passive test either way', () => {
+  it('single-server mode: the hinted server even when draining, not when down', () => {
     const b = balancer([{ id: 'A', address: '10.0.0.1:80', drain: true, route: 'a' }]);
     expect(request(b)).toBe('NOLIVE');
     expect(request(b, 'a')).toBe('A*');

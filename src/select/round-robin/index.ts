@@ -49,7 +49,7 @@ import { RoundRobinTier } from './tier-state';
  */
 export function getRoundRobin(p: Peers, r: RequestState): number {
   if (p.single && r.tier === p.primary) {
-    // nginx 1.30: the hinted server first (it may be draining), with no passive test either way
+    // nginx 1.30: the hinted server first (it may be draining)
     if (r.hint !== null && hintedServer(r) >= 0) return 0;
     const t = r.tier;
     // (nginx needs no tried test here: a request that tried the single server ends; one that tried

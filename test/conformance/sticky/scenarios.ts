@@ -159,6 +159,14 @@ export const SCENARIOS: StickyScenario[] = [
     script: [cookieFor('srv_id', 'C', 2), stop('A'), stop('B'), cookieFor('srv_id', 'C'), cookieFor('srv_id', 'A'), plain(1)],
   },
   {
+    name: 'cookie-backup-weights',
+    description:
+      'The primary is down, so every request runs on the backup tier (C weight 3, D weight 1): cookies for D there run the backup tier\'s SWRR with D as the winner, and the plain picks after show the state it left; a cookie for the down primary is not honoured.',
+    sticky: COOKIE,
+    servers: [{ id: 'A', down: true }, { id: 'B', down: true }, { id: 'C', weight: 3, backup: true }, { id: 'D', backup: true }],
+    script: [plain(4), cookieFor('srv_id', 'D', 3), plain(5), cookieFor('srv_id', 'A'), plain(2)],
+  },
+  {
     name: 'cookie-single-refused',
     description:
       'One server that refuses: every request gets nginx\'s 502 (a single server is never excluded), with or without a cookie naming it.',
