@@ -25,6 +25,8 @@ export interface AttemptOwner {
   remap(r: Attempt): void;
   triesExhausted(reason: 'tries' | 'timeout'): void;
   readonly generation: number;
+  /** The nginx version the balancer follows (hints need 1.30). */
+  readonly nginx: string;
 }
 
 const FRESH = 0;
@@ -100,7 +102,7 @@ export class Attempt implements RequestState {
   /** @internal */ carried: readonly Placed[] | null = null;
   /** @internal */ passed: Passed | null = null;
   /** @internal */ generation: number;
-  /** @internal The session id this attempt asks for (`AttemptOptions.hint`), or null. */ readonly hint: string | null;
+  /** @internal The session id the next get asks for (`AttemptOptions.hint`, `setHint`), or null. */ hint: string | null;
   /** @internal The latest get returned the hinted server. */ fromHint = false;
   /** Tries left (nginx `pc->tries`): non-down primaries + non-down backups, capped by `tries`. */
   tries: number;
@@ -158,6 +160,16 @@ export class Attempt implements RequestState {
   /** True when the server the latest `next()` returned is the one the hint named. */
   get hinted(): boolean {
     return this.fromHint && this.#last !== null;
+  }
+
+  /**
+   * Replaces the hint that the following `next()` calls honour (`undefined` = none). nginx's sticky
+   * `learn` mode looks its session up again before every try (`ngx_http_upstream_sticky_get_peer`), so
+   * a session relearned by another request between two tries moves the next try: the session layer
+   * (`upstream-balancer/sticky`) calls this before each `next()`. Not with `nginx: '1.22'`.
+   */
+  setHint(hint: string | undefined): void {
+    this.hint = attemptHint({ hint }, this.#owner.nginx);
   }
 
   /** True once the attempt has ended (a release, or `next()` found nothing). */

@@ -16,7 +16,7 @@ import { type BalancerEvents, type ExhaustedReason, type StateCause, type TierNa
 import { markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
 import { Membership } from './membership';
 import { methodSpec } from './methods';
-import { type BalancerOptions, type Method, type ResolvedOptions, resolveOptions } from './options';
+import { type BalancerOptions, type Method, type NginxTarget, type ResolvedOptions, resolveOptions } from './options';
 import type { Peers } from './peers';
 import { type Passed, type RequestState, markTried } from './select/request';
 import type { Selector, Shortcut } from './select/selector';
@@ -135,6 +135,11 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
    * Starts one request: tried set, tries budget (primaries + backups neither down nor draining, capped
    * by `tries`), tier, hint. `key` is the hash key (hash methods) or the client address (ip-hash).
    */
+  /** The nginx version whose semantics this balancer follows (`BalancerOptions.nginx`). */
+  get nginx(): NginxTarget {
+    return this.options.nginx;
+  }
+
   attempt(key?: string, options?: AttemptOptions): Attempt {
     const p = this.#peers;
     const tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);

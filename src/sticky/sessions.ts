@@ -46,6 +46,8 @@ export interface StickyAttempt<S extends StickyServer = StickyServer> {
   skip(): void;
   release(): void;
   connected?(): void;
+  /** Replaces the hint of the following gets (the core's `Attempt.setHint`): learn mode's per-try lookup. */
+  setHint?(hint: string | undefined): void;
 }
 
 /** What the session layer needs of a Balancer (the core's `Balancer` fits): attempts of type `A`. */
@@ -264,6 +266,11 @@ export class StickyRequest<A extends StickyAttempt = StickyAttempt> implements S
 
   /** The next server (the hinted one when usable), or undefined when none is left. */
   next(): ServerOf<A> | undefined {
+    const owner = this.#owner;
+    if (owner.config.mode === 'learn' && this.id !== undefined && this.attempt.setHint !== undefined) {
+      // nginx looks the session up before every try, not once per request.
+      this.attempt.setHint(owner.store!.lookup(this.id));
+    }
     const server = this.attempt.next() as ServerOf<A> | undefined;
     this.#server = server;
     this.#current = server !== undefined;

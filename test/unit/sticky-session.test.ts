@@ -196,6 +196,33 @@ describe('learn mode', () => {
     expect(late.hint).toBeUndefined();
   });
 
+  it('looks the session up before every try: a session relearned between two tries moves the next one', () => {
+    const b = new Balancer({
+      servers: ['A', 'B', 'C'].map((id, i) => ({ id, address: `10.0.1.${i + 1}:80` })),
+      clock: new ManualClock(1_000_000).now,
+    });
+    const sticky = new StickySessions(b, LEARN, { storeClock: new ManualClock(0).now });
+    const r0 = sticky.request();
+    expect(r0.next()!.id).toBe('A');
+    r0.responseHeader(['sid=u1']);
+    r0.release();
+    const r2 = sticky.request({ cookie: 'sid=u1' });
+    expect(r2.next()!.id).toBe('A');
+    expect(r2.hinted).toBe(true);
+    // Meanwhile another request of the same session fails over and relearns u1 to its new server.
+    const r3 = sticky.request({ cookie: 'sid=u1' });
+    expect(r3.next()!.id).toBe('A');
+    r3.fail();
+    const moved = r3.next()!.id;
+    r3.responseHeader([]);
+    r3.release();
+    expect(r3.learned).toBe('reused');
+    // r2's retry follows the session to r3's server (the method alone would choose the other one).
+    r2.fail();
+    expect(r2.next()!.id).toBe(moved);
+    expect(r2.hinted).toBe(true);
+  });
+
   it('a request without a session and a response without one learns nothing', () => {
     const { sticky } = setup();
     const r = sticky.request({ cookie: 'other=1' });
