@@ -13,7 +13,7 @@
  * The head tree runs each row without a subscriber and with one on every `upstream-balancer:*`
  * channel (a handler that reads the message); the base tree (a commit before the channels) without.
  *
- *   node --import tsx bench/diagnostics.ts [--base <commit>] [--head <commit>|<dir>] [--rounds N]
+ *   node --import tsx bench/diagnostics.ts [--base <commit>] [--head <commit>|<dir>] [--rounds N] [--rows REGEX]
  *
  * `--base` defaults to HEAD, `--head` to this working tree (a directory is taken as a tree root:
  * `src/` and `node_modules` in it). A commit is extracted with `git archive` into
@@ -95,6 +95,8 @@ if (process.argv[2] === '--child') {
     return i < 0 ? undefined : (args[i + 1] ?? usage(`${name} needs a value`));
   };
   const rounds = Number(option('--rounds') ?? 5);
+  const only = option('--rows');
+  const rows = ROWS.filter((row) => only === undefined || new RegExp(only).test(row));
   if (!Number.isInteger(rounds) || rounds < 1) usage('--rounds must be a positive integer');
   const base = treeOf(option('--base') ?? 'HEAD');
   const headOption = option('--head');
@@ -108,7 +110,7 @@ if (process.argv[2] === '--child') {
     { key: 'head+sub', root: head.root, subscribed: true },
   ];
   for (let round = 0; round < rounds; round++) {
-    for (const row of ROWS) {
+    for (const row of rows) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();
       for (const side of order) record(`${row} ${side.key}`, once(side.root, row, side.subscribed));
     }
@@ -124,7 +126,7 @@ if (process.argv[2] === '--child') {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   const cell = (xs: number[]): string => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}) ns`;
   const ratio = (a: number[], b: number[]): string => `${(median(a) / median(b)).toFixed(2)} (${(Math.min(...a) / Math.min(...b)).toFixed(2)})`;
-  for (const row of ROWS) {
+  for (const row of rows) {
     const [b, h, s] = ['base', 'head', 'head+sub'].map((k) => results.get(`${row} ${k}`)!) as [number[], number[], number[]];
     console.log(`| ${row} n=8 | ${cell(b)} | ${cell(h)} | ${cell(s)} | ${ratio(h, b)} | ${ratio(s, h)} |`);
   }
@@ -162,6 +164,6 @@ if (process.argv[2] === '--child') {
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: node --import tsx bench/diagnostics.ts [--base <commit>] [--head <commit>|<dir>] [--rounds N]`);
+  console.error(`${message}\nusage: node --import tsx bench/diagnostics.ts [--base <commit>] [--head <commit>|<dir>] [--rounds N] [--rows REGEX]`);
   process.exit(2);
 }

@@ -80,7 +80,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     this.options = resolved;
     this.name = resolved.name;
     this.method = resolved.method;
-    this.clock = resolved.clock === monotonicClock ? monotonicClock : this.#guarded(resolved.clock);
+    this.clock = resolved.clock === monotonicClock ? monotonicClock : guardedClock(this, resolved.clock);
     this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, nginx: resolved.nginx, tuning: resolved.tuning });
     this.#selector.validate(resolved.servers);
     this.members = new Membership(resolved, this.#selector, this);
@@ -90,42 +90,9 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     this.#pickRequest = new PickRequest(this.clock, this.#peers.primary);
   }
 
-  /**
-   * The caller's clock, read once now (a clock that throws or returns anything but a finite number
-   * is refused here), then guarded (clock.ts `guardClock`): later faults are reported as one `fault`
-   * event per microtask, or one process warning when nobody listens.
-   */
-  #guarded(clock: () => number): () => number {
-    let first: unknown;
-    try {
-      first = clock();
-    } catch (error) {
-      throw new InvalidOptionError('clock', `Expected \`clock\` to return milliseconds, but it threw: ${String(error)}`, clock);
-    }
-    if (typeof first !== 'number' || !Number.isFinite(first)) {
-      throw new InvalidOptionError('clock', `Expected \`clock\` to return a finite number of milliseconds, got ${show(first)}`, first);
-    }
-    let pending = false;
-    let warned = false;
-    return guardClock(clock, first, (fault) => {
-      if (pending) return;
-      pending = true;
-      queueMicrotask(() => {
-        pending = false;
-        const what = fault.kind === 'threw' ? `threw (${String(fault.error)})` : `returned ${show(fault.reading)}`;
-        const error = new UpstreamError(
-          'ERR_UPSTREAM_CLOCK',
-          `The clock of upstream ${show(this.name)} ${what}; its last good reading was used`,
-          fault.kind === 'threw' ? fault.error : fault.reading,
-          fault.kind === 'threw' ? { cause: fault.error } : undefined,
-        );
-        if (isObserved(this, 'fault')) emitSafely(this, 'fault', error);
-        else if (!warned) {
-          warned = true;
-          process.emitWarning(error.message, { code: error.code });
-        }
-      });
-    });
+  /** The nginx version whose semantics this balancer follows (`BalancerOptions.nginx`). */
+  get nginx(): NginxTarget {
+    return this.options.nginx;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -135,11 +102,6 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
    * Starts one request: tried set, tries budget (primaries + backups neither down nor draining, capped
    * by `tries`), tier, hint. `key` is the hash key (hash methods) or the client address (ip-hash).
    */
-  /** The nginx version whose semantics this balancer follows (`BalancerOptions.nginx`). */
-  get nginx(): NginxTarget {
-    return this.options.nginx;
-  }
-
   attempt(key?: string, options?: AttemptOptions): Attempt {
     const p = this.#peers;
     const tries = p.primary.tries + (p.backup === null ? 0 : p.backup.tries);
@@ -356,4 +318,42 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     rec.lastState = to;
     if (isObserved(this, 'state')) emitSafely(this, 'state', rec, from, to, cause);
   }
+}
+
+/**
+ * The caller's clock, read once now (a clock that throws or returns anything but a finite number
+ * is refused here), then guarded (clock.ts `guardClock`): later faults are reported as one `fault`
+ * event per microtask, or one process warning when nobody listens.
+ */
+function guardedClock(owner: Selection, clock: () => number): () => number {
+  let first: unknown;
+  try {
+    first = clock();
+  } catch (error) {
+    throw new InvalidOptionError('clock', `Expected \`clock\` to return milliseconds, but it threw: ${String(error)}`, clock);
+  }
+  if (typeof first !== 'number' || !Number.isFinite(first)) {
+    throw new InvalidOptionError('clock', `Expected \`clock\` to return a finite number of milliseconds, got ${show(first)}`, first);
+  }
+  let pending = false;
+  let warned = false;
+  return guardClock(clock, first, (fault) => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      const what = fault.kind === 'threw' ? `threw (${String(fault.error)})` : `returned ${show(fault.reading)}`;
+      const error = new UpstreamError(
+        'ERR_UPSTREAM_CLOCK',
+        `The clock of upstream ${show(owner.name)} ${what}; its last good reading was used`,
+        fault.kind === 'threw' ? fault.error : fault.reading,
+        fault.kind === 'threw' ? { cause: fault.error } : undefined,
+      );
+      if (isObserved(owner, 'fault')) emitSafely(owner, 'fault', error);
+      else if (!warned) {
+        warned = true;
+        process.emitWarning(error.message, { code: error.code });
+      }
+    });
+  });
 }
