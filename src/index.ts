@@ -19,6 +19,8 @@ export { ManualClock, monotonicClock, wholeSeconds, seededRandom } from './clock
 export { UpstreamError, InvalidOptionError, AttemptStateError, ConfigError, isUpstreamError } from './errors';
 export { DEFAULT_CHECK, DEFAULT_NGINX_TARGET, DEFAULT_SERVER, METHODS, NGINX_TARGETS } from './options';
 export { crc32 } from './select/crc32';
+export { DIAGNOSTICS_CHANNELS } from './events';
+export { peerName, sessionId } from './session-id';
 export { ketamaPoints } from './select/consistent-hash';
 
 export type { BalancerSnapshot, ServerPatch, BalancerService } from './balancer';
@@ -28,7 +30,8 @@ export type { UpstreamTarget, ConnectOptionsFor } from './target';
 export type { CheckTimers, NginxTarget } from './options';
 export type { Clock } from './clock';
 export type { ErrorCode } from './errors';
-export type { BalancerEvents, StateCause, TierName, ExhaustedReason } from './events';
+export type { BalancerEvents, BalancerDiagnostics, StateCause, TierName, ExhaustedReason } from './events';
+export type { StartOptions, CloseOptions } from './lifecycle';
 export type { DnsError } from './resolve/dns';
 export type {
   BalancerOptions, ServerOptions, CheckOptions, CheckFunction, CheckTarget, BuiltinCheckType, HttpStatusClass, Method,

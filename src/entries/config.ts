@@ -9,7 +9,7 @@
 
 export { Balancer } from './balancer';
 export { fromNginxOptions } from '../config/from-nginx';
-export { parseUpstreams, parseConfig, balancerOptionsFromNginx } from '../config/nginx';
+export { parseUpstreams, parseConfig, balancerOptionsFromNginx, upstreamFromNginx } from '../config/nginx';
 export { formatUpstream } from '../config/format';
 export { explain, renderExplanation } from '../config/explain';
 export { simulate, renderSimulation, parseFailureWindow } from '../config/simulate';
@@ -25,7 +25,7 @@ export type { ParseOptions, UpstreamConfig, ConfigWarning, ConfigResult } from '
 export type { IncludePolicy, UpstreamResolveConfig, ResolverConfig, ResolveServerConfig } from '../config/types';
 export type { FormatOptions } from '../config/format';
 export type { Explanation, UpstreamExplanation, ServerExplanation, Finding } from '../config/explain';
-export type { SimulateOptions, SimulationResult, SimulatedConnection, FailureWindow } from '../config/simulate';
+export type { SimulateOptions, SimulationResult, SimulatedConnection, SimulatedSessions, FailureWindow } from '../config/simulate';
 export type { NameResolverOptions, NameResolverEnv } from '../resolve/resolver';
 export type { NameLine } from '../resolve/peers';
 export type { DnsClient, AddressRecord, ServiceRecord, DnsFailure, NodeDnsOptions } from '../resolve/dns';

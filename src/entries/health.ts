@@ -10,3 +10,4 @@ export { probeFor, PROBES } from '../health/probes/index';
 
 export type { Probe, ProbeResult } from '../health/probes/index';
 export type { CheckHost, CheckerEnv, CheckPhase } from '../health/checker';
+export type { StartOptions, CloseOptions } from '../lifecycle';
