@@ -16,7 +16,7 @@ import type { Server, ServerRecord } from './server';
 import type { Tier } from './tier';
 import { type Passed, type Placed, type RequestState, recycleTried } from './select/request';
 
-/** What an Attempt needs from its Balancer. @internal */
+/** What an Attempt needs from its Balancer (the library's own protocol: no entry exports it). */
 export interface AttemptOwner {
   readonly clock: () => number;
   getFor(r: Attempt): ServerRecord | undefined;

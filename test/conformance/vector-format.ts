@@ -102,13 +102,18 @@ export function vectorDir(series: string): string {
 
 /** Reads every `*.json` vector in `dir`, sorted by file name. */
 export function loadVectors(dir = VECTOR_DIR): Array<{ file: string; vector: Vector }> {
+  return loadJsonVectors<Vector>(dir);
+}
+
+/** Reads every `*.json` file in `dir` as a vector of type `V`, sorted by file name (none: a missing directory). */
+export function loadJsonVectors<V>(dir: string): Array<{ file: string; vector: V }> {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
   } catch {
     return [];
   }
-  return names.map((file) => ({ file, vector: JSON.parse(readFileSync(join(dir, file), 'utf8')) as Vector }));
+  return names.map((file) => ({ file, vector: JSON.parse(readFileSync(join(dir, file), 'utf8')) as V }));
 }
 
 /**
@@ -118,16 +123,59 @@ export function loadVectors(dir = VECTOR_DIR): Array<{ file: string; vector: Vec
  */
 export function formatVector(v: { servers: readonly object[]; steps: readonly object[] }): string {
   const { servers, steps, ...head } = v;
-  const lines = ['{'];
-  for (const [k, val] of Object.entries(head)) lines.push(`  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
-  lines.push('  "servers": [');
-  servers.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < servers.length - 1 ? ',' : ''}`));
-  lines.push('  ],');
-  lines.push('  "steps": [');
-  steps.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < steps.length - 1 ? ',' : ''}`));
-  lines.push('  ]');
-  lines.push('}');
+  const lines = ['{', ...headLines(head), ...jsonList('servers', servers, '  ', true), ...jsonList('steps', steps, '  ', false), '}'];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A vector with its steps per nginx version (the http and sticky suites) as committed: the head
+ * fields, `servers` one per line, then `nginx` with each version's steps one per line, versions in
+ * ascending order (`1.22.1` before `1.30.4`).
+ */
+export function formatVersionedVector(v: { servers: readonly object[]; nginx: Record<string, readonly object[]> }): string {
+  const { servers, nginx, ...head } = v;
+  const versions = Object.keys(nginx).sort(compareVersions);
+  const lines = ['{', ...headLines(head), ...jsonList('servers', servers, '  ', true), '  "nginx": {'];
+  versions.forEach((version, i) => lines.push(...jsonList(version, nginx[version]!, '    ', i < versions.length - 1)));
+  lines.push('  }', '}');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Each head field on a line of its own, each followed by a comma. */
+const headLines = (head: object): string[] => Object.entries(head).map(([k, val]) => `  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
+
+/** `"name": [` then one item per line, then `]` (with a comma when `more` follows). */
+function jsonList(name: string, items: readonly object[], indent: string, more: boolean): string[] {
+  const lines = [`${indent}${JSON.stringify(name)}: [`];
+  items.forEach((item, i) => lines.push(`${indent}  ${JSON.stringify(item)}${i < items.length - 1 ? ',' : ''}`));
+  lines.push(`${indent}]${more ? ',' : ''}`);
+  return lines;
+}
+
+/** Orders `1.22.1` before `1.30.4` (numerically, part by part). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * The tries of one http request as the http and sticky suites write them in a step's line:
+ * `A:reset=502,B:200` (the upstream status after `=` only where it differs from the answer), then
+ * `NOLIVE` when nginx found no live upstream after them.
+ */
+export function describeHttpTries(step: { tried: readonly string[]; answers: readonly string[]; upstreamStatus: readonly number[]; nolive: boolean }): string {
+  const parts = step.tried.map((id, i) => {
+    const answer = step.answers[i];
+    const status = step.upstreamStatus[i];
+    return String(status) === answer ? `${id}:${answer}` : `${id}:${answer}=${status}`;
+  });
+  if (step.nolive) parts.push('NOLIVE');
+  return parts.join(',');
 }
 
 /**

@@ -2,34 +2,13 @@
  * The status page of balancers without active checks (src/status/rows.ts, handler.ts): the json,
  * csv and html pages list every server where the module would answer 500, the `servers` option
  * chooses the rows, and the handler serves every format. Requests go through a fake response: no
- * socket.
+ * socket (`../status-request.ts`).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
 import { formatStatus, statusHandler, type StatusServers } from '../../src/status';
-
-/** What one request gets from a handler (the page is small: answered at once). */
-function ask(handler: ReturnType<typeof statusHandler>, target: string): { code: number; type: string; body: string } {
-  let code = 0;
-  let type = '';
-  let body = '';
-  const res = {
-    destroyed: false,
-    headersSent: false,
-    writeHead(c: number, headers: Record<string, string | number>) {
-      code = c;
-      type = String(headers['content-type']);
-      this.headersSent = true;
-    },
-    end(chunk?: string) {
-      if (chunk !== undefined) body += chunk;
-    },
-  };
-  handler({ method: 'GET', url: target } as IncomingMessage, res as unknown as ServerResponse);
-  return { code, type, body };
-}
+import { askStatus as ask } from '../status-request';
 
 /** A balancer without checks: a failed primary (unavail), a draining one, an admin-down one and a backup. */
 function plain(): Balancer {
@@ -112,20 +91,20 @@ describe('statusHandler without checks', () => {
   it('serves every format with 200 (the module answered 500)', () => {
     const handler = statusHandler([plain()]);
     const html = ask(handler, '/');
-    expect([html.code, html.type]).toEqual([200, 'text/html']);
+    expect([html.code, html.contentType]).toEqual([200, 'text/html']);
     expect(html.body).toBe(formatStatus(plain().snapshot(), 'html'));
-    expect(ask(handler, '/?format=csv')).toEqual({ code: 200, type: 'text/plain', body: PLAIN_CSV });
+    expect(ask(handler, '/?format=csv')).toEqual({ code: 200, contentType: 'text/plain', body: PLAIN_CSV });
     const json = ask(handler, '/?format=json&status=up');
-    expect([json.code, json.type, JSON.parse(json.body).servers.total]).toEqual([200, 'application/json', 3]);
+    expect([json.code, json.contentType, JSON.parse(json.body).servers.total]).toEqual([200, 'application/json', 3]);
     const prom = ask(handler, '/?format=prometheus');
-    expect([prom.code, prom.type]).toEqual([200, 'text/plain; version=0.0.4']);
+    expect([prom.code, prom.contentType]).toEqual([200, 'text/plain; version=0.0.4']);
     expect(prom.body).toContain('upstream_balancer_server_state{upstream="smtp",server="10.0.0.1:25",state="unavail"} 1\n');
     expect(prom.body).toContain('upstream_balancer_server_failures_total{upstream="smtp",server="10.0.0.1:25"} 1\n');
   });
 
   it('answers the module\'s 500 only when there is no row at all; prometheus has its families even then', () => {
     const none = ask(statusHandler([]), '/?format=json');
-    expect(none).toEqual({ code: 500, type: 'text/plain', body: "can not find any check server, make sure you've added the check servers\n" });
+    expect(none).toEqual({ code: 500, contentType: 'text/plain', body: "can not find any check server, make sure you've added the check servers\n" });
     const onlyChecked = ask(statusHandler([plain()], { servers: 'checked' }), '/?format=csv');
     expect(onlyChecked.code).toBe(500);
     const prom = ask(statusHandler([]), '/?format=prometheus');
@@ -136,7 +115,7 @@ describe('statusHandler without checks', () => {
 
   it('answers 500 with the fixed text when two balancers would be one series, and takes a prefix', () => {
     const twins = [new Balancer({ servers: [{ address: '10.0.0.1:25' }] }), new Balancer({ servers: [{ address: '10.0.0.2:25' }] })];
-    expect(ask(statusHandler(twins), '/?format=prometheus')).toEqual({ code: 500, type: 'text/plain', body: 'status unavailable\n' });
+    expect(ask(statusHandler(twins), '/?format=prometheus')).toEqual({ code: 500, contentType: 'text/plain', body: 'status unavailable\n' });
     expect(ask(statusHandler(twins), '/?format=csv').code).toBe(200); // the module's pages have no series
     expect(ask(statusHandler([plain()], { prefix: 'mail_' }), '/?format=prometheus').body).toContain('\nmail_server_conns{upstream="smtp",server="10.0.0.1:25"} 0\n');
   });

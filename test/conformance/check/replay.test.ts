@@ -11,12 +11,12 @@
  *   the recorded request targets; code, content type and body must equal the module's.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/clock';
 import { Balancer, parseUpstreams, statusHandler } from '../../../src/index';
 import { resolveCheck, type BalancerOptions, type CheckTimers } from '../../../src/options';
 import type { StatusFormat } from '../../../src/status';
+import { askStatus as ask } from '../../status-request';
 import { describeCheckStep, loadCheckVectors, type CheckVector, type PeerState, type VectorPeer } from './format';
 
 const vectors = loadCheckVectors();
@@ -57,32 +57,6 @@ function timerQueue(clock: ManualClock): CheckTimers & { runNext(): Promise<bool
       return true;
     },
   };
-}
-
-/** What one request gets from a `statusHandler`, without a socket. */
-function ask(handler: ReturnType<typeof statusHandler>, target: string): { code: number; contentType: string; body: string } {
-  let code = 0;
-  let contentType = '';
-  let body = '';
-  const res = {
-    destroyed: false,
-    headersSent: false,
-    writeHead(c: number, headers: Record<string, string | number>) {
-      code = c;
-      contentType = String(headers['content-type']);
-      this.headersSent = true;
-    },
-    write(chunk: string) {
-      body += chunk;
-      return true;
-    },
-    end(chunk?: string) {
-      if (chunk !== undefined) body += chunk;
-    },
-    once() {},
-  };
-  handler({ method: 'GET', url: target } as IncomingMessage, res as unknown as ServerResponse);
-  return { code, contentType, body };
 }
 
 const stepCount = vectors.reduce((n, { vector }) => n + vector.peers.reduce((m, p) => m + p.steps.length, 0), 0);

@@ -6,10 +6,9 @@
  * each step for readable diffs; no I/O beyond the vector directory.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NextUpstreamCondition } from '../../../src/index';
-import { VECTOR_DIR, type VectorServer } from '../vector-format';
+import { describeHttpTries, formatVersionedVector, loadJsonVectors, VECTOR_DIR, type VectorServer } from '../vector-format';
 import type { RecordedAnswer } from './outcomes';
 import type { Answer } from './scenarios';
 
@@ -89,46 +88,11 @@ export interface HttpVector {
 
 /** Reads every vector in `dir`, sorted by file name. */
 export function loadHttpVectors(dir = HTTP_VECTOR_DIR): Array<{ file: string; vector: HttpVector }> {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
-  } catch {
-    return [];
-  }
-  return names.map((file) => ({ file, vector: JSON.parse(readFileSync(join(dir, file), 'utf8')) as HttpVector }));
+  return loadJsonVectors<HttpVector>(dir);
 }
 
 /** A vector as committed: the head fields, then one server and one step per line. */
-export function formatHttpVector(v: HttpVector): string {
-  const { servers, nginx, ...head } = v;
-  const lines = ['{'];
-  for (const [k, val] of Object.entries(head)) lines.push(`  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
-  lines.push('  "servers": [');
-  servers.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < servers.length - 1 ? ',' : ''}`));
-  lines.push('  ],');
-  lines.push('  "nginx": {');
-  const versions = Object.keys(nginx).sort(compareVersions);
-  versions.forEach((version, vi) => {
-    lines.push(`    ${JSON.stringify(version)}: [`);
-    const steps = nginx[version]!;
-    steps.forEach((s, i) => lines.push(`      ${JSON.stringify(s)}${i < steps.length - 1 ? ',' : ''}`));
-    lines.push(`    ]${vi < versions.length - 1 ? ',' : ''}`);
-  });
-  lines.push('  }');
-  lines.push('}');
-  return `${lines.join('\n')}\n`;
-}
-
-/** Orders `1.22.1` before `1.30.4` (numerically, part by part). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
+export const formatHttpVector = (v: HttpVector): string => formatVersionedVector(v);
 
 /**
  * One line per step, without the log: `#3 GET A:reset=502,B:200 =>200 B`, `#4 POST A:hang=504 =>504`,
@@ -136,13 +100,7 @@ export function compareVersions(a: string, b: string): number {
  */
 export function describeHttpStep(step: HttpStep): string {
   if (step.op !== 'request') return `${step.op} ${step.server}`;
-  const parts = step.tried.map((id, i) => {
-    const answer = step.answers[i];
-    const status = step.upstreamStatus[i];
-    return String(status) === answer ? `${id}:${answer}` : `${id}:${answer}=${status}`;
-  });
-  if (step.nolive) parts.push('NOLIVE');
-  let text = `#${step.n} ${step.method}${step.method !== 'GET' && !step.body ? '(no body)' : ''} ${parts.join(',')} =>${step.status}`;
+  let text = `#${step.n} ${step.method}${step.method !== 'GET' && !step.body ? '(no body)' : ''} ${describeHttpTries(step)} =>${step.status}`;
   if (step.from !== null) text += ` ${step.from}`;
   if (!step.complete) text += ' truncated';
   return text;

@@ -9,9 +9,8 @@
  * directory.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VECTOR_DIR } from '../vector-format';
+import { describeHttpTries, formatVersionedVector, loadJsonVectors, VECTOR_DIR } from '../vector-format';
 import type { Answer } from './scenarios';
 
 /** Where the sticky vectors live. */
@@ -98,33 +97,11 @@ export interface StickyVector {
 
 /** Reads every vector in `dir`, sorted by file name. */
 export function loadStickyVectors(dir = STICKY_VECTOR_DIR): Array<{ file: string; vector: StickyVector }> {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
-  } catch {
-    return [];
-  }
-  return names.map((file) => ({ file, vector: JSON.parse(readFileSync(join(dir, file), 'utf8')) as StickyVector }));
+  return loadJsonVectors<StickyVector>(dir);
 }
 
 /** A vector as committed: the head fields, then one server and one step per line. */
-export function formatStickyVector(v: StickyVector): string {
-  const { servers, nginx, ...head } = v;
-  const lines = ['{'];
-  for (const [k, val] of Object.entries(head)) lines.push(`  ${JSON.stringify(k)}: ${JSON.stringify(val)},`);
-  lines.push('  "servers": [');
-  servers.forEach((s, i) => lines.push(`    ${JSON.stringify(s)}${i < servers.length - 1 ? ',' : ''}`));
-  lines.push('  ],', '  "nginx": {');
-  const versions = Object.keys(nginx).sort();
-  versions.forEach((version, vi) => {
-    lines.push(`    ${JSON.stringify(version)}: [`);
-    const steps = nginx[version]!;
-    steps.forEach((s, i) => lines.push(`      ${JSON.stringify(s)}${i < steps.length - 1 ? ',' : ''}`));
-    lines.push(`    ]${vi < versions.length - 1 ? ',' : ''}`);
-  });
-  lines.push('  }', '}');
-  return `${lines.join('\n')}\n`;
-}
+export const formatStickyVector = (v: StickyVector): string => formatVersionedVector(v);
 
 /**
  * One line per step, the Date left out (the replay checks `expires=` against it separately):
@@ -134,16 +111,10 @@ export function describeStickyStep(step: StickyStep): string {
   if (step.op === 'release') return `release #${step.n}`;
   if (step.op === 'wait') return `wait ${step.ms}ms`;
   if (step.op !== 'request') return `${step.op} ${step.server}`;
-  const parts = step.tried.map((id, i) => {
-    const answer = step.answers[i];
-    const status = step.upstreamStatus[i];
-    return String(status) === answer ? `${id}:${answer}` : `${id}:${answer}=${status}`;
-  });
-  if (step.nolive) parts.push('NOLIVE');
   const sent = [step.args !== null ? `?${step.args}` : '', step.cookie !== null ? `cookie[${step.cookie}]` : '', step.backendCookie !== null ? `backend[${step.backendCookie}]` : '', step.hold !== null ? `hold-${step.hold}` : '']
     .filter(Boolean)
     .join(' ');
-  let text = `#${step.n}${sent ? ` ${sent}` : ''} ${parts.join(',')} =>${step.status}`;
+  let text = `#${step.n}${sent ? ` ${sent}` : ''} ${describeHttpTries(step)} =>${step.status}`;
   if (step.from !== null) text += ` ${step.from}`;
   text += ` set[${step.setCookie.join(' | ')}]`;
   return text;
