@@ -1,8 +1,9 @@
 /**
- * What the recorders (`recorder.ts`, `methods/record.ts`, `http/record.ts`) put around nginx to
- * observe it: TCP backends that write a line naming themselves on accept, stream clients that read
- * that line through nginx, an incremental log reader (`LogTail`) and the access log lines nginx
- * writes at session end.
+ * What the recorders (`recorder.ts`, `methods/record.ts`, `http/record.ts`, `sticky/record.ts`) put
+ * around nginx to observe it: backends that can stop and start listening (`ListeningBackend`; the
+ * stream one writes a line naming itself on accept), stream clients that read that line through
+ * nginx, an incremental log reader (`LogTail`), the access log lines nginx writes at session end,
+ * and the retry of a recording that was too slow to measure cleanly (`TimingError`).
  *
  * Every server and socket is registered with `nginx-process.ts`, so all are closed on exit.
  * Cost: a backend stop probes its port until refused (~ms); a client is one connection; the access
@@ -30,32 +31,35 @@ export function refused(port: number, host = '127.0.0.1'): Promise<boolean> {
 }
 
 /**
- * A node:net server that writes `answer` and a newline on accept and keeps the connection until
- * either side closes it (anything the client sends, such as a ClientHello, is read and ignored).
- * It can stop listening and start again on the same address.
+ * A node:net server on `host:port` that can stop listening and start again on the same address;
+ * what it does with each connection is its subclass's `serve`. Every socket is tracked and closed
+ * by `destroy`. The base of every recorder's backends (stream here, http in `http-io.ts`).
  */
-export class Backend {
+export abstract class ListeningBackend {
   #server: net.Server | undefined;
   readonly #sockets = new Set<net.Socket>();
 
   constructor(
-    readonly answer: string,
+    /** The backend's name in error messages. */
+    readonly name: string,
     readonly port: number,
     readonly host = '127.0.0.1',
   ) {}
+
+  /** Handles one accepted connection (already tracked). */
+  protected abstract serve(socket: net.Socket): void;
 
   get listening(): boolean {
     return this.#server !== undefined;
   }
 
   async start(): Promise<void> {
-    if (this.#server) throw new Error(`backend ${this.answer} is already listening`);
+    if (this.#server) throw new Error(`backend ${this.name} is already listening`);
     const server = net.createServer((socket) => {
       track(socket);
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
-      socket.on('data', () => {});
-      socket.write(`${this.answer}\n`);
+      this.serve(socket);
     });
     try {
       await listen(server, this.port, this.host);
@@ -69,14 +73,14 @@ export class Backend {
   /** Stops listening (open connections stay) and waits until a connect is refused. */
   async stop(): Promise<void> {
     const server = this.#server;
-    if (!server) throw new Error(`backend ${this.answer} is not listening`);
+    if (!server) throw new Error(`backend ${this.name} is not listening`);
     this.#server = undefined;
     closeServer(server);
     for (let i = 0; i < 50; i++) {
       if (await refused(this.port, this.host)) return;
       await sleep(2);
     }
-    throw new Error(`backend ${this.answer} still accepts connections on ${this.host}:${this.port} after stop`);
+    throw new Error(`backend ${this.name} still accepts connections on ${this.host}:${this.port} after stop`);
   }
 
   /** Closes its connections and its listener. */
@@ -84,6 +88,25 @@ export class Backend {
     for (const s of this.#sockets) s.destroy();
     if (this.#server) closeServer(this.#server);
     this.#server = undefined;
+  }
+}
+
+/**
+ * A stream backend: writes `answer` and a newline on accept and keeps the connection until either
+ * side closes it (anything the client sends, such as a ClientHello, is read and ignored).
+ */
+export class Backend extends ListeningBackend {
+  constructor(
+    readonly answer: string,
+    port: number,
+    host = '127.0.0.1',
+  ) {
+    super(answer, port, host);
+  }
+
+  protected serve(socket: net.Socket): void {
+    socket.on('data', () => {});
+    socket.write(`${this.answer}\n`);
   }
 }
 
@@ -242,5 +265,29 @@ export class AccessLog<E> {
 
   close(): void {
     this.#tail.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Timing
+
+/** A measurement that could not be made cleanly (timing), as opposed to nginx behaving differently. */
+export class TimingError extends Error {}
+
+/**
+ * Runs `record` until it returns, again (at most `attempts` times in all) after a TimingError,
+ * saying on stderr why; any other error, or the last TimingError, is thrown.
+ */
+export async function retryOnTiming<T>(what: string, record: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await record();
+    } catch (err) {
+      if (err instanceof TimingError && attempt < attempts) {
+        process.stderr.write(`${what}${err.message}; recording again\n`);
+        continue;
+      }
+      throw err;
+    }
   }
 }

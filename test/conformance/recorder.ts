@@ -24,8 +24,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findBinary, freePort, mainContext, Nginx, pool, releasePort, runMain, takeNginxFlag, type NginxBinary } from './nginx-process';
-import { AccessLog, Backend, parseMs, streamClient } from './recorder-io';
+import { findBinary, freePort, mainContext, Nginx, pool, releasePort, runMain, type NginxBinary } from './nginx-process';
+import { parseRecorderArgs } from './recorder-cli';
+import { AccessLog, Backend, parseMs, retryOnTiming, streamClient, TimingError } from './recorder-io';
 import { SCENARIOS, type Scenario } from './rr-scenarios';
 import { serverLine, vectorServer } from './scenario-server';
 import { describeStep, formatVector, loadVectors, vectorDir, type ConnectStep, type Step, type Vector, type VectorServer } from './vector-format';
@@ -39,9 +40,6 @@ const UPSTREAM = 'u';
 /** Canonical addresses written into vectors: server i is 127.0.0.1:(20001 + i), nginx listens on 20000. */
 const CANONICAL_BASE = 20000;
 const IO_TIMEOUT_MS = 3000;
-
-/** A measurement that could not be made cleanly (timing), as opposed to nginx behaving differently. */
-class TimingError extends Error {}
 
 // ------------------------------------------------------------------------------------------------
 // nginx configuration
@@ -308,55 +306,15 @@ function compare(expected: Vector, actual: Vector): string[] {
   return out;
 }
 
-async function recordWithRetry(sc: Scenario, binary: NginxBinary): Promise<Vector> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await runScenario(sc, binary);
-    } catch (err) {
-      if (err instanceof TimingError && attempt < 3) {
-        process.stderr.write(`${sc.name} (nginx ${binary.version}): ${err.message}; recording again\n`);
-        continue;
-      }
-      throw err;
-    }
-  }
-}
+const recordWithRetry = (sc: Scenario, binary: NginxBinary): Promise<Vector> =>
+  retryOnTiming(`${sc.name} (nginx ${binary.version}): `, () => runScenario(sc, binary));
 
 const USAGE = 'usage: npx tsx test/conformance/recorder.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]';
 
 async function main(argv: string[]): Promise<number> {
-  let check = false;
-  let jobs = 4;
-  const names: string[] = [];
-  let series;
-  try {
-    series = takeNginxFlag(argv);
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--check') check = true;
-    else if (a === '--jobs') jobs = Number(argv[++i]);
-    else if (a === '--list') {
-      for (const s of SCENARIOS) console.log(`${s.name}\t${s.description}`);
-      return 0;
-    } else if (a.startsWith('-')) {
-      console.error(`unknown option ${a}\n${USAGE}`);
-      return 2;
-    } else names.push(a);
-  }
-  if (!Number.isInteger(jobs) || jobs < 1) {
-    console.error('--jobs expects a positive integer');
-    return 2;
-  }
-  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
-  if (unknown.length > 0) {
-    console.error(`unknown scenario(s): ${unknown.join(', ')} (see --list)`);
-    return 2;
-  }
-  const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
+  const args = parseRecorderArgs(argv, { usage: USAGE, scenarios: SCENARIOS, defaultJobs: 4, listLine: (s) => `${s.name}\t${s.description}` });
+  if (typeof args === 'number') return args;
+  const { check, jobs, names, selected, series } = args;
   const binaries = series.map(findBinary);
   const versions = binaries.map((b) => b.version).join(' + ');
   const t0 = performance.now();

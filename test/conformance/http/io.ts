@@ -4,23 +4,16 @@
  * a raw HTTP/1.1 client that reads nginx's whole answer until nginx closes, and a reader of
  * nginx's error log that files each line under the request it names.
  *
- * Every server and socket is registered with `../nginx-process.ts`, so all are closed on exit.
+ * The listener, raw exchange and request paths are the shared ones of `../http-io.ts` and
+ * `../recorder-io.ts`; every server and socket is registered with `../nginx-process.ts`, so all are
+ * closed on exit.
  * Cost: O(bytes) per request; the error log is read incrementally.
  */
 
 import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { closeServer, listen, track } from '../nginx-process';
-import { LogTail, refused } from '../recorder-io';
+import { onWholeRequest, pathNumber, rawHttpExchange, requestHead, responseHead } from '../http-io';
+import { ListeningBackend, LogTail } from '../recorder-io';
 import { HEADER_CASES, type Answer, type HeaderCase } from './scenarios';
-
-/** The path of request `n`, and back. */
-export const requestPath = (n: number): string => `/n${n}`;
-const pathNumber = (path: string): number => {
-  const m = /^\/n(\d+)$/.exec(path);
-  if (!m) throw new Error(`unexpected request path ${JSON.stringify(path)}`);
-  return Number(m[1]);
-};
 
 const REASONS: Record<string, string> = {
   '200': 'OK', '403': 'Forbidden', '404': 'Not Found', '429': 'Too Many Requests', '500': 'Internal Server Error',
@@ -41,9 +34,7 @@ export interface Received {
  * then gives the next of `answers` (after them, `then`). Every response carries `X-Backend: id` and
  * closes the connection. It can stop listening and start again on the same port.
  */
-export class ScriptedBackend {
-  #server: net.Server | undefined;
-  readonly #sockets = new Set<net.Socket>();
+export class ScriptedBackend extends ListeningBackend {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #queue: Answer[];
   /** Every request received, in order. */
@@ -51,15 +42,12 @@ export class ScriptedBackend {
 
   constructor(
     readonly id: string,
-    readonly port: number,
+    port: number,
     answers: readonly Answer[],
     readonly then: Answer,
   ) {
+    super(id, port);
     this.#queue = [...answers];
-  }
-
-  get listening(): boolean {
-    return this.#server !== undefined;
   }
 
   /** Scripted answers not given yet. */
@@ -67,52 +55,14 @@ export class ScriptedBackend {
     return this.#queue;
   }
 
-  async start(): Promise<void> {
-    if (this.#server) throw new Error(`backend ${this.id} is already listening`);
-    const server = net.createServer((socket) => this.#accept(socket));
-    try {
-      await listen(server, this.port);
-    } catch (e) {
-      closeServer(server);
-      throw new Error(`cannot listen on 127.0.0.1:${this.port} (${(e as NodeJS.ErrnoException).code})`);
-    }
-    this.#server = server;
-  }
-
-  /** Stops listening (open connections stay) and waits until a connect is refused. */
-  async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) throw new Error(`backend ${this.id} is not listening`);
-    this.#server = undefined;
-    closeServer(server);
-    for (let i = 0; i < 50; i++) {
-      if (await refused(this.port)) return;
-      await sleep(2);
-    }
-    throw new Error(`backend ${this.id} still accepts connections on port ${this.port} after stop`);
-  }
-
   /** Closes its connections, timers and listener. */
-  destroy(): void {
+  override destroy(): void {
     for (const t of this.#timers) clearTimeout(t);
-    for (const s of this.#sockets) s.destroy();
-    if (this.#server) closeServer(this.#server);
-    this.#server = undefined;
+    super.destroy();
   }
 
-  #accept(socket: net.Socket): void {
-    track(socket);
-    this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
-    let data = '';
-    let done = false;
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      if (done) return;
-      data += chunk;
-      const path = wholeRequest(data);
-      if (path === null) return;
-      done = true;
+  protected serve(socket: net.Socket): void {
+    onWholeRequest(socket, wholeRequest, (path) => {
       const answer = this.#queue.length > 0 ? this.#queue.shift()! : this.then;
       const n = pathNumber(path);
       this.received.push({ n, answer });
@@ -156,15 +106,10 @@ export class ScriptedBackend {
 
 /** The request path once `data` holds a whole request (head and body), else null. */
 function wholeRequest(data: string): string | null {
-  const end = data.indexOf('\r\n\r\n');
-  if (end < 0) return null;
-  const lines = data.slice(0, end).split('\r\n');
-  const path = lines[0]!.split(' ')[1] ?? '';
-  const body = data.slice(end + 4);
-  const header = (name: string): string | undefined =>
-    lines.slice(1).find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
-  if (header('transfer-encoding')?.toLowerCase() === 'chunked') return /(^|\r\n)0\r\n\r\n$/.test(body) ? path : null;
-  return body.length >= Number(header('content-length') ?? 0) ? path : null;
+  const head = requestHead(data);
+  if (head === null) return null;
+  if (head.header('transfer-encoding')?.toLowerCase() === 'chunked') return /(^|\r\n)0\r\n\r\n$/.test(head.body) ? head.path : null;
+  return head.body.length >= Number(head.header('content-length') ?? 0) ? head.path : null;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -183,49 +128,23 @@ export interface ClientResult {
  * One request through nginx on 127.0.0.1:`port` (`Connection: close`), read until nginx closes;
  * rejects after `timeoutMs`.
  */
-export function httpRequest(port: number, method: string, path: string, body: string | null, timeoutMs: number): Promise<ClientResult> {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect({ port, host: '127.0.0.1' }));
-    let data = '';
-    let settled = false;
-    const timer = setTimeout(() => {
-      settled = true;
-      socket.destroy();
-      reject(new Error(`${method} ${path}: no complete answer through nginx on port ${port} within ${timeoutMs} ms (got ${JSON.stringify(data.slice(0, 200))})`));
-    }, timeoutMs);
-    socket.setEncoding('latin1');
-    socket.on('connect', () => {
-      const head = [`${method} ${path} HTTP/1.1`, 'Host: upstream-balancer.test', 'Connection: close'];
-      if (body !== null) head.push('Content-Type: text/plain', `Content-Length: ${body.length}`);
-      socket.write(`${head.join('\r\n')}\r\n\r\n${body ?? ''}`, 'latin1');
-    });
-    socket.on('data', (chunk: string) => (data += chunk));
-    socket.on('close', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(parseResponse(data));
-    });
-  });
+export async function httpRequest(port: number, method: string, path: string, body: string | null, timeoutMs: number): Promise<ClientResult> {
+  const head = [`${method} ${path} HTTP/1.1`, 'Host: upstream-balancer.test', 'Connection: close'];
+  if (body !== null) head.push('Content-Type: text/plain', `Content-Length: ${body.length}`);
+  return parseResponse(await rawHttpExchange(port, `${method} ${path}`, `${head.join('\r\n')}\r\n\r\n${body ?? ''}`, timeoutMs));
 }
 
 /** Reads what nginx sent: the status, `X-Backend`, and whether the body is whole. */
 function parseResponse(data: string): ClientResult {
-  const end = data.indexOf('\r\n\r\n');
-  if (end < 0) return { status: null, from: null, complete: false };
-  const lines = data.slice(0, end).split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
-  const headers = new Map<string, string>();
-  for (const l of lines.slice(1)) {
-    const colon = l.indexOf(':');
-    if (colon > 0) headers.set(l.slice(0, colon).toLowerCase(), l.slice(colon + 1).trim());
-  }
-  const body = data.slice(end + 4);
+  const response = responseHead(data);
+  if (response === null) return { status: null, from: null, complete: false };
+  const headers = new Map(response.headers.map(([name, value]) => [name, value.trim()]));
+  const { body } = response;
   let complete: boolean;
   if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') complete = /(^|\r\n)0\r\n\r\n$/.test(body);
   else if (/^\d+$/.test(headers.get('content-length') ?? '')) complete = body.length === Number(headers.get('content-length'));
   else complete = true;
-  return { status: m ? Number(m[1]) : null, from: headers.get('x-backend') ?? null, complete };
+  return { status: response.status, from: headers.get('x-backend') ?? null, complete };
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -2,19 +2,15 @@
  * A scenario as nginx runs it and as its vector's head records it: the `upstream u { }` block, the
  * proxying `location / { }` directives, the whole config for a scratch prefix, and the vector head
  * (canonical addresses: server i is 127.0.0.1:(20001 + i); the recorder runs the same config on free
- * ports). Pure functions of the scenario.
+ * ports; the config scaffolding is `../http-io.ts`'s). Pure functions of the scenario.
  */
 
 import { serverLine, vectorServer } from '../scenario-server';
 import type { HttpVector } from './format';
-import { mainContext, type NginxBinary } from '../nginx-process';
+import { canonical, httpNginxConf, UPSTREAM } from '../http-io';
+import type { NginxBinary } from '../nginx-process';
 import { READ_TIMEOUT_MS, type HttpScenario } from './scenarios';
 
-/** Upstream name; `$upstream_addr` shows it when no server was eligible. */
-export const UPSTREAM = 'u';
-/** Canonical addresses written into vectors: server i is 127.0.0.1:(20001 + i). */
-const CANONICAL_BASE = 20000;
-const canonical = (i: number): string => `127.0.0.1:${CANONICAL_BASE + 1 + i}`;
 
 export function upstreamBlock(sc: HttpScenario, address: (i: number) => string): string {
   return [`upstream ${UPSTREAM} {`, ...sc.servers.map((s, i) => `    ${serverLine(s, address(i))}`), '}'].join('\n');
@@ -32,22 +28,16 @@ export function proxyDirectives(sc: HttpScenario): string {
 
 /** The whole config: backends on `ports`, nginx on `listenPort`, everything else in `dir`. */
 export function nginxConf(dir: string, sc: HttpScenario, binary: NginxBinary, ports: number[], listenPort: number): string {
-  return `# written by test/conformance/http/record.ts for scenario ${sc.name} (nginx ${binary.version})
-${mainContext(binary, dir, 64)}http {
-    log_format rec '$request_uri|$status|$upstream_addr|$upstream_status|$msec|$request_time|$upstream_response_time';
-    access_log ${dir}/access.log rec;
-    client_body_temp_path ${dir}/client_body;
-    proxy_temp_path ${dir}/proxy;
-    fastcgi_temp_path ${dir}/fastcgi;
-    uwsgi_temp_path ${dir}/uwsgi;
-    scgi_temp_path ${dir}/scgi;
-    ${upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`).replace(/\n/g, '\n    ')}
-    server {
-        listen 127.0.0.1:${listenPort};
-        location / { ${proxyDirectives(sc)} }
-    }
-}
-`;
+  return httpNginxConf({
+    recorder: 'test/conformance/http/record.ts',
+    scenario: sc.name,
+    binary,
+    dir,
+    logFormat: '$request_uri|$status|$upstream_addr|$upstream_status|$msec|$request_time|$upstream_response_time',
+    upstream: upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`),
+    proxy: proxyDirectives(sc),
+    listenPort,
+  });
 }
 
 /** The vector's head: what was run, with every nginx default filled in. */

@@ -25,12 +25,14 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary, freePort, Nginx, pool, releasePort, runMain, SERIES, seriesOf, type NginxBinary, type Series } from '../nginx-process';
-import { AccessLog, parseMs } from '../recorder-io';
+import { findBinary, freePort, Nginx, pool, releasePort, runMain, SERIES, seriesOf, type NginxBinary } from '../nginx-process';
+import { checkSpan, headDiff as compareHeads, readTries, reportDrift, reportOrphans, requestPath, stepLinesDiff, versionDiff, type HttpLogEntry } from '../http-io';
+import { parseRecorderArgs } from '../recorder-cli';
+import { AccessLog, parseMs, retryOnTiming, TimingError } from '../recorder-io';
 import { describeHttpStep, formatHttpVector, HTTP_VECTOR_DIR, loadHttpVectors, type HttpStep, type HttpVector, type RequestStep } from './format';
-import { ErrorLog, httpRequest, requestPath, ScriptedBackend } from './io';
-import { nginxConf, UPSTREAM, vectorHead } from './nginx-conf';
-import { outcomeOf, type RecordedAnswer } from './outcomes';
+import { ErrorLog, httpRequest, ScriptedBackend } from './io';
+import { nginxConf, vectorHead } from './nginx-conf';
+import { outcomeOf } from './outcomes';
 import { READ_TIMEOUT_MS, SCENARIOS, type HttpScenario } from './scenarios';
 
 const IO_TIMEOUT_MS = 5000;
@@ -40,23 +42,13 @@ const IO_TIMEOUT_MS = 5000;
  */
 const MARGIN_MS = 30;
 
-/** A measurement that could not be made cleanly (timing), as opposed to nginx behaving differently. */
-class TimingError extends Error {}
-
 // ------------------------------------------------------------------------------------------------
 // Running one scenario on one nginx
 
-interface LogEntry {
+interface LogEntry extends HttpLogEntry {
   uri: string;
-  status: number;
-  addrs: string[];
-  upstreamStatus: string[];
-  /** nginx time at the end of the request, and at its start ($msec - $request_time), ms. */
-  endMs: number;
-  startMs: number;
   /** `$upstream_response_time` per entry, ms (0 for `-`). */
   responseMs: number[];
-  line: string;
 }
 
 async function runScenario(sc: HttpScenario, binary: NginxBinary): Promise<HttpStep[]> {
@@ -90,8 +82,7 @@ async function runScenario(sc: HttpScenario, binary: NginxBinary): Promise<HttpS
 
     const steps: HttpStep[] = [];
     let n = 0;
-    let firstStart = Infinity;
-    let lastEnd = 0;
+    const entries: LogEntry[] = [];
     for (const op of sc.script) {
       if (op.op !== 'request') {
         const b = backends.get(op.server);
@@ -107,8 +98,7 @@ async function runScenario(sc: HttpScenario, binary: NginxBinary): Promise<HttpS
         const body = op.method === 'GET' ? null : op.body ? `n=${n}\n` : '';
         const res = await httpRequest(listenPort, op.method, path, body, IO_TIMEOUT_MS);
         const e = await log.take((x) => x.uri === path, `${what} request ${n}`);
-        firstStart = Math.min(firstStart, e.startMs);
-        lastEnd = Math.max(lastEnd, e.endMs);
+        entries.push(e);
         const step = requestStep(what, n, op.method, op.body, e, res, backends, byAddress, listening, errors.take(n));
         checkTiming(what, sc, binary, step, e);
         steps.push(step);
@@ -119,10 +109,7 @@ async function runScenario(sc: HttpScenario, binary: NginxBinary): Promise<HttpS
     for (const b of backends.values()) {
       if (b.unused.length > 0) throw new Error(`${what}: ${b.id} never gave its scripted answers ${b.unused.join(', ')}: the scenario does not show what it says`);
     }
-    // No passive window may end during the scenario (the replay has no whole-second timeline).
-    const window = Math.min(...sc.servers.map((s) => s.failTimeout ?? 10));
-    const span = Math.floor(lastEnd / 1000) - Math.floor(firstStart / 1000);
-    if (span >= window) throw new TimingError(`${what}: the requests spanned ${span} s of nginx time, not less than fail_timeout=${window}s`);
+    checkSpan(what, sc.servers.map((s) => s.failTimeout), entries);
     ok = true;
     return steps;
   } catch (err) {
@@ -180,29 +167,11 @@ function requestStep(
   const fail = (why: string): never => {
     throw new Error(`${what} request ${n}: ${why} (${e.line}; client ${JSON.stringify(res)})`);
   };
-  const tried: string[] = [];
-  const answers: RecordedAnswer[] = [];
-  const upstreamStatus: number[] = [];
-  let nolive = false;
   if (e.addrs.length === 1 && e.addrs[0] === '-') fail('nginx did not try any server');
-  e.addrs.forEach((addr, i) => {
-    if (addr === UPSTREAM && i === e.addrs.length - 1) {
-      nolive = true;
-      if (e.upstreamStatus[i] !== '502') fail(`"no live upstreams" logged with status ${e.upstreamStatus[i]}`);
-      return;
-    }
-    const id = byAddress.get(addr) ?? fail(`unknown upstream address ${addr}`);
-    const got = backends.get(id)!.received.find((r) => r.n === n);
-    if (got === undefined && listening.get(id)) fail(`${id} was listening but has no record of the request`);
-    tried.push(id);
-    answers.push(got?.answer ?? 'refused');
-    upstreamStatus.push(Number(e.upstreamStatus[i]));
+  const { tried, answers, upstreamStatus, nolive } = readTries(n, e, res, byAddress, backends, fail);
+  tried.forEach((id, i) => {
+    if (answers[i] === 'refused' && listening.get(id)) fail(`${id} was listening but has no record of the request`);
   });
-  for (const [id, b] of backends) {
-    if (b.received.some((r) => r.n === n) && !tried.includes(id)) fail(`${id} received the request but nginx did not log it`);
-  }
-  if (res.status !== e.status) fail(`the client got status ${res.status}, nginx logged ${e.status}`);
-  if (res.from !== null && (nolive || res.from !== tried[tried.length - 1])) fail(`the client got ${res.from}'s response, not the last server's`);
   return { op: 'request', n, method, body, tried, answers, upstreamStatus, nolive, status: e.status, from: res.from, complete: res.complete, log };
 }
 
@@ -212,83 +181,30 @@ function requestStep(
 const HEAD_KEYS = ['context', 'config', 'proxy', 'nextUpstream', 'tries', 'timeout', 'readTimeout', 'refusing', 'notFailed', 'servers'] as const;
 
 /** Differences in what was run (the head), ignoring the description. */
-function headDiff(expected: Omit<HttpVector, 'nginx'>, actual: Omit<HttpVector, 'nginx'>): string[] {
-  const out: string[] = [];
-  for (const key of HEAD_KEYS) {
-    const a = JSON.stringify(expected[key]);
-    const b = JSON.stringify(actual[key]);
-    if (a !== b) out.push(`  ${key}: committed ${a}`, `  ${key}: recorded  ${b}`);
-  }
-  return out;
-}
+const headDiff = (expected: Omit<HttpVector, 'nginx'>, actual: Omit<HttpVector, 'nginx'>): string[] => compareHeads(HEAD_KEYS, expected, actual);
 
 /** A step's one-line form with its log, for diffs. */
 const stepLine = (s: HttpStep): string => (s.op === 'request' ? `${describeHttpStep(s)}  ${JSON.stringify(s.log)}` : describeHttpStep(s));
 
 function stepsDiff(version: string, expected: HttpStep[], actual: HttpStep[]): string[] {
   if (JSON.stringify(expected) === JSON.stringify(actual)) return [];
-  const exp = expected.map(stepLine);
-  const act = actual.map(stepLine);
-  const out = [`  nginx ${version} steps (- committed, + recorded):`];
-  for (let i = 0; i < Math.max(exp.length, act.length); i++) {
-    if (exp[i] === act[i]) out.push(`      ${exp[i]}`);
-    else {
-      if (exp[i] !== undefined) out.push(`    - ${exp[i]}`);
-      if (act[i] !== undefined) out.push(`    + ${act[i]}`);
-    }
-  }
-  return out;
+  return stepLinesDiff(version, expected.map(stepLine), actual.map(stepLine));
 }
 
-async function recordWithRetry(sc: HttpScenario, binary: NginxBinary): Promise<HttpStep[]> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await runScenario(sc, binary);
-    } catch (err) {
-      if (err instanceof TimingError && attempt < 3) {
-        process.stderr.write(`${err.message}; recording again\n`);
-        continue;
-      }
-      throw err;
-    }
-  }
-}
+const recordWithRetry = (sc: HttpScenario, binary: NginxBinary): Promise<HttpStep[]> => retryOnTiming('', () => runScenario(sc, binary));
 
 const USAGE = 'usage: npx tsx test/conformance/http/record.ts [--check] [--nginx 1.22|1.30|all] [--jobs N] [--list] [scenario...]';
 
 async function main(argv: string[]): Promise<number> {
-  let check = false;
-  let jobs = 6;
-  let which = 'all';
-  const names: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--check') check = true;
-    else if (a === '--jobs') jobs = Number(argv[++i]);
-    else if (a === '--nginx') which = argv[++i] ?? '';
-    else if (a === '--list') {
-      for (const s of SCENARIOS) console.log(`${s.name}\t${s.script.reduce((k, op) => k + (op.op === 'request' ? op.count : 0), 0)} requests\t${s.description}`);
-      return 0;
-    } else if (a.startsWith('-')) {
-      console.error(`unknown option ${a}\n${USAGE}`);
-      return 2;
-    } else names.push(a);
-  }
-  if (!Number.isInteger(jobs) || jobs < 1) {
-    console.error('--jobs expects a positive integer');
-    return 2;
-  }
-  if (which !== 'all' && !SERIES.includes(which as Series)) {
-    console.error(`--nginx expects 1.22, 1.30 or all\n${USAGE}`);
-    return 2;
-  }
-  const unknown = names.filter((x) => !SCENARIOS.some((s) => s.name === x));
-  if (unknown.length > 0) {
-    console.error(`unknown scenario(s): ${unknown.join(', ')} (see --list)`);
-    return 2;
-  }
-  const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
-  const binaries = (which === 'all' ? SERIES : [which as Series]).map(findBinary);
+  const args = parseRecorderArgs(argv, {
+    usage: USAGE,
+    scenarios: SCENARIOS,
+    defaultJobs: 6,
+    listLine: (s) => `${s.name}\t${s.script.reduce((k, op) => k + (op.op === 'request' ? op.count : 0), 0)} requests\t${s.description}`,
+  });
+  if (typeof args === 'number') return args;
+  const { check, jobs, names, selected, series } = args;
+  const binaries = series.map(findBinary);
   const t0 = performance.now();
   const runs = selected.flatMap((sc) => binaries.map((binary) => ({ sc, binary })));
   const recorded = await pool(runs, jobs, async ({ sc, binary }) => {
@@ -328,29 +244,10 @@ async function main(argv: string[]): Promise<number> {
       continue;
     }
     const diff = headDiff(c, vectorHead(sc));
-    for (const r of recorded.filter((x) => x.sc === sc)) {
-      const key = c.nginx[r.binary.version] !== undefined ? r.binary.version : Object.keys(c.nginx).find((v) => seriesOf(v) === r.binary.series);
-      if (key === undefined) {
-        diff.push(`  nginx ${r.binary.version}: no committed steps`);
-        continue;
-      }
-      if (key !== r.binary.version) console.log(`note ${sc.name}: committed with nginx ${key}, recorded with ${r.binary.version}`);
-      diff.push(...stepsDiff(r.binary.version, c.nginx[key]!, r.steps));
-    }
-    if (diff.length > 0) {
-      console.log(`DRIFT ${sc.name}:\n${diff.join('\n')}`);
-      drift++;
-    } else console.log(`ok ${sc.name}`);
+    for (const r of recorded.filter((x) => x.sc === sc)) diff.push(...versionDiff(sc.name, c.nginx, r.binary, r.steps, stepsDiff));
+    if (reportDrift(sc.name, diff)) drift++;
   }
-  let orphans = 0;
-  if (names.length === 0) {
-    for (const name of committed.keys()) {
-      if (!SCENARIOS.some((s) => s.name === name)) {
-        console.log(`DRIFT ${name}: committed vector has no scenario in scenarios.ts (delete it or restore the scenario)`);
-        orphans++;
-      }
-    }
-  }
+  const orphans = reportOrphans(committed.keys(), SCENARIOS, names);
   console.log(`${selected.length - drift}/${selected.length} scenarios match the committed vectors (nginx ${versions}, ${wall} s)`);
   return drift + orphans > 0 ? 1 : 0;
 }

@@ -7,24 +7,17 @@
  *
  * Control headers the recorder adds and nginx passes to the backend: `X-Hold: response` (hold the
  * response) or `X-Hold: body` (send the header, hold the body) and `X-Backend-Cookie: VALUE` (answer with `Set-Cookie: VALUE`).
- * Every server and socket is registered with `../nginx-process.ts`, so all are closed on exit.
+ * The listener, raw exchange and request paths are the shared ones of `../http-io.ts` and
+ * `../recorder-io.ts`; every server and socket is registered with `../nginx-process.ts`, so all are
+ * closed on exit.
  * Cost: O(bytes) per request.
  */
 
 import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { closeServer, listen, track } from '../nginx-process';
-import { refused } from '../recorder-io';
+import { onWholeRequest, pathNumber, rawHttpExchange, requestHead, responseHead } from '../http-io';
+import { ListeningBackend } from '../recorder-io';
 import type { RecordedAnswer } from './format';
 import type { Answer } from './scenarios';
-
-/** The path of request `n` (its query string follows), and back. */
-export const requestPath = (n: number): string => `/n${n}`;
-export function pathNumber(uri: string): number {
-  const m = /^\/n(\d+)(\?|$)/.exec(uri);
-  if (!m) throw new Error(`unexpected request uri ${JSON.stringify(uri)}`);
-  return Number(m[1]);
-}
 
 /** A request as a backend received it, and what it did. */
 export interface Received {
@@ -39,23 +32,18 @@ export interface Received {
  * with the next of `answers` (then 200), or holds it until `release(n)`. A 200 carries
  * `X-Backend: id` and the requested `Set-Cookie`; every response closes the connection.
  */
-export class StickyBackend {
-  #server: net.Server | undefined;
-  readonly #sockets = new Set<net.Socket>();
+export class StickyBackend extends ListeningBackend {
   readonly #queue: Answer[];
   readonly #held = new Map<number, () => void>();
   readonly received: Received[] = [];
 
   constructor(
     readonly id: string,
-    readonly port: number,
+    port: number,
     answers: readonly Answer[],
   ) {
+    super(id, port);
     this.#queue = [...answers];
-  }
-
-  get listening(): boolean {
-    return this.#server !== undefined;
   }
 
   get unused(): readonly Answer[] {
@@ -75,59 +63,16 @@ export class StickyBackend {
     send();
   }
 
-  async start(): Promise<void> {
-    if (this.#server) throw new Error(`backend ${this.id} is already listening`);
-    const server = net.createServer((socket) => this.#accept(socket));
-    try {
-      await listen(server, this.port);
-    } catch (e) {
-      closeServer(server);
-      throw new Error(`cannot listen on 127.0.0.1:${this.port} (${(e as NodeJS.ErrnoException).code})`);
-    }
-    this.#server = server;
-  }
-
-  /** Stops listening (open connections stay) and waits until a connect is refused. */
-  async stop(): Promise<void> {
-    const server = this.#server;
-    if (!server) throw new Error(`backend ${this.id} is not listening`);
-    this.#server = undefined;
-    closeServer(server);
-    for (let i = 0; i < 50; i++) {
-      if (await refused(this.port)) return;
-      await sleep(2);
-    }
-    throw new Error(`backend ${this.id} still accepts connections on port ${this.port} after stop`);
-  }
-
-  destroy(): void {
-    for (const s of this.#sockets) s.destroy();
-    if (this.#server) closeServer(this.#server);
-    this.#server = undefined;
+  override destroy(): void {
+    super.destroy();
     this.#held.clear();
   }
 
-  #accept(socket: net.Socket): void {
-    track(socket);
-    this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
-    let data = '';
-    let done = false;
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      if (done) return;
-      data += chunk;
-      const end = data.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      done = true;
-      const lines = data.slice(0, end).split('\r\n');
-      const header = (name: string): string | null => {
-        const line = lines.slice(1).find((l) => l.toLowerCase().startsWith(`${name}:`));
-        return line === undefined ? null : line.slice(name.length + 1).trim();
-      };
-      const n = pathNumber(lines[0]!.split(' ')[1] ?? '');
-      const cookie = header('cookie');
-      const setCookie = header('x-backend-cookie');
+  protected serve(socket: net.Socket): void {
+    onWholeRequest(socket, requestHead, (request) => {
+      const n = pathNumber(request.path);
+      const cookie = request.header('cookie');
+      const setCookie = request.header('x-backend-cookie');
       const body = `${this.id} ${n}\n`;
       const head = ['HTTP/1.1 200 OK', `X-Backend: ${this.id}`];
       if (setCookie !== null) head.push(`Set-Cookie: ${setCookie}`);
@@ -135,7 +80,7 @@ export class StickyBackend {
       const ok = (): void => {
         socket.end(head.join('\r\n') + body, 'latin1');
       };
-      const hold = header('x-hold');
+      const hold = request.header('x-hold');
       if (hold === 'response') {
         this.received.push({ n, answer: 'hold', cookie });
         this.#held.set(n, ok);
@@ -151,7 +96,6 @@ export class StickyBackend {
       this.received.push({ n, answer, cookie });
       if (answer === 'reset') socket.destroy();
       else if (answer === '502') {
-        const body = `${this.id} ${n}\n`;
         socket.end(`HTTP/1.1 502 Bad Gateway\r\nX-Backend: ${this.id}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 'latin1');
       } else ok();
     });
@@ -178,58 +122,26 @@ export interface ClientRequest {
  * One GET through nginx on 127.0.0.1:`port` (`Connection: close`), read until nginx closes;
  * `onHead` is called when the response header has arrived.
  */
-export function httpGet(port: number, r: ClientRequest, timeoutMs: number, onHead?: () => void): Promise<ClientResult> {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect({ port, host: '127.0.0.1' }));
-    let data = '';
-    let settled = false;
-    const timer = setTimeout(() => {
-      settled = true;
-      socket.destroy();
-      reject(new Error(`GET ${r.path}: no complete answer through nginx on port ${port} within ${timeoutMs} ms (got ${JSON.stringify(data.slice(0, 200))})`));
-    }, timeoutMs);
-    socket.setEncoding('latin1');
-    socket.on('connect', () => {
-      const head = [`GET ${r.path} HTTP/1.1`, 'Host: upstream-balancer.test', 'Connection: close'];
-      if (r.cookie !== null) head.push(`Cookie: ${r.cookie}`);
-      if (r.backendCookie !== null) head.push(`X-Backend-Cookie: ${r.backendCookie}`);
-      if (r.hold !== null) head.push(`X-Hold: ${r.hold}`);
-      socket.write(`${head.join('\r\n')}\r\n\r\n`, 'latin1');
-    });
-    let head = false;
-    socket.on('data', (chunk: string) => {
-      data += chunk;
-      if (!head && data.includes('\r\n\r\n')) {
-        head = true;
-        onHead?.();
-      }
-    });
-    socket.on('close', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(parseResponse(data));
-    });
-  });
+export async function httpGet(port: number, r: ClientRequest, timeoutMs: number, onHead?: () => void): Promise<ClientResult> {
+  const head = [`GET ${r.path} HTTP/1.1`, 'Host: upstream-balancer.test', 'Connection: close'];
+  if (r.cookie !== null) head.push(`Cookie: ${r.cookie}`);
+  if (r.backendCookie !== null) head.push(`X-Backend-Cookie: ${r.backendCookie}`);
+  if (r.hold !== null) head.push(`X-Hold: ${r.hold}`);
+  return parseResponse(await rawHttpExchange(port, `GET ${r.path}`, `${head.join('\r\n')}\r\n\r\n`, timeoutMs, onHead));
 }
 
 function parseResponse(data: string): ClientResult {
-  const end = data.indexOf('\r\n\r\n');
-  if (end < 0) return { status: null, from: null, setCookie: [], date: null };
-  const lines = data.slice(0, end).split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
+  const response = responseHead(data);
+  if (response === null) return { status: null, from: null, setCookie: [], date: null };
   const setCookie: string[] = [];
   let from: string | null = null;
   let date: string | null = null;
-  for (const l of lines.slice(1)) {
-    const colon = l.indexOf(':');
-    if (colon <= 0) continue;
-    const name = l.slice(0, colon).toLowerCase();
+  for (const [name, afterColon] of response.headers) {
     // nginx writes "Name: value": exactly one space after the colon.
-    const value = l.slice(colon + 2);
+    const value = afterColon.slice(1);
     if (name === 'set-cookie') setCookie.push(value);
     else if (name === 'x-backend') from = value;
     else if (name === 'date') date = value;
   }
-  return { status: m ? Number(m[1]) : null, from, setCookie, date };
+  return { status: response.status, from, setCookie, date };
 }

@@ -5,37 +5,20 @@
  * server (nginx's `ngx_http_upstream_create_sid`: the `route=`, else the lowercase hex MD5 of the
  * address text as nginx prints the peer name), and the vector head with canonical addresses
  * (server i is 127.0.0.1:(20001 + i); the recorder runs the same config on free ports and maps the
- * ids back). Pure functions of the scenario.
+ * ids back; the `server` lines, defaults and config scaffolding are the shared ones of
+ * `../scenario-server.ts` and `../http-io.ts`). Pure functions of the scenario.
  */
 
 import { createHash } from 'node:crypto';
-import { mainContext, type NginxBinary } from '../nginx-process';
+import { canonical, httpNginxConf, UPSTREAM } from '../http-io';
+import type { NginxBinary } from '../nginx-process';
+import { serverLine, vectorServer } from '../scenario-server';
 import type { StickyVector, StickyVectorServer } from './format';
 import type { StickyScenario, StickyScenarioServer } from './scenarios';
-
-/** Upstream name; `$upstream_addr` shows it when no server was eligible. */
-export const UPSTREAM = 'u';
-const CANONICAL_BASE = 20000;
-/** The canonical port of server i. */
-export const CANONICAL_PORT = (i: number): number => CANONICAL_BASE + 1 + i;
-export const canonical = (i: number): string => `127.0.0.1:${CANONICAL_PORT(i)}`;
 
 /** The session id nginx gives `server` at `address`. */
 export function sessionId(s: StickyScenarioServer, address: string): string {
   return s.route ?? createHash('md5').update(address).digest('hex');
-}
-
-function serverLine(s: StickyScenarioServer, address: string): string {
-  let line = `server ${address}`;
-  if (s.weight !== undefined) line += ` weight=${s.weight}`;
-  if (s.maxFails !== undefined) line += ` max_fails=${s.maxFails}`;
-  if (s.failTimeout !== undefined) line += ` fail_timeout=${s.failTimeout}s`;
-  if (s.maxConns !== undefined) line += ` max_conns=${s.maxConns}`;
-  if (s.route !== undefined) line += ` route=${s.route}`;
-  if (s.backup) line += ' backup';
-  if (s.down) line += ' down';
-  if (s.drain) line += ' drain';
-  return `${line};`;
 }
 
 export function upstreamBlock(sc: StickyScenario, address: (i: number) => string): string {
@@ -58,41 +41,24 @@ export function proxyDirectives(sc: StickyScenario): string {
 
 /** The whole config: backends on `ports`, nginx on `listenPort`, everything else in `dir`. */
 export function nginxConf(dir: string, sc: StickyScenario, binary: NginxBinary, ports: number[], listenPort: number): string {
-  return `# written by test/conformance/sticky/record.ts for scenario ${sc.name} (nginx ${binary.version})
-${mainContext(binary, dir, 64)}http {
-    log_format rec '$request_uri|$status|$upstream_addr|$upstream_status|$msec|$request_time';
-    access_log ${dir}/access.log rec;
-    client_body_temp_path ${dir}/client_body;
-    proxy_temp_path ${dir}/proxy;
-    fastcgi_temp_path ${dir}/fastcgi;
-    uwsgi_temp_path ${dir}/uwsgi;
-    scgi_temp_path ${dir}/scgi;
-    ${upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`).replace(/\n/g, '\n    ')}
-    server {
-        listen 127.0.0.1:${listenPort};
-        location / { ${proxyDirectives(sc)} }
-    }
-}
-`;
+  return httpNginxConf({
+    recorder: 'test/conformance/sticky/record.ts',
+    scenario: sc.name,
+    binary,
+    dir,
+    logFormat: '$request_uri|$status|$upstream_addr|$upstream_status|$msec|$request_time',
+    upstream: upstreamBlock(sc, (i) => `127.0.0.1:${ports[i]}`),
+    proxy: proxyDirectives(sc),
+    listenPort,
+  });
 }
 
 /** The vector's servers: every nginx default filled in, canonical addresses and session ids. */
 export function vectorServers(sc: StickyScenario): StickyVectorServer[] {
-  return sc.servers.map((s, i) => ({
-    id: s.id,
-    address: canonical(i),
-    sid: sessionId(s, canonical(i)),
-    weight: s.weight ?? 1,
-    maxFails: s.maxFails ?? 1,
-    failTimeout: (s.failTimeout ?? 10) * 1000,
-    maxConns: s.maxConns ?? 0,
-    backup: s.backup ?? false,
-    down: s.down ?? false,
-    drain: s.drain ?? false,
-    route: s.route ?? null,
-    refusing: s.refusing ?? false,
-    answers: s.answers ?? [],
-  }));
+  return sc.servers.map((s, i) => {
+    const { id, address, ...params } = vectorServer(s, s.id, canonical(i));
+    return { id, address, sid: sessionId(s, address), ...params, drain: s.drain ?? false, route: s.route ?? null, refusing: s.refusing ?? false, answers: s.answers ?? [] };
+  });
 }
 
 /** The vector's head: what was run. */

@@ -29,28 +29,21 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findBinary, freePort, Nginx, pool, releasePort, runMain, type NginxBinary } from '../nginx-process';
-import { AccessLog, parseMs } from '../recorder-io';
-import { cookieTime, describeStickyStep, formatStickyVector, relativeExpires, loadStickyVectors, STICKY_VECTOR_DIR, type RecordedAnswer, type RequestStep, type StickyStep, type StickyVector } from './format';
-import { httpGet, pathNumber, requestPath, StickyBackend, type ClientResult } from './io';
-import { canonical, CANONICAL_PORT, fillIds, nginxConf, sessionId, UPSTREAM, vectorHead } from './nginx-conf';
+import { findBinary, freePort, Nginx, pool, releasePort, runMain, type NginxBinary, type Series } from '../nginx-process';
+import { canonical, CANONICAL_PORT, checkSpan, headDiff as compareHeads, pathNumber, readTries, reportDrift, reportOrphans, requestPath, stepLinesDiff, versionDiff, type HttpLogEntry } from '../http-io';
+import { parseRecorderArgs } from '../recorder-cli';
+import { AccessLog, parseMs, retryOnTiming, TimingError } from '../recorder-io';
+import { cookieTime, describeStickyStep, formatStickyVector, relativeExpires, loadStickyVectors, STICKY_VECTOR_DIR, type RequestStep, type StickyStep, type StickyVector } from './format';
+import { httpGet, StickyBackend, type ClientResult } from './io';
+import { fillIds, nginxConf, sessionId, vectorHead } from './nginx-conf';
 import { SCENARIOS, type RequestOp, type StickyScenario } from './scenarios';
 
 const IO_TIMEOUT_MS = 5000;
 /** How far nginx's own measure of a `wait` may exceed the scripted one. */
 const WAIT_SLACK_MS = 250;
 
-/** A measurement that could not be made cleanly (timing), as opposed to nginx behaving differently. */
-class TimingError extends Error {}
-
-interface LogEntry {
+interface LogEntry extends HttpLogEntry {
   n: number;
-  status: number;
-  addrs: string[];
-  upstreamStatus: string[];
-  endMs: number;
-  startMs: number;
-  line: string;
 }
 
 /** A request sent and not yet logged: its step is filled in when its answer and log line arrive. */
@@ -175,9 +168,7 @@ async function runScenario(sc: StickyScenario, binary: NginxBinary): Promise<Sti
     for (const b of backends.values()) {
       if (b.unused.length > 0) throw new Error(`${what}: ${b.id} never gave its scripted answers ${b.unused.join(', ')}`);
     }
-    const window = Math.min(...sc.servers.map((s) => s.failTimeout ?? 10));
-    const span = Math.floor(Math.max(...entries.map((e) => e.endMs)) / 1000) - Math.floor(Math.min(...entries.map((e) => e.startMs)) / 1000);
-    if (span >= window) throw new TimingError(`${what}: the requests spanned ${span} s of nginx time, not less than fail_timeout=${window}s`);
+    checkSpan(what, sc.servers.map((s) => s.failTimeout), entries);
     ok = true;
     return steps;
   } catch (err) {
@@ -212,29 +203,7 @@ function requestStep(
 ): RequestStep {
   const n = p.n;
   const bad = (why: string): never => fail(`${what} request ${n}: ${why} (${e.line}; client ${JSON.stringify(res)})`);
-  const tried: string[] = [];
-  const answers: RecordedAnswer[] = [];
-  const upstreamStatus: number[] = [];
-  let nolive = false;
-  if (!(e.addrs.length === 1 && e.addrs[0] === '-')) {
-    e.addrs.forEach((addr, i) => {
-      if (addr === UPSTREAM && i === e.addrs.length - 1) {
-        nolive = true;
-        if (e.upstreamStatus[i] !== '502') bad(`"no live upstreams" logged with status ${e.upstreamStatus[i]}`);
-        return;
-      }
-      const id = byAddress.get(addr) ?? bad(`unknown upstream address ${addr}`);
-      const got = backends.get(id)!.received.find((r) => r.n === n);
-      tried.push(id);
-      answers.push(got?.answer ?? 'refused');
-      upstreamStatus.push(Number(e.upstreamStatus[i]));
-    });
-  }
-  for (const [id, b] of backends) {
-    if (b.received.some((r) => r.n === n) && !tried.includes(id)) bad(`${id} received the request but nginx did not log it`);
-  }
-  if (res.status !== e.status) bad(`the client got status ${res.status}, nginx logged ${e.status}`);
-  if (res.from !== null && (nolive || res.from !== tried[tried.length - 1])) bad(`the client got ${res.from}'s response, not the last server's`);
+  const { tried, answers, upstreamStatus, nolive } = readTries(n, e, res, byAddress, backends, bad);
   if (res.date === null) bad('no Date header');
   // nginx's own cookie must carry a server's id (of the ports run); expires must be Date + max-age.
   const cookieName = /^sticky cookie (\S+)/.exec(sc.sticky)?.[1];
@@ -272,83 +241,39 @@ function requestStep(
 /** What is compared: everything but the description and each response's Date. */
 const comparable = (s: StickyStep): string => describeStickyStep(s);
 
-function headDiff(expected: Omit<StickyVector, 'nginx'>, actual: Omit<StickyVector, 'nginx'>): string[] {
-  const out: string[] = [];
-  for (const key of ['context', 'config', 'proxy', 'nextUpstream', 'servers'] as const) {
-    const a = JSON.stringify(expected[key]);
-    const b = JSON.stringify(actual[key]);
-    if (a !== b) out.push(`  ${key}: committed ${a}`, `  ${key}: recorded  ${b}`);
-  }
-  return out;
-}
+const headDiff = (expected: Omit<StickyVector, 'nginx'>, actual: Omit<StickyVector, 'nginx'>): string[] =>
+  compareHeads(['context', 'config', 'proxy', 'nextUpstream', 'servers'], expected, actual);
 
 function stepsDiff(version: string, expected: StickyStep[], actual: StickyStep[]): string[] {
   const exp = expected.map(comparable);
   const act = actual.map(comparable);
-  if (JSON.stringify(exp) === JSON.stringify(act)) return [];
-  const out = [`  nginx ${version} steps (- committed, + recorded):`];
-  for (let i = 0; i < Math.max(exp.length, act.length); i++) {
-    if (exp[i] === act[i]) out.push(`      ${exp[i]}`);
-    else {
-      if (exp[i] !== undefined) out.push(`    - ${exp[i]}`);
-      if (act[i] !== undefined) out.push(`    + ${act[i]}`);
-    }
-  }
-  return out;
+  return JSON.stringify(exp) === JSON.stringify(act) ? [] : stepLinesDiff(version, exp, act);
 }
 
-async function recordWithRetry(sc: StickyScenario, binary: NginxBinary): Promise<StickyStep[]> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await runScenario(sc, binary);
-    } catch (err) {
-      if (err instanceof TimingError && attempt < 3) {
-        process.stderr.write(`${err.message}; recording again\n`);
-        continue;
-      }
-      throw err;
-    }
-  }
-}
+const recordWithRetry = (sc: StickyScenario, binary: NginxBinary): Promise<StickyStep[]> => retryOnTiming('', () => runScenario(sc, binary));
 
 const USAGE = 'usage: npx tsx test/conformance/sticky/record.ts [--check] [--nginx 1.30|all] [--jobs N] [--list] [scenario...]';
 
+/** `--nginx`: accepted for the other recorders' sake; only nginx 1.30 has sticky sessions and drain. */
+function takeStickySeries(argv: string[]): Series[] {
+  const at = argv.indexOf('--nginx');
+  if (at < 0) return ['1.30'];
+  const which = argv[at + 1] ?? '';
+  argv.splice(at, 2);
+  if (which !== '1.30' && which !== 'all') throw new Error(`--nginx: only 1.30 (or all) records sticky sessions; nginx 1.22 has no sticky module (got ${JSON.stringify(which)})`);
+  return ['1.30'];
+}
+
 async function main(argv: string[]): Promise<number> {
-  let check = false;
-  let jobs = 4;
-  const names: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--check') check = true;
-    else if (a === '--jobs') jobs = Number(argv[++i]);
-    else if (a === '--nginx') {
-      // Accepted for the other recorders' sake: only nginx 1.30 has sticky sessions and drain.
-      const which = argv[++i] ?? '';
-      if (which !== '1.30' && which !== 'all') {
-        console.error(`--nginx: only 1.30 (or all) records sticky sessions; nginx 1.22 has no sticky module (got ${JSON.stringify(which)})\n${USAGE}`);
-        return 2;
-      }
-    } else if (a === '--list') {
-      for (const s of SCENARIOS) {
-        const count = s.script.reduce((k, op) => k + (op.op === 'request' ? (op.count ?? 1) : 0), 0);
-        console.log(`${s.name}\t${count} requests\t${s.description}`);
-      }
-      return 0;
-    } else if (a.startsWith('-')) {
-      console.error(`unknown option ${a}\n${USAGE}`);
-      return 2;
-    } else names.push(a);
-  }
-  if (!Number.isInteger(jobs) || jobs < 1) {
-    console.error('--jobs expects a positive integer');
-    return 2;
-  }
-  const unknown = names.filter((x) => !SCENARIOS.some((s) => s.name === x));
-  if (unknown.length > 0) {
-    console.error(`unknown scenario(s): ${unknown.join(', ')} (see --list)`);
-    return 2;
-  }
-  const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
+  const args = parseRecorderArgs(argv, {
+    usage: USAGE,
+    scenarios: SCENARIOS,
+    defaultJobs: 4,
+    listLine: (s) => `${s.name}\t${s.script.reduce((k, op) => k + (op.op === 'request' ? (op.count ?? 1) : 0), 0)} requests\t${s.description}`,
+    takeSeries: takeStickySeries,
+  });
+  if (typeof args === 'number') return args;
+  const { check, jobs, names, selected } = args;
   const binary = findBinary('1.30');
   const t0 = performance.now();
   const recorded = await pool(selected, jobs, async (sc) => {
@@ -377,26 +302,10 @@ async function main(argv: string[]): Promise<number> {
       continue;
     }
     const diff = headDiff(c, vectorHead(sc));
-    const key = c.nginx[binary.version] !== undefined ? binary.version : Object.keys(c.nginx)[0];
-    if (key === undefined) diff.push(`  nginx ${binary.version}: no committed steps`);
-    else {
-      if (key !== binary.version) console.log(`note ${sc.name}: committed with nginx ${key}, recorded with ${binary.version}`);
-      diff.push(...stepsDiff(binary.version, c.nginx[key]!.map(relativeExpires), steps.map(relativeExpires)));
-    }
-    if (diff.length > 0) {
-      console.log(`DRIFT ${sc.name}:\n${diff.join('\n')}`);
-      drift++;
-    } else console.log(`ok ${sc.name}`);
+    diff.push(...versionDiff(sc.name, c.nginx, binary, steps, (version, expected, actual) => stepsDiff(version, expected.map(relativeExpires), actual.map(relativeExpires))));
+    if (reportDrift(sc.name, diff)) drift++;
   }
-  let orphans = 0;
-  if (names.length === 0) {
-    for (const name of committed.keys()) {
-      if (!SCENARIOS.some((s) => s.name === name)) {
-        console.log(`DRIFT ${name}: committed vector has no scenario in scenarios.ts (delete it or restore the scenario)`);
-        orphans++;
-      }
-    }
-  }
+  const orphans = reportOrphans(committed.keys(), SCENARIOS, names);
   console.log(`${selected.length - drift}/${selected.length} scenarios match the committed vectors (nginx ${binary.version}, ${wall} s)`);
   return drift + orphans > 0 ? 1 : 0;
 }

@@ -18,23 +18,13 @@
  * inside its servers' `fail_timeout` (the recorder checks nginx's own times).
  */
 
+import type { ScenarioServerParams } from '../scenario-server';
+
 /** What a backend does with one request: a 200, a 502, or a close before any response byte. */
 export type Answer = '200' | '502' | 'reset';
 
-export interface StickyScenarioServer {
+export interface StickyScenarioServer extends ScenarioServerParams {
   id: string;
-  weight?: number;
-  maxFails?: number;
-  /** Seconds. */
-  failTimeout?: number;
-  maxConns?: number;
-  backup?: boolean;
-  down?: boolean;
-  drain?: boolean;
-  /** `route=` (the server's session id instead of the MD5 of its address). */
-  route?: string;
-  /** Nothing listens on the server's address when the scenario starts: connects are refused. */
-  refusing?: boolean;
   /** Answers to the first requests that reach this server (held ones excepted), in order; then 200. */
   answers?: Answer[];
 }
