@@ -10,7 +10,7 @@
  */
 
 import { join } from 'node:path';
-import { describeHttpTries, formatVersionedVector, loadJsonVectors, VECTOR_DIR } from '../vector-format';
+import { describeHttpTries, formatVersionedVector, loadJsonVectors, VECTOR_DIR, type VectorServer } from '../vector-format';
 import type { Answer } from './scenarios';
 
 /** Where the sticky vectors live. */
@@ -22,19 +22,9 @@ export const STICKY_VECTOR_DIR = join(VECTOR_DIR, 'sticky');
  */
 export type RecordedAnswer = Answer | 'hold' | 'hold-body' | 'refused';
 
-export interface StickyVectorServer {
-  id: string;
-  /** Canonical address as written in `config`. */
-  address: string;
+export interface StickyVectorServer extends VectorServer {
   /** The session id nginx gives the canonical address: the `route=`, else the hex MD5 of the address. */
   sid: string;
-  weight: number;
-  maxFails: number;
-  /** ms. */
-  failTimeout: number;
-  maxConns: number;
-  backup: boolean;
-  down: boolean;
   drain: boolean;
   route: string | null;
   refusing: boolean;
