@@ -20,8 +20,22 @@ vi.setConfig({ testTimeout: 90_000 });
 const ROOT = join(import.meta.dirname, '..', '..');
 const GREEN_OK = '\x1b[32mnginx 1.30 -t: ok\x1b[39m';
 const RED_EMERG = '\x1b[31m[emerg]\x1b[39m';
-/** The environment with every colour variable removed; each case adds its own. */
-const BASE_ENV = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, NODE_DISABLE_COLORS: undefined, TERM: 'xterm-256color' };
+/**
+ * The environment with every variable that Node's getColorDepth reads removed; each case adds its
+ * own. `CI` (set by CI runners) makes Node report 2 colours on a terminal unless a known CI's own
+ * variable is present, and TMUX / COLORTERM / TEAMCITY_VERSION change the depth too.
+ */
+const BASE_ENV = {
+  ...process.env,
+  NO_COLOR: undefined,
+  FORCE_COLOR: undefined,
+  NODE_DISABLE_COLORS: undefined,
+  CI: undefined,
+  TEAMCITY_VERSION: undefined,
+  TMUX: undefined,
+  COLORTERM: undefined,
+  TERM: 'xterm-256color',
+};
 
 let dir = '';
 let good = '';
