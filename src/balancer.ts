@@ -120,6 +120,11 @@ export class Balancer extends Selection {
     this.#checker?.sync();
   }
 
+  /** @internal A membership another thread of the zone published was adopted (zone/balancer.ts). */
+  protected followMembership(): void {
+    this.#changed();
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Active checks (health/checker.ts schedules, health/verdicts.ts applies)
 

@@ -21,7 +21,11 @@ export type ErrorCode =
   | 'ERR_UPSTREAM_CLOCK'
   | 'ERR_UPSTREAM_ADDRESS'
   /** A DNS resolution of a `resolve` server failed (src/resolve/dns.ts `DnsError`; docs/dns.md). */
-  | 'ERR_UPSTREAM_DNS';
+  | 'ERR_UPSTREAM_DNS'
+  /** An upstream zone has no room for the change (servers, threads or configuration bytes; src/zone/). */
+  | 'ERR_UPSTREAM_ZONE_FULL'
+  /** A value given as an upstream zone is not one (`Balancer.fromZone`). */
+  | 'ERR_UPSTREAM_ZONE';
 
 /**
  * Base class of every error this package throws.

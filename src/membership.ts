@@ -13,7 +13,7 @@
 
 import { InvalidOptionError, UpstreamError, show } from './errors';
 import { type CheckHost, checkPhase } from './health/checker';
-import { initialRiseFall } from './health/rise-fall';
+import { type RiseFallState, initialRiseFall } from './health/rise-fall';
 import {
   type ResolvedOptions, type ServerOptions, requireBackupSupport, requirePrimary, resolveServer, resolveServers,
 } from './options';
@@ -22,7 +22,20 @@ import { type Placed, type RequestState, clearTried, isTried, markPlaced, passed
 import type { Selector } from './select/selector';
 import { ServerRecord, type ServerSnapshot } from './server';
 import { NUMERIC_PARAMS, PEER_STATE, type ResolvedServer } from './server-fields';
-import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier } from './tier';
+import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier, type TierArrays } from './tier';
+
+/**
+ * Where the tiers of a balancer in an upstream zone keep their state (zone/link.ts): views of the
+ * zone's shared memory instead of arrays of their own.
+ */
+export interface TierStorage {
+  /** A rebuild starts: the tiers that follow are laid out afresh. */
+  beginLayout(): void;
+  /** Arrays for the next tier of `n` servers of the layout begun; `fresh`: zeroed, for a rebuild to fill. */
+  arraysFor(n: number, fresh: boolean): TierArrays | undefined;
+  /** The connections this thread holds on server `id` (what a removed server's releases may free here). */
+  heldOf(id: string): number;
+}
 
 export class Membership {
   /** Records in configuration order (primaries and backups interleaved as given). */
@@ -45,6 +58,7 @@ export class Membership {
     readonly options: ResolvedOptions,
     readonly selector: Selector,
     readonly owner: object,
+    readonly storage: TierStorage | null = null,
   ) {
     for (const s of options.servers) this.insert(s);
     this.peers = { primary: undefined as unknown as Tier, backup: null, single: false, rng: options.rng };
@@ -178,10 +192,62 @@ export class Membership {
   /** Keeps the state of a removed server readable, and its releases harmless. */
   detach(rec: ServerRecord): void {
     rec.tier?.listener?.settle();
-    rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
+    // In a zone a removed server's connections are the threads' own: each frees only what it holds.
+    const conns = this.storage === null ? rec.conns : this.storage.heldOf(rec.id);
+    rec.detached = { conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
     rec.tier = null;
     rec.index = -1;
-    if (rec.detached.conns > 0) this.#removedInUse.set(rec.id, rec);
+    if (conns > 0 && this.storage === null) this.#removedInUse.set(rec.id, rec);
+  }
+
+  /**
+   * Takes the membership another thread of the zone published (zone/link.ts): `servers` in
+   * configuration order, their state already in place in the zone's arrays. Records are kept by
+   * id; nothing is copied or loaded, the tiers become views of the shared layout.
+   */
+  adopt(servers: readonly ResolvedServer[], checks: readonly (RiseFallState | null)[]): void {
+    const storage = this.storage!;
+    const order: ServerRecord[] = [];
+    const byId = new Map<string, ServerRecord>();
+    servers.forEach((s, k) => {
+      let rec = this.byId.get(s.id);
+      if (rec === undefined) rec = new ServerRecord(s, this.owner);
+      rec.config = s;
+      rec.check = checks[k]!;
+      order.push(rec);
+      byId.set(s.id, rec);
+    });
+    for (const rec of this.order) {
+      if (byId.get(rec.id) !== rec) {
+        rec.detached = { conns: storage.heldOf(rec.id), fails: 0, effective: 0, current: 0 };
+        rec.tier = null;
+        rec.index = -1;
+      }
+    }
+    this.order = order;
+    this.#view = null;
+    this.byId = byId;
+    this.generation++;
+    const p = this.peers;
+    storage.beginLayout();
+    p.primary = this.#sharedTier(order.filter((r) => !r.config.backup), false, storage);
+    const backup = order.filter((r) => r.config.backup);
+    p.backup = backup.length > 0 ? this.#sharedTier(backup, true, storage) : null;
+    p.single = p.primary.n === 1 && p.backup === null;
+    this.selector.rebuilt(p);
+    for (const rec of order) rec.lastState = rec.state;
+  }
+
+  /** A tier over the shared arrays as they are (`adopt`). */
+  #sharedTier(records: ServerRecord[], backup: boolean, storage: TierStorage): Tier {
+    const t = new Tier(records, backup, storage.arraysFor(records.length, false)!);
+    records.forEach((rec, i) => {
+      rec.tier = t;
+      rec.index = i;
+      rec.detached = null;
+    });
+    t.recount();
+    return t;
   }
 
   /** The last open connection of a removed server was released. */
@@ -272,6 +338,7 @@ export class Membership {
   rebuild(): void {
     this.generation++;
     for (const rec of this.order) rec.tier?.listener?.settle(); // the new tiers copy `current`
+    this.storage?.beginLayout();
     const p = this.peers;
     const primary = this.order.filter((r) => !r.config.backup);
     const backup = this.order.filter((r) => r.config.backup);
@@ -282,7 +349,7 @@ export class Membership {
   }
 
   #build(records: ServerRecord[], backup: boolean): Tier {
-    const t = new Tier(records, backup);
+    const t = new Tier(records, backup, this.storage?.arraysFor(records.length, true));
     records.forEach((rec, i) => {
       this.#load(t, i, rec);
       const old = rec.tier;

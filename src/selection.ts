@@ -14,7 +14,7 @@ import { guardClock, monotonicClock } from './clock';
 import { AttemptStateError, InvalidOptionError, UpstreamError, show } from './errors';
 import { type BalancerEvents, type ExhaustedReason, type StateCause, type TierName, emitSafely, isObserved } from './events';
 import { markSelected, recordFailure, recordSuccess, resetFails } from './health/passive-window';
-import { Membership } from './membership';
+import { Membership, type TierStorage } from './membership';
 import { methodSpec } from './methods';
 import { type BalancerOptions, type Method, type NginxTarget, type ResolvedOptions, resolveOptions } from './options';
 import type { Peers } from './peers';
@@ -74,16 +74,20 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   #servingRole: 0 | 1 = 0;
   #exhausted = false;
 
-  constructor(options: BalancerOptions) {
+  /**
+   * `storage` (internal): the tiers' arrays come from an upstream zone's shared memory
+   * (zone/link.ts), and the selector keeps no state of its own that could decide a pick.
+   */
+  constructor(options: BalancerOptions, /** @internal */ storage?: TierStorage) {
     super();
     const resolved = resolveOptions(options, { clock: monotonicClock, rng: Math.random });
     this.options = resolved;
     this.name = resolved.name;
     this.method = resolved.method;
     this.clock = resolved.clock === monotonicClock ? monotonicClock : guardedClock(this, resolved.clock);
-    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, nginx: resolved.nginx, tuning: resolved.tuning });
+    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, nginx: resolved.nginx, tuning: resolved.tuning, shared: storage !== undefined });
     this.#selector.validate(resolved.servers);
-    this.members = new Membership(resolved, this.#selector, this);
+    this.members = new Membership(resolved, this.#selector, this, storage ?? null);
     this.#peers = this.members.peers;
     this.generation = this.members.generation;
     this.#shortcut = this.#selector.shortcut;

@@ -54,6 +54,21 @@ export interface TierListener {
   currentOf(i: number): number;
 }
 
+/** The numeric per-server arrays of a tier (`Float64Array` each). */
+export const TIER_NUMBERS = ['weight', 'effective', 'current', 'conns', 'maxConns', 'fails', 'maxFails', 'failTimeout', 'accessed', 'checked'] as const;
+/** The byte per-server arrays of a tier (`Uint8Array` each). */
+export const TIER_BYTES = ['blocked', 'gate'] as const;
+
+/** The storage of a tier's state: one array per field of `TIER_NUMBERS` and `TIER_BYTES`. */
+export type TierArrays = { [K in (typeof TIER_NUMBERS)[number]]: Float64Array } & { [K in (typeof TIER_BYTES)[number]]: Uint8Array };
+
+function ownArrays(n: number): TierArrays {
+  const a = {} as Record<string, Float64Array | Uint8Array>;
+  for (const k of TIER_NUMBERS) a[k] = new Float64Array(n);
+  for (const k of TIER_BYTES) a[k] = new Uint8Array(n);
+  return a as TierArrays;
+}
+
 export class Tier {
   readonly n: number;
   readonly backup: boolean;
@@ -101,24 +116,29 @@ export class Tier {
   /** Session id -> index of the first server with it, built at the first hint (`indexOfSid`). */
   #sids: Map<string, number> | null = null;
 
-  constructor(records: readonly TierRecord[], backup: boolean) {
+  /**
+   * `arrays`: the typed arrays to keep the state in (views of an upstream zone's shared memory,
+   * zone/layout.ts), each of length `records.length`; by default the tier allocates its own.
+   */
+  constructor(records: readonly TierRecord[], backup: boolean, arrays?: TierArrays) {
     const n = records.length;
     this.n = n;
     this.backup = backup;
     this.role = backup ? 1 : 0;
     this.records = records;
-    this.weight = new Float64Array(n);
-    this.effective = new Float64Array(n);
-    this.current = new Float64Array(n);
-    this.conns = new Float64Array(n);
-    this.maxConns = new Float64Array(n);
-    this.fails = new Float64Array(n);
-    this.maxFails = new Float64Array(n);
-    this.failTimeout = new Float64Array(n);
-    this.accessed = new Float64Array(n);
-    this.checked = new Float64Array(n);
-    this.blocked = new Uint8Array(n);
-    this.gate = new Uint8Array(n);
+    const a = arrays ?? ownArrays(n);
+    this.weight = a.weight;
+    this.effective = a.effective;
+    this.current = a.current;
+    this.conns = a.conns;
+    this.maxConns = a.maxConns;
+    this.fails = a.fails;
+    this.maxFails = a.maxFails;
+    this.failTimeout = a.failTimeout;
+    this.accessed = a.accessed;
+    this.checked = a.checked;
+    this.blocked = a.blocked;
+    this.gate = a.gate;
   }
 
   /**

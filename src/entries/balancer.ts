@@ -8,6 +8,7 @@
 import { Balancer as CoreBalancer } from '../balancer';
 import type { FromNginxOptions } from '../config/from-nginx';
 import { configModule } from './lazy';
+import { type ZoneControls, type ZoneLocalOptions, openZone } from '../zone/balancer';
 
 export class Balancer extends CoreBalancer {
   /**
@@ -36,6 +37,24 @@ export class Balancer extends CoreBalancer {
    * @example
    * const b = await Balancer.fromNginxAsync('http { upstream u { server localhost:8080; } }');
    */
+  /**
+   * Opens an upstream zone (`createZone`, which may come from another thread): a balancer whose
+   * peer state is the zone's shared memory, so that every thread's balancer follows one SWRR
+   * sequence, one failure window, one `conns` per server, with every get and free under the
+   * zone's lock (nginx's `zone`). `local` gives this thread's clock, rng and timers. See
+   * docs/embedding.md.
+   *
+   * @example
+   * // main thread
+   * const zone = createZone({ name: 'smtp', servers });
+   * const worker = new Worker('./proxy.js', { workerData: zone });
+   * // proxy.js
+   * const balancer = Balancer.fromZone(workerData);
+   */
+  static fromZone(zone: unknown, local?: ZoneLocalOptions): Balancer & ZoneControls {
+    return openZone(this, zone, local);
+  }
+
   static fromNginxAsync(text: string, name?: string, options: FromNginxOptions = {}): Promise<Balancer> {
     return configModule().NginxBalancer.fromNginxAsync.call(this, text, name, options);
   }

@@ -66,4 +66,9 @@ export interface SelectorContext {
   /** The nginx series the balancer follows where releases differ (`BalancerOptions.nginx`). */
   readonly nginx: NginxTarget;
   readonly tuning: Readonly<SelectorTuning>;
+  /**
+   * The tiers live in an upstream zone shared with other threads (zone/): no state of the
+   * selector's own may decide a pick (round robin runs the plain round, no accelerator).
+   */
+  readonly shared?: boolean;
 }

@@ -37,7 +37,7 @@ import type { ServerRecord } from '../../server';
 import type { Tier } from '../../tier';
 import { hintedServer } from '../hint';
 import { type RequestState, fallBackToBackup, isTried } from '../request';
-import type { Selector, SelectorContext, Shortcut } from '../selector';
+import { NO_SHORTCUT, type Selector, type SelectorContext, type Shortcut } from '../selector';
 import { branchFreeRound } from './branch-free-round';
 import { cleanRunRound } from './clean-run-round';
 import { hintedRound, plainRound } from './plain-round';
@@ -143,10 +143,12 @@ export class RoundRobinSelector implements Selector {
 
   /** The primary tier's steady replay (steady-replay.ts). */
   get shortcut(): Shortcut {
-    return this.#primary!.replay;
+    return this.#primary === null ? NO_SHORTCUT : this.#primary.replay;
   }
 
   rebuilt(p: Peers): void {
+    // In a zone other threads change the arrays between two gets: the plain round only.
+    if (this.#context.shared === true) return;
     this.#primary = this.#attach(p.primary);
     if (p.backup !== null) this.#attach(p.backup);
   }

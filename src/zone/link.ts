@@ -1,0 +1,279 @@
+/**
+ * One balancer's link to an upstream zone (zone/layout.ts): the storage its tiers live in, its
+ * balancer slot (which connections it holds), and the publish / adopt of membership between threads.
+ *
+ * nginx keeps the peers of a zone in shared memory and every worker walks them under the zone's
+ * lock (ngx_http_upstream_rr_peers_wlock in get and free). Here every thread keeps its own records
+ * and tiers, but the tiers' arrays are views of the zone's shared regions, so a get or free in any
+ * thread reads and writes the one state. What is not an array (the server list, the records'
+ * configuration, the check verdicts) is published: the thread that changes it writes the list as
+ * JSON, the verdicts into `checks`, bumps the generation, and every other thread adopts it
+ * (membership.ts `adopt`) at its next locked call. Callers hold the lock (zone/lock.ts) around
+ * everything here.
+ */
+
+import { UpstreamError, show } from '../errors';
+import type { RiseFallState } from '../health/rise-fall';
+import type { TierStorage } from '../membership';
+import type { ServerRecord } from '../server';
+import type { ResolvedServer } from '../server-fields';
+import { GATE_FULL, type TierArrays } from '../tier';
+import {
+  CHECK_DOWN, CHECK_FAILED, CHECK_FALL, CHECK_FLAGS, CHECK_PASSED, CHECK_PENDING, CHECK_RISE, CHECK_WORDS, CONFIG_LENGTH,
+  GENERATION, HAS_CHECK, OWNER_THREAD, REGION, ZoneViews,
+} from './layout';
+import { type ZoneLock, lockOf } from './lock';
+import type { UpstreamZone } from './zone';
+
+/** A server as published: its parameters and its stable slot. */
+export type PublishedServer = ResolvedServer & { slot: number };
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export class ZoneLink implements TierStorage {
+  readonly views: ZoneViews;
+  readonly lock: ZoneLock;
+  /** This balancer's slot in `threads` / `held`. */
+  readonly slot: number;
+  /** This balancer's thread created the zone: it runs the active checks. */
+  readonly owner: boolean;
+  readonly name: string;
+  /** The generation this balancer last adopted or published. */
+  generation = 0;
+  /** Until the balancer is built: its tiers use arrays of their own (`attach` then adopts). */
+  #attached = false;
+  #layoutRegion = -1;
+  #offset = 0;
+  /** Stable slot of each server of the published list, by id. */
+  #slotOf = new Map<string, number>();
+  /** Removed servers this balancer still holds connections of, by id. */
+  readonly #retired = new Map<string, number>();
+  #closed = false;
+
+  constructor(zone: UpstreamZone, name: string) {
+    this.name = name;
+    this.views = new ZoneViews(zone);
+    this.lock = lockOf(this.views.control);
+    this.owner = this.views.control[OWNER_THREAD] === this.lock.mark;
+    const threads = this.views.threads;
+    let slot = -1;
+    for (let k = 0; k < threads.length && slot < 0; k++) if (Atomics.compareExchange(threads, k, 0, this.lock.mark) === 0) slot = k;
+    if (slot < 0) throw new UpstreamError('ERR_UPSTREAM_ZONE_FULL', `upstream zone ${show(name)} has room for ${threads.length} balancers, all open`, threads.length);
+    this.slot = slot;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TierStorage (membership.ts)
+
+  beginLayout(): void {
+    this.#layoutRegion = -1;
+    this.#offset = 0;
+  }
+
+  arraysFor(n: number, fresh: boolean): TierArrays | undefined {
+    if (!this.#attached) return undefined;
+    if (this.#layoutRegion < 0) {
+      const active = this.views.control[REGION]!;
+      this.#layoutRegion = fresh ? 1 - active : active;
+    }
+    if (this.#offset + n > this.views.capacity) throw this.full(this.#offset + n);
+    const a = this.views.tierArrays(this.#layoutRegion, this.#offset, n, fresh);
+    this.#offset += n;
+    return a;
+  }
+
+  heldOf(id: string): number {
+    const s = this.#slotOf.get(id) ?? this.#retired.get(id);
+    return s === undefined ? 0 : this.views.held[this.slot * this.views.capacity + s]!;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Publish and adopt
+
+  /** The tiers may now be views of the zone (the balancer is built). */
+  attach(): void {
+    this.#attached = true;
+  }
+
+  /** True when another balancer published a membership since this one last looked. */
+  get stale(): boolean {
+    return this.views.control[GENERATION] !== this.generation;
+  }
+
+  /** The published server list and each server's check verdict, in configuration order. */
+  read(): { servers: ResolvedServer[]; checks: (RiseFallState | null)[] } {
+    const v = this.views;
+    const text = decoder.decode(v.config.slice(0, v.control[CONFIG_LENGTH]!));
+    const published = (JSON.parse(text) as { servers: PublishedServer[] }).servers;
+    this.#useSlots(published);
+    this.generation = v.control[GENERATION]!;
+    const servers = published.map(({ slot: _slot, ...server }) => server as ResolvedServer);
+    return { servers, checks: published.map((s) => this.#readCheck(s.slot)) };
+  }
+
+  /** Servers ids → slots of a list just read or written; removed ids this balancer holds connections of are kept aside. */
+  #useSlots(servers: readonly PublishedServer[]): void {
+    const next = new Map(servers.map((s) => [s.id, s.slot]));
+    const v = this.views;
+    for (const [id, s] of this.#slotOf) {
+      if (next.get(id) !== s && v.held[this.slot * v.capacity + s]! > 0) this.#retired.set(id, s);
+    }
+    for (const id of next.keys()) this.#retired.delete(id);
+    this.#slotOf = next;
+  }
+
+  /** Whether `bytes` more of server list fit (an admin change asks before it changes anything). */
+  requireRoom(servers: number, extraBytes: number): void {
+    const v = this.views;
+    if (servers > v.capacity) throw this.full(servers);
+    const bytes = v.control[CONFIG_LENGTH]! + extraBytes;
+    if (bytes > v.config.length) {
+      throw new UpstreamError('ERR_UPSTREAM_ZONE_FULL', `upstream zone ${show(this.name)}: the server list would take about ${bytes} bytes, more than its ${v.config.length}`, bytes);
+    }
+  }
+
+  full(servers: number): UpstreamError {
+    return new UpstreamError('ERR_UPSTREAM_ZONE_FULL', `upstream zone ${show(this.name)} holds ${this.views.capacity} servers; ${servers} needed`, servers);
+  }
+
+  /**
+   * Publishes this balancer's membership after a change it made: slots for new servers (the lowest
+   * not in use and held by no balancer), the list, every verdict, the region the rebuild wrote (if
+   * it rebuilt), and the next generation.
+   */
+  publish(order: readonly ServerRecord[]): void {
+    const v = this.views;
+    const used = new Set<number>();
+    for (const rec of order) {
+      const s = this.#slotOf.get(rec.id);
+      if (s !== undefined) used.add(s);
+    }
+    let candidate = 0;
+    const servers: PublishedServer[] = order.map((rec) => {
+      let slot = this.#slotOf.get(rec.id);
+      if (slot === undefined) {
+        while (used.has(candidate) || this.#heldAnywhere(candidate)) candidate++;
+        if (candidate >= v.capacity) throw this.full(order.length);
+        slot = candidate;
+        used.add(slot);
+      }
+      return { ...rec.config, slot };
+    });
+    const bytes = encoder.encode(JSON.stringify({ servers }));
+    if (bytes.length > v.config.length) throw new UpstreamError('ERR_UPSTREAM_ZONE_FULL', `upstream zone ${show(this.name)}: the server list takes ${bytes.length} bytes, more than its ${v.config.length}`, bytes.length);
+    v.config.set(bytes);
+    v.control[CONFIG_LENGTH] = bytes.length;
+    servers.forEach((s, k) => this.writeCheck(s.slot, order[k]!));
+    this.#useSlots(servers);
+    if (this.#layoutRegion >= 0) v.control[REGION] = this.#layoutRegion;
+    this.#layoutRegion = -1;
+    v.control[GENERATION] = v.control[GENERATION]! + 1;
+    this.generation = v.control[GENERATION]!;
+  }
+
+  #heldAnywhere(slot: number): boolean {
+    const v = this.views;
+    for (let k = 0; k < v.maxThreads; k++) if (v.held[k * v.capacity + slot]! !== 0) return true;
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Check verdicts (by slot)
+
+  #readCheck(slot: number): RiseFallState | null {
+    const c = this.views.checks;
+    const at = slot * CHECK_WORDS;
+    const flags = c[at + CHECK_FLAGS]!;
+    if ((flags & HAS_CHECK) === 0) return null;
+    return { down: (flags & CHECK_DOWN) !== 0, pending: (flags & CHECK_PENDING) !== 0, rise: c[at + CHECK_RISE]!, fall: c[at + CHECK_FALL]! };
+  }
+
+  /** The verdict of `rec` as published, into the record (before a change reads or applies it). */
+  refreshCheck(rec: ServerRecord): void {
+    const slot = this.#slotOf.get(rec.id);
+    if (slot === undefined) return;
+    rec.check = this.#readCheck(slot);
+    const c = this.views.checks;
+    rec.checksPassed = c[slot * CHECK_WORDS + CHECK_PASSED]!;
+    rec.checksFailed = c[slot * CHECK_WORDS + CHECK_FAILED]!;
+  }
+
+  /** Publishes the verdict of `rec` (after a result or a change). */
+  writeCheck(slot: number | undefined, rec: ServerRecord): void {
+    slot ??= this.#slotOf.get(rec.id);
+    if (slot === undefined) return;
+    const c = this.views.checks;
+    const at = slot * CHECK_WORDS;
+    const k = rec.check;
+    c[at + CHECK_FLAGS] = k === null ? 0 : HAS_CHECK | (k.down ? CHECK_DOWN : 0) | (k.pending ? CHECK_PENDING : 0);
+    c[at + CHECK_RISE] = k === null ? 0 : k.rise;
+    c[at + CHECK_FALL] = k === null ? 0 : k.fall;
+    c[at + CHECK_PASSED] = rec.checksPassed;
+    c[at + CHECK_FAILED] = rec.checksFailed;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Connections held, by balancer
+
+  /** This balancer took (+1) or gave back (-1) a connection of `rec`. */
+  count(rec: ServerRecord, delta: 1 | -1): void {
+    const s = this.#slotOf.get(rec.id) ?? this.#retired.get(rec.id);
+    if (s === undefined) return;
+    const v = this.views;
+    const at = this.slot * v.capacity + s;
+    const held = v.held[at]! + delta;
+    v.held[at] = held < 0 ? 0 : held;
+    if (held <= 0 && this.#retired.get(rec.id) === s) this.#retired.delete(rec.id);
+  }
+
+  /**
+   * Gives back every connection the balancers of thread `mark` (threadId + 1) hold: each server's
+   * `conns` goes down by what they held, a server at its limit is selectable again, and their
+   * balancer slots are freed. The caller holds the lock and has adopted the latest membership, so
+   * `records` are the current ones. Returns the connections given back.
+   */
+  reclaim(mark: number, records: readonly ServerRecord[]): number {
+    const v = this.views;
+    let total = 0;
+    for (let k = 0; k < v.maxThreads; k++) {
+      if (v.threads[k] !== mark || k === this.slot) continue;
+      total += this.#giveBack(k, records);
+      Atomics.store(v.threads, k, 0);
+    }
+    return total;
+  }
+
+  /** Gives back what balancer slot `k` holds on the servers `records`, and zeroes its row. */
+  #giveBack(k: number, records: readonly ServerRecord[]): number {
+    const v = this.views;
+    let total = 0;
+    for (const rec of records) {
+      const s = this.#slotOf.get(rec.id);
+      const t = rec.tier;
+      if (s === undefined || t === null) continue;
+      const held = v.held[k * v.capacity + s]!;
+      if (held <= 0) continue;
+      const i = rec.index;
+      const conns = t.conns[i]! - held;
+      t.conns[i] = conns < 0 ? 0 : conns;
+      total += held;
+      if ((t.gate[i]! & GATE_FULL) !== 0) t.refreshGate(i);
+    }
+    v.held.fill(0, k * v.capacity, (k + 1) * v.capacity);
+    return total;
+  }
+
+  /** This balancer leaves the zone: its connections are given back and its slot freed. */
+  close(records: readonly ServerRecord[]): number {
+    if (this.#closed) return 0;
+    this.#closed = true;
+    const n = this.#giveBack(this.slot, records);
+    Atomics.store(this.views.threads, this.slot, 0);
+    return n;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
