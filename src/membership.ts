@@ -13,7 +13,7 @@
 
 import { InvalidOptionError, UpstreamError, show } from './errors';
 import { type CheckHost, checkPhase } from './health/checker';
-import { type RiseFallState, initialRiseFall } from './health/rise-fall';
+import { initialRiseFall } from './health/rise-fall';
 import {
   type ResolvedOptions, type ServerOptions, requireBackupSupport, requirePrimary, resolveServer, resolveServers,
 } from './options';
@@ -200,54 +200,12 @@ export class Membership {
     if (conns > 0 && this.storage === null) this.#removedInUse.set(rec.id, rec);
   }
 
-  /**
-   * Takes the membership another thread of the zone published (zone/link.ts): `servers` in
-   * configuration order, their state already in place in the zone's arrays. Records are kept by
-   * id; nothing is copied or loaded, the tiers become views of the shared layout.
-   */
-  adopt(servers: readonly ResolvedServer[], checks: readonly (RiseFallState | null)[]): void {
-    const storage = this.storage!;
-    const order: ServerRecord[] = [];
-    const byId = new Map<string, ServerRecord>();
-    servers.forEach((s, k) => {
-      let rec = this.byId.get(s.id);
-      if (rec === undefined) rec = new ServerRecord(s, this.owner);
-      rec.config = s;
-      rec.check = checks[k]!;
-      order.push(rec);
-      byId.set(s.id, rec);
-    });
-    for (const rec of this.order) {
-      if (byId.get(rec.id) !== rec) {
-        rec.detached = { conns: storage.heldOf(rec.id), fails: 0, effective: 0, current: 0 };
-        rec.tier = null;
-        rec.index = -1;
-      }
-    }
+  /** Replaces the records (a membership another thread of a zone published: zone/adopt.ts). */
+  setOrder(order: ServerRecord[], byId: Map<string, ServerRecord>): void {
     this.order = order;
     this.#view = null;
     this.byId = byId;
     this.generation++;
-    const p = this.peers;
-    storage.beginLayout();
-    p.primary = this.#sharedTier(order.filter((r) => !r.config.backup), false, storage);
-    const backup = order.filter((r) => r.config.backup);
-    p.backup = backup.length > 0 ? this.#sharedTier(backup, true, storage) : null;
-    p.single = p.primary.n === 1 && p.backup === null;
-    this.selector.rebuilt(p);
-    for (const rec of order) rec.lastState = rec.state;
-  }
-
-  /** A tier over the shared arrays as they are (`adopt`). */
-  #sharedTier(records: ServerRecord[], backup: boolean, storage: TierStorage): Tier {
-    const t = new Tier(records, backup, storage.arraysFor(records.length, false)!);
-    records.forEach((rec, i) => {
-      rec.tier = t;
-      rec.index = i;
-      rec.detached = null;
-    });
-    t.recount();
-    return t;
   }
 
   /** The last open connection of a removed server was released. */

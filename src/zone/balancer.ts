@@ -18,6 +18,7 @@ import { UpstreamError, show } from '../errors';
 import type { BalancerOptions, CheckOptions, ServerOptions } from '../options';
 import type { ServerRecord, Server, ServerSnapshot } from '../server';
 import type { CloseOptions, StartOptions } from '../lifecycle';
+import { adoptMembership } from './adopt';
 import { GENERATION, ZONE_ID } from './layout';
 import { ZoneLink } from './link';
 import { type UpstreamZone, creatorOptionsOf, requireZone } from './zone';
@@ -133,7 +134,7 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     /** @internal Adopts the zone's published membership (at open, and whenever another thread changed it). */
     adoptZone(): void {
       const { servers, checks } = this.#link.read();
-      this.members.adopt(servers, checks);
+      adoptMembership(this.members, this.#link, servers, checks);
       this.followMembership();
     }
 

@@ -1,0 +1,54 @@
+/**
+ * Adopting a membership another thread of the zone published (zone/link.ts `read`): the servers in
+ * configuration order, their state already in place in the zone's shared arrays. Records are kept
+ * by id; nothing is copied or loaded: the tiers become views of the shared layout (as an nginx
+ * worker reads the zone's peers after another worker changed them). Records no longer listed are
+ * detached with the connections this balancer holds on them.
+ */
+
+import type { RiseFallState } from '../health/rise-fall';
+import type { Membership, TierStorage } from '../membership';
+import { ServerRecord } from '../server';
+import type { ResolvedServer } from '../server-fields';
+import { Tier } from '../tier';
+
+export function adoptMembership(m: Membership, storage: TierStorage, servers: readonly ResolvedServer[], checks: readonly (RiseFallState | null)[]): void {
+  const order: ServerRecord[] = [];
+  const byId = new Map<string, ServerRecord>();
+  servers.forEach((s, k) => {
+    let rec = m.byId.get(s.id);
+    if (rec === undefined) rec = new ServerRecord(s, m.owner);
+    rec.config = s;
+    rec.check = checks[k]!;
+    order.push(rec);
+    byId.set(s.id, rec);
+  });
+  for (const rec of m.order) {
+    if (byId.get(rec.id) !== rec) {
+      rec.detached = { conns: storage.heldOf(rec.id), fails: 0, effective: 0, current: 0 };
+      rec.tier = null;
+      rec.index = -1;
+    }
+  }
+  m.setOrder(order, byId);
+  const p = m.peers;
+  storage.beginLayout();
+  p.primary = sharedTier(order.filter((r) => !r.config.backup), false, storage);
+  const backup = order.filter((r) => r.config.backup);
+  p.backup = backup.length > 0 ? sharedTier(backup, true, storage) : null;
+  p.single = p.primary.n === 1 && p.backup === null;
+  m.selector.rebuilt(p);
+  for (const rec of order) rec.lastState = rec.state;
+}
+
+/** A tier over the shared arrays as they are. */
+function sharedTier(records: ServerRecord[], backup: boolean, storage: TierStorage): Tier {
+  const t = new Tier(records, backup, storage.arraysFor(records.length, false)!);
+  records.forEach((rec, i) => {
+    rec.tier = t;
+    rec.index = i;
+    rec.detached = null;
+  });
+  t.recount();
+  return t;
+}
