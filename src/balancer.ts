@@ -230,6 +230,36 @@ export class Balancer extends Selection {
     this.commit(rec, 'check');
   }
 
+  /**
+   * Sets a server's active-check state exactly, as another balancer's checker left it: the verdict
+   * (`down`, and `pending` for a server still `checking`), the consecutive counts `rise` / `fall`
+   * and the totals `passed` / `failed`. A cluster worker adopts its primary's verdicts this way when
+   * it joins (upstream-balancer/cluster, docs/cluster.md). Counts no result and emits no `check`;
+   * emits `state` (cause `check`) if the server's state changed. Throws on an unknown id or a
+   * malformed state.
+   */
+  restoreCheck(id: string, state: { down: boolean; pending: boolean; rise: number; fall: number; passed: number; failed: number }): void {
+    const rec = this.members.require(id);
+    const { down, pending, rise, fall, passed, failed } = state ?? ({} as Partial<typeof state>);
+    for (const [key, value] of [['down', down], ['pending', pending]] as const) {
+      if (typeof value !== 'boolean') throw new InvalidOptionError(`state.${key}`, `Expected \`state.${key}\` to be a boolean, got \`${show(value)}\``, value);
+    }
+    for (const [key, value] of [['rise', rise], ['fall', fall], ['passed', passed], ['failed', failed]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) throw new InvalidOptionError(`state.${key}`, `Expected \`state.${key}\` to be a non-negative integer, got \`${show(value)}\``, value);
+    }
+    if ((rec.check?.down ?? false) !== down) {
+      // The tier's check bit moves only with a verdict's flip (health/verdicts.ts): feed one result
+      // from a state that flips under any rise / fall, then set the exact state below.
+      const near = Number.MAX_SAFE_INTEGER - 1;
+      rec.check = { down: !down, pending: false, rise: down ? 0 : near, fall: down ? near : 0 };
+      applyCheckResult(rec, !down, this.options.check);
+    }
+    rec.check = { down, pending, rise, fall };
+    rec.checksPassed = passed;
+    rec.checksFailed = failed;
+    this.commit(rec, 'check');
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Observation
 

@@ -19,7 +19,7 @@ import {
 } from './options';
 import type { Peers } from './peers';
 import { type Placed, type RequestState, clearTried, isTried, markPlaced, passedTried } from './select/request';
-import type { Selector } from './select/selector';
+import type { Selector, SharedReplayMemory } from './select/selector';
 import { ServerRecord, type ServerSnapshot } from './server';
 import { NUMERIC_PARAMS, PEER_STATE, type ResolvedServer } from './server-fields';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier, type TierArrays } from './tier';
@@ -33,8 +33,12 @@ export interface TierStorage {
   beginLayout(): void;
   /** Arrays for the next tier of `n` servers of the layout begun; `fresh`: zeroed, for a rebuild to fill. */
   arraysFor(n: number, fresh: boolean): TierArrays | undefined;
-  /** The connections this thread holds on server `id` (what a removed server's releases may free here). */
-  heldOf(id: string): number;
+  /** A removed server's record (its connections may still be released, or its id added again). */
+  gone(rec: ServerRecord): void;
+  /** The record of a removed server whose id is added again while its connections are open. */
+  revive(id: string): ServerRecord | undefined;
+  /** The zone's memory for round robin's shared replay. */
+  readonly replay: SharedReplayMemory;
 }
 
 export class Membership {
@@ -72,7 +76,7 @@ export class Membership {
    * those connections (`#build` moves them into the tier).
    */
   newRecord(s: ResolvedServer): ServerRecord {
-    let rec = this.#removedInUse.get(s.id);
+    let rec = this.storage === null ? this.#removedInUse.get(s.id) : this.storage.revive(s.id);
     if (rec === undefined) rec = new ServerRecord(s, this.owner);
     else {
       this.#removedInUse.delete(s.id);
@@ -192,12 +196,11 @@ export class Membership {
   /** Keeps the state of a removed server readable, and its releases harmless. */
   detach(rec: ServerRecord): void {
     rec.tier?.listener?.settle();
-    // In a zone a removed server's connections are the threads' own: each frees only what it holds.
-    const conns = this.storage === null ? rec.conns : this.storage.heldOf(rec.id);
-    rec.detached = { conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
+    rec.detached = { conns: rec.conns, fails: rec.fails, effective: rec.effectiveWeight, current: rec.currentWeight };
     rec.tier = null;
     rec.index = -1;
-    if (conns > 0 && this.storage === null) this.#removedInUse.set(rec.id, rec);
+    if (this.storage !== null) this.storage.gone(rec);
+    else if (rec.detached.conns > 0) this.#removedInUse.set(rec.id, rec);
   }
 
   /** Replaces the records (a membership another thread of a zone published: zone/adopt.ts). */

@@ -85,7 +85,7 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     this.name = resolved.name;
     this.method = resolved.method;
     this.clock = resolved.clock === monotonicClock ? monotonicClock : guardedClock(this, resolved.clock);
-    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, nginx: resolved.nginx, tuning: resolved.tuning, shared: storage !== undefined });
+    this.#selector = methodSpec(resolved.method).selector(resolved, { clock: this.clock, nginx: resolved.nginx, tuning: resolved.tuning, shared: storage?.replay });
     this.#selector.validate(resolved.servers);
     this.members = new Membership(resolved, this.#selector, this, storage ?? null);
     this.#peers = this.members.peers;

@@ -110,6 +110,13 @@ export class ServerRecord implements Server {
   /** Active-check results so far, passed and failed (`applyCheckResult`). */
   checksPassed = 0;
   checksFailed = 0;
+  /** @internal The server's stable slot in an upstream zone (zone/link.ts), -1 outside one. */
+  zoneSlot = -1;
+  /**
+   * @internal In a zone: brings the record up to date before a getter reads it (another thread may
+   * have changed the membership, so that its tier and index moved, or applied a check result).
+   */
+  shared: { refresh(rec: ServerRecord): void; awayConns(rec: ServerRecord): number } | null = null;
   /** State kept after removal, so that in-flight releases stay harmless and readable. */
   detached: { conns: number; fails: number; effective: number; current: number } | null = null;
 
@@ -150,21 +157,27 @@ export class ServerRecord implements Server {
   get maxConns(): number { return this.config.maxConns; }
 
   get conns(): number {
-    return this.tier === null ? this.detached?.conns ?? 0 : this.tier.conns[this.index]!;
+    if (this.shared !== null) this.shared.refresh(this);
+    if (this.tier !== null) return this.tier.conns[this.index]!;
+    return this.shared === null ? this.detached?.conns ?? 0 : this.shared.awayConns(this);
   }
   get fails(): number {
+    if (this.shared !== null) this.shared.refresh(this);
     return this.tier === null ? this.detached?.fails ?? 0 : this.tier.fails[this.index]!;
   }
   get effectiveWeight(): number {
+    if (this.shared !== null) this.shared.refresh(this);
     return this.tier === null ? this.detached?.effective ?? 0 : this.tier.effective[this.index]!;
   }
   get currentWeight(): number {
+    if (this.shared !== null) this.shared.refresh(this);
     const t = this.tier;
     return t === null ? this.detached?.current ?? 0 : t.currentOf(this.index);
   }
 
   /** The state as it is now (computed from flags, check verdict and passive counters). */
   get state(): ServerState {
+    if (this.shared !== null) this.shared.refresh(this);
     const c = this.config;
     if (c.down) return 'down';
     if (c.drain) return 'draining';

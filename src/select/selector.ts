@@ -67,8 +67,23 @@ export interface SelectorContext {
   readonly nginx: NginxTarget;
   readonly tuning: Readonly<SelectorTuning>;
   /**
-   * The tiers live in an upstream zone shared with other threads (zone/): no state of the
-   * selector's own may decide a pick (round robin runs the plain round, no accelerator).
+   * The tiers live in an upstream zone shared with other threads (zone/): no state in the
+   * selector's own heap may decide a pick; round robin keeps its replay in this shared memory
+   * (round-robin/zone-replay.ts) and otherwise runs the plain round.
    */
-  readonly shared?: boolean;
+  readonly shared?: SharedReplayMemory;
+}
+
+/** The zone's memory for round robin's shared replay (round-robin/zone-replay.ts; zone/layout.ts allocates it). */
+export interface SharedReplayMemory {
+  /** Mode, period, head, filled, matched, eligible, position, retry. */
+  readonly header: Int32Array;
+  /** The recording window, then the period: server indexes. */
+  readonly ring: Int32Array;
+  /** Picks per server in the window. */
+  readonly counts: Int32Array;
+  /** Eligible when the window opened. */
+  readonly inPeriod: Uint8Array;
+  /** Current weights at the period's start. */
+  readonly start: Float64Array;
 }

@@ -7,16 +7,17 @@
  */
 
 import type { RiseFallState } from '../health/rise-fall';
-import type { Membership, TierStorage } from '../membership';
+import type { Membership } from '../membership';
 import { ServerRecord } from '../server';
 import type { ResolvedServer } from '../server-fields';
 import { Tier } from '../tier';
+import type { ZoneLink } from './link';
 
-export function adoptMembership(m: Membership, storage: TierStorage, servers: readonly ResolvedServer[], checks: readonly (RiseFallState | null)[]): void {
+export function adoptMembership(m: Membership, storage: ZoneLink, servers: readonly ResolvedServer[], checks: readonly (RiseFallState | null)[]): void {
   const order: ServerRecord[] = [];
   const byId = new Map<string, ServerRecord>();
   servers.forEach((s, k) => {
-    let rec = m.byId.get(s.id);
+    let rec = m.byId.get(s.id) ?? storage.revive(s.id);
     if (rec === undefined) rec = new ServerRecord(s, m.owner);
     rec.config = s;
     rec.check = checks[k]!;
@@ -25,9 +26,10 @@ export function adoptMembership(m: Membership, storage: TierStorage, servers: re
   });
   for (const rec of m.order) {
     if (byId.get(rec.id) !== rec) {
-      rec.detached = { conns: storage.heldOf(rec.id), fails: 0, effective: 0, current: 0 };
+      rec.detached = { conns: 0, fails: rec.fails, effective: rec.effectiveWeight, current: 0 };
       rec.tier = null;
       rec.index = -1;
+      storage.gone(rec);
     }
   }
   m.setOrder(order, byId);
@@ -42,7 +44,7 @@ export function adoptMembership(m: Membership, storage: TierStorage, servers: re
 }
 
 /** A tier over the shared arrays as they are. */
-function sharedTier(records: ServerRecord[], backup: boolean, storage: TierStorage): Tier {
+function sharedTier(records: ServerRecord[], backup: boolean, storage: ZoneLink): Tier {
   const t = new Tier(records, backup, storage.arraysFor(records.length, false)!);
   records.forEach((rec, i) => {
     rec.tier = t;

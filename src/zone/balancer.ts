@@ -14,7 +14,9 @@
 import type { Worker } from 'node:worker_threads';
 import type { Attempt, AttemptOptions } from '../attempt';
 import type { Balancer, BalancerSnapshot, ServerPatch } from '../balancer';
-import { UpstreamError, show } from '../errors';
+import { AttemptStateError, UpstreamError, show } from '../errors';
+import { type StateCause, emitSafely, isObserved } from '../events';
+import { applyCheckResult } from '../health/verdicts';
 import type { BalancerOptions, CheckOptions, ServerOptions } from '../options';
 import type { ServerRecord, Server, ServerSnapshot } from '../server';
 import type { CloseOptions, StartOptions } from '../lifecycle';
@@ -129,12 +131,14 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     constructor(...args: any[]) {
       super(...args);
       this.#link = args[1] as ZoneLink;
+      this.#link.onStale = () => this.adoptZone();
     }
 
     /** @internal Adopts the zone's published membership (at open, and whenever another thread changed it). */
     adoptZone(): void {
       const { servers, checks } = this.#link.read();
       adoptMembership(this.members, this.#link, servers, checks);
+      this.#link.placeRecords(this.members.order);
       this.followMembership();
     }
 
@@ -183,8 +187,10 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       this.#enter();
       try {
         this.#inRelease = true;
-        super.release(server, failed);
-        this.#link.count(server as ServerRecord, -1);
+        const rec = server as ServerRecord;
+        if (rec.tier === null && rec.owner === this && rec.detached !== null) this.#freeAway(rec, failed, null, 0, !failed);
+        else super.release(server, failed);
+        this.#link.count(rec, -1);
       } finally {
         this.#inRelease = false;
         this.#link.lock.unlock();
@@ -206,7 +212,8 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     override freeFor(rec: ServerRecord, failed: boolean, r: Attempt | null, triesLeft = 0, announce = !failed): void {
       this.#enter();
       try {
-        super.freeFor(rec, failed, r, triesLeft, announce);
+        if (rec.tier === null && rec.detached !== null && !this.#inRelease) this.#freeAway(rec, failed, r, triesLeft, announce);
+        else super.freeFor(rec, failed, r, triesLeft, announce);
         if (!this.#inRelease) this.#link.count(rec, -1);
       } finally {
         this.#link.lock.unlock();
@@ -222,6 +229,24 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       }
     }
 
+    /** The free of a removed server's connection: the zone's count of them goes down. */
+    #freeAway(rec: ServerRecord, failed: boolean, r: Attempt | null, triesLeft: number, announce: boolean): void {
+      const d = rec.detached!;
+      d.conns = this.#link.awayConns(rec);
+      if (d.conns <= 0) throw new AttemptStateError(`release() of ${show(rec.id)}, which has no connection handed out`, rec.id);
+      this.#link.freeAway(rec);
+      super.freeFor(rec, failed, r, triesLeft, announce);
+    }
+
+    /** One `state` event per transition in the zone: the last committed state is the zone's. */
+    protected override commit(rec: ServerRecord, cause: StateCause): void {
+      const slot = rec.zoneSlot;
+      if (slot < 0 || rec.tier === null) return super.commit(rec, cause);
+      rec.lastState = this.#link.committedOf(slot);
+      super.commit(rec, cause);
+      this.#link.commitState(slot, rec.lastState);
+    }
+
     // --- membership and admin ----------------------------------------------------------------
 
     #admin<T>(servers: number, bytes: number, change: () => T): T {
@@ -229,10 +254,13 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       try {
         this.#refreshChecks();
         this.#link.requireRoom(servers, bytes);
+        this.#link.changing = true;
+        const before = this.members.order;
         const out = change();
-        this.#link.publish(this.members.order);
+        this.#link.publish(this.members.order, before);
         return out;
       } finally {
+        this.#link.changing = false;
         this.#link.lock.unlock();
       }
     }
@@ -268,10 +296,13 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     override reportCheck(id: string, ok: boolean, reason = '', ms = 0): void {
       this.#enter();
       try {
-        const rec = this.members.byId.get(id);
-        if (rec !== undefined) this.#link.refreshCheck(rec);
-        super.reportCheck(id, ok, reason, ms);
-        if (rec !== undefined) this.#link.writeCheck(undefined, rec);
+        const rec = this.members.require(id);
+        this.#link.refreshCheck(rec);
+        // (Balancer.reportCheck's steps, with the verdict published before anything reads it)
+        applyCheckResult(rec, ok, this.options.check);
+        this.#link.writeCheck(undefined, rec);
+        if (isObserved(this, 'check')) emitSafely(this, 'check', rec, ok, reason, ms);
+        this.commit(rec, 'check');
       } finally {
         this.#link.lock.unlock();
       }

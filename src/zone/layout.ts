@@ -18,6 +18,7 @@
  * Pure data: no locking here (zone/lock.ts), no semantics (zone/link.ts).
  */
 
+import type { SharedReplayMemory } from '../select/selector';
 import { type TierArrays, TIER_BYTES, TIER_NUMBERS } from '../tier';
 
 /** `control` words. */
@@ -31,12 +32,16 @@ export const ZONE_ID = 6;
 const CONTROL_WORDS = 8;
 
 /** `checks` words per slot. */
-export const CHECK_WORDS = 5;
+export const CHECK_WORDS = 7;
 export const CHECK_FLAGS = 0;
 export const CHECK_RISE = 1;
 export const CHECK_FALL = 2;
 export const CHECK_PASSED = 3;
 export const CHECK_FAILED = 4;
+/** The server's last committed state (events.ts `state`), as its index in `SERVER_STATES`: one event per transition, whichever thread makes it. */
+export const CHECK_COMMITTED = 5;
+/** Connections of a removed server still open (its `conns`, freed by any thread; a re-added id takes them back). */
+export const CHECK_AWAY = 6;
 /** CHECK_FLAGS bits. */
 export const HAS_CHECK = 1;
 export const CHECK_DOWN = 2;
@@ -50,8 +55,19 @@ export interface ZoneBuffers {
   readonly config: SharedArrayBuffer;
   readonly regions: readonly [SharedArrayBuffer, SharedArrayBuffer];
   readonly checks: SharedArrayBuffer;
+  /** Round robin's shared replay (select/round-robin/zone-replay.ts). */
+  readonly replay: SharedArrayBuffer;
   readonly threads: SharedArrayBuffer;
   readonly held: SharedArrayBuffer;
+}
+
+/** Longest period the shared replay keeps (the sum of the eligible weights), as steady-replay.ts's MAX_PERIOD. */
+export const MAX_REPLAY_PERIOD = 65536;
+const REPLAY_HEADER_WORDS = 8;
+
+/** The bytes of the shared replay: start weights, header, ring, counts, eligibility. */
+function replayBytes(capacity: number): number {
+  return capacity * 8 + REPLAY_HEADER_WORDS * 4 + MAX_REPLAY_PERIOD * 4 + capacity * 4 + capacity;
 }
 
 /** The bytes one region takes for `capacity` positions. */
@@ -68,6 +84,7 @@ export function allocateBuffers(capacity: number, maxThreads: number, configByte
     config: new SharedArrayBuffer(configBytes),
     regions: [new SharedArrayBuffer(regionBytes(capacity)), new SharedArrayBuffer(regionBytes(capacity))],
     checks: new SharedArrayBuffer(capacity * CHECK_WORDS * 4),
+    replay: new SharedArrayBuffer(replayBytes(capacity)),
     threads: new SharedArrayBuffer(maxThreads * 4),
     held: new SharedArrayBuffer(maxThreads * capacity * 4),
   };
@@ -89,6 +106,7 @@ export function isZoneBuffers(b: unknown): b is ZoneBuffers {
     z.config instanceof SharedArrayBuffer &&
     Array.isArray(z.regions) && z.regions.length === 2 && sab(z.regions[0], regionBytes(c)) && sab(z.regions[1], regionBytes(c)) &&
     sab(z.checks, c * CHECK_WORDS * 4) &&
+    sab(z.replay, replayBytes(c)) &&
     sab(z.threads, t * 4) &&
     sab(z.held, t * c * 4)
   );
@@ -103,6 +121,7 @@ export class ZoneViews {
   readonly checks: Int32Array;
   readonly threads: Int32Array;
   readonly held: Int32Array;
+  readonly replay: SharedReplayMemory;
   /** Per region, per field: the whole-capacity view (`tierArrays` takes sub-views of it). */
   readonly #regions: readonly TierArrays[];
 
@@ -114,6 +133,17 @@ export class ZoneViews {
     this.checks = new Int32Array(b.checks);
     this.threads = new Int32Array(b.threads);
     this.held = new Int32Array(b.held);
+    const c = b.capacity;
+    let at = 0;
+    const start = new Float64Array(b.replay, at, c);
+    at += c * 8;
+    const header = new Int32Array(b.replay, at, REPLAY_HEADER_WORDS);
+    at += REPLAY_HEADER_WORDS * 4;
+    const ring = new Int32Array(b.replay, at, MAX_REPLAY_PERIOD);
+    at += MAX_REPLAY_PERIOD * 4;
+    const counts = new Int32Array(b.replay, at, c);
+    at += c * 4;
+    this.replay = { start, header, ring, counts, inPeriod: new Uint8Array(b.replay, at, c) };
     this.#regions = b.regions.map((sab) => {
       const a: Record<string, Float64Array | Uint8Array> = {};
       let offset = 0;

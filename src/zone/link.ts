@@ -15,11 +15,12 @@
 import { UpstreamError, show } from '../errors';
 import type { RiseFallState } from '../health/rise-fall';
 import type { TierStorage } from '../membership';
-import type { ServerRecord } from '../server';
+import type { SharedReplayMemory } from '../select/selector';
+import type { ServerRecord, ServerState } from '../server';
 import type { ResolvedServer } from '../server-fields';
 import { GATE_FULL, type TierArrays } from '../tier';
 import {
-  CHECK_DOWN, CHECK_FAILED, CHECK_FALL, CHECK_FLAGS, CHECK_PASSED, CHECK_PENDING, CHECK_RISE, CHECK_WORDS, CONFIG_LENGTH,
+  CHECK_AWAY, CHECK_COMMITTED, CHECK_DOWN, CHECK_FAILED, CHECK_FALL, CHECK_FLAGS, CHECK_PASSED, CHECK_PENDING, CHECK_RISE, CHECK_WORDS, CONFIG_LENGTH,
   GENERATION, HAS_CHECK, OWNER_THREAD, REGION, ZoneViews,
 } from './layout';
 import { type ZoneLock, lockOf } from './lock';
@@ -28,12 +29,16 @@ import type { UpstreamZone } from './zone';
 /** A server as published: its parameters and its stable slot. */
 export type PublishedServer = ResolvedServer & { slot: number };
 
+/** `ServerState`s by number (the `checks` table's committed-state word). */
+const SERVER_STATES: readonly ServerState[] = ['up', 'down', 'draining', 'unavail', 'checking', 'unhealthy'];
+
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 export class ZoneLink implements TierStorage {
   readonly views: ZoneViews;
   readonly lock: ZoneLock;
+  readonly replay: SharedReplayMemory;
   /** This balancer's slot in `threads` / `held`. */
   readonly slot: number;
   /** This balancer's thread created the zone: it runs the active checks. */
@@ -47,21 +52,28 @@ export class ZoneLink implements TierStorage {
   #offset = 0;
   /** Stable slot of each server of the published list, by id. */
   #slotOf = new Map<string, number>();
-  /** Removed servers this balancer still holds connections of, by id. */
-  readonly #retired = new Map<string, number>();
+  /** Removed servers' records of this balancer, by id: a re-added id gets its record back (`revive`). */
+  readonly #gone = new Map<string, ServerRecord>();
+  /** Removed servers with connections still open, by id (published): their slots are kept. */
+  #retired = new Map<string, number>();
   #closed = false;
 
   constructor(zone: UpstreamZone, name: string) {
     this.name = name;
     this.views = new ZoneViews(zone);
     this.lock = lockOf(this.views.control);
+    this.replay = this.views.replay;
     this.owner = this.views.control[OWNER_THREAD] === this.lock.mark;
     const threads = this.views.threads;
     let slot = -1;
     for (let k = 0; k < threads.length && slot < 0; k++) if (Atomics.compareExchange(threads, k, 0, this.lock.mark) === 0) slot = k;
     if (slot < 0) throw new UpstreamError('ERR_UPSTREAM_ZONE_FULL', `upstream zone ${show(name)} has room for ${threads.length} balancers, all open`, threads.length);
     this.slot = slot;
+    this.#heldRow = slot * this.views.capacity;
   }
+
+  /** Where this balancer's row of `held` starts. */
+  readonly #heldRow: number;
 
   // ---------------------------------------------------------------------------------------------
   // TierStorage (membership.ts)
@@ -83,9 +95,39 @@ export class ZoneLink implements TierStorage {
     return a;
   }
 
-  heldOf(id: string): number {
-    const s = this.#slotOf.get(id) ?? this.#retired.get(id);
-    return s === undefined ? 0 : this.views.held[this.slot * this.views.capacity + s]!;
+  /** Gives each record its stable slot (after `read` + adopt, or `publish`). */
+  placeRecords(order: readonly ServerRecord[]): void {
+    for (const rec of order) {
+      const slot = this.#slotOf.get(rec.id) ?? -1;
+      rec.zoneSlot = slot;
+      rec.shared = slot >= 0 ? this : null;
+      if (slot >= 0) rec.lastState = this.committedOf(slot);
+    }
+  }
+
+  /** A record adopt detached (another thread removed its server). */
+  gone(rec: ServerRecord): void {
+    if (rec.zoneSlot >= 0) this.#gone.set(rec.id, rec);
+  }
+
+  /** The record of a removed server added again under the same id and slot, if this balancer has it. */
+  revive(id: string): ServerRecord | undefined {
+    const rec = this.#gone.get(id);
+    if (rec === undefined) return undefined;
+    this.#gone.delete(id);
+    return rec.zoneSlot === (this.#slotOf.get(id) ?? this.#retired.get(id)) ? rec : undefined;
+  }
+
+  /** ServerRecord `shared`: the open connections of a removed server (any thread's). */
+  awayConns(rec: ServerRecord): number {
+    return rec.zoneSlot < 0 ? 0 : this.views.checks[rec.zoneSlot * CHECK_WORDS + CHECK_AWAY]!;
+  }
+
+  /** A connection of a removed server ended (in this thread). */
+  freeAway(rec: ServerRecord): void {
+    const at = rec.zoneSlot * CHECK_WORDS + CHECK_AWAY;
+    const c = this.views.checks;
+    if (rec.zoneSlot >= 0 && c[at]! > 0) c[at] = c[at]! - 1;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -105,7 +147,9 @@ export class ZoneLink implements TierStorage {
   read(): { servers: ResolvedServer[]; checks: (RiseFallState | null)[] } {
     const v = this.views;
     const text = decoder.decode(v.config.slice(0, v.control[CONFIG_LENGTH]!));
-    const published = (JSON.parse(text) as { servers: PublishedServer[] }).servers;
+    const list = JSON.parse(text) as { servers: PublishedServer[]; retired?: [string, number][] };
+    const published = list.servers;
+    this.#retired = new Map(list.retired ?? []);
     this.#useSlots(published);
     this.generation = v.control[GENERATION]!;
     const servers = published.map(({ slot: _slot, ...server }) => server as ResolvedServer);
@@ -114,13 +158,7 @@ export class ZoneLink implements TierStorage {
 
   /** Servers ids → slots of a list just read or written; removed ids this balancer holds connections of are kept aside. */
   #useSlots(servers: readonly PublishedServer[]): void {
-    const next = new Map(servers.map((s) => [s.id, s.slot]));
-    const v = this.views;
-    for (const [id, s] of this.#slotOf) {
-      if (next.get(id) !== s && v.held[this.slot * v.capacity + s]! > 0) this.#retired.set(id, s);
-    }
-    for (const id of next.keys()) this.#retired.delete(id);
-    this.#slotOf = next;
+    this.#slotOf = new Map(servers.map((s) => [s.id, s.slot]));
   }
 
   /** Whether `bytes` more of server list fit (an admin change asks before it changes anything). */
@@ -142,16 +180,27 @@ export class ZoneLink implements TierStorage {
    * not in use and held by no balancer), the list, every verdict, the region the rebuild wrote (if
    * it rebuilt), and the next generation.
    */
-  publish(order: readonly ServerRecord[]): void {
+  publish(order: readonly ServerRecord[], before: readonly ServerRecord[] = []): void {
     const v = this.views;
+    const c = v.checks;
+    // servers removed now: their open connections stay counted on their slot
+    const present = new Set(order.map((r) => r.id));
+    for (const rec of before) {
+      const s = this.#slotOf.get(rec.id);
+      if (present.has(rec.id) || s === undefined) continue;
+      const conns = rec.detached?.conns ?? 0;
+      c[s * CHECK_WORDS + CHECK_AWAY] = conns;
+      if (conns > 0) this.#retired.set(rec.id, s);
+    }
     const used = new Set<number>();
     for (const rec of order) {
-      const s = this.#slotOf.get(rec.id);
+      const s = this.#slotOf.get(rec.id) ?? this.#retired.get(rec.id);
       if (s !== undefined) used.add(s);
     }
+    for (const s of this.#retired.values()) used.add(s);
     let candidate = 0;
     const servers: PublishedServer[] = order.map((rec) => {
-      let slot = this.#slotOf.get(rec.id);
+      let slot = this.#slotOf.get(rec.id) ?? this.#retired.get(rec.id);
       if (slot === undefined) {
         while (used.has(candidate) || this.#heldAnywhere(candidate)) candidate++;
         if (candidate >= v.capacity) throw this.full(order.length);
@@ -160,12 +209,23 @@ export class ZoneLink implements TierStorage {
       }
       return { ...rec.config, slot };
     });
-    const bytes = encoder.encode(JSON.stringify({ servers }));
+    // a removed server added again takes its open connections back (as one balancer's record does)
+    for (const rec of order) {
+      const s = this.#retired.get(rec.id);
+      if (s === undefined || rec.tier === null) continue;
+      rec.tier.conns[rec.index] = c[s * CHECK_WORDS + CHECK_AWAY]!;
+      c[s * CHECK_WORDS + CHECK_AWAY] = 0;
+      rec.tier.refreshGate(rec.index);
+      this.#retired.delete(rec.id);
+    }
+    for (const [id, s] of this.#retired) if (c[s * CHECK_WORDS + CHECK_AWAY] === 0) this.#retired.delete(id);
+    const bytes = encoder.encode(JSON.stringify({ servers, retired: [...this.#retired] }));
     if (bytes.length > v.config.length) throw new UpstreamError('ERR_UPSTREAM_ZONE_FULL', `upstream zone ${show(this.name)}: the server list takes ${bytes.length} bytes, more than its ${v.config.length}`, bytes.length);
     v.config.set(bytes);
     v.control[CONFIG_LENGTH] = bytes.length;
     servers.forEach((s, k) => this.writeCheck(s.slot, order[k]!));
     this.#useSlots(servers);
+    this.placeRecords(order);
     if (this.#layoutRegion >= 0) v.control[REGION] = this.#layoutRegion;
     this.#layoutRegion = -1;
     v.control[GENERATION] = v.control[GENERATION]! + 1;
@@ -189,6 +249,44 @@ export class ZoneLink implements TierStorage {
     return { down: (flags & CHECK_DOWN) !== 0, pending: (flags & CHECK_PENDING) !== 0, rise: c[at + CHECK_RISE]!, fall: c[at + CHECK_FALL]! };
   }
 
+  /**
+   * While true, records keep what this thread changed (an admin change in progress, published at
+   * its end), instead of reading the verdicts back.
+   */
+  changing = false;
+  /** What the balancer does when another thread published a membership (adopts it). */
+  onStale: () => void = () => {};
+
+  /** ServerRecord `shared`: the published verdict, read under the lock (unless a change of this thread is in progress). */
+  refresh(rec: ServerRecord): void {
+    if (this.changing || this.#closed) return;
+    this.lock.lock();
+    try {
+      if (this.stale) this.onStale();
+      this.#refreshCheckOnly(rec);
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  #refreshCheckOnly(rec: ServerRecord): void {
+    const slot = rec.zoneSlot;
+    if (slot < 0) return;
+    const c = this.views.checks;
+    const at = slot * CHECK_WORDS;
+    const flags = c[at + CHECK_FLAGS]!;
+    if ((flags & HAS_CHECK) === 0) rec.check = null;
+    else {
+      const k = (rec.check ??= { down: false, pending: false, rise: 0, fall: 0 });
+      k.down = (flags & CHECK_DOWN) !== 0;
+      k.pending = (flags & CHECK_PENDING) !== 0;
+      k.rise = c[at + CHECK_RISE]!;
+      k.fall = c[at + CHECK_FALL]!;
+    }
+    rec.checksPassed = c[at + CHECK_PASSED]!;
+    rec.checksFailed = c[at + CHECK_FAILED]!;
+  }
+
   /** The verdict of `rec` as published, into the record (before a change reads or applies it). */
   refreshCheck(rec: ServerRecord): void {
     const slot = this.#slotOf.get(rec.id);
@@ -197,6 +295,17 @@ export class ZoneLink implements TierStorage {
     const c = this.views.checks;
     rec.checksPassed = c[slot * CHECK_WORDS + CHECK_PASSED]!;
     rec.checksFailed = c[slot * CHECK_WORDS + CHECK_FAILED]!;
+    rec.lastState = this.committedOf(slot);
+  }
+
+  /** The last state committed for `slot` (an event was emitted for it, by any thread). */
+  committedOf(slot: number): ServerState {
+    return SERVER_STATES[this.views.checks[slot * CHECK_WORDS + CHECK_COMMITTED]!]!;
+  }
+
+  /** Publishes the last committed state of `slot`. */
+  commitState(slot: number, state: ServerState): void {
+    this.views.checks[slot * CHECK_WORDS + CHECK_COMMITTED] = SERVER_STATES.indexOf(state);
   }
 
   /** Publishes the verdict of `rec` (after a result or a change). */
@@ -211,6 +320,7 @@ export class ZoneLink implements TierStorage {
     c[at + CHECK_FALL] = k === null ? 0 : k.fall;
     c[at + CHECK_PASSED] = rec.checksPassed;
     c[at + CHECK_FAILED] = rec.checksFailed;
+    c[at + CHECK_COMMITTED] = SERVER_STATES.indexOf(rec.lastState);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -218,13 +328,12 @@ export class ZoneLink implements TierStorage {
 
   /** This balancer took (+1) or gave back (-1) a connection of `rec`. */
   count(rec: ServerRecord, delta: 1 | -1): void {
-    const s = this.#slotOf.get(rec.id) ?? this.#retired.get(rec.id);
-    if (s === undefined) return;
-    const v = this.views;
-    const at = this.slot * v.capacity + s;
-    const held = v.held[at]! + delta;
-    v.held[at] = held < 0 ? 0 : held;
-    if (held <= 0 && this.#retired.get(rec.id) === s) this.#retired.delete(rec.id);
+    const s = rec.zoneSlot;
+    if (s < 0) return;
+    const held = this.views.held;
+    const at = this.#heldRow + s;
+    const h = held[at]! + delta;
+    held[at] = h < 0 ? 0 : h;
   }
 
   /**
@@ -247,17 +356,24 @@ export class ZoneLink implements TierStorage {
   /** Gives back what balancer slot `k` holds on the servers `records`, and zeroes its row. */
   #giveBack(k: number, records: readonly ServerRecord[]): number {
     const v = this.views;
+    const bySlot = new Map<number, ServerRecord>();
+    for (const rec of records) if (rec.zoneSlot >= 0 && rec.tier !== null) bySlot.set(rec.zoneSlot, rec);
     let total = 0;
-    for (const rec of records) {
-      const s = this.#slotOf.get(rec.id);
-      const t = rec.tier;
-      if (s === undefined || t === null) continue;
+    for (let s = 0; s < v.capacity; s++) {
       const held = v.held[k * v.capacity + s]!;
       if (held <= 0) continue;
+      total += held;
+      const rec = bySlot.get(s);
+      if (rec === undefined) {
+        // a removed server's connections
+        const at = s * CHECK_WORDS + CHECK_AWAY;
+        v.checks[at] = Math.max(0, v.checks[at]! - held);
+        continue;
+      }
+      const t = rec.tier!;
       const i = rec.index;
       const conns = t.conns[i]! - held;
       t.conns[i] = conns < 0 ? 0 : conns;
-      total += held;
       if ((t.gate[i]! & GATE_FULL) !== 0) t.refreshGate(i);
     }
     v.held.fill(0, k * v.capacity, (k + 1) * v.capacity);

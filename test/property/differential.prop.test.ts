@@ -305,3 +305,31 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats['hint-single']!).toBeGreaterThan(50);
   }, Math.max(36_000, RUNS * 1_500)); // 0.4-0.9 s a run on a loaded 2-vCPU machine: a long hunt (DIFF_RUNS) gets time in proportion
 });
+
+describe('differential: balancers over one upstream zone vs reference nginx round robin', () => {
+  // Three balancers over one zone (src/zone/), each operation on one of them at random: together
+  // they must be the one nginx upstream of the reference, events included (one per transition).
+  const ZONE_RUNS = Number(process.env.DIFF_ZONE_RUNS ?? 10);
+  const ZONE_STEPS = 30_000;
+  it(`agrees on ${ZONE_RUNS} random upstreams x ${ZONE_STEPS} random operations spread over 3 balancers`, () => {
+    let total = 0;
+    const stats: Record<string, number> = {};
+    fc.assert(
+      fc.property(runArb, fc.integer(), ({ config, params }, seed) => {
+        const every = process.env.DIFF_EVERY === '1' ? { compareEvery: 1 as const } : {};
+        const w = runScript({ ...config, zone: { balancers: 3, seed } }, { ...params, ...every }, seed, ZONE_STEPS);
+        total += w.steps;
+        for (const [k, v] of Object.entries(w.stats)) stats[k] = (stats[k] ?? 0) + v;
+      }),
+      { numRuns: ZONE_RUNS, endOnFailure: true, ...(process.env.DIFF_SEED === undefined ? {} : { seed: Number(process.env.DIFF_SEED) }) },
+    );
+    console.log(`differential (zone): ${total} operations; ${JSON.stringify(stats)}`);
+    expect(total).toBeGreaterThanOrEqual(ZONE_RUNS * ZONE_STEPS * 0.8);
+    expect(stats.served!).toBeGreaterThan(total / 5);
+    expect(stats.failures!).toBeGreaterThan(1000);
+    expect(stats.recoveries!).toBeGreaterThan(50);
+    // the zone's shared replay ran (calm phases), and was left exactly at every change
+    expect(stats.zoneReplayed!).toBeGreaterThan(1000);
+    expect(stats.replayed).toBe(0);
+  }, Math.max(60_000, ZONE_RUNS * 6_000));
+});

@@ -19,10 +19,11 @@
 
 import type { Attempt } from '../../src/attempt';
 import { Balancer } from '../../src/balancer';
-import { ManualClock, wholeSeconds } from '../../src/clock';
+import { ManualClock, seededRandom, wholeSeconds } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { ServerOptions } from '../../src/options';
-import { roundRobinStateOf } from '../../src/select/round-robin/index';
+import { roundRobinStateOf, zoneReplaying } from '../../src/select/round-robin/index';
+import { createZone, openZone } from '../../src/zone';
 import type { Server, ServerRecord } from '../../src/server';
 import { KNOWN_BUGS } from './known-bugs';
 import { RefUpstream, type RefPeer, type RefRequest, type RefServerOptions, type RefState } from './nginx-rr';
@@ -41,6 +42,12 @@ export interface WorldConfig {
   tuning?: { lazyFromServers: number };
   /** The nginx series both sides follow (the Balancer's `nginx` option); default '1.30'. */
   nginx?: '1.30' | '1.22';
+  /**
+   * Run the Balancer side as this many balancers over one upstream zone (src/zone/), each operation
+   * on one of them chosen by `zoneSeed`'s sequence: they must behave as the one balancer. `tier` and
+   * `exhausted` events are per balancer (each thread's own serving tier) and are not compared then.
+   */
+  zone?: { balancers: number; seed: number };
 }
 
 /** The address both sides give server `id` (the reference hashes it into the session id itself). */
@@ -50,10 +57,19 @@ export const toServerOptions = (s: RefServerOptions): ServerOptions => ({ ...s, 
 
 export class Mismatch extends Error {}
 
+/** Operations a mismatch message shows (UB_DIFF_LOG for more). */
+const LOG_LINES = Number(process.env.UB_DIFF_LOG ?? 40);
+
 export class World {
   readonly manual: ManualClock;
   readonly now: () => number;
-  readonly b: Balancer;
+  readonly #balancers: Balancer[];
+  readonly #chooser: (() => number) | null;
+  /** The balancer of the next call (one of the zone's, when `config.zone`). */
+  get b(): Balancer {
+    const all = this.#balancers;
+    return this.#chooser === null ? all[0]! : all[Math.floor(this.#chooser() * all.length)]!;
+  }
   readonly ref: RefUpstream;
   held: { s: Server; p: RefPeer }[] = [];
   attempts: { a: Attempt; r: RefRequest }[] = [];
@@ -61,7 +77,7 @@ export class World {
   steps = 0;
   /** What the script exercised (so a test can assert it was not degenerate). */
   stats = {
-    served: 0, nolive: 0, backupServed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0,
+    served: 0, nolive: 0, backupServed: 0, zoneReplayed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0,
     /** Gets with a hint; of them, gets that returned the hinted server, a draining one, one from the backup tier. */
     hintAsked: 0, hinted: 0, hintedDrain: 0, hintedBackup: 0,
   };
@@ -77,7 +93,7 @@ export class World {
   constructor(readonly config: WorldConfig) {
     this.manual = new ManualClock(config.start);
     this.now = config.clock === 'seconds' ? wholeSeconds(this.manual.now) : this.manual.now;
-    this.b = new Balancer({
+    const options = {
       name: 'diff',
       ...(config.nginx ? { nginx: config.nginx } : {}),
       servers: config.servers.map(toServerOptions),
@@ -85,7 +101,15 @@ export class World {
       clock: this.now,
       ...(config.check ? { check: { rise: config.check.rise, fall: config.check.fall } } : {}),
       ...(config.tuning ? { tuning: config.tuning } : {}),
-    });
+    };
+    if (config.zone === undefined) {
+      this.#balancers = [new Balancer(options)];
+      this.#chooser = null;
+    } else {
+      const zone = createZone(options, { capacity: 128 });
+      this.#balancers = Array.from({ length: config.zone.balancers }, () => openZone(Balancer, zone, { clock: this.now }));
+      this.#chooser = seededRandom(config.zone.seed);
+    }
     this.ref = new RefUpstream(config.servers.map((s) => ({ ...s, address: addressOf(s.id) })), {
       tries: config.tries,
       ...(config.nginx ? { nginx: config.nginx } : {}),
@@ -93,10 +117,12 @@ export class World {
     });
     for (const p of this.ref.peers) this.#committed.set(p, p.state);
     this.#nextId = config.servers.length;
-    this.b.on('state', (sv, from, to, cause) => this.events.push(`state ${sv.id} ${from}->${to} ${cause}`));
-    this.b.on('tier', (from, to) => this.events.push(`tier ${from}->${to}`));
-    this.b.on('exhausted', (reason, name) => this.events.push(`exhausted ${reason} ${name}`));
-    this.b.on('check', (sv, ok) => this.events.push(`check ${sv.id} ${ok}`));
+    for (const b of this.#balancers) {
+      b.on('state', (sv, from, to, cause) => this.events.push(`state ${sv.id} ${from}->${to} ${cause}`));
+      b.on('tier', (from, to) => this.events.push(`tier ${from}->${to}`));
+      b.on('exhausted', (reason, name) => this.events.push(`exhausted ${reason} ${name}`));
+      b.on('check', (sv, ok) => this.events.push(`check ${sv.id} ${ok}`));
+    }
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -135,8 +161,9 @@ export class World {
 
   /** Compares the events of the last operation, then forgets them. */
   #compareEvents(): void {
-    const got = this.events.join(' | ');
-    const want = this.expected.join(' | ');
+    const perBalancer = (e: string): boolean => this.config.zone === undefined || !(e.startsWith('tier ') || e.startsWith('exhausted '));
+    const got = this.events.filter(perBalancer).join(' | ');
+    const want = this.expected.filter(perBalancer).join(' | ');
     this.events.length = 0;
     this.expected.length = 0;
     if (got !== want) this.fail(`events: balancer [${got}], expected [${want}]`);
@@ -145,7 +172,7 @@ export class World {
   #note(s: string): void {
     this.steps++;
     this.log.push(s);
-    if (this.log.length > 40) this.log.shift();
+    if (this.log.length > LOG_LINES) this.log.shift();
   }
 
   fail(message: string): never {
@@ -179,6 +206,7 @@ export class World {
     // ... running a fresh round with the branch-free maximum (an unsettled small tier)
     else if (rr !== null && !replaying && rr.rounds < rr.branchFreeUntil) this.stats.branchFree++;
     if (replaying) this.stats.replayed++;
+    if (primary !== undefined && zoneReplaying(primary)) this.stats.zoneReplayed++;
     // ... with a server kept out by its passive window (the replay compares the clock to its end)
     if (replaying && rr.replay.validUntil !== Infinity) this.stats.timedReplay++;
     const s = this.b.pick();
@@ -193,7 +221,8 @@ export class World {
     if (this.held.length === 0) return;
     const [h] = this.held.splice(k % this.held.length, 1);
     this.#note(`release ${h!.s.id}${failed ? ' failed' : ''}`);
-    this.b.release(h!.s, failed);
+    // (a server is released through the balancer that picked it: in a zone each thread frees its own)
+    ((h!.s as ServerRecord).owner as Balancer).release(h!.s, failed);
     this.#free(h!.p, () => this.ref.release(h!.p, failed, this.now()), failed);
   }
 

@@ -42,6 +42,7 @@ import { branchFreeRound } from './branch-free-round';
 import { cleanRunRound } from './clean-run-round';
 import { hintedRound, plainRound } from './plain-round';
 import { RoundRobinTier } from './tier-state';
+import { ZoneReplay } from './zone-replay';
 
 /**
  * nginx's round-robin get for one attempt: index in `r.tier` (which may now be the backup tier),
@@ -71,8 +72,21 @@ function roundOn(r: RequestState): number {
     const st = hintedServer(r);
     if (st >= 0) return hintedOn(r, st);
   }
-  const state = r.tier.listener as RoundRobinTier | null;
-  return state === null ? plainRound(r) : dispatch(state, r);
+  const state = r.tier.listener as RoundRobinTier | ZoneReplay | null;
+  if (state === null) return plainRound(r);
+  return state instanceof ZoneReplay ? zoneRound(state, r) : dispatch(state, r);
+}
+
+/** A round on a zone's primary tier: the shared replay when it runs, else the plain round, recorded. */
+function zoneRound(z: ZoneReplay, r: RequestState): number {
+  if (r.mask !== 0 || r.bits !== null) {
+    z.leave();
+    return plainRound(r);
+  }
+  if (z.replaying) return z.next();
+  const i = plainRound(r);
+  z.record(i);
+  return i;
 }
 
 /**
@@ -83,10 +97,10 @@ function roundOn(r: RequestState): number {
  */
 function hintedOn(r: RequestState, st: number): number {
   const t = r.tier;
-  const state = t.listener as RoundRobinTier | null;
+  const state = t.listener as RoundRobinTier | ZoneReplay | null;
   if (state !== null) state.settle();
   if (t.current[st]! <= -(t.totalWeight - t.weight[st]!)) return st;
-  if (state !== null) {
+  if (state !== null && !(state instanceof ZoneReplay)) {
     state.special.dirty = true;
     state.rounds++;
   }
@@ -147,8 +161,13 @@ export class RoundRobinSelector implements Selector {
   }
 
   rebuilt(p: Peers): void {
-    // In a zone other threads change the arrays between two gets: the plain round only.
-    if (this.#context.shared === true) return;
+    // In a zone other threads change the arrays between two gets: the replay is the zone's own
+    // (zone-replay.ts), on the primary tier; every other round is the plain one.
+    const shared = this.#context.shared;
+    if (shared !== undefined) {
+      p.primary.listener ??= new ZoneReplay(p.primary, shared);
+      return;
+    }
     this.#primary = this.#attach(p.primary);
     if (p.backup !== null) this.#attach(p.backup);
   }
@@ -167,5 +186,12 @@ export class RoundRobinSelector implements Selector {
 
 /** The round-robin state of a tier, for tests that look inside the accelerators (null for other methods). */
 export function roundRobinStateOf(server: ServerRecord): RoundRobinTier | null {
-  return (server.tier?.listener as RoundRobinTier | null | undefined) ?? null;
+  const state = server.tier?.listener;
+  return state instanceof RoundRobinTier ? state : null;
+}
+
+/** Whether the zone's shared replay (zone-replay.ts) of this server's tier is replaying (tests). */
+export function zoneReplaying(server: ServerRecord): boolean {
+  const state = server.tier?.listener;
+  return state instanceof ZoneReplay && state.replaying;
 }
