@@ -22,6 +22,7 @@ export { crc32 } from './select/crc32';
 export { DIAGNOSTICS_CHANNELS } from './events';
 export { peerName, sessionId } from './session-id';
 export { ketamaPoints } from './select/consistent-hash';
+export { createZone, processClock } from './zone';
 
 export type { BalancerSnapshot, ServerPatch, BalancerService } from './balancer';
 export type { AttemptOptions } from './attempt';
@@ -37,6 +38,7 @@ export type {
   BalancerOptions, ServerOptions, CheckOptions, CheckFunction, CheckTarget, BuiltinCheckType, HttpStatusClass, Method,
 } from './options';
 export type { Server, ServerSnapshot, ServerState } from './server';
+export type { UpstreamZone, ZoneOptions, SharedOptions, ZoneLocalOptions, ZoneControls } from './zone';
 // The types of the root's configuration and status functions (their values are on the subpaths).
 export type { FromNginxOptions } from './config/from-nginx';
 export type { ParseOptions, UpstreamConfig, ConfigWarning } from './config/nginx';

@@ -157,8 +157,12 @@ export class RoundRobinSelector implements Selector {
 
   /** The primary tier's steady replay (steady-replay.ts). */
   get shortcut(): Shortcut {
-    return this.#primary === null ? NO_SHORTCUT : this.#primary.replay;
+    if (this.#primary !== null) return this.#primary.replay;
+    return this.#zonePrimary ?? NO_SHORTCUT;
   }
+
+  /** The zone's replay of the primary tier (a zone's balancer). */
+  #zonePrimary: ZoneReplay | null = null;
 
   rebuilt(p: Peers): void {
     // In a zone other threads change the arrays between two gets: the replay is the zone's own
@@ -166,6 +170,7 @@ export class RoundRobinSelector implements Selector {
     const shared = this.#context.shared;
     if (shared !== undefined) {
       p.primary.listener ??= new ZoneReplay(p.primary, shared);
+      this.#zonePrimary = p.primary.listener as ZoneReplay;
       return;
     }
     this.#primary = this.#attach(p.primary);

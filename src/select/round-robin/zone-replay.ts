@@ -21,7 +21,7 @@
  */
 
 import { GATE_FAILS, type Tier, type TierListener } from '../../tier';
-import type { SharedReplayMemory } from '../selector';
+import type { SharedReplayMemory, Shortcut } from '../selector';
 
 /** `header` words. */
 const MODE = 0; // OFF, RECORDING, REPLAYING, or UNCALM (recording waits: `retryAt` rounds)
@@ -38,7 +38,7 @@ const RECORDING = 1;
 const REPLAYING = 2;
 const UNCALM = 3;
 
-export class ZoneReplay implements TierListener {
+export class ZoneReplay implements TierListener, Shortcut {
   readonly #t: Tier;
   readonly #m: SharedReplayMemory;
 
@@ -50,6 +50,11 @@ export class ZoneReplay implements TierListener {
   /** Replaying: the next fresh pick is `next()`. */
   get replaying(): boolean {
     return this.#m.header[MODE] === REPLAYING;
+  }
+
+  /** Shortcut: the next pick of the period while replaying, else -1 (the round runs). */
+  take(): number {
+    return this.#m.header[MODE] === REPLAYING ? this.next() : -1;
   }
 
   /** The next pick of the period. */
