@@ -18,19 +18,17 @@ import type { TierStorage } from '../membership';
 import type { SharedReplayMemory } from '../select/selector';
 import type { ServerRecord, ServerState } from '../server';
 import type { ResolvedServer } from '../server-fields';
-import { GATE_FULL, type TierArrays } from '../tier';
+import type { TierArrays } from '../tier';
 import {
-  CHECK_AWAY, CHECK_COMMITTED, CHECK_DOWN, CHECK_FAILED, CHECK_FALL, CHECK_FLAGS, CHECK_PASSED, CHECK_PENDING, CHECK_RISE, CHECK_WORDS, CONFIG_LENGTH,
-  GENERATION, HAS_CHECK, OWNER_THREAD, REGION, ZoneViews,
+  CHECK_AWAY, CHECK_WORDS, CONFIG_LENGTH, GENERATION, OWNER_THREAD, REGION, ZoneViews,
 } from './layout';
 import { type ZoneLock, lockOf } from './lock';
+import { giveBack } from './reclaim';
+import { committedState, loadVerdict, readVerdict, storeCommitted, storeVerdict } from './verdicts';
 import type { UpstreamZone } from './zone';
 
 /** A server as published: its parameters and its stable slot. */
 export type PublishedServer = ResolvedServer & { slot: number };
-
-/** `ServerState`s by number (the `checks` table's committed-state word). */
-const SERVER_STATES: readonly ServerState[] = ['up', 'down', 'draining', 'unavail', 'checking', 'unhealthy'];
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -153,7 +151,7 @@ export class ZoneLink implements TierStorage {
     this.#useSlots(published);
     this.generation = v.control[GENERATION]!;
     const servers = published.map(({ slot: _slot, ...server }) => server as ResolvedServer);
-    return { servers, checks: published.map((s) => this.#readCheck(s.slot)) };
+    return { servers, checks: published.map((s) => readVerdict(v.checks, s.slot)) };
   }
 
   /** Servers ids → slots of a list just read or written; removed ids this balancer holds connections of are kept aside. */
@@ -239,15 +237,7 @@ export class ZoneLink implements TierStorage {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Check verdicts (by slot)
-
-  #readCheck(slot: number): RiseFallState | null {
-    const c = this.views.checks;
-    const at = slot * CHECK_WORDS;
-    const flags = c[at + CHECK_FLAGS]!;
-    if ((flags & HAS_CHECK) === 0) return null;
-    return { down: (flags & CHECK_DOWN) !== 0, pending: (flags & CHECK_PENDING) !== 0, rise: c[at + CHECK_RISE]!, fall: c[at + CHECK_FALL]! };
-  }
+  // Check verdicts (by slot: zone/verdicts.ts)
 
   /**
    * While true, records keep what this thread changed (an admin change in progress, published at
@@ -257,70 +247,36 @@ export class ZoneLink implements TierStorage {
   /** What the balancer does when another thread published a membership (adopts it). */
   onStale: () => void = () => {};
 
-  /** ServerRecord `shared`: the published verdict, read under the lock (unless a change of this thread is in progress). */
+  /** ServerRecord `shared`: the membership and verdict as published, read under the lock (unless a change of this thread is in progress). */
   refresh(rec: ServerRecord): void {
     if (this.changing || this.#closed) return;
     this.lock.lock();
     try {
       if (this.stale) this.onStale();
-      this.#refreshCheckOnly(rec);
+      if (rec.zoneSlot >= 0) loadVerdict(this.views.checks, rec.zoneSlot, rec, false);
     } finally {
       this.lock.unlock();
     }
   }
 
-  #refreshCheckOnly(rec: ServerRecord): void {
-    const slot = rec.zoneSlot;
-    if (slot < 0) return;
-    const c = this.views.checks;
-    const at = slot * CHECK_WORDS;
-    const flags = c[at + CHECK_FLAGS]!;
-    if ((flags & HAS_CHECK) === 0) rec.check = null;
-    else {
-      const k = (rec.check ??= { down: false, pending: false, rise: 0, fall: 0 });
-      k.down = (flags & CHECK_DOWN) !== 0;
-      k.pending = (flags & CHECK_PENDING) !== 0;
-      k.rise = c[at + CHECK_RISE]!;
-      k.fall = c[at + CHECK_FALL]!;
-    }
-    rec.checksPassed = c[at + CHECK_PASSED]!;
-    rec.checksFailed = c[at + CHECK_FAILED]!;
-  }
-
   /** The verdict of `rec` as published, into the record (before a change reads or applies it). */
   refreshCheck(rec: ServerRecord): void {
     const slot = this.#slotOf.get(rec.id);
-    if (slot === undefined) return;
-    rec.check = this.#readCheck(slot);
-    const c = this.views.checks;
-    rec.checksPassed = c[slot * CHECK_WORDS + CHECK_PASSED]!;
-    rec.checksFailed = c[slot * CHECK_WORDS + CHECK_FAILED]!;
-    rec.lastState = this.committedOf(slot);
+    if (slot !== undefined) loadVerdict(this.views.checks, slot, rec, true);
   }
 
-  /** The last state committed for `slot` (an event was emitted for it, by any thread). */
   committedOf(slot: number): ServerState {
-    return SERVER_STATES[this.views.checks[slot * CHECK_WORDS + CHECK_COMMITTED]!]!;
+    return committedState(this.views.checks, slot);
   }
 
-  /** Publishes the last committed state of `slot`. */
   commitState(slot: number, state: ServerState): void {
-    this.views.checks[slot * CHECK_WORDS + CHECK_COMMITTED] = SERVER_STATES.indexOf(state);
+    storeCommitted(this.views.checks, slot, state);
   }
 
   /** Publishes the verdict of `rec` (after a result or a change). */
   writeCheck(slot: number | undefined, rec: ServerRecord): void {
     slot ??= this.#slotOf.get(rec.id);
-    if (slot === undefined) return;
-    const c = this.views.checks;
-    const at = slot * CHECK_WORDS;
-    const k = rec.check;
-    c[at + CHECK_FLAGS] = k === null ? 0 : HAS_CHECK | (k.down ? CHECK_DOWN : 0) | (k.pending ? CHECK_PENDING : 0);
-    c[at + CHECK_RISE] = k === null ? 0 : k.rise;
-    c[at + CHECK_FALL] = k === null ? 0 : k.fall;
-    c[at + CHECK_PASSED] = rec.checksPassed;
-    c[at + CHECK_FAILED] = rec.checksFailed;
-    c[at + CHECK_COMMITTED] = SERVER_STATES.indexOf(rec.lastState);
+    if (slot !== undefined) storeVerdict(this.views.checks, slot, rec);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -347,36 +303,9 @@ export class ZoneLink implements TierStorage {
     let total = 0;
     for (let k = 0; k < v.maxThreads; k++) {
       if (v.threads[k] !== mark || k === this.slot) continue;
-      total += this.#giveBack(k, records);
+      total += giveBack(this.views, k, records);
       Atomics.store(v.threads, k, 0);
     }
-    return total;
-  }
-
-  /** Gives back what balancer slot `k` holds on the servers `records`, and zeroes its row. */
-  #giveBack(k: number, records: readonly ServerRecord[]): number {
-    const v = this.views;
-    const bySlot = new Map<number, ServerRecord>();
-    for (const rec of records) if (rec.zoneSlot >= 0 && rec.tier !== null) bySlot.set(rec.zoneSlot, rec);
-    let total = 0;
-    for (let s = 0; s < v.capacity; s++) {
-      const held = v.held[k * v.capacity + s]!;
-      if (held <= 0) continue;
-      total += held;
-      const rec = bySlot.get(s);
-      if (rec === undefined) {
-        // a removed server's connections
-        const at = s * CHECK_WORDS + CHECK_AWAY;
-        v.checks[at] = Math.max(0, v.checks[at]! - held);
-        continue;
-      }
-      const t = rec.tier!;
-      const i = rec.index;
-      const conns = t.conns[i]! - held;
-      t.conns[i] = conns < 0 ? 0 : conns;
-      if ((t.gate[i]! & GATE_FULL) !== 0) t.refreshGate(i);
-    }
-    v.held.fill(0, k * v.capacity, (k + 1) * v.capacity);
     return total;
   }
 
@@ -384,7 +313,7 @@ export class ZoneLink implements TierStorage {
   close(records: readonly ServerRecord[]): number {
     if (this.#closed) return 0;
     this.#closed = true;
-    const n = this.#giveBack(this.slot, records);
+    const n = giveBack(this.views, this.slot, records);
     Atomics.store(this.views.threads, this.slot, 0);
     return n;
   }
