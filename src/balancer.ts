@@ -10,7 +10,7 @@
 import { InvalidOptionError, UpstreamError, show } from './errors';
 import { type TierName, emitSafely, isObserved } from './events';
 import { Checker } from './health/checker';
-import { applyCheckResult } from './health/verdicts';
+import { applyCheckResult, restoreVerdict } from './health/verdicts';
 import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, type StartOptions } from './lifecycle';
 import type { Method, ServerOptions } from './options';
 import { Selection } from './selection';
@@ -247,14 +247,7 @@ export class Balancer extends Selection {
     for (const [key, value] of [['rise', rise], ['fall', fall], ['passed', passed], ['failed', failed]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw new InvalidOptionError(`state.${key}`, `Expected \`state.${key}\` to be a non-negative integer, got \`${show(value)}\``, value);
     }
-    if ((rec.check?.down ?? false) !== down) {
-      // The tier's check bit moves only with a verdict's flip (health/verdicts.ts): feed one result
-      // from a state that flips under any rise / fall, then set the exact state below.
-      const near = Number.MAX_SAFE_INTEGER - 1;
-      rec.check = { down: !down, pending: false, rise: down ? 0 : near, fall: down ? near : 0 };
-      applyCheckResult(rec, !down, this.options.check);
-    }
-    rec.check = { down, pending, rise, fall };
+    restoreVerdict(rec, { down: down!, pending: pending!, rise: rise!, fall: fall! });
     rec.checksPassed = passed;
     rec.checksFailed = failed;
     this.commit(rec, 'check');

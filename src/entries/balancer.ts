@@ -47,8 +47,8 @@ export class Balancer extends CoreBalancer {
    * @example
    * // main thread
    * const zone = createZone({ name: 'smtp', servers });
-   * const worker = new Worker('./proxy.js', { workerData: zone });
-   * // proxy.js
+   * const worker = new Worker(new URL('proxy-worker.js', import.meta.url), { workerData: zone });
+   * // proxy-worker.js
    * const balancer = Balancer.fromZone(workerData);
    */
   static fromZone(zone: unknown, local?: ZoneLocalOptions): Balancer & ZoneControls {

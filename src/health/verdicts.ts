@@ -9,7 +9,21 @@
 import type { ResolvedCheck } from '../options';
 import type { ServerRecord } from '../server';
 import { BLOCK_CHECK } from '../tier';
-import { initialRiseFall, observeCheck } from './rise-fall';
+import { type RiseFallState, initialRiseFall, observeCheck } from './rise-fall';
+
+/**
+ * Sets `rec`'s verdict exactly (a cluster worker adopting the primary's, src/cluster/), setting or
+ * clearing the server's check-down bit when the verdict differs from the one it had.
+ */
+export function restoreVerdict(rec: ServerRecord, state: RiseFallState): void {
+  const was = rec.check?.down ?? false;
+  rec.check = { down: state.down, pending: state.pending, rise: state.rise, fall: state.fall };
+  const t = rec.tier;
+  if (t === null || was === state.down) return;
+  const i = rec.index;
+  t.blocked[i] = state.down ? t.blocked[i]! | BLOCK_CHECK : t.blocked[i]! & ~BLOCK_CHECK;
+  t.refreshGate(i);
+}
 
 /**
  * Feeds one check result for `rec` (checks configured as `check`, or reported from outside without

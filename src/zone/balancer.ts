@@ -308,6 +308,18 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       }
     }
 
+    override restoreCheck(id: string, state: Parameters<Balancer['restoreCheck']>[1]): void {
+      this.#enter();
+      try {
+        const rec = this.members.require(id);
+        this.#link.refreshCheck(rec);
+        super.restoreCheck(id, state);
+        this.#link.writeCheck(undefined, rec);
+      } finally {
+        this.#link.lock.unlock();
+      }
+    }
+
     override snapshot(): BalancerSnapshot {
       this.#enter();
       try {

@@ -48,7 +48,7 @@ const isCount = (v: unknown, max: number): v is number => typeof v === 'number' 
  *
  * @example
  * const zone = createZone({ name: 'smtp', servers: [{ address: '10.0.0.1:25', weight: 1 }, { address: '10.0.0.2:25', weight: 4 }] });
- * const worker = new Worker('./proxy.js', { workerData: zone });
+ * const worker = new Worker(new URL('proxy-worker.js', import.meta.url), { workerData: zone });
  * const balancer = Balancer.fromZone(zone); // this thread's view; the worker opens its own
  * balancer.watch(worker);
  */

@@ -19,8 +19,11 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bareImportsOf, closure, sourceModulesOf, staticClosure } from './dist-graph';
 
-/** Unpacked size of the tarball today (1.04 MB, see the README) plus about 10 %: a regression past it fails. */
-const PACKED_BYTES_BOUND = 1_150_000;
+/**
+ * Unpacked size of the tarball today (1.20 MB with the zone and `/cluster`, see the README) plus
+ * about 8 %: a regression past it fails.
+ */
+const PACKED_BYTES_BOUND = 1_300_000;
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -82,7 +85,7 @@ describe('the packed files', () => {
 
   it('give every subpath import and require targets with types', () => {
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json').sort();
-    expect(subpaths).toEqual(['.', './config', './health', './status', './sticky', './undici']);
+    expect(subpaths).toEqual(['.', './cluster', './config', './health', './status', './sticky', './undici']);
     for (const k of subpaths) {
       const e = pkg.exports[k] as Record<string, Record<string, string>>;
       for (const [cond, ext, dts] of [['import', '.js', '.d.ts'], ['require', '.cjs', '.d.cts']] as const) {
