@@ -16,6 +16,7 @@
  *   npm run demo -- --config my.conf --upstream smtp_backend
  *   npm run demo -- --simulate                   # no sockets: the exact nginx timeline on a manual clock
  *   npm run demo -- --http                       # the HTTP reverse proxy (docs/examples/http-proxy.ts)
+ *   npm run demo -- --threads 2                  # the proxy on 2 worker threads sharing one upstream zone (docs/examples/threads.ts)
  *
  * Ports: the gateways bind the ports the config names (10025, 10026) and the proxy its `listen`
  * port (2525) when all of them are free on 127.0.0.1; otherwise free ports, substituted for the
@@ -42,6 +43,8 @@ const HELP = `Usage: npm run demo -- [options]
   --simulate        no sockets: replay the two configs on a manual clock (exact nginx timeline)
   --http            the HTTP reverse proxy instead (docs/examples/http-proxy.ts): proxy_next_upstream,
                     502/404 handling, backup, "no live upstreams", on real node:http backends
+  --threads N       the proxy on N worker threads (2 to 8) sharing one upstream zone (docs/zone.md),
+                    then a Balancer per thread for comparison (docs/examples/threads.ts); takes --speed
   --help            this text
 `;
 
@@ -55,6 +58,8 @@ interface Options {
   upstream: string | undefined;
   simulate: boolean;
   http: boolean;
+  /** Proxy threads sharing a zone (`--threads N`); 0 = the single-threaded demo. */
+  threads: number;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -67,6 +72,7 @@ function parseOptions(argv: string[]): Options | undefined {
       upstream: { type: 'string' },
       simulate: { type: 'boolean' },
       http: { type: 'boolean' },
+      threads: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -81,7 +87,12 @@ function parseOptions(argv: string[]): Options | undefined {
   if (http && (values.simulate || values.config !== undefined || values.speed !== undefined || values.duration !== undefined)) {
     throw new DemoError('--http takes no other option');
   }
-  return { speed, duration, config: values.config, upstream: values.upstream, simulate: values.simulate === true, http };
+  const threads = values.threads === undefined ? 0 : Number(values.threads);
+  if (values.threads !== undefined) {
+    if (!(Number.isInteger(threads) && threads >= 2 && threads <= 8)) throw new DemoError(`--threads expects a number of threads from 2 to 8, got ${JSON.stringify(values.threads)}`);
+    if (http || values.simulate || values.config !== undefined || values.duration !== undefined) throw new DemoError('--threads takes no other option than --speed');
+  }
+  return { speed, duration, config: values.config, upstream: values.upstream, simulate: values.simulate === true, http, threads };
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -378,6 +389,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (opts.http) return (await import('./http-proxy')).main({ write: out });
   try {
+    if (opts.threads > 0) {
+      await (await import('./threads')).runThreads({ threads: opts.threads, speed: opts.speed, write: out });
+      return 0;
+    }
     if (opts.simulate) runSimulation({ failover: opts.config ?? FAILOVER, weighted: opts.config === undefined ? WEIGHTED : undefined, upstream: opts.upstream, write: out });
     else await live(opts);
     return 0;
