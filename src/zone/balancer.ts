@@ -40,6 +40,9 @@ export function processClock(): number {
   return s * 1e3 + ns / 1e6;
 }
 
+/** Threads this thread watched exit (`watch`): their marks are never a live holder again. */
+const exited = new Set<number>();
+
 /** The zone balancer class of each Balancer class (the core's, the package root's). */
 const classes = new WeakMap<object, unknown>();
 
@@ -378,9 +381,30 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     watch(worker: Worker): Worker {
       const id = worker.threadId;
       worker.once('exit', () => {
-        this.reclaimThread(id);
+        exited.add(id);
+        this.#reclaimWhenFree(id);
       });
       return worker;
+    }
+
+    /**
+     * Frees the lock of every watched thread known to have exited, then gives back `id`'s
+     * connections once the lock can be taken without blocking (another dead thread's exit event may
+     * still be queued behind this one: blocking here would wait for it forever).
+     */
+    #reclaimWhenFree(id: number): void {
+      if (this.#link.closed) return;
+      for (const dead of exited) this.#link.lock.forceUnlock(dead);
+      if (!this.#link.lock.tryLock()) {
+        setImmediate(() => this.#reclaimWhenFree(id));
+        return;
+      }
+      try {
+        if (this.#link.stale) this.adoptZone();
+        this.#link.reclaim(id + 1, this.members.order);
+      } finally {
+        this.#link.lock.unlock();
+      }
     }
 
     /** What `watch` does when the thread `threadId` has exited: returns the connections given back. */

@@ -27,8 +27,8 @@ export const GENERATION = 1;
 export const REGION = 2;
 export const CONFIG_LENGTH = 3;
 export const OWNER_THREAD = 4;
-/** The holder's thread id + 1 (zone/lock.ts `forceUnlock`). */
-export const HOLDER = 5;
+/** Threads waiting for the lock (zone/lock.ts). */
+export const WAITERS = 5;
 export const ZONE_ID = 6;
 const CONTROL_WORDS = 8;
 

@@ -10,7 +10,7 @@
  */
 
 import { threadId } from 'node:worker_threads';
-import { HOLDER, LOCK, ZONE_ID } from './layout';
+import { LOCK, WAITERS, ZONE_ID } from './layout';
 
 /** Spins before a waiter sleeps: a get or free holds the lock for well under a microsecond. */
 const SPINS = 64;
@@ -22,28 +22,34 @@ export class ZoneLock {
 
   constructor(readonly control: Int32Array) {}
 
-  // The lock word is 0 (free), 1 (held) or 2 (held, and a thread may be waiting): one atomic
-  // operation to take it and one to give it back when nobody waits (Drepper, "Futexes are tricky",
-  // mutex 2). The holder's mark is written beside it for `forceUnlock`.
+  // The lock word holds the holder's mark (0: free), taken with one compare-and-set, so that there
+  // is no moment at which the lock is taken and its holder unknown (a thread terminated there could
+  // not be force-unlocked). Waiters count themselves in WAITERS; an unlock wakes one.
   lock(): void {
     if (this.#depth > 0) {
       this.#depth++;
       return;
     }
-    const c = this.control;
-    if (Atomics.compareExchange(c, LOCK, 0, 1) !== 0) this.#contended();
-    c[HOLDER] = this.mark;
+    if (Atomics.compareExchange(this.control, LOCK, 0, this.mark) !== 0) this.#contended();
     this.#depth = 1;
+  }
+
+  /** Takes the lock if it is free now; true if taken. */
+  tryLock(): boolean {
+    if (this.#depth > 0) {
+      this.#depth++;
+      return true;
+    }
+    if (Atomics.compareExchange(this.control, LOCK, 0, this.mark) !== 0) return false;
+    this.#depth = 1;
+    return true;
   }
 
   unlock(): void {
     if (--this.#depth > 0) return;
     const c = this.control;
-    c[HOLDER] = 0;
-    if (Atomics.sub(c, LOCK, 1) !== 1) {
-      Atomics.store(c, LOCK, 0);
-      Atomics.notify(c, LOCK, 1);
-    }
+    Atomics.store(c, LOCK, 0);
+    if (Atomics.load(c, WAITERS) !== 0) Atomics.notify(c, LOCK, 1);
   }
 
   /** Held by this thread now (a locked section is running below on the stack). */
@@ -53,15 +59,13 @@ export class ZoneLock {
 
   #contended(): void {
     const c = this.control;
-    let v = 1;
-    for (let i = 0; i < SPINS; i++) {
-      v = Atomics.compareExchange(c, LOCK, 0, 1);
-      if (v === 0) return;
-    }
-    if (v !== 2) v = Atomics.exchange(c, LOCK, 2);
-    while (v !== 0) {
-      Atomics.wait(c, LOCK, 2);
-      v = Atomics.exchange(c, LOCK, 2);
+    for (let i = 0; i < SPINS; i++) if (Atomics.compareExchange(c, LOCK, 0, this.mark) === 0) return;
+    for (;;) {
+      const holder = Atomics.compareExchange(c, LOCK, 0, this.mark);
+      if (holder === 0) return;
+      Atomics.add(c, WAITERS, 1);
+      Atomics.wait(c, LOCK, holder, 100);
+      Atomics.sub(c, WAITERS, 1);
     }
   }
 
@@ -71,8 +75,7 @@ export class ZoneLock {
    */
   forceUnlock(deadThreadId: number): boolean {
     const c = this.control;
-    if (Atomics.compareExchange(c, HOLDER, deadThreadId + 1, 0) !== deadThreadId + 1) return false;
-    Atomics.store(c, LOCK, 0);
+    if (Atomics.compareExchange(c, LOCK, deadThreadId + 1, 0) !== deadThreadId + 1) return false;
     Atomics.notify(c, LOCK);
     return true;
   }
