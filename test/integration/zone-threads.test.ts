@@ -18,6 +18,7 @@
  */
 
 import type { Worker } from 'node:worker_threads';
+import { seededRandom } from '../../src/clock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/index';
 import type { BalancerOptions, ServerOptions } from '../../src/options';
@@ -108,17 +109,8 @@ describe('4 threads, 10^6 concurrent pick + release', () => {
 // -------------------------------------------------------------------------------------------------
 // Turns: a global order over threads
 
-/** A small deterministic generator (mulberry32) for the steps' threads. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The steps' threads come from the library's seeded generator (mulberry32). */
+const rng = seededRandom;
 
 const START = 1_000_000;
 
