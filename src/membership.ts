@@ -203,12 +203,12 @@ export class Membership {
     else if (rec.detached.conns > 0) this.#removedInUse.set(rec.id, rec);
   }
 
-  /** Replaces the records (a membership another thread of a zone published: zone/adopt.ts). */
-  setOrder(order: ServerRecord[], byId: Map<string, ServerRecord>): void {
+  /** Takes records another zone thread published (zone/adopt.ts): tiers view their state as it is. */
+  adopt(order: ServerRecord[], byId: Map<string, ServerRecord>): void {
     this.order = order;
     this.#view = null;
     this.byId = byId;
-    this.generation++;
+    this.rebuild(false);
   }
 
   /** The last open connection of a removed server was released. */
@@ -296,22 +296,24 @@ export class Membership {
   }
 
   /** Rebuilds the tiers from `order`, carrying each server's dynamic state over by id. */
-  rebuild(): void {
+  rebuild(fill = true): void {
     this.generation++;
-    for (const rec of this.order) rec.tier?.listener?.settle(); // the new tiers copy `current`
+    // the new tiers copy `current` (not when they only view a zone's layout another thread wrote)
+    if (fill) for (const rec of this.order) rec.tier?.listener?.settle();
     this.storage?.beginLayout();
     const p = this.peers;
     const primary = this.order.filter((r) => !r.config.backup);
     const backup = this.order.filter((r) => r.config.backup);
-    p.primary = this.#build(primary, false);
-    p.backup = backup.length > 0 ? this.#build(backup, true) : null;
+    p.primary = this.#build(primary, false, fill);
+    p.backup = backup.length > 0 ? this.#build(backup, true, fill) : null;
     p.single = primary.length === 1 && backup.length === 0;
     this.selector.rebuilt(p);
   }
 
-  #build(records: ServerRecord[], backup: boolean): Tier {
-    const t = new Tier(records, backup, this.storage?.arraysFor(records.length, true));
-    records.forEach((rec, i) => {
+  /** A tier of `records`; `fill`: their configuration and state written into it (else it is a zone's, as published). */
+  #build(records: ServerRecord[], backup: boolean, fill: boolean): Tier {
+    const t = new Tier(records, backup, this.storage?.arraysFor(records.length, fill));
+    if (fill) records.forEach((rec, i) => {
       this.#load(t, i, rec);
       const old = rec.tier;
       if (old !== null) {

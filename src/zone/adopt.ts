@@ -3,14 +3,14 @@
  * configuration order, their state already in place in the zone's shared arrays. Records are kept
  * by id; nothing is copied or loaded: the tiers become views of the shared layout (as an nginx
  * worker reads the zone's peers after another worker changed them). Records no longer listed are
- * detached with the connections this balancer holds on them.
+ * detached (their open connections are the zone's away count, read through `ServerRecord.shared`)
+ * and kept for `revive`.
  */
 
 import type { RiseFallState } from '../health/rise-fall';
 import type { Membership } from '../membership';
 import { ServerRecord } from '../server';
 import type { ResolvedServer } from '../server-fields';
-import { Tier } from '../tier';
 import type { ZoneLink } from './link';
 
 export function adoptMembership(m: Membership, storage: ZoneLink, servers: readonly ResolvedServer[], checks: readonly (RiseFallState | null)[]): void {
@@ -32,25 +32,6 @@ export function adoptMembership(m: Membership, storage: ZoneLink, servers: reado
       storage.gone(rec);
     }
   }
-  m.setOrder(order, byId);
-  const p = m.peers;
-  storage.beginLayout();
-  p.primary = sharedTier(order.filter((r) => !r.config.backup), false, storage);
-  const backup = order.filter((r) => r.config.backup);
-  p.backup = backup.length > 0 ? sharedTier(backup, true, storage) : null;
-  p.single = p.primary.n === 1 && p.backup === null;
-  m.selector.rebuilt(p);
-  for (const rec of order) rec.lastState = rec.state;
-}
-
-/** A tier over the shared arrays as they are. */
-function sharedTier(records: ServerRecord[], backup: boolean, storage: ZoneLink): Tier {
-  const t = new Tier(records, backup, storage.arraysFor(records.length, false)!);
-  records.forEach((rec, i) => {
-    rec.tier = t;
-    rec.index = i;
-    rec.detached = null;
-  });
-  t.recount();
-  return t;
+  m.adopt(order, byId);
+  // (each record's slot, last committed state and verdict hook: ZoneLink.placeRecords, next)
 }

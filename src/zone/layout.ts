@@ -169,9 +169,4 @@ export class ZoneViews {
     if (fresh) for (const k in a) a[k]!.fill(0);
     return a as TierArrays;
   }
-
-  /** The whole `conns` / `gate`-bearing arrays of `region` (for `reclaim`, which works by position). */
-  region(region: number): TierArrays {
-    return this.#regions[region]!;
-  }
 }
