@@ -174,6 +174,9 @@ export async function runThreads(opts: ThreadsOptions): Promise<ThreadsResult> {
       const session = sessionOf.size + 1;
       const m = await clients[k]!.send();
       sent.push(m);
+      // The thread's events come over its message port, the reply over TCP: wait until the session's
+      // last event is in, so that the next session's events cannot be numbered before this one's.
+      await waitFor(() => journal.sessions[session - 1]?.closed === true, 5000, `the events of session ${session}`);
       const s = journal.sessions[session - 1];
       const tries = s === undefined ? '' : s.tries.filter((t) => t.outcome !== 'connected').map((t) => `${t.server} ${t.outcome === 'ECONNREFUSED' ? 'refused' : t.outcome} -> `).join('');
       const gw = m.ok ? /accepted by (\S+)/.exec(m.response)?.[1] ?? '?' : `REJECTED: ${m.response}`;
@@ -244,9 +247,11 @@ export async function runThreads(opts: ThreadsOptions): Promise<ThreadsResult> {
     log('admin', `${victim.id} stopped listening`);
     refused = [];
     await sendMany(2 * n);
-    const localRefused = refused;
+    // Sorted: each thread's events come over its own message port, and messages on two ports have
+    // no order between them (thread 2's may be read before thread 1's under load).
+    const localRefused = [...refused].sort((a, b) => a - b);
     log('result', `${localRefused.length} refused connects (threads ${localRefused.join(', ')}): each thread had to fail ${victim.id} itself`);
-    if (localRefused.length !== n) throw new Error(`expected ${n} refused connects with a balancer per thread, got ${localRefused.length}`);
+    if (localRefused.join() !== Array.from({ length: n }, (_, k) => k + 1).join()) throw new Error(`expected one refused connect in each of the ${n} threads with a balancer per thread, got threads ${localRefused.join(', ')}`);
 
     // Stop the threads; the zone's connections must all be back.
     for (const w of workers) w.postMessage({ t: 'close' } satisfies ThreadCommand);
