@@ -42,6 +42,8 @@ export function processClock(): number {
 
 /** Threads this thread watched exit (`watch`): their marks are never a live holder again. */
 const exited = new Set<number>();
+/** Of those, the ones that died holding the lock and are not given back yet: their last section may be half done. */
+const diedLocked = new Set<number>();
 
 /** The zone balancer class of each Balancer class (the core's, the package root's). */
 const classes = new WeakMap<object, unknown>();
@@ -394,14 +396,14 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
      */
     #reclaimWhenFree(id: number): void {
       if (this.#link.closed) return;
-      for (const dead of exited) this.#link.lock.forceUnlock(dead);
+      for (const dead of exited) if (this.#link.lock.forceUnlock(dead)) diedLocked.add(dead);
       if (!this.#link.lock.tryLock()) {
         setImmediate(() => this.#reclaimWhenFree(id));
         return;
       }
       try {
         if (this.#link.stale) this.adoptZone();
-        this.#link.reclaim(id + 1, this.members.order);
+        this.#link.reclaim(id + 1, this.members.order, diedLocked.delete(id));
       } finally {
         this.#link.lock.unlock();
       }
@@ -409,10 +411,11 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
 
     /** What `watch` does when the thread `threadId` has exited: returns the connections given back. */
     reclaimThread(threadId: number): number {
-      this.#link.lock.forceUnlock(threadId);
+      const halfDone = this.#link.lock.forceUnlock(threadId) || diedLocked.has(threadId);
+      diedLocked.delete(threadId);
       this.#enter();
       try {
-        return this.#link.reclaim(threadId + 1, this.members.order);
+        return this.#link.reclaim(threadId + 1, this.members.order, halfDone);
       } finally {
         this.#link.lock.unlock();
       }

@@ -23,7 +23,7 @@ import {
   CHECK_AWAY, CHECK_WORDS, CONFIG_LENGTH, GENERATION, OWNER_THREAD, REGION, ZoneViews,
 } from './layout';
 import { type ZoneLock, lockOf } from './lock';
-import { giveBack } from './reclaim';
+import { giveBack, recount } from './reclaim';
 import { committedState, loadVerdict, readVerdict, storeCommitted, storeVerdict } from './verdicts';
 import type { UpstreamZone } from './zone';
 
@@ -296,9 +296,11 @@ export class ZoneLink implements TierStorage {
    * Gives back every connection the balancers of thread `mark` (threadId + 1) hold: each server's
    * `conns` goes down by what they held, a server at its limit is selectable again, and their
    * balancer slots are freed. The caller holds the lock and has adopted the latest membership, so
-   * `records` are the current ones. Returns the connections given back.
+   * `records` are the current ones. `halfDone`: the thread died holding the lock, so its last get or
+   * free may have changed `conns` without its row of `held`; every count is then taken from the rows
+   * of the balancers left (reclaim.ts). Returns the connections given back.
    */
-  reclaim(mark: number, records: readonly ServerRecord[]): number {
+  reclaim(mark: number, records: readonly ServerRecord[], halfDone = false): number {
     const v = this.views;
     let total = 0;
     for (let k = 0; k < v.maxThreads; k++) {
@@ -306,6 +308,7 @@ export class ZoneLink implements TierStorage {
       total += giveBack(this.views, k, records);
       Atomics.store(v.threads, k, 0);
     }
+    if (halfDone) recount(v, records);
     return total;
   }
 

@@ -4,6 +4,11 @@
  * removed server's open connections (the `checks` table's away count) go down too. As nginx, when a
  * worker dies, loses the peers' connections it held with it. Callers hold the zone's lock and have
  * adopted the latest membership, so `records` are the current ones.
+ *
+ * A thread that died inside a locked section may have changed a server's `conns` and not yet its row
+ * of `held` (or the other way round): `recount` then sets every count from the rows of the balancers
+ * still in the zone, which hold every connection open (the invariant: with the lock free, each
+ * server's `conns`, or a removed server's away count, is the sum of its column of `held`).
  */
 
 import type { ServerRecord } from '../server';
@@ -34,4 +39,21 @@ export function giveBack(v: ZoneViews, k: number, records: readonly ServerRecord
   }
   v.held.fill(0, k * v.capacity, (k + 1) * v.capacity);
   return total;
+}
+
+/** Sets every server's `conns` and every removed server's away count to the sum of its column of `held`. */
+export function recount(v: ZoneViews, records: readonly ServerRecord[]): void {
+  const sum = (s: number): number => {
+    let n = 0;
+    for (let k = 0; k < v.maxThreads; k++) if (v.threads[k] !== 0) n += v.held[k * v.capacity + s]!;
+    return n;
+  };
+  const present = new Set<number>();
+  for (const rec of records) {
+    if (rec.zoneSlot < 0 || rec.tier === null) continue;
+    present.add(rec.zoneSlot);
+    rec.tier.conns[rec.index] = sum(rec.zoneSlot);
+    rec.tier.refreshGate(rec.index);
+  }
+  for (let s = 0; s < v.capacity; s++) if (!present.has(s)) v.checks[s * CHECK_WORDS + CHECK_AWAY] = sum(s);
 }

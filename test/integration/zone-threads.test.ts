@@ -337,7 +337,6 @@ describe('a terminated thread', () => {
     const main = Balancer.fromZone(zone);
     const control = new Int32Array(zone.control);
     let diedLocked = 0;
-    const leaked: string[] = [];
     const watch = (w: Worker): void => {
       const id = w.threadId;
       w.once('exit', () => {
@@ -366,16 +365,15 @@ describe('a terminated thread', () => {
     await gone;
     threads.all.splice(0);
     await new Promise((r) => setImmediate(r)); // (watch gives back on the exit event, maybe one turn later)
-    expect(leaked).toEqual([]);
     expect(lockFree(zone)).toBe(true);
     const got = [];
     for (let k = 0; k < 8; k++) got.push(main.pick());
     expect(got.every((s) => s !== undefined)).toBe(true);
     for (const s of got) main.release(s!);
     expect(main.snapshot().servers.map((s) => s.conns)).toEqual([0, 0, 0, 0]);
+    // How often the terminate landed inside a locked section depends on timing: printed, not asserted
+    // (the unit test in test/unit/zone.test.ts makes that case on purpose).
     if (process.env.ZONE_DUMP) console.log('died holding the lock', diedLocked, 'of 7');
-    // (diedLocked says how often the terminate landed inside a locked section; any count passes)
-    expect(diedLocked).toBeGreaterThanOrEqual(0);
     await main.close();
   });
 });

@@ -164,6 +164,35 @@ describe('lifecycle', () => {
     expect(() => b.pick()).toThrow(expect.objectContaining({ code: 'ERR_UPSTREAM_CLOSED' }));
   });
 
+  // A thread terminated inside a pick has raised the server's `conns` and not yet its own row of
+  // `held` (src/zone/reclaim.ts). Simulated here: balancer b's row is marked as a dead thread's, one
+  // of its held connections is taken off its row, and the dead thread holds the lock.
+  it('a thread that died holding the lock halfway through a pick: reclaimThread counts conns again from the live rows', async () => {
+    const zone = createZone({ servers: [{ address: 'A' }, { address: 'B' }, { address: 'C' }] });
+    const main = Balancer.fromZone(zone);
+    const b = Balancer.fromZone(zone);
+    const mine = [main.pick()!, main.pick()!].map((s) => s.id);
+    const theirs = [b.pick()!, b.pick()!, b.pick()!].map((s) => s.id);
+    expect([...mine, ...theirs]).toEqual(['A', 'B', 'C', 'A', 'B']);
+    const threads = new Int32Array(zone.threads);
+    const held = new Int32Array(zone.held);
+    const capacity = held.length / threads.length;
+    const row = [...threads.keys()].find((k) => threads[k] !== 0 && held.subarray(k * capacity, (k + 1) * capacity).reduce((x, y) => x + y, 0) === 3)!;
+    const dead = 999;
+    threads[row] = dead + 1;
+    held[row * capacity + 1] -= 1; // B: counted in conns, not yet in the dying thread's row
+    expect(main.snapshot().servers.map((s) => s.conns)).toEqual([2, 2, 1]);
+    const control = new Int32Array(zone.control);
+    control[0] = dead + 1; // it died holding the lock
+    expect(main.reclaimThread(dead)).toBe(2);
+    expect(control[0]).toBe(0);
+    // Without the recount B would stay at 1 for ever (2 - the 1 its row still said).
+    expect(main.snapshot().servers.map((s) => s.conns)).toEqual([1, 1, 0]);
+    for (const id of mine) main.release(main.get(id)!);
+    expect(main.snapshot().servers.map((s) => s.conns)).toEqual([0, 0, 0]);
+    await main.close();
+  });
+
   it('start() runs the checks in the creating thread only; every balancer sees the verdicts', () => {
     const zone = createZone({ servers: [{ address: 'A' }, { address: 'B' }], check: { interval: 1000, rise: 1, fall: 1 } });
     const owner = Balancer.fromZone(zone);
