@@ -5,6 +5,8 @@
  *
  * - `per-thread`: each thread has its own `new Balancer(options)` (what a multi-threaded proxy
  *   does without a zone: one SWRR sequence per thread);
+ * - `per-thread+lock`: the same, each pick and each release under the zone's lock (src/zone/lock.ts,
+ *   one word shared by the threads): what the lock nginx's `zone` requires costs by itself;
  * - `zone`: each thread opens the same zone (`Balancer.fromZone`), so every pick and release takes
  *   the zone's Atomics lock and walks the shared peer arrays (nginx's `zone`: get and free under
  *   ngx_http_upstream_rr_peers_wlock, ngx_http_upstream_round_robin.c).
@@ -36,7 +38,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
-type Kind = 'per-thread' | 'zone';
+type Kind = 'per-thread' | 'per-thread+lock' | 'zone';
 type Load = 'contended' | 'uncontended';
 
 /** One run, as a worker is told it. */
@@ -50,6 +52,8 @@ interface RunSpec {
   /** The start barrier: word 0 becomes 1 when every worker is ready. */
   go: SharedArrayBuffer;
   zone?: unknown;
+  /** per-thread+lock: the control words of the lock every thread takes. */
+  lockWords?: SharedArrayBuffer;
 }
 
 /** What one worker measured in one run. */
@@ -81,11 +85,42 @@ const now = (): bigint => process.hrtime.bigint();
 
 async function workerMain(): Promise<void> {
   const { Balancer } = await import('../src/index');
-  type B = InstanceType<typeof Balancer>;
+  const { ZoneLock } = await import('../src/zone/lock');
+  type S = NonNullable<ReturnType<InstanceType<typeof Balancer>['pick']>>;
+  type B = { pick(): S | undefined; release(s: S): void };
   const port = parentPort!;
 
-  const build = (spec: RunSpec): B =>
-    spec.kind === 'zone' ? Balancer.fromZone(spec.zone) : new Balancer({ servers: serversOf(spec.n) });
+  /** The loop's subject, and the balancer behind it. */
+  const build = (spec: RunSpec): [B, InstanceType<typeof Balancer>] => {
+    if (spec.kind === 'zone') {
+      const z = Balancer.fromZone(spec.zone);
+      return [z, z];
+    }
+    const b = new Balancer({ servers: serversOf(spec.n) });
+    if (spec.kind === 'per-thread') return [b, b];
+    // The balancer of this thread, each pick and release under the zone's lock (the same code and
+    // the same one word shared by the threads): what the lock alone costs, state left per thread.
+    const lock = new ZoneLock(new Int32Array(spec.lockWords!));
+    const locked: B = {
+      pick: () => {
+        lock.lock();
+        try {
+          return b.pick();
+        } finally {
+          lock.unlock();
+        }
+      },
+      release: (s: S) => {
+        lock.lock();
+        try {
+          b.release(s);
+        } finally {
+          lock.unlock();
+        }
+      },
+    };
+    return [locked, b];
+  };
 
   const contended = (b: B, ms: number): RunResult => {
     const limit = BigInt(ms) * 1_000_000n;
@@ -152,7 +187,7 @@ async function workerMain(): Promise<void> {
   };
 
   port.on('message', async (spec: RunSpec) => {
-    const b = build(spec);
+    const [b, balancer] = build(spec);
     // Warm up: the JIT tiers and, for a local balancer, the steady-state schedule.
     const warmEnd = now() + 60_000_000n;
     while (now() < warmEnd) {
@@ -168,8 +203,8 @@ async function workerMain(): Promise<void> {
     Atomics.notify(go, 1);
     Atomics.wait(go, 0, 0);
     const result = spec.load === 'contended' ? contended(b, spec.ms) : uncontended(b, spec.ms, spec.spin);
-    if (b.snapshot().servers.some((s) => s.conns < 0)) throw new Error('negative conns');
-    await b.close();
+    if (balancer.snapshot().servers.some((s) => s.conns < 0)) throw new Error('negative conns');
+    await balancer.close();
     port.postMessage(result);
   });
 }
@@ -470,12 +505,13 @@ async function mainThread(): Promise<void> {
     for (const n of opts.sizes) {
       for (const load of ['contended', 'uncontended'] as const) {
         for (const threads of opts.threads) {
-          for (const kind of ['per-thread', 'zone'] as const) {
+          for (const kind of ['per-thread', 'per-thread+lock', 'zone'] as const) {
             const per: number[] = [];
             const agg: number[] = [];
             for (let r = 0; r < opts.reps; r++) {
               const zone = kind === 'zone' ? createZone({ name: 'bench', servers: serversOf(n) }) : undefined;
-              const res = await pool.run(threads, { kind, n, load, ms: opts.ms, spin, ...(zone ? { zone } : {}) });
+              const lockWords = kind === 'per-thread+lock' ? new SharedArrayBuffer(32) : undefined;
+              const res = await pool.run(threads, { kind, n, load, ms: opts.ms, spin, ...(zone ? { zone } : {}), ...(lockWords ? { lockWords } : {}) });
               per.push(res.reduce((a, x) => a + x.perOp, 0) / res.length);
               const wall = Math.max(...res.map((x) => x.elapsedNs));
               agg.push(wall / res.reduce((a, x) => a + x.ops, 0));
@@ -504,6 +540,24 @@ async function mainThread(): Promise<void> {
       runs.push(Number(now() - t0) / ops);
     }
     anchors.push({ name: "nginx's loop in plain JS, state in an object (floor.ts InstanceScan)", n, threads: 1, load: '-', perOp: median(runs), aggregate: NaN });
+  }
+  {
+    // The lock alone, as a pick and a release take it: two lock()/unlock() pairs, nothing inside.
+    const { ZoneLock } = await import('../src/zone/lock');
+    const lock = new ZoneLock(new Int32Array(new SharedArrayBuffer(32)));
+    const runs: number[] = [];
+    for (let r = 0; r < Math.max(3, opts.reps) + 1; r++) {
+      const ops = 2_000_000;
+      const t0 = now();
+      for (let j = 0; j < ops; j++) {
+        lock.lock();
+        lock.unlock();
+        lock.lock();
+        lock.unlock();
+      }
+      if (r > 0) runs.push(Number(now() - t0) / ops);
+    }
+    anchors.push({ name: "the zone's lock alone, taken twice (a pick's and a release's), nothing inside", n: 0, threads: 1, load: '-', perOp: median(runs), aggregate: NaN });
   }
   if (opts.c) {
     const dir = mkdtempSync(join(tmpdir(), 'ub-zone-bench-'));
@@ -545,22 +599,23 @@ async function mainThread(): Promise<void> {
   out(`zone bench, ${started.toISOString()}, node ${process.version}, ${availableParallelism()} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   out(`pick+release, weights 1..3, median of ${opts.reps} × ${opts.ms} ms; uncontended: ~1 µs of other work between picks (work loop ${spin} iterations), its cost subtracted`);
   out();
-  out('| n | load | threads | per-thread Balancer | zone | zone / per-thread | contended aggregate: per-thread / zone |');
-  out('| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+  out('| n | load | threads | per-thread Balancer | per-thread + the zone\'s lock | zone | zone / per-thread | zone / (per-thread + lock) | contended aggregate: per-thread / zone |');
+  out('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const n of opts.sizes) {
     for (const load of ['contended', 'uncontended'] as const) {
       for (const threads of opts.threads) {
         const a = cells.find((x) => x.n === n && x.load === load && x.threads === threads && x.kind === 'per-thread')!;
+        const l = cells.find((x) => x.n === n && x.load === load && x.threads === threads && x.kind === 'per-thread+lock')!;
         const z = cells.find((x) => x.n === n && x.load === load && x.threads === threads && x.kind === 'zone')!;
         const aggregate = load === 'contended' ? `${fmt(a.aggregate)} / ${fmt(z.aggregate)}` : '';
-        out(`| ${n} | ${load} | ${threads} | ${fmt(a.perOp)} | ${fmt(z.perOp)} | ${(z.perOp / a.perOp).toFixed(1)}× | ${aggregate} |`);
+        out(`| ${n} | ${load} | ${threads} | ${fmt(a.perOp)} | ${fmt(l.perOp)} | ${fmt(z.perOp)} | ${(z.perOp / a.perOp).toFixed(1)}× | ${(z.perOp / l.perOp).toFixed(2)}× | ${aggregate} |`);
       }
     }
   }
   out();
   out('| anchor | n | threads | ns per pick+release (per thread) | aggregate |');
   out('| --- | ---: | ---: | ---: | ---: |');
-  for (const a of anchors) out(`| ${a.name} | ${a.n} | ${a.threads} | ${fmt(a.perOp)} | ${Number.isNaN(a.aggregate) || a.threads === 1 ? '' : fmt(a.aggregate)} |`);
+  for (const a of anchors) out(`| ${a.name} | ${a.n || '-'} | ${a.threads} | ${fmt(a.perOp)} | ${Number.isNaN(a.aggregate) || a.threads === 1 ? '' : fmt(a.aggregate)} |`);
 }
 
 if (isMainThread) await mainThread();

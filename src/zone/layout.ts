@@ -27,8 +27,7 @@ export const GENERATION = 1;
 export const REGION = 2;
 export const CONFIG_LENGTH = 3;
 export const OWNER_THREAD = 4;
-/** Threads waiting for the lock (zone/lock.ts). */
-export const WAITERS = 5;
+/** (Word 5 is unused: the lock's waiters are a bit of the lock word, zone/lock.ts.) */
 export const ZONE_ID = 6;
 const CONTROL_WORDS = 8;
 

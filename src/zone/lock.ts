@@ -2,7 +2,7 @@
  * The zone's lock: one Int32 word of shared memory taken with `Atomics.compareExchange`, as nginx's
  * `ngx_shmtx_lock` (src/core/ngx_shmtx.c) takes the zone's mutex with an atomic compare-and-set:
  * a few spins, then a wait until the holder's unlock wakes one waiter. The holder's thread id + 1
- * is kept beside the lock word, so that the thread that watches a terminated worker can free a lock it died
+ * is the lock word, so that the thread that watches a terminated worker can free a lock it died
  * holding (nginx: `ngx_shmtx_force_unlock` with the dead worker's pid, in ngx_unlock_mutexes).
  *
  * Re-entrant within a thread: an event handler run inside a locked section (a `state` event of a
@@ -10,10 +10,12 @@
  */
 
 import { threadId } from 'node:worker_threads';
-import { LOCK, WAITERS, ZONE_ID } from './layout';
+import { LOCK, ZONE_ID } from './layout';
 
 /** Spins before a waiter sleeps: a get or free holds the lock for well under a microsecond. */
 const SPINS = 64;
+/** In the lock word beside the holder's mark: a thread sleeps (or is about to) until the unlock. */
+export const LOCK_WAITED = 0x40000000;
 
 export class ZoneLock {
   /** This thread's mark in the holder word. */
@@ -22,9 +24,11 @@ export class ZoneLock {
 
   constructor(readonly control: Int32Array) {}
 
-  // The lock word holds the holder's mark (0: free), taken with one compare-and-set, so that there
-  // is no moment at which the lock is taken and its holder unknown (a thread terminated there could
-  // not be force-unlocked). Waiters count themselves in WAITERS; an unlock wakes one.
+  // The lock word is 0 (free) or the holder's mark, taken with one compare-and-set, so that there is
+  // no moment at which the lock is taken and its holder unknown (a thread terminated there could not
+  // be force-unlocked). A thread that goes to sleep first sets LOCK_WAITED in the word; the unlock
+  // is one exchange, which says whether anyone must be woken (the three-state futex mutex; one
+  // atomic operation each way when nobody waits: in V8 each Atomics call is a builtin call).
   lock(): void {
     if (this.#depth > 0) {
       this.#depth++;
@@ -47,9 +51,7 @@ export class ZoneLock {
 
   unlock(): void {
     if (--this.#depth > 0) return;
-    const c = this.control;
-    Atomics.store(c, LOCK, 0);
-    if (Atomics.load(c, WAITERS) !== 0) Atomics.notify(c, LOCK, 1);
+    if ((Atomics.exchange(this.control, LOCK, 0) & LOCK_WAITED) !== 0) Atomics.notify(this.control, LOCK, 1);
   }
 
   /** Held by this thread now (a locked section is running below on the stack). */
@@ -61,11 +63,14 @@ export class ZoneLock {
     const c = this.control;
     for (let i = 0; i < SPINS; i++) if (Atomics.compareExchange(c, LOCK, 0, this.mark) === 0) return;
     for (;;) {
-      const holder = Atomics.compareExchange(c, LOCK, 0, this.mark);
-      if (holder === 0) return;
-      Atomics.add(c, WAITERS, 1);
-      Atomics.wait(c, LOCK, holder, 100);
-      Atomics.sub(c, WAITERS, 1);
+      const word = Atomics.load(c, LOCK);
+      if (word === 0) {
+        // Taken as waited on: others may sleep behind this thread, and its unlock must wake one.
+        if (Atomics.compareExchange(c, LOCK, 0, this.mark | LOCK_WAITED) === 0) return;
+        continue;
+      }
+      if ((word & LOCK_WAITED) === 0 && Atomics.compareExchange(c, LOCK, word, word | LOCK_WAITED) !== word) continue;
+      Atomics.wait(c, LOCK, word | LOCK_WAITED, 100);
     }
   }
 
@@ -75,7 +80,11 @@ export class ZoneLock {
    */
   forceUnlock(deadThreadId: number): boolean {
     const c = this.control;
-    if (Atomics.compareExchange(c, LOCK, deadThreadId + 1, 0) !== deadThreadId + 1) return false;
+    for (;;) {
+      const word = Atomics.load(c, LOCK);
+      if ((word & ~LOCK_WAITED) !== deadThreadId + 1) return false;
+      if (Atomics.compareExchange(c, LOCK, word, 0) === word) break;
+    }
     Atomics.notify(c, LOCK);
     return true;
   }

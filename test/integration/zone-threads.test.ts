@@ -24,6 +24,7 @@ import { Balancer } from '../../src/index';
 import type { BalancerOptions, ServerOptions } from '../../src/options';
 import { type ZoneControls, createZone } from '../../src/zone';
 import { LOCK } from '../../src/zone/layout';
+import { LOCK_WAITED } from '../../src/zone/lock';
 import { type Entry, Executor, type Op, type Step, runSequential, runTurnsAsync, stepsOf } from '../fixtures/zone/ops';
 import { Threads, exited } from '../fixtures/zone/pool';
 
@@ -340,7 +341,7 @@ describe('a terminated thread', () => {
     const watch = (w: Worker): void => {
       const id = w.threadId;
       w.once('exit', () => {
-        if (Atomics.load(control, LOCK) === id + 1) diedLocked++;
+        if ((Atomics.load(control, LOCK) & ~LOCK_WAITED) === id + 1) diedLocked++;
       });
       main.watch(w);
     };
