@@ -260,14 +260,15 @@ export function releasePort(port: number): void {
 
 /**
  * The main-context lines of a recorder's config, each needed by `Nginx`: the binary's modules
- * (the stream module for 1.22), `daemon off` (the master is our child), one worker, pid / lock /
+ * (the stream module for 1.22), `daemon off` (the master is our child), one worker (`workers`: the
+ * zone recorder's two), pid / lock /
  * error log in the scratch directory, and the error log at `notice` (`start` waits for its "start
  * worker process" line).
  */
-export function mainContext(binary: Pick<NginxBinary, 'modules'>, dir: string, workerConnections: number): string {
+export function mainContext(binary: Pick<NginxBinary, 'modules'>, dir: string, workerConnections: number, workers = 1): string {
   return `${(binary.modules ?? []).map((m) => `load_module ${m};\n`).join('')}daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workers};
 pid ${dir}/nginx.pid;
 lock_file ${dir}/nginx.lock;
 error_log ${dir}/error.log notice;
