@@ -4,7 +4,7 @@
  * library), `stripInternal` applied to the declarations, no source maps (the bundles are not
  * minified, so a stack trace already reads as the code; maps would need the sources shipped too).
  *
- * Entries: the root and the six subpaths of `exports`; the CLI (ES module only, no declarations:
+ * Entries: the root and the seven subpaths of `exports`; the CLI (ES module only, no declarations:
  * it is a `bin`); `nginx-loader`, what the root requires on the first `fromNginx` /
  * `parseUpstreams` call (no declarations, not in `exports`). Two source modules are swapped for
  * their `.dist.ts` twins, which require an entry on first use instead of importing it: that is how
@@ -28,6 +28,7 @@ const library: Record<string, string> = {
   sticky: 'src/sticky/index.ts',
   undici: 'src/undici/index.ts',
   cluster: 'src/cluster/index.ts',
+  etcd: 'src/etcd/index.ts',
   'nginx-loader': 'src/entries/nginx-loader.ts',
 };
 

@@ -17,6 +17,7 @@
  *   npm run demo -- --simulate                   # no sockets: the exact nginx timeline on a manual clock
  *   npm run demo -- --http                       # the HTTP reverse proxy (docs/examples/http-proxy.ts)
  *   npm run demo -- --threads 2                  # the proxy on 2 worker threads sharing one upstream zone (docs/examples/threads.ts)
+ *   npm run demo -- --fleet 3                    # 3 proxy processes, one etcd, one elected checker (docs/examples/fleet.ts)
  *
  * Ports: the gateways bind the ports the config names (10025, 10026) and the proxy its `listen`
  * port (2525) when all of them are free on 127.0.0.1; otherwise free ports, substituted for the
@@ -45,6 +46,8 @@ const HELP = `Usage: npm run demo -- [options]
                     502/404 handling, backup, "no live upstreams", on real node:http backends
   --threads N       the proxy on N worker threads (2 to 8) sharing one upstream zone (docs/zone.md),
                     then a Balancer per thread for comparison (docs/examples/threads.ts); takes --speed
+  --fleet N         N proxy processes (2 to 5) sharing admin state and one elected checker through a
+                    local etcd (docs/fleet.md; needs etcd-server); takes --speed
   --help            this text
 `;
 
@@ -60,6 +63,8 @@ interface Options {
   http: boolean;
   /** Proxy threads sharing a zone (`--threads N`); 0 = the single-threaded demo. */
   threads: number;
+  /** Proxy processes in a fleet (`--fleet N`); 0 = none. */
+  fleet: number;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -73,6 +78,7 @@ function parseOptions(argv: string[]): Options | undefined {
       simulate: { type: 'boolean' },
       http: { type: 'boolean' },
       threads: { type: 'string' },
+      fleet: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -92,7 +98,12 @@ function parseOptions(argv: string[]): Options | undefined {
     if (!(Number.isInteger(threads) && threads >= 2 && threads <= 8)) throw new DemoError(`--threads expects a number of threads from 2 to 8, got ${JSON.stringify(values.threads)}`);
     if (http || values.simulate || values.config !== undefined || values.duration !== undefined) throw new DemoError('--threads takes no other option than --speed');
   }
-  return { speed, duration, config: values.config, upstream: values.upstream, simulate: values.simulate === true, http, threads };
+  const fleet = values.fleet === undefined ? 0 : Number(values.fleet);
+  if (values.fleet !== undefined) {
+    if (!(Number.isInteger(fleet) && fleet >= 2 && fleet <= 5)) throw new DemoError(`--fleet expects a number of proxies from 2 to 5, got ${JSON.stringify(values.fleet)}`);
+    if (http || values.simulate || values.threads !== undefined || values.config !== undefined || values.duration !== undefined) throw new DemoError('--fleet takes no other option than --speed');
+  }
+  return { speed, duration, config: values.config, upstream: values.upstream, simulate: values.simulate === true, http, threads, fleet };
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -391,6 +402,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (opts.threads > 0) {
       await (await import('./threads')).runThreads({ threads: opts.threads, speed: opts.speed, write: out });
+      return 0;
+    }
+    if (opts.fleet > 0) {
+      await (await import('./fleet')).runFleet({ proxies: opts.fleet, speed: opts.speed, write: out });
       return 0;
     }
     if (opts.simulate) runSimulation({ failover: opts.config ?? FAILOVER, weighted: opts.config === undefined ? WEIGHTED : undefined, upstream: opts.upstream, write: out });

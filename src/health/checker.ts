@@ -7,26 +7,38 @@
  * Timeline per server (docs/nginx-semantics.md §7.4, simplified to one owner per server):
  * - nothing runs at construction; `start()` gives each server a first check at a random delay in
  *   [0, interval) (the module: [0, max(interval, 1000))), which spreads the checks out;
- * - the next check starts `interval` ms after the previous *result* (the module starts between
- *   1 and 1.5 intervals after it), or `downInterval` while the server is fully down and
- *   `fastInterval` while its counters move toward a flip (HAProxy's `downinter` / `fastinter`),
- *   plus `floor(jitter * interval * rng())` when `jitter > 0`;
- * - one check per server at a time; `timeout` counts from the start of the connect and aborts the
- *   probe through its AbortSignal (an AbortController per check);
+ * - the checks then keep that phase, as HAProxy's checks do (`spread-checks`): a server's next check
+ *   is due `delay` after its previous *due time*, where `delay` is `interval`, or `downInterval`
+ *   while the server is fully down and `fastInterval` while its counters move toward a flip
+ *   (HAProxy's `downinter` / `fastinter`), plus `floor(jitter * interval * rng())` when `jitter > 0`,
+ *   taken when the result arrives. A due time that is not later than the result moves on by whole
+ *   `delay`s until it is (HAProxy's reschedule loop), so a check slower than its delay skips the
+ *   slots it overlapped and one server never has two checks at once. The check module's own timer
+ *   also keeps a fixed per-peer phase (it fires every `interval / 2`); the earlier rule here, the
+ *   next check `interval` after the previous *result*, let checks whose results arrived in the same
+ *   event-loop turn start together from then on, and such clumps only grow (bench/README.md,
+ *   "Active checks");
+ * - one check per server at a time; `timeout` counts from the start of the check and aborts it;
  * - `close()` clears every timer, aborts every check in flight and resolves once every probe has
  *   settled (built-in probes settle after their socket's `close`); nothing is reported after it.
  *   `start({ signal })`: aborting closes; `close({ signal })`: aborting stops only the wait for
  *   the probes to settle (lifecycle.ts); `await using` closes too (`Symbol.asyncDispose`).
  *
- * Timers are `unref()`ed: a balancer with checks does not keep a process alive. Clock, random
- * source and the timer functions are injectable; tests drive them by hand. Cost per check: one
- * AbortController, one timeout timer, one next-check timer, the probe's socket.
+ * Timers: two for the whole checker, whatever the number of servers. Due checks wait in a binary
+ * heap ordered by due time, under one timer armed for the earliest; checks in flight wait in a
+ * first-in first-out queue under one timer for the oldest deadline (every check has the same
+ * `timeout`, so deadlines come in start order). A timer fire starts every check due by then (one ms
+ * of slack: Node's timers run on the loop's cached millisecond clock). Built-in probes run in their
+ * callback form (`probe.start`, session.ts): no promise, AbortController or timer per check; a
+ * custom check function gets its AbortSignal as before. Timers are `unref()`ed: a balancer with
+ * checks does not keep a process alive. Clock, random source and the timer functions are
+ * injectable; tests drive them by hand (test/unit/checker*.test.ts).
  */
 
 import { UpstreamError } from '../errors';
 import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, type StartOptions } from '../lifecycle';
 import type { CheckTarget, ResolvedCheck } from '../options';
-import type { Probe, ProbeResult } from './probes/index';
+import type { Probe, ProbeResult, ProbeRun, ProbeSink, StartableProbe } from './probes/index';
 import { probeFor } from './probes/lazy';
 import type { RiseFallState } from './rise-fall';
 
@@ -100,18 +112,48 @@ export function checkTarget(id: string, address: string, port: number): CheckTar
   return { id, address, host, port: port || own };
 }
 
-interface Entry {
-  id: string;
-  target: CheckTarget;
-  /** Next-check timer. */
-  timer: unknown;
+/** One server's schedule and its check in flight. */
+class Entry implements ProbeSink {
+  /** Due time of the next check (clock ms), while in the heap. */
+  due = 0;
+  /** Position in the due heap, -1 when not scheduled. */
+  heapIndex = -1;
+  /** The due time the latest check was started for: the phase the next due time keeps. */
+  lastDue = 0;
   /** The check in flight. */
-  running: { controller: AbortController; timeout: unknown } | undefined;
+  run: ProbeRun | undefined = undefined;
+  /** Clock when the check in flight started. */
+  runStart = 0;
+  /** `epoch` when the check in flight started. */
+  runEpoch = 0;
   /** Removed by `sync()` while a check was in flight; dropped when it settles. */
-  removed: boolean;
+  removed = false;
   /** Bumped when a removed server is re-added mid-check: the old check's result is not reported. */
-  epoch: number;
+  epoch = 0;
+
+  constructor(
+    readonly id: string,
+    public target: CheckTarget,
+    readonly settle: (entry: Entry, run: ProbeRun, ok: boolean, reason: string) => void,
+  ) {}
+
+  probeSettled(ok: boolean, reason: string, run: ProbeRun): void {
+    this.settle(this, run, ok, reason);
+  }
 }
+
+/** A custom check function's run: its AbortController, aborted with the DOMException its signal carries. */
+class SignalRun implements ProbeRun {
+  readonly controller = new AbortController();
+  abort(reason: 'timeout' | 'aborted'): void {
+    this.controller.abort(reason === 'timeout' ? timeoutError(this.timeout) : abortError(this.message));
+  }
+  message = 'checker closed';
+  constructor(readonly timeout: number) {}
+}
+
+/** Timers' slack: a timer may fire this much before the clock reads its due time. */
+const TIMER_SLACK_MS = 1;
 
 /**
  * Runs a probe per server on a schedule and reports each result to its host.
@@ -131,9 +173,26 @@ export class Checker {
   readonly #host: CheckHost;
   readonly #env: CheckerEnv;
   readonly #probe: Probe;
+  /** The built-in probe's callback form, or undefined for a custom check function. */
+  readonly #start: StartableProbe['start'] | undefined;
   readonly #entries = new Map<string, Entry>();
-  /** Every probe that has not settled yet, including aborted ones. */
-  readonly #settling = new Set<Promise<void>>();
+  readonly #settle = (entry: Entry, run: ProbeRun, ok: boolean, reason: string): void => this.#finish(entry, run, ok, reason);
+  /** Scheduled entries, a binary min-heap on `due`. */
+  readonly #heap: Entry[] = [];
+  #dueTimer: unknown = undefined;
+  /** Due time the timer is armed for (Infinity when none). */
+  #dueTimerAt = Infinity;
+  /** Checks in flight in start order, with their deadlines; settled ones are skipped lazily. */
+  #deadlineEntries: Entry[] = [];
+  #deadlineRuns: ProbeRun[] = [];
+  #deadlines: number[] = [];
+  #deadlineHead = 0;
+  #deadlineTimer: unknown = undefined;
+  /** Checks in flight and not aborted by a removal (the deadline queue is dropped when it is 0). */
+  #inFlight = 0;
+  /** Probes that have not settled yet, aborted ones included. */
+  #unsettled = 0;
+  #allSettled: (() => void) | undefined;
   #started = false;
   #closing: Promise<void> | undefined;
   /** Forgets the signal of `start({ signal })`. */
@@ -144,6 +203,7 @@ export class Checker {
     this.#host = host;
     this.#env = { ...REAL_ENV, ...env };
     this.#probe = probeFor(options.type);
+    this.#start = (this.#probe as Partial<StartableProbe>).start;
   }
 
   /** True between `start()` and `close()`. */
@@ -171,19 +231,21 @@ export class Checker {
 
   /**
    * Re-reads `host.targets()`: new ids get a first check at a random delay, removed ids lose their
-   * timer and their check in flight (its result is dropped), an id whose address changed is checked
-   * at the new address from its next check on. A no-op before `start()` and after `close()`.
+   * scheduled check and their check in flight (its result is dropped), an id whose address changed
+   * is checked at the new address from its next check on. A no-op before `start()` and after
+   * `close()`.
    */
   sync(): void {
     if (!this.running) return;
     const seen = new Set<string>();
+    const now = this.#env.clock();
     for (const { id, address } of this.#host.targets()) {
       seen.add(id);
       const entry = this.#entries.get(id);
       if (entry === undefined) {
-        const fresh: Entry = { id, target: this.#target(id, address), timer: undefined, running: undefined, removed: false, epoch: 0 };
+        const fresh = new Entry(id, this.#target(id, address), this.#settle);
         this.#entries.set(id, fresh);
-        this.#schedule(fresh, this.#firstDelay());
+        this.#schedule(fresh, now + this.#firstDelay());
         continue;
       }
       if (entry.removed) {
@@ -195,14 +257,15 @@ export class Checker {
     }
     for (const entry of this.#entries.values()) {
       if (seen.has(entry.id) || entry.removed) continue;
-      this.#cancelTimer(entry);
-      if (entry.running) {
+      this.#unschedule(entry);
+      if (entry.run) {
         entry.removed = true;
-        entry.running.controller.abort(abortError('server removed'));
+        this.#abort(entry.run, 'server removed');
       } else {
         this.#entries.delete(entry.id);
       }
     }
+    this.#armDueTimer();
   }
 
   /**
@@ -218,14 +281,20 @@ export class Checker {
   #shutdown(): Promise<void> {
     this.#forgetSignal?.();
     this.#forgetSignal = undefined;
-    for (const entry of this.#entries.values()) {
-      this.#cancelTimer(entry);
-      if (entry.running === undefined) continue;
-      this.#env.clearTimeout(entry.running.timeout); // no timer outlives the close
-      entry.running.controller.abort(abortError('checker closed'));
-    }
+    if (this.#dueTimer !== undefined) this.#env.clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    this.#dueTimerAt = Infinity;
+    this.#clearDeadlines();
+    this.#heap.length = 0;
+    const runs: ProbeRun[] = [];
+    for (const entry of this.#entries.values()) if (entry.run) runs.push(entry.run);
     this.#entries.clear();
-    return Promise.all(this.#settling).then(() => undefined);
+    const settled = new Promise<void>((resolve) => {
+      this.#allSettled = resolve;
+    });
+    for (const run of runs) this.#abort(run, 'checker closed');
+    if (this.#unsettled === 0) this.#allSettled!();
+    return settled;
   }
 
   /** `close()`, for `await using`. */
@@ -248,77 +317,221 @@ export class Checker {
     return o.jitter > 0 ? base + Math.floor(o.jitter * o.interval * this.#env.rng()) : base;
   }
 
-  #schedule(entry: Entry, delay: number): void {
-    entry.timer = this.#timer(() => {
-      entry.timer = undefined;
-      this.#run(entry);
-    }, delay);
-  }
-
-  #cancelTimer(entry: Entry): void {
-    if (entry.timer !== undefined) this.#env.clearTimeout(entry.timer);
-    entry.timer = undefined;
-  }
-
   #timer(fn: () => void, ms: number): unknown {
     const handle = this.#env.setTimeout(fn, ms);
     (handle as { unref?: () => void } | null)?.unref?.();
     return handle;
   }
 
-  #run(entry: Entry): void {
-    if (!this.running || entry.removed || entry.running) return;
-    const controller = new AbortController();
-    const epoch = entry.epoch;
-    const start = this.#env.clock();
-    const timeout = this.#timer(() => {
-      controller.abort(timeoutError(this.#options.timeout));
-    }, this.#options.timeout);
-    entry.running = { controller, timeout };
-    let probe: Promise<ProbeResult>;
-    try {
-      probe = this.#probe(entry.target, this.#options, controller.signal);
-    } catch (error) {
-      probe = Promise.resolve({ ok: false, reason: error instanceof Error ? error.message : String(error) });
-    }
-    const settled = probe
-      .then(
-        (r) => r,
-        (error: unknown): ProbeResult => ({ ok: false, reason: error instanceof Error ? error.message : String(error) }),
-      )
-      .then((result) => {
-        this.#settling.delete(settled);
-        this.#finish(entry, epoch, result, this.#env.clock() - start);
-      });
-    this.#settling.add(settled);
+  // ---- the due heap and its timer ------------------------------------------------------------
+
+  #schedule(entry: Entry, due: number): void {
+    entry.due = due;
+    const heap = this.#heap;
+    entry.heapIndex = heap.length;
+    heap.push(entry);
+    this.#siftUp(entry.heapIndex);
   }
 
-  #finish(entry: Entry, epoch: number, result: ProbeResult, ms: number): void {
-    if (entry.running) this.#env.clearTimeout(entry.running.timeout);
-    entry.running = undefined;
+  #unschedule(entry: Entry): void {
+    const i = entry.heapIndex;
+    if (i < 0) return;
+    entry.heapIndex = -1;
+    const heap = this.#heap;
+    const last = heap.pop()!;
+    if (last === entry) return;
+    heap[i] = last;
+    last.heapIndex = i;
+    this.#siftUp(i);
+    this.#siftDown(last.heapIndex);
+  }
+
+  #siftUp(i: number): void {
+    const heap = this.#heap;
+    const entry = heap[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = heap[p]!;
+      if (parent.due <= entry.due) break;
+      heap[i] = parent;
+      parent.heapIndex = i;
+      i = p;
+    }
+    heap[i] = entry;
+    entry.heapIndex = i;
+  }
+
+  #siftDown(i: number): void {
+    const heap = this.#heap;
+    const n = heap.length;
+    const entry = heap[i]!;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heap[c + 1]!.due < heap[c]!.due) c += 1;
+      const child = heap[c]!;
+      if (entry.due <= child.due) break;
+      heap[i] = child;
+      child.heapIndex = i;
+      i = c;
+    }
+    heap[i] = entry;
+    entry.heapIndex = i;
+  }
+
+  #popDue(): Entry {
+    const heap = this.#heap;
+    const top = heap[0]!;
+    top.heapIndex = -1;
+    const last = heap.pop()!;
+    if (last !== top) {
+      heap[0] = last;
+      last.heapIndex = 0;
+      this.#siftDown(0);
+    }
+    return top;
+  }
+
+  /** Arms the due timer for the earliest due time, unless it is armed for that time or earlier. */
+  #armDueTimer(): void {
     if (!this.running) return;
+    const next = this.#heap.length === 0 ? Infinity : this.#heap[0]!.due;
+    if (next >= this.#dueTimerAt) return;
+    if (this.#dueTimer !== undefined) this.#env.clearTimeout(this.#dueTimer);
+    this.#dueTimerAt = next;
+    this.#dueTimer = next === Infinity ? undefined : this.#timer(this.#onDue, Math.max(0, Math.ceil(next - this.#env.clock())));
+  }
+
+  readonly #onDue = (): void => {
+    this.#dueTimer = undefined;
+    this.#dueTimerAt = Infinity;
+    const limit = this.#env.clock() + TIMER_SLACK_MS;
+    const heap = this.#heap;
+    while (this.running && heap.length > 0 && heap[0]!.due < limit) {
+      const entry = this.#popDue();
+      entry.lastDue = entry.due;
+      this.#run(entry);
+    }
+    this.#armDueTimer();
+  };
+
+  // ---- checks in flight and their deadlines --------------------------------------------------
+
+  #run(entry: Entry): void {
+    if (entry.removed || entry.run) return;
+    const start = this.#env.clock();
+    entry.runStart = start;
+    entry.runEpoch = entry.epoch;
+    this.#unsettled += 1;
+    this.#inFlight += 1;
+    let run: ProbeRun;
+    if (this.#start !== undefined) {
+      run = this.#start(entry.target, this.#options, entry);
+    } else {
+      const signalRun = new SignalRun(this.#options.timeout);
+      run = signalRun;
+      let probe: Promise<ProbeResult>;
+      try {
+        probe = this.#probe(entry.target, this.#options, signalRun.controller.signal);
+      } catch (error) {
+        probe = Promise.resolve({ ok: false, reason: error instanceof Error ? error.message : String(error) });
+      }
+      probe.then(
+        (r) => entry.probeSettled(r.ok, r.reason, signalRun),
+        (error: unknown) => entry.probeSettled(false, error instanceof Error ? error.message : String(error), signalRun),
+      );
+    }
+    entry.run = run;
+    const deadline = start + this.#options.timeout;
+    if (this.#deadlineHead === this.#deadlines.length && this.#deadlineTimer === undefined) {
+      this.#deadlineTimer = this.#timer(this.#onDeadline, this.#options.timeout);
+    }
+    this.#deadlineEntries.push(entry);
+    this.#deadlineRuns.push(run);
+    this.#deadlines.push(deadline);
+  }
+
+  readonly #onDeadline = (): void => {
+    this.#deadlineTimer = undefined;
+    const now = this.#env.clock();
+    const entries = this.#deadlineEntries;
+    const runs = this.#deadlineRuns;
+    const deadlines = this.#deadlines;
+    let head = this.#deadlineHead;
+    while (head < deadlines.length) {
+      const entry = entries[head]!;
+      const run = runs[head]!;
+      if (entry.run === run && !entry.removed) {
+        if (deadlines[head]! >= now + TIMER_SLACK_MS) break;
+        run.abort('timeout');
+      }
+      head += 1;
+    }
+    if (head === deadlines.length) {
+      this.#clearDeadlines();
+      return;
+    }
+    this.#deadlineHead = head;
+    if (head > 1024 && head * 2 > deadlines.length) {
+      this.#deadlineEntries = entries.slice(head);
+      this.#deadlineRuns = runs.slice(head);
+      this.#deadlines = deadlines.slice(head);
+      this.#deadlineHead = 0;
+    }
+    if (this.running) this.#deadlineTimer = this.#timer(this.#onDeadline, Math.max(0, Math.ceil(deadlines[head]! - now)));
+  };
+
+  #clearDeadlines(): void {
+    if (this.#deadlineTimer !== undefined) this.#env.clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineEntries = [];
+    this.#deadlineRuns = [];
+    this.#deadlines = [];
+    this.#deadlineHead = 0;
+  }
+
+  #abort(run: ProbeRun, message: string): void {
+    if (run instanceof SignalRun) run.message = message;
+    run.abort('aborted');
+  }
+
+  #finish(entry: Entry, run: ProbeRun, ok: boolean, reason: string): void {
+    this.#unsettled -= 1;
+    if (this.#closing !== undefined) {
+      if (this.#unsettled === 0) this.#allSettled?.();
+      return;
+    }
+    if (entry.run !== run) return;
+    entry.run = undefined;
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0) this.#clearDeadlines();
     if (entry.removed) {
       this.#entries.delete(entry.id);
       return;
     }
-    if (epoch !== entry.epoch) {
-      this.#schedule(entry, this.#firstDelay());
+    const now = this.#env.clock();
+    if (entry.runEpoch !== entry.epoch) {
+      this.#schedule(entry, now + this.#firstDelay());
+      this.#armDueTimer();
       return;
     }
     try {
-      this.#host.report(entry.id, result.ok, result.reason, ms);
+      this.#host.report(entry.id, ok, reason, now - entry.runStart);
     } catch (error) {
       rethrow(error);
     }
     // The report may have called sync() (server removed) or close().
-    if (this.running && this.#entries.get(entry.id) === entry && !entry.removed && entry.timer === undefined && !entry.running) {
+    if (this.running && this.#entries.get(entry.id) === entry && !entry.removed && entry.heapIndex < 0 && !entry.run) {
       let delay = this.#options.interval;
       try {
         delay = this.#nextDelay(entry.id);
       } catch (error) {
         rethrow(error);
       }
-      this.#schedule(entry, delay);
+      let due = entry.lastDue + delay;
+      if (due <= now) due += (Math.floor((now - due) / delay) + 1) * delay;
+      this.#schedule(entry, due);
+      this.#armDueTimer();
     }
   }
 }

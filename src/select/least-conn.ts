@@ -20,7 +20,8 @@ import { isAvailable } from './available';
 import { hintedServer } from './hint';
 import { type RequestState, fallBackToBackup, nowOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import { NO_SHORTCUT, type Selector } from './selector';
+import { FreshLeastConn } from './least-conn-fresh';
+import type { Selector, SelectorContext } from './selector';
 import { swrrStep } from './swrr';
 
 /**
@@ -110,12 +111,24 @@ function selectLeastConn(r: RequestState): number {
   return win;
 }
 
-/** The least_conn method's selector: nothing derived from the tiers. */
+/**
+ * The least_conn method's selector: nothing derived from the tiers; a fresh one-shot `pick()` goes
+ * through `FreshLeastConn` (least-conn-fresh.ts, the same answer under its stated precondition).
+ * `context`: its clock lets the shortcut test failure windows (without it, a tier with failures
+ * recorded takes the plain get).
+ */
 export class LeastConnSelector implements Selector {
+  readonly shortcut: FreshLeastConn;
+
+  constructor(context?: Pick<SelectorContext, 'clock'>) {
+    this.shortcut = new FreshLeastConn(context?.clock ?? null);
+  }
+
   get(p: Peers, r: RequestState): number {
     return getLeastConn(p, r);
   }
-  readonly shortcut = NO_SHORTCUT;
-  rebuilt(): void {}
+  rebuilt(p: Peers): void {
+    this.shortcut.rebuilt(p);
+  }
   validate(): void {}
 }

@@ -14,7 +14,9 @@ import {
   checkedGeneration,
   checkedLayout,
   checkedServers,
-  pageRows,
+  listsAll,
+  rowCounts,
+  rowsOf,
   type StatusFormat,
   type StatusOptions,
   type StatusSnapshot,
@@ -54,10 +56,12 @@ export interface StatusPage {
 
 /**
  * The page of `format`, in pieces (`formatStatus` joins them, the handler streams them). The
- * options are checked at once; a Prometheus page throws at its first piece when two series would
- * be one.
+ * options are checked at once; a Prometheus page throws at once when two series would be one
+ * (unless `seriesChecked`: the handler checked them while it read the servers). Work done here:
+ * one pass over the servers without building rows (which servers have rows, the counts the
+ * headers print); every piece then builds its own rows or samples (`ROWS_PER_PIECE` of them).
  */
-export function statusPage(snapshots: readonly StatusSnapshot[], format: StatusFormat, opts: StatusOptions): StatusPage {
+export function statusPage(snapshots: readonly StatusSnapshot[], format: StatusFormat, opts: StatusOptions, seriesChecked = false): StatusPage {
   const checked = checkedFormat(format);
   const generation = checkedGeneration(opts.generation);
   const layout = checkedLayout(opts.layout);
@@ -66,16 +70,19 @@ export function statusPage(snapshots: readonly StatusSnapshot[], format: StatusF
   if (checked === 'prometheus') {
     let size = 0;
     for (const b of snapshots) size += b.servers.length;
-    return { pieces: prometheusPieces(snapshots, prefix), size };
+    return { pieces: prometheusPieces(snapshots, prefix, seriesChecked), size };
   }
-  const all = pageRows(snapshots, servers);
-  const rows = opts.status === undefined ? all : all.filter((r) => r.down === (opts.status === 'down'));
+  const all = listsAll(snapshots, servers);
+  const status = opts.status;
+  const counts = rowCounts(snapshots, all, status);
+  // iterable again from its start (a generator object is not), built as the pieces are written
+  const rows = { [Symbol.iterator]: () => rowsOf(snapshots, all, status) };
   switch (checked) {
     case 'json':
-      return { pieces: jsonPage(rows, generation, layout, all.length - 1), size: all.length };
+      return { pieces: jsonPage(rows, counts, generation, layout, counts.rows - 1), size: counts.rows };
     case 'csv':
-      return { pieces: csvPage(rows), size: all.length };
+      return { pieces: csvPage(rows), size: counts.rows };
     case 'html':
-      return { pieces: htmlPage(rows, generation), size: all.length };
+      return { pieces: htmlPage(rows, counts, generation), size: counts.rows };
   }
 }

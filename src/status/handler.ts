@@ -10,12 +10,14 @@
  * WHATWG URL parsing (Node's HTTP parser accepts targets that `new URL` rejects, such as
  * `http://a:99999/`), and a failure while building a page is a 500 with a fixed text: nothing a
  * request sends, and nothing an exception says, reaches the response or escapes the handler. Cost:
- * one snapshot per request, then the page is written 1,000 rows per turn of the event loop
- * (chunked, with backpressure), so a large page never holds the loop for long.
+ * a large source is read 1,000 servers per turn of the event loop (with the Prometheus page's
+ * uniqueness check), then one pass over the servers that builds no row (format.ts `statusPage`),
+ * then the page is written 1,000 rows per turn (chunked, with backpressure): no turn renders more
+ * than one piece, so a large page never holds the loop for long.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkedPrefix } from './metrics';
+import { checkedPrefix, UniqueSeries } from './metrics';
 import { ROWS_PER_PIECE } from './pages';
 import { STATUS_CONTENT_TYPES, statusPage } from './format';
 import {
@@ -104,20 +106,29 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 /**
  * The snapshots of the sources, a source with `snapshotServers` read `ROWS_PER_PIECE` servers per
- * turn (each row exact for its moment; a page of more than one piece is not one instant).
+ * turn (each row exact for its moment; a page of more than one piece is not one instant). With
+ * `unique` (a Prometheus page), each slice's series are checked as it is read (metrics.ts
+ * `UniqueSeries`), so that the check too is spread over the turns.
  */
-async function gather(sources: readonly SnapshotSource[]): Promise<StatusSnapshot[]> {
+async function gather(sources: readonly SnapshotSource[], unique: UniqueSeries | null): Promise<StatusSnapshot[]> {
   const out: StatusSnapshot[] = [];
-  for (const source of sources) {
+  for (let i = 0; i < sources.length; i++) {
+    const source = sources[i]!;
     if (!readInSlices(source)) {
-      out.push(source.snapshot());
+      const snapshot = source.snapshot();
+      unique?.balancer(snapshot.name, i);
+      unique?.servers(snapshot.servers, 0);
+      out.push(snapshot);
       continue;
     }
     const n = source.servers!.length;
     const servers: StatusSnapshot['servers'][number][] = [];
+    unique?.balancer(source.name!, i);
     for (let from = 0; from < n; from += ROWS_PER_PIECE) {
       if (from > 0) await nextTurn();
-      for (const s of source.snapshotServers!(from, from + ROWS_PER_PIECE)) servers.push(s);
+      const slice = source.snapshotServers!(from, from + ROWS_PER_PIECE);
+      unique?.servers(slice, from);
+      for (const s of slice) servers.push(s);
     }
     out.push({ name: source.name!, servers });
   }
@@ -141,12 +152,13 @@ const NO_ROWS = "can not find any check server, make sure you've added the check
  * after a few turns when a source is read in slices.
  */
 function page(sources: readonly SnapshotSource[], format: StatusFormat, opts: StatusOptions): Answer | Promise<Answer> {
-  if (!sources.some(readInSlices)) return pageOf(sources.map((s) => s.snapshot()), format, opts);
-  return gather(sources).then((snapshots) => pageOf(snapshots, format, opts));
+  if (!sources.some(readInSlices)) return pageOf(sources.map((s) => s.snapshot()), format, opts, false);
+  const unique = format === 'prometheus' ? new UniqueSeries() : null;
+  return gather(sources, unique).then((snapshots) => pageOf(snapshots, format, opts, unique !== null));
 }
 
-function pageOf(snapshots: readonly StatusSnapshot[], format: StatusFormat, opts: StatusOptions): Answer {
-  const { pieces, size } = statusPage(snapshots, format, opts);
+function pageOf(snapshots: readonly StatusSnapshot[], format: StatusFormat, opts: StatusOptions, seriesChecked: boolean): Answer {
+  const { pieces, size } = statusPage(snapshots, format, opts, seriesChecked);
   if (size === 0 && format !== 'prometheus') return { code: 500, type: 'text/plain', body: NO_ROWS };
   // A page of one piece goes out whole, with its length; a larger one is streamed (chunked).
   return { code: 200, type: STATUS_CONTENT_TYPES[format], body: size <= ROWS_PER_PIECE ? [...pieces].join('') : pieces };
@@ -218,6 +230,9 @@ function stream(res: ServerResponse, pieces: Iterator<string>): void {
   res.once('close', () => {
     stopped = true;
   });
+  const nextPiece = (): void => {
+    setImmediate(step);
+  };
   const step = (): void => {
     if (stopped) return;
     let next: IteratorResult<string>;
@@ -231,8 +246,11 @@ function stream(res: ServerResponse, pieces: Iterator<string>): void {
       res.end();
       return;
     }
+    // After a drain too, the next piece waits for the next turn: on a fast socket (loopback) a write
+    // completes at once and its drain comes in the same turn, so drain -> step -> write would
+    // chain every piece of the page into one turn.
     if (res.write(next.value)) setImmediate(step);
-    else res.once('drain', step);
+    else res.once('drain', nextPiece);
   };
   step();
 }

@@ -142,26 +142,47 @@ export const serverLabel = (s: StatusServer): string => (typeof s.id === 'string
  * scrape; the error says which.
  */
 export function checkUniqueSeries(snapshots: readonly StatusSnapshot[]): void {
-  const seen = new Map<string, number>();
+  const unique = new UniqueSeries();
   for (let i = 0; i < snapshots.length; i++) {
     const b = snapshots[i]!;
-    const first = seen.get(b.name);
+    unique.balancer(b.name, i);
+    unique.servers(b.servers, 0);
+  }
+}
+
+/**
+ * `checkUniqueSeries` a slice at a time, for a reader that gets a balancer's servers over several
+ * turns (the status handler): `balancer(name, i)` when balancer `i` starts, then `servers(slice,
+ * from)` for each slice of its servers (`from`: the first one's position). Same errors.
+ */
+export class UniqueSeries {
+  readonly #names = new Map<string, number>();
+  #ids = new Set<string>();
+  #name = '';
+
+  balancer(name: string, i: number): void {
+    const first = this.#names.get(name);
     if (first !== undefined) {
       throw new InvalidOptionError(
         `balancers[${i}].name`,
-        `Expected every balancer to have its own name for metrics: balancers ${first} and ${i} are both ${show(b.name)}`,
-        b.name,
+        `Expected every balancer to have its own name for metrics: balancers ${first} and ${i} are both ${show(name)}`,
+        name,
         'ERR_UPSTREAM_DUPLICATE_ID',
       );
     }
-    seen.set(b.name, i);
-    const ids = new Set<string>();
-    for (let j = 0; j < b.servers.length; j++) {
-      const id = serverLabel(b.servers[j]!);
-      if (ids.has(id)) {
-        throw new InvalidOptionError(`balancers[${i}].servers[${j}].id`, `Expected server ids to be unique in balancer ${show(b.name)}, got ${show(id)} twice`, id, 'ERR_UPSTREAM_DUPLICATE_ID');
+    this.#names.set(name, i);
+    this.#ids = new Set();
+    this.#name = name;
+  }
+
+  servers(slice: readonly StatusServer[], from: number): void {
+    const i = this.#names.get(this.#name)!;
+    for (let k = 0; k < slice.length; k++) {
+      const id = serverLabel(slice[k]!);
+      if (this.#ids.has(id)) {
+        throw new InvalidOptionError(`balancers[${i}].servers[${from + k}].id`, `Expected server ids to be unique in balancer ${show(this.#name)}, got ${show(id)} twice`, id, 'ERR_UPSTREAM_DUPLICATE_ID');
       }
-      ids.add(id);
+      this.#ids.add(id);
     }
   }
 }

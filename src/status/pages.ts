@@ -1,6 +1,7 @@
 /**
  * The json, csv and html pages of nginx_upstream_check_module, byte for byte, and Tengine 3.2.0's
- * json, written in pieces of `ROWS_PER_PIECE` rows so that the handler can stream a large page.
+ * json, written in pieces of `ROWS_PER_PIECE` rows so that the handler can stream a large page: each
+ * piece builds its own rows (rows.ts `rowsOf`), the headers take their counts from `rowCounts`.
  *
  * Follows the module's `ngx_http_upstream_check_status_{json,csv,html}_format` (commit e538034);
  * the bytes are recorded from the real module (test/vectors/check/, docs/health-checks.md). The
@@ -18,38 +19,51 @@ import type { Row, StatusLayout } from './rows';
 /** Rows rendered per piece: the handler yields to the event loop between pieces. */
 export const ROWS_PER_PIECE = 1000;
 
-/** `line` of every row, `ROWS_PER_PIECE` rows to a piece. */
-export function* sliced<T>(rows: readonly T[], line: (r: T, i: number) => string): Generator<string> {
-  for (let from = 0; from < rows.length; from += ROWS_PER_PIECE) {
-    let piece = '';
-    const to = Math.min(rows.length, from + ROWS_PER_PIECE);
-    for (let i = from; i < to; i++) piece += line(rows[i]!, i);
-    yield piece;
+/**
+ * `line` of every row (`i`: its position among the rows), `ROWS_PER_PIECE` rows to a piece; the
+ * rows are taken from `rows` as each piece is written, so a piece costs its own rows only.
+ */
+export function* sliced<T>(rows: Iterable<T>, line: (r: T, i: number) => string): Generator<string> {
+  let piece = '';
+  let i = 0;
+  for (const r of rows) {
+    piece += line(r, i++);
+    if (i % ROWS_PER_PIECE === 0) {
+      yield piece;
+      piece = '';
+    }
   }
+  if (i % ROWS_PER_PIECE !== 0) yield piece;
+}
+
+/** What the page headers say of the rows shown: how many, how many up. */
+export interface ShownRows {
+  readonly shown: number;
+  readonly up: number;
 }
 
 const status = (r: Row): string => (r.down ? 'down' : 'up');
 
 /** The JSON page in the given layout; `lastIndex` is the index of the last row before filtering. */
-export function jsonPage(rows: readonly Row[], generation: number, layout: StatusLayout, lastIndex: number): Iterable<string> {
-  return layout === 'tengine' ? tengineJson(rows, generation) : moduleJson(rows, generation, lastIndex);
+export function jsonPage(rows: Iterable<Row>, counts: ShownRows, generation: number, layout: StatusLayout, lastIndex: number): Iterable<string> {
+  return layout === 'tengine' ? tengineJson(rows, counts, generation) : moduleJson(rows, counts, generation, lastIndex);
 }
 
 /**
  * The module's JSON: `total` counts the rows shown; every row but the one of the last checked
  * server (`lastIndex`, filtered or not) ends with a comma, as the module writes it.
  */
-function* moduleJson(rows: readonly Row[], generation: number, lastIndex: number): Generator<string> {
-  yield `{"servers": {\n  "total": ${rows.length},\n  "generation": ${generation},\n  "server": [\n`;
+function* moduleJson(rows: Iterable<Row>, counts: ShownRows, generation: number, lastIndex: number): Generator<string> {
+  yield `{"servers": {\n  "total": ${counts.shown},\n  "generation": ${generation},\n  "server": [\n`;
   yield* sliced(rows, (r) => jsonRow(r, r.index === lastIndex ? '\n' : ',\n'));
   yield '  ]\n}}\n';
 }
 
 /** Tengine 3.2.0's JSON: `up` and `down` counts, and a comma between rows only (valid under any filter). */
-function* tengineJson(rows: readonly Row[], generation: number): Generator<string> {
-  const up = rows.filter((r) => !r.down).length;
-  yield `{"servers": {\n  "total": ${rows.length},\n  "up": ${up},\n  "down": ${rows.length - up},\n  "generation": ${generation},\n  "server": [\n`;
-  yield* sliced(rows, (r, i) => jsonRow(r, i < rows.length - 1 ? ',\n' : '\n'));
+function* tengineJson(rows: Iterable<Row>, counts: ShownRows, generation: number): Generator<string> {
+  const { shown, up } = counts;
+  yield `{"servers": {\n  "total": ${shown},\n  "up": ${up},\n  "down": ${shown - up},\n  "generation": ${generation},\n  "server": [\n`;
+  yield* sliced(rows, (r, i) => jsonRow(r, i < shown - 1 ? ',\n' : '\n'));
   yield '  ]\n}}\n';
 }
 
@@ -58,7 +72,7 @@ const jsonRow = (r: Row, end: string): string =>
   `    {"index": ${r.index}, "upstream": ${JSON.stringify(r.upstream)}, "name": ${JSON.stringify(r.name)}, "status": "${status(r)}", "rise": ${r.rise}, "fall": ${r.fall}, "type": ${JSON.stringify(r.type)}, "port": ${r.port}}${end}`;
 
 /** The module's CSV: one line per row, no header. */
-export function csvPage(rows: readonly Row[]): Iterable<string> {
+export function csvPage(rows: Iterable<Row>): Iterable<string> {
   return sliced(rows, (r) => `${r.index},${csv(r.upstream)},${csv(r.name)},${status(r)},${r.rise},${r.fall},${csv(r.type)},${r.port}\n`);
 }
 
@@ -71,7 +85,7 @@ const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
 
 /** The module's XHTML page; `<h2>` counts the rows shown, a down row is red. */
-export function* htmlPage(rows: readonly Row[], generation: number): Generator<string> {
+export function* htmlPage(rows: Iterable<Row>, counts: ShownRows, generation: number): Generator<string> {
   // The module's DOCTYPE lacks the closing quote of the public identifier: kept for byte compatibility.
   yield '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN\n' +
     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n' +
@@ -81,7 +95,7 @@ export function* htmlPage(rows: readonly Row[], generation: number): Generator<s
     '</head>\n' +
     '<body>\n' +
     '<h1>Nginx http upstream check status</h1>\n' +
-    `<h2>Check upstream server number: ${rows.length}, generation: ${generation}</h2>\n` +
+    `<h2>Check upstream server number: ${counts.shown}, generation: ${generation}</h2>\n` +
     '<table style="background-color:white" cellspacing="0"        cellpadding="3" border="1">\n' +
     '  <tr bgcolor="#C0C0C0">\n' +
     '    <th>Index</th>\n' +

@@ -142,28 +142,65 @@ const isChecked = (s: StatusServer): boolean => s.check !== null && !s.down;
 const DOWN_STATES: ReadonlySet<ServerState> = new Set<ServerState>(['down', 'unavail']);
 
 /**
+ * Whether a page lists every server (`'all'`), or the module's rows: `undefined` picks `'checked'`
+ * when any server has a row there.
+ */
+export function listsAll(snapshots: readonly StatusSnapshot[], servers: StatusServers | undefined): boolean {
+  return servers === 'all' || (servers === undefined && !snapshots.some((b) => b.servers.some(isChecked)));
+}
+
+/** A server's row status (`down`) before `status=` filtering, or null when it has no row. */
+function rowDown(s: StatusServer, all: boolean): boolean | null {
+  if (isChecked(s)) return s.check!.down;
+  if (!all) return null;
+  const c = s.check;
+  return s.down || (c !== null ? c.down : DOWN_STATES.has(s.state));
+}
+
+/**
+ * The rows of a page one at a time, with their global index, keeping those whose status is
+ * `status` (all when undefined): the module's order (per balancer, the primaries, then the backups).
+ * A row's name is computed as it is reached, and a row filtered out costs no name.
+ */
+export function* rowsOf(snapshots: readonly StatusSnapshot[], all: boolean, status?: 'up' | 'down'): Generator<Row> {
+  let index = 0;
+  for (const b of snapshots) {
+    for (const backups of [false, true]) {
+      for (const s of b.servers) {
+        if ((s.backup === true) !== backups) continue;
+        const down = rowDown(s, all);
+        if (down === null) continue;
+        const at = index++;
+        if (status !== undefined && down !== (status === 'down')) continue;
+        const c = s.check;
+        yield { index: at, upstream: b.name, name: pageName(s.address), down, rise: c?.rise ?? 0, fall: c?.fall ?? 0, type: c === null ? 'none' : typeName(c.type), port: c?.port ?? 0 };
+      }
+    }
+  }
+}
+
+/** How many rows a page has before filtering (`rows`), how many it shows, and how many of those are up. */
+export function rowCounts(snapshots: readonly StatusSnapshot[], all: boolean, status?: 'up' | 'down'): { rows: number; shown: number; up: number } {
+  let rows = 0;
+  let shown = 0;
+  let up = 0;
+  for (const b of snapshots) {
+    for (const s of b.servers) {
+      const down = rowDown(s, all);
+      if (down === null) continue;
+      rows++;
+      if (status !== undefined && down !== (status === 'down')) continue;
+      shown++;
+      if (!down) up++;
+    }
+  }
+  return { rows, shown, up };
+}
+
+/**
  * The rows of a page before `status=` filtering, with their global index: the module's rows
  * (`'checked'`), or every server (`'all'`); `undefined` picks `'checked'` when that has a row.
  */
 export function pageRows(snapshots: readonly StatusSnapshot[], servers: StatusServers | undefined): Row[] {
-  const all = servers === 'all' || (servers === undefined && !snapshots.some((b) => b.servers.some(isChecked)));
-  const rows: Row[] = [];
-  const add = (b: StatusSnapshot, backups: boolean): void => {
-    for (const s of b.servers) {
-      if ((s.backup === true) !== backups) continue;
-      if (isChecked(s)) {
-        const { down, rise, fall, type, port } = s.check!;
-        rows.push({ index: rows.length, upstream: b.name, name: pageName(s.address), down, rise, fall, type: typeName(type), port });
-      } else if (all) {
-        const c = s.check;
-        const down = s.down || (c !== null ? c.down : DOWN_STATES.has(s.state));
-        rows.push({ index: rows.length, upstream: b.name, name: pageName(s.address), down, rise: c?.rise ?? 0, fall: c?.fall ?? 0, type: c === null ? 'none' : typeName(c.type), port: c?.port ?? 0 });
-      }
-    }
-  };
-  for (const b of snapshots) {
-    add(b, false);
-    add(b, true);
-  }
-  return rows;
+  return [...rowsOf(snapshots, listsAll(snapshots, servers))];
 }

@@ -20,10 +20,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bareImportsOf, closure, sourceModulesOf, staticClosure } from './dist-graph';
 
 /**
- * Unpacked size of the tarball today (1.20 MB with the zone and `/cluster`, see the README) plus
- * about 8 %: a regression past it fails.
+ * Unpacked size of the tarball today (1.31 MB with the zone, `/cluster` and `/etcd`; 1.24 MB before
+ * `/etcd`, see the README) plus about 7 %: a regression past it fails.
  */
-const PACKED_BYTES_BOUND = 1_300_000;
+const PACKED_BYTES_BOUND = 1_400_000;
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -85,7 +85,7 @@ describe('the packed files', () => {
 
   it('give every subpath import and require targets with types', () => {
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json').sort();
-    expect(subpaths).toEqual(['.', './cluster', './config', './health', './status', './sticky', './undici']);
+    expect(subpaths).toEqual(['.', './cluster', './config', './etcd', './health', './status', './sticky', './undici']);
     for (const k of subpaths) {
       const e = pkg.exports[k] as Record<string, Record<string, string>>;
       for (const [cond, ext, dts] of [['import', '.js', '.d.ts'], ['require', '.cjs', '.d.cts']] as const) {

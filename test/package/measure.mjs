@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const dist = join(root, 'dist');
 const RUNS = Number(process.argv[2] ?? 11);
 const ENTRIES = [['upstream-balancer', 'index'], ['upstream-balancer/config', 'config'], ['upstream-balancer/health', 'health'],
-  ['upstream-balancer/status', 'status'], ['upstream-balancer/sticky', 'sticky'], ['upstream-balancer/undici', 'undici'], ['upstream-balancer/cluster', 'cluster']];
+  ['upstream-balancer/status', 'status'], ['upstream-balancer/sticky', 'sticky'], ['upstream-balancer/undici', 'undici'], ['upstream-balancer/cluster', 'cluster'], ['upstream-balancer/etcd', 'etcd']];
 
 function closure(file) {
   const seen = new Set();

@@ -134,7 +134,7 @@ describe('Checker scheduling', () => {
     await t.timers.advance(1000); // timeout 1000 from the start
     expect(t.reports).toEqual(['16000 A fail timeout 1000']);
     await t.timers.advance(30_000);
-    expect(t.starts()).toEqual([15_000, 46_000]);
+    expect(t.starts()).toEqual([15_000, 45_000]); // one interval after the previous due time
     await t.checker.close();
   });
 
@@ -163,7 +163,7 @@ describe('Checker scheduling', () => {
     expect(isUpstreamError(error) && error.code).toBe('ERR_UPSTREAM_CLOSED');
   });
 
-  it('starts the next check one interval after the previous result, not after its start', async () => {
+  it('starts the next check one interval after the previous due time, not after its result (the phase is kept)', async () => {
     const t = setup({ interval: 1000, timeout: 900, defaultDown: false }, ['A'], [0.2]);
     t.checker.start();
     await t.timers.advance(200);
@@ -171,13 +171,14 @@ describe('Checker scheduling', () => {
     await t.timers.advance(300);
     await t.answer('A', true); // result at 500, took 300 ms
     expect(t.reports).toEqual(['500 A ok ok 300']);
-    await t.timers.advance(999);
+    await t.timers.advance(699);
     expect(t.starts()).toEqual([200]);
     await t.timers.advance(1);
-    expect(t.starts()).toEqual([200, 1500]);
-    await t.answer('A', true); // instant result at 1500
-    await t.timers.advance(1000);
-    expect(t.starts()).toEqual([200, 1500, 2500]);
+    expect(t.starts()).toEqual([200, 1200]);
+    await t.timers.advance(800);
+    await t.answer('A', true); // result at 2000, took 800 ms
+    await t.timers.advance(200);
+    expect(t.starts()).toEqual([200, 1200, 2200]);
     await t.checker.close();
   });
 
@@ -206,8 +207,8 @@ describe('Checker scheduling', () => {
     expect((call.signal.reason as Error).name).toBe('TimeoutError');
     // The custom function ignored its signal; the wrapper settled the check anyway.
     expect(t.reports).toEqual(['350 A fail timeout 250']);
-    await t.timers.advance(1000);
-    expect(t.starts()).toEqual([100, 1350]);
+    await t.timers.advance(750);
+    expect(t.starts()).toEqual([100, 1100]); // due 100 + 1000
     call.resolve(true); // a late answer of the aborted check changes nothing
     await flush();
     expect(t.reports).toEqual(['350 A fail timeout 250']);
@@ -220,7 +221,7 @@ describe('Checker scheduling', () => {
     await t.timers.advance(0);
     await t.timers.advance(100);
     await t.answer('A', false);
-    expect(t.timers.queue.map((q) => q.at)).toEqual([1100]); // only the next check
+    expect(t.timers.queue.map((q) => q.at)).toEqual([1000]); // only the next check (due 0 + 1000)
     await t.checker.close();
   });
 
@@ -348,10 +349,10 @@ describe('Checker scheduling', () => {
     targets = [{ id: 'A', address: '127.0.0.1:25' }];
     checker.sync();
     // The aborted check (started at 500) is never reported; the re-added server gets a fresh first
-    // delay (500) after it settled, then times out (500 ms) and repeats every interval.
+    // delay (500) after it settled, then times out (500 ms) and repeats every interval from 1000.
     await timers.advance(5000);
-    expect(starts).toEqual([500, 1000, 2500, 4000, 5500]);
-    expect(reports).toEqual(['1500 A false timeout', '3000 A false timeout', '4500 A false timeout']);
+    expect(starts).toEqual([500, 1000, 2000, 3000, 4000, 5000]);
+    expect(reports).toEqual(['1500 A false timeout', '2500 A false timeout', '3500 A false timeout', '4500 A false timeout', '5500 A false timeout']);
     expect(slow).toBeTypeOf('function');
     await checker.close();
   });
@@ -473,12 +474,12 @@ describe('Checker scheduling', () => {
     await checker.close();
   });
 
-  it('unref()s every timer whose handle has unref', async () => {
+  it('unref()s every timer whose handle has unref (one due timer and one deadline timer per checker)', async () => {
     const t = setup({ interval: 1000, timeout: 500 }, ['A', 'B'], [0]);
     t.checker.start();
-    expect(t.timers.unrefs).toBe(2); // two first-check timers
+    expect(t.timers.unrefs).toBe(1); // the due timer, for both first checks
     await t.timers.advance(0);
-    expect(t.timers.unrefs).toBe(4); // plus two timeout timers
+    expect(t.timers.unrefs).toBe(2); // plus the deadline timer, for both checks in flight
     await t.checker.close();
   });
 

@@ -11,7 +11,7 @@
  */
 
 import type { HttpStatusClass } from '../../options';
-import { BoundedText, converse, type Probe } from './session';
+import { BoundedText, defineProbe } from './session';
 
 const STATUS_LINE = /^HTTP\/\d+\.\d+ (\d{3})(?: [^\n]*|\r)?\n/;
 const CLASSES: readonly (HttpStatusClass | undefined)[] = [undefined, '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -28,9 +28,9 @@ function statusClass(code: number): HttpStatusClass | undefined {
  * await probeHttp(target, resolveCheck({ type: 'http', httpExpectAlive: ['2xx'] }), signal);
  * // { ok: true, reason: 'http 200' } | { ok: false, reason: 'http 302' }
  */
-export const probeHttp: Probe = (target, options, signal) => {
+export const probeHttp = defineProbe((options) => {
   const reply = new BoundedText();
-  return converse(target, signal, {
+  return {
     connect(session) {
       session.socket.write(options.httpSend, 'latin1');
     },
@@ -48,5 +48,5 @@ export const probeHttp: Probe = (target, options, signal) => {
       const cls = statusClass(code);
       session.done(cls !== undefined && options.httpExpectAlive.includes(cls), `http ${code}`);
     },
-  });
-};
+  };
+});

@@ -7,18 +7,19 @@
  * returns `true`; a throw or a rejection is a failure whose reason is the error's message. Its
  * result is raced against `signal`, so an abort (timeout, close) settles the probe at once even if
  * the function ignores the signal; the function is still expected to stop its own work then.
+ * Built-in probes also carry `start`, the callback form the checker runs (session.ts).
  */
 
 import type { BuiltinCheckType, CheckFunction } from '../../options';
 import { probeHttp } from './http';
 import { probeMysql } from './mysql';
-import { abortReason, type Probe, type ProbeResult } from './session';
+import { abortReason, type Probe, type ProbeResult, type ProbeRun, type ProbeSink, type StartableProbe } from './session';
 import { probeSmtp } from './smtp';
 import { probeTcp } from './tcp';
 import { probeTls } from './tls';
 
 export { probeHttp, probeMysql, probeSmtp, probeTcp, probeTls };
-export type { Probe, ProbeResult };
+export type { Probe, ProbeResult, ProbeRun, ProbeSink, StartableProbe };
 
 /** The built-in probes by type name. */
 export const PROBES: Readonly<Record<BuiltinCheckType, Probe>> = {

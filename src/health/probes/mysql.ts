@@ -8,7 +8,7 @@
  * `greeting seq N`. Nothing is sent. Bounded: at most 5 bytes are kept.
  */
 
-import { converse, type Probe } from './session';
+import { defineProbe } from './session';
 
 /** Bytes the module needs before it judges: 3 length bytes, the sequence byte, the protocol version. */
 const GREETING_HEAD = 5;
@@ -19,10 +19,10 @@ const GREETING_HEAD = 5;
  * @example
  * await probeMysql(target, resolveCheck({ type: 'mysql' }), signal); // { ok: true, reason: 'greeting seq 0' }
  */
-export const probeMysql: Probe = (target, _options, signal) => {
+export const probeMysql = defineProbe(() => {
   const head = Buffer.alloc(GREETING_HEAD);
   let have = 0;
-  return converse(target, signal, {
+  return {
     connect() {},
     data(chunk, session) {
       have += chunk.copy(head, have, 0, Math.min(chunk.length, GREETING_HEAD - have));
@@ -30,5 +30,5 @@ export const probeMysql: Probe = (target, _options, signal) => {
       const seq = head[3]!;
       session.done(seq === 0, `greeting seq ${seq}`);
     },
-  });
-};
+  };
+});

@@ -1,14 +1,25 @@
 /**
  * One probe conversation on one socket: the plumbing every built-in probe shares.
  *
- * `converse()` opens a TCP (or TLS, or unix-domain) connection to a check target, hands its events
- * to the probe's handlers and settles exactly once. Invariants, on every path (verdict, error,
- * peer close, abort): the socket is destroyed, and the returned promise resolves only after the
- * socket's `close` event, so a settled probe holds no handle. An abort of `signal` (the checker's
- * timeout, or `close()`) fails the probe with `timeout` or `aborted`. Reads are bounded by
- * `MAX_REPLY` bytes, the size of the check module's receive buffer (one page): a peer that streams
- * forever fails with `too long` instead of growing memory. Cost: one socket and a few closures per
- * check; no timers (the checker owns the timeout).
+ * A `Conversation` opens a TCP (or TLS, or unix-domain) connection to a check target, hands its
+ * events to the probe's handlers and settles exactly once. Invariants, on every path (verdict,
+ * error, peer close, abort): the socket is destroyed, and the result is delivered only after the
+ * socket's `close` event, so a settled probe holds no handle. Reads are bounded by `MAX_REPLY`
+ * bytes, the size of the check module's receive buffer (one page): a peer that streams forever fails
+ * with `too long` instead of growing memory. No timers (the checker owns the timeout).
+ *
+ * Two ways to run one (`defineProbe` gives every built-in probe both):
+ * - the public `Probe` form, `(target, options, signal) => Promise<ProbeResult>`: an abort of
+ *   `signal` fails the probe with `timeout` or `aborted`;
+ * - the checker's form, `probe.start(target, options, sink)`: no promise, no AbortSignal, no
+ *   closure per check; the returned run is aborted with `run.abort('timeout')` and the verdict goes
+ *   to `sink.probeSettled(ok, reason, run)`. The checker's profile (bench/README.md, "Active
+ *   checks") showed the AbortController, the promise chain and the run-time accessors of the old
+ *   per-check session object as its own cost over a plain connect-and-close loop.
+ *
+ * The socket's listeners are shared module functions that find their conversation through a symbol
+ * on the socket. nginx source: the check module's `ngx_http_upstream_check_connect_handler` and
+ * `check_*_handler`s (third-party nginx_upstream_check_module), rewritten on node:net.
  */
 
 import net from 'node:net';
@@ -27,11 +38,27 @@ export interface ProbeResult {
  */
 export type Probe = (target: CheckTarget, options: ResolvedCheck, signal: AbortSignal) => Promise<ProbeResult>;
 
+/** A probe run started by the checker: abort it with the reason word it should fail with. @internal */
+export interface ProbeRun {
+  abort(reason: 'timeout' | 'aborted'): void;
+}
+
+/** Where a run started by `start` delivers its verdict, exactly once, after its socket closed. @internal */
+export interface ProbeSink {
+  probeSettled(ok: boolean, reason: string, run: ProbeRun): void;
+}
+
+/** The checker's form of a built-in probe. @internal */
+export type ProbeStarter = (target: CheckTarget, options: ResolvedCheck, sink: ProbeSink) => ProbeRun;
+
+/** A built-in probe: the public promise form, plus `start` for the checker. @internal */
+export type StartableProbe = Probe & { readonly start: ProbeStarter };
+
 /** Most bytes a probe buffers for one reply (the check module reads into one 4 KiB page). */
 export const MAX_REPLY = 4096;
 
 /** The verdict for an aborted probe: `timeout` when the checker's timeout fired, else `aborted`. */
-export function abortReason(signal: AbortSignal): string {
+export function abortReason(signal: AbortSignal): 'timeout' | 'aborted' {
   const r = signal.reason as { name?: unknown } | undefined;
   return r !== null && typeof r === 'object' && r.name === 'TimeoutError' ? 'timeout' : 'aborted';
 }
@@ -68,7 +95,7 @@ export function connectOptions(target: CheckTarget): { path: string } | { host: 
 /** The probe's view of its conversation. */
 export interface Session {
   readonly socket: net.Socket;
-  /** Settles the probe (first call wins): destroys the socket, resolves after its `close`. */
+  /** Settles the probe (first call wins): destroys the socket, delivers the verdict after its `close`. */
   done(ok: boolean, reason: string): void;
   /** True once `done` has been called. */
   readonly finished: boolean;
@@ -88,6 +115,130 @@ export interface SessionHandlers {
   error?(error: Error, session: Session): void;
 }
 
+/** The conversation of a socket, for the shared listeners. */
+const CONVERSATION = Symbol('upstream-balancer.conversation');
+type ConversedSocket = net.Socket & { [CONVERSATION]: Conversation };
+
+/** One check on one socket. Fields, not accessors: one hidden class for every check. */
+export class Conversation implements Session, ProbeRun {
+  socket: net.Socket = undefined as unknown as net.Socket;
+  finished = false;
+  #ok = false;
+  #reason = '';
+  #closed = false;
+  readonly #handlers: SessionHandlers;
+  readonly #sink: ProbeSink;
+
+  constructor(handlers: SessionHandlers, sink: ProbeSink) {
+    this.#handlers = handlers;
+    this.#sink = sink;
+  }
+
+  /** Connects; a target that cannot be connected to settles on the next microtask. */
+  open(target: CheckTarget, tlsOptions: tls.ConnectionOptions | undefined): this {
+    const where = connectOptions(target);
+    // Checked here: node:net throws on a bad port only after it has opened a handle, and leaks it.
+    if ('port' in where && !(Number.isInteger(where.port) && where.port > 0 && where.port <= 0xffff)) {
+      return this.#settleWithoutSocket(`bad address: port ${where.port}`);
+    }
+    let socket: net.Socket;
+    try {
+      socket = tlsOptions ? tls.connect({ ...where, ...tlsOptions }) : net.connect(where);
+    } catch (error) {
+      return this.#settleWithoutSocket(`bad address: ${errorReason(error)}`);
+    }
+    this.socket = socket;
+    (socket as ConversedSocket)[CONVERSATION] = this;
+    this.#handlers.opened?.(this);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+    socket.on('end', onEnd);
+    socket.on('data', onData);
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', onConnect);
+    return this;
+  }
+
+  done(ok: boolean, reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.#ok = ok;
+    this.#reason = reason;
+    if (this.#closed) this.#sink.probeSettled(ok, reason, this);
+    else this.socket.destroy();
+  }
+
+  abort(reason: 'timeout' | 'aborted'): void {
+    this.done(false, reason);
+  }
+
+  /** @internal the socket's listeners */
+  closed(): void {
+    this.#closed = true;
+    if (this.finished) this.#sink.probeSettled(this.#ok, this.#reason, this);
+    else this.done(false, 'closed');
+  }
+  /** @internal */
+  connected(): void {
+    if (!this.finished) this.#handlers.connect(this);
+  }
+  /** @internal */
+  received(chunk: Buffer): void {
+    if (!this.finished && this.#handlers.data) this.#handlers.data(chunk, this);
+  }
+  /** @internal */
+  ended(): void {
+    if (this.#handlers.end) this.#handlers.end(this);
+    else this.done(false, 'closed');
+  }
+  /** @internal */
+  failed(error: Error): void {
+    if (this.#handlers.error) this.#handlers.error(error, this);
+    else this.done(false, errorReason(error));
+  }
+
+  #settleWithoutSocket(reason: string): this {
+    this.finished = true;
+    this.#closed = true;
+    this.#reason = reason;
+    queueMicrotask(() => this.#sink.probeSettled(false, reason, this));
+    return this;
+  }
+}
+
+function onClose(this: ConversedSocket): void {
+  this[CONVERSATION].closed();
+}
+function onError(this: ConversedSocket, error: Error): void {
+  this[CONVERSATION].failed(error);
+}
+function onEnd(this: ConversedSocket): void {
+  this[CONVERSATION].ended();
+}
+function onData(this: ConversedSocket, chunk: Buffer): void {
+  this[CONVERSATION].received(chunk);
+}
+function onConnect(this: ConversedSocket): void {
+  this[CONVERSATION].connected();
+}
+
+/** Adapts a run to the promise form: resolves once, follows `signal`. */
+class PromiseSink implements ProbeSink {
+  run: ProbeRun | undefined;
+  readonly #resolve: (result: ProbeResult) => void;
+  readonly #signal: AbortSignal;
+  readonly onAbort = (): void => this.run?.abort(abortReason(this.#signal));
+
+  constructor(resolve: (result: ProbeResult) => void, signal: AbortSignal) {
+    this.#resolve = resolve;
+    this.#signal = signal;
+  }
+
+  probeSettled(ok: boolean, reason: string): void {
+    this.#signal.removeEventListener('abort', this.onAbort);
+    this.#resolve({ ok, reason });
+  }
+}
+
 /**
  * Opens a connection to `target` and runs `handlers` on it until one of them calls `done`, the peer
  * goes away, or `signal` aborts. With `tlsOptions`, a TLS connection is made and `connect` fires at
@@ -101,53 +252,23 @@ export function converse(
 ): Promise<ProbeResult> {
   if (signal.aborted) return Promise.resolve({ ok: false, reason: abortReason(signal) });
   return new Promise<ProbeResult>((resolve) => {
-    let result: ProbeResult | undefined;
-    let closed = false;
-    let socket: net.Socket;
-    const onAbort = (): void => session.done(false, abortReason(signal));
-    const session: Session = {
-      get socket() {
-        return socket;
-      },
-      get finished() {
-        return result !== undefined;
-      },
-      done(ok, reason) {
-        if (result !== undefined) return;
-        result = { ok, reason };
-        signal.removeEventListener('abort', onAbort);
-        if (closed) resolve(result);
-        else socket.destroy();
-      },
-    };
-    const where = connectOptions(target);
-    // Checked here: node:net throws on a bad port only after it has opened a handle, and leaks it.
-    if ('port' in where && !(Number.isInteger(where.port) && where.port > 0 && where.port <= 0xffff)) {
-      resolve({ ok: false, reason: `bad address: port ${where.port}` });
-      return;
-    }
-    try {
-      socket = tlsOptions ? tls.connect({ ...where, ...tlsOptions }) : net.connect(where);
-    } catch (error) {
-      resolve({ ok: false, reason: `bad address: ${errorReason(error)}` });
-      return;
-    }
-    handlers.opened?.(session);
-    socket.on('close', () => {
-      closed = true;
-      if (result === undefined) session.done(false, 'closed');
-      resolve(result!);
-    });
-    socket.on('error', (error) => (handlers.error ? handlers.error(error, session) : session.done(false, errorReason(error))));
-    socket.on('end', () => (handlers.end ? handlers.end(session) : session.done(false, 'closed')));
-    socket.on('data', (chunk: Buffer) => {
-      if (result === undefined && handlers.data) handlers.data(chunk, session);
-    });
-    socket.once(tlsOptions ? 'secureConnect' : 'connect', () => {
-      if (result === undefined) handlers.connect(session);
-    });
-    signal.addEventListener('abort', onAbort, { once: true });
+    const sink = new PromiseSink(resolve, signal);
+    sink.run = new Conversation(handlers, sink).open(target, tlsOptions);
+    signal.addEventListener('abort', sink.onAbort, { once: true });
   });
+}
+
+/**
+ * A built-in probe from the handlers of one check (`handlersFor`, called once per check) and, for
+ * TLS probes, the connection options: the public promise form with `start` for the checker.
+ */
+export function defineProbe(
+  handlersFor: (options: ResolvedCheck) => SessionHandlers,
+  tlsOptionsFor?: (options: ResolvedCheck) => tls.ConnectionOptions,
+): StartableProbe {
+  const probe: Probe = (target, options, signal) => converse(target, signal, handlersFor(options), tlsOptionsFor?.(options));
+  const start: ProbeStarter = (target, options, sink) => new Conversation(handlersFor(options), sink).open(target, tlsOptionsFor?.(options));
+  return Object.assign(probe, { start });
 }
 
 /**
@@ -163,5 +284,8 @@ export class BoundedText {
   push(chunk: Buffer): void {
     const room = MAX_REPLY - this.text.length;
     if (room > 0) this.text += chunk.toString('latin1', 0, Math.min(room, chunk.length));
+  }
+  clear(): void {
+    this.text = '';
   }
 }

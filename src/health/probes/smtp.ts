@@ -10,7 +10,8 @@
  * buffered at a time, at most 4 KiB.
  */
 
-import { BoundedText, converse, type Probe, type Session } from './session';
+import type { ResolvedCheck } from '../../options';
+import { BoundedText, defineProbe, type Session, type SessionHandlers } from './session';
 
 const REPLY_LINE = /^(\d{3})([ -]|$)/;
 
@@ -31,6 +32,49 @@ function smtpReplyCode(text: string): string | null | undefined {
   }
 }
 
+/** One check's state: the reply read so far and the stage it answers. */
+class SmtpGreeting implements SessionHandlers {
+  readonly #reply = new BoundedText();
+  #stage: 'banner' | 'ehlo' = 'banner';
+  readonly #helo: string;
+
+  constructor(helo: string) {
+    this.#helo = helo;
+  }
+
+  connect(): void {}
+
+  data(chunk: Buffer, session: Session): void {
+    this.#reply.push(chunk);
+    const code = smtpReplyCode(this.#reply.text);
+    if (code === null) session.done(false, 'garbage');
+    else if (code !== undefined) this.#judge(code, session);
+    else if (this.#reply.full) session.done(false, 'too long');
+  }
+
+  #judge(code: string, session: Session): void {
+    if (this.#stage === 'banner') {
+      if (code[0] !== '2') return session.done(false, `banner ${code}`);
+      this.#stage = 'ehlo';
+      this.#reply.clear();
+      session.socket.write(this.#helo, 'latin1');
+      return;
+    }
+    if (code !== '250') return session.done(false, `ehlo ${code}`);
+    session.socket.write('QUIT\r\n', 'latin1');
+    session.done(true, 'ehlo 250');
+  }
+}
+
+/** The EHLO line of each options object, built once. */
+const ehloLines = new WeakMap<ResolvedCheck, string>();
+
+function ehloLine(options: ResolvedCheck): string {
+  let line = ehloLines.get(options);
+  if (line === undefined) ehloLines.set(options, (line = `EHLO ${options.smtpHelo}\r\n`));
+  return line;
+}
+
 /**
  * Greets an SMTP server: banner 2xx, `EHLO` answered 250, then `QUIT`.
  *
@@ -38,29 +82,4 @@ function smtpReplyCode(text: string): string | null | undefined {
  * await probeSmtp(target, resolveCheck({ type: 'smtp', smtpHelo: 'balancer.example' }), signal);
  * // { ok: true, reason: 'ehlo 250' } | { ok: false, reason: 'banner 554' }
  */
-export const probeSmtp: Probe = (target, options, signal) => {
-  let reply = new BoundedText();
-  let stage: 'banner' | 'ehlo' = 'banner';
-  const judge = (code: string, session: Session): void => {
-    if (stage === 'banner') {
-      if (code[0] !== '2') return session.done(false, `banner ${code}`);
-      stage = 'ehlo';
-      reply = new BoundedText();
-      session.socket.write(`EHLO ${options.smtpHelo}\r\n`, 'latin1');
-      return;
-    }
-    if (code !== '250') return session.done(false, `ehlo ${code}`);
-    session.socket.write('QUIT\r\n', 'latin1');
-    session.done(true, 'ehlo 250');
-  };
-  return converse(target, signal, {
-    connect() {},
-    data(chunk, session) {
-      reply.push(chunk);
-      const code = smtpReplyCode(reply.text);
-      if (code === null) session.done(false, 'garbage');
-      else if (code !== undefined) judge(code, session);
-      else if (reply.full) session.done(false, 'too long');
-    },
-  });
-};
+export const probeSmtp = defineProbe((options) => new SmtpGreeting(ehloLine(options)));

@@ -10,7 +10,9 @@
  * equivalent look is the next poll: after `connect` the probe waits two `setImmediate` hops (the
  * first runs in the check phase right after the poll that connected, the second one loop iteration
  * later, after exactly one more poll) and passes unless the peer closed or errored in between
- * without sending a byte first. No timer, no delay beyond that one poll.
+ * without sending a byte first. No timer, no delay beyond that one poll. The hops are shared: every
+ * connection reported by one poll joins one batch, and one pair of `setImmediate`s serves the batch
+ * (the same two check phases as a pair per connection, without an Immediate per check).
  *
  * What a pass proves: the address completed a TCP handshake and had not closed it by the look.
  * The handshake is done by the peer's kernel, so a listener whose process never accepts passes,
@@ -21,7 +23,25 @@
  * per check, destroyed on every path.
  */
 
-import { converse, errorReason, type Probe, type Session } from './session';
+import { defineProbe, errorReason, type Session, type SessionHandlers } from './session';
+
+/** One check's state: whether the peer sent a byte (what the module's peek would have seen). */
+class TcpLook implements SessionHandlers {
+  spoke = false;
+  connect(session: Session): void {
+    lookAfterNextPoll(session);
+  }
+  data(): void {
+    this.spoke = true;
+  }
+  // A byte before the close is what the module's peek would have seen: a pass.
+  end(session: Session): void {
+    session.done(this.spoke, this.spoke ? 'connected' : 'closed');
+  }
+  error(error: Error, session: Session): void {
+    session.done(this.spoke, this.spoke ? 'connected' : errorReason(error));
+  }
+}
 
 /**
  * Connects and passes unless, by the first poll after the connect, the peer has closed or errored
@@ -31,31 +51,23 @@ import { converse, errorReason, type Probe, type Session } from './session';
  * const { ok, reason } = await probeTcp(target, resolveCheck({}), AbortSignal.timeout(1000));
  * // { ok: true, reason: 'connected' } | { ok: false, reason: 'refused' | 'closed' | 'reset' | 'timeout' }
  */
-export const probeTcp: Probe = (target, _options, signal) => {
-  let spoke = false;
-  return converse(target, signal, {
-    connect(session) {
-      setImmediate(afterConnectPoll, session);
-    },
-    data() {
-      spoke = true;
-    },
-    // A byte before the close is what the module's peek would have seen: a pass.
-    end(session) {
-      session.done(spoke, spoke ? 'connected' : 'closed');
-    },
-    error(error, session) {
-      session.done(spoke, spoke ? 'connected' : errorReason(error));
-    },
-  });
-};
+export const probeTcp = defineProbe(() => new TcpLook());
 
-/** Check phase of the iteration whose poll reported the connect: queue the look after the next poll. */
-function afterConnectPoll(session: Session): void {
-  if (!session.finished) setImmediate(look, session);
+/** Sessions connected in the current poll (their first hop is queued). */
+let connectedThisPoll: Session[] = [];
+
+function lookAfterNextPoll(session: Session): void {
+  if (connectedThisPoll.push(session) === 1) setImmediate(afterConnectPoll);
+}
+
+/** Check phase of the iteration whose poll reported the connects: queue the look after the next poll. */
+function afterConnectPoll(): void {
+  const batch = connectedThisPoll;
+  connectedThisPoll = [];
+  setImmediate(look, batch);
 }
 
 /** Check phase after one more poll: any close, reset or byte pending at the connect has been read. */
-function look(session: Session): void {
-  session.done(true, 'connected');
+function look(batch: Session[]): void {
+  for (const session of batch) session.done(true, 'connected');
 }

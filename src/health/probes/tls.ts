@@ -9,7 +9,7 @@
  * reports as a `keylog` event. A plain-text peer, a close or a reset before the ServerHello fail.
  */
 
-import { converse, errorReason, type Probe, type Session } from './session';
+import { defineProbe, errorReason, type Session } from './session';
 
 /**
  * TLS handshake check.
@@ -18,14 +18,12 @@ import { converse, errorReason, type Probe, type Session } from './session';
  * await probeTls(target, resolveCheck({ type: 'tls', tlsServerName: 'mail.example' }), signal);
  * // { ok: true, reason: 'handshake' } | { ok: false, reason: 'closed' }
  */
-export const probeTls: Probe = (target, options, signal) => {
-  let serverHello = false;
-  const failed = (reason: string, session: Session): void =>
-    serverHello ? session.done(true, 'server hello') : session.done(false, reason);
-  return converse(
-    target,
-    signal,
-    {
+export const probeTls = defineProbe(
+  () => {
+    let serverHello = false;
+    const failed = (reason: string, session: Session): void =>
+      serverHello ? session.done(true, 'server hello') : session.done(false, reason);
+    return {
       opened(session) {
         session.socket.on('keylog', () => {
           serverHello = true;
@@ -40,13 +38,13 @@ export const probeTls: Probe = (target, options, signal) => {
       error(error, session) {
         failed(tlsReason(error), session);
       },
-    },
-    {
-      rejectUnauthorized: false,
-      ...(options.tlsServerName ? { servername: options.tlsServerName } : {}),
-    },
-  );
-};
+    };
+  },
+  (options) => ({
+    rejectUnauthorized: false,
+    ...(options.tlsServerName ? { servername: options.tlsServerName } : {}),
+  }),
+);
 
 function tlsReason(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;

@@ -1,0 +1,212 @@
+/**
+ * The chain positions behind the incremental ketama ring (ketama-incremental.ts): the groups of
+ * servers sharing an address text, their staircases and ranks (which server of a group first
+ * generates a chain position), chain generation, the plain build over groups, and `locate`, the
+ * updates' lookup. Follows nginx's `ngx_http_upstream_update_chash` as ketama-ring.ts states it.
+ */
+
+import type { Tier } from '../tier';
+import { crc32Final, crc32Le32 } from './crc32';
+import { POINTS_PER_WEIGHT, radixSort } from './ketama-ring';
+
+/** The servers of one address text among the primaries, and its chain. */
+export interface Group {
+  readonly id: number;
+  readonly name: string;
+  /** CRC-32 register after `HOST \0 PORT` (ketama-ring.ts `ketamaBase`). */
+  readonly base: number;
+  /** Chain length: 160 * the largest weight among the group's servers. */
+  count: number;
+  /** The chain length before the update in progress. */
+  before: number;
+  /** Staircase: `firsts[s]` is the tier index of the first server whose 160 * weight reaches `reach[s]` (increasing). */
+  firsts: number[];
+  reach: number[];
+}
+
+/** A staircase under construction. */
+export interface Stairs {
+  firsts: number[];
+  reach: number[];
+}
+
+/**
+ * `findPoint` (the index of the first point >= `h`) for the updates' many lookups: ring hashes are
+ * spread evenly over 32 bits, so the guess `h / 2^32 * n` is close, and a search widening from it
+ * touches a few cache lines where a binary search over the whole ring misses the cache about
+ * log2(n) - 10 times.
+ */
+export function locate(points: Uint32Array, h: number): number {
+  const n = points.length;
+  if (n === 0) return 0;
+  let guess = Math.floor((h / 4294967296) * n);
+  if (guess >= n) guess = n - 1;
+  let lo: number;
+  let hi: number;
+  if (points[guess]! < h) {
+    // the answer is after guess: widen up
+    let step = 16;
+    lo = guess + 1;
+    hi = guess + step;
+    while (hi < n && points[hi]! < h) {
+      lo = hi + 1;
+      step *= 2;
+      hi = guess + step;
+    }
+    if (hi > n) hi = n;
+  } else {
+    // the answer is guess or before: widen down
+    let step = 16;
+    hi = guess;
+    lo = guess - step;
+    while (lo > 0 && points[lo]! >= h) {
+      hi = lo;
+      step *= 2;
+      lo = guess - step;
+    }
+    if (lo < 0) lo = 0;
+  }
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (points[mid]! < h) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The plain build over `groups` (all live, numbered 0.. in order), in place: every chain position
+ * generated into `keys` (its instance number in `vals`), radix sorted (stable, with the scratch
+ * arrays), equal hashes kept once with the owner of the smallest rank. Returns how many points
+ * were kept: `keys` and `vals` then start with the points and their owners. Hashes generated more
+ * than once are listed in `multi`.
+ */
+export function sortedChains(
+  groups: readonly Group[],
+  multi: Map<number, number[]>,
+  keys: Uint32Array,
+  vals: Int32Array,
+  scratchKeys: Uint32Array,
+  scratchVals: Int32Array,
+): number {
+  const total = keys.length;
+  const starts = new Int32Array(groups.length + 1);
+  let at = 0;
+  for (const g of groups) {
+    starts[g.id] = at;
+    let prev = 0;
+    for (let j = 0; j < g.count; j++) {
+      prev = crc32Final(crc32Le32(g.base, prev));
+      keys[at] = prev;
+      vals[at] = at;
+      at++;
+    }
+  }
+  starts[groups.length] = at;
+  const [sorted, order] = radixSort(keys, vals, scratchKeys, scratchVals);
+  // the group of a position: its instance lies in [starts[id], starts[id + 1])
+  const groupOf = (inst: number): number => {
+    let lo = 0;
+    let hi = groups.length;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! <= inst) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  };
+  let kept = 0; // sorted and order are rewritten in place: [0, kept) holds the points and owners
+  for (let i = 0; i < total; ) {
+    const h = sorted[i]!;
+    let end = i + 1;
+    while (end < total && sorted[end] === h) end++;
+    if (end - i === 1) order[kept] = groupOf(order[i]!);
+    else {
+      const list: number[] = [];
+      for (let q = i; q < end; q++) {
+        const inst = order[q]!;
+        const id = groupOf(inst);
+        list.push(id, inst - starts[id]!);
+      }
+      multi.set(h | 0, list);
+      order[kept] = ownerOf(groups, list);
+    }
+    sorted[kept++] = h;
+    i = end;
+  }
+  return kept;
+}
+
+/** The group of the position that comes first in the plain build: the smallest rank. */
+export function ownerOf(groups: readonly Group[], list: readonly number[]): number {
+  let best = list[0]!;
+  let bestRank = rank(groups[best]!, list[1]!);
+  for (let q = 2; q < list.length; q += 2) {
+    const id = list[q]!;
+    const r = rank(groups[id]!, list[q + 1]!);
+    if (r < bestRank) {
+      best = id;
+      bestRank = r;
+    }
+  }
+  return best;
+}
+
+/** Per address text of tier `t`, in order of first appearance: where its running maximum of 160 * weight grows. */
+export function staircases(t: Tier): Map<string, Stairs> {
+  const out = new Map<string, Stairs>();
+  for (let i = 0; i < t.n; i++) {
+    const name = t.records[i]!.address;
+    const reach = t.weight[i]! * POINTS_PER_WEIGHT;
+    const s = out.get(name);
+    if (s === undefined) out.set(name, { firsts: [i], reach: [reach] });
+    else if (reach > s.reach[s.reach.length - 1]!) {
+      s.firsts.push(i);
+      s.reach.push(reach);
+    }
+  }
+  return out;
+}
+
+export function sameStairs(g: Group, s: Stairs): boolean {
+  if (g.firsts.length !== s.firsts.length) return false;
+  for (let q = 0; q < s.firsts.length; q++) if (g.firsts[q] !== s.firsts[q] || g.reach[q] !== s.reach[q]) return false;
+  return true;
+}
+
+/** The tier index of the first server of `g` whose points include chain position `j`. */
+export function rank(g: Group, j: number): number {
+  const reach = g.reach;
+  for (let s = 0; s < reach.length; s++) if (reach[s]! > j) return g.firsts[s]!;
+  return Infinity; // not generated (cannot happen for a listed position)
+}
+
+/** Appends `[hash | 0, group, j]` (the hash as a signed 32-bit integer: a small-integer key in a Map) for chain positions `from` (inclusive) to `to` (exclusive) of `g`. */
+export function chain(g: Group, from: number, to: number, out: number[]): void {
+  let prev = 0;
+  for (let j = 0; j < to; j++) {
+    prev = crc32Final(crc32Le32(g.base, prev));
+    if (j >= from) out.push(prev | 0, g.id, j);
+  }
+}
+
+/** The first chain position of `g` that generates `h` (signed; it is in the group's chain before the update). */
+export function chainIndex(g: Group, h: number): number {
+  const limit = Math.max(g.count, g.before);
+  let prev = 0;
+  for (let j = 0; j < limit; j++) {
+    prev = crc32Final(crc32Le32(g.base, prev));
+    if ((prev | 0) === h) return j;
+  }
+  return -1;
+}
+
+/** Removes the position `[id, j]` from a flat list. */
+export function dropPosition(list: number[], id: number, j: number): void {
+  for (let q = 0; q < list.length; q += 2) {
+    if (list[q] === id && list[q + 1] === j) {
+      list.splice(q, 2);
+      return;
+    }
+  }
+}
