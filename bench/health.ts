@@ -19,7 +19,8 @@
  * with a multi-line 250 and close on QUIT. Each subject runs `--warmup` s, then a CPU window of
  * `--seconds` s (no event-loop monitor running), then, for the node subjects, a second window of
  * `--seconds` s with perf_hooks.monitorEventLoopDelay (resolution 1 ms: its values include that
- * ms) for the loop delay. Subjects run one after the other, rotated per round.
+ * ms) for the loop delay. Subjects run one after the other, rotated per round. The tcp peers take
+ * connections as bare handles (no net.Socket) and close them 20-40 ms later.
  *
  * Per subject and window: checks/s counted by the subject (HAProxy: by the peers' accepts for smtp;
  * for tcp HAProxy resets after the handshake and the peers never see most of its checks, so its
@@ -96,6 +97,27 @@ async function runPeers(count: number, type: string): Promise<void> {
       server.listen(port, host, 4096, () => resolve());
     });
     servers.push(server);
+    if (type !== 'smtp') acceptRaw(server);
+  }
+  // tcp: take each accepted connection as a bare handle, no net.Socket, and close it 20-40 ms later
+  // (a silent peer as far as the probe's one look can tell), so that the peer process, which shares
+  // the machine with the subject, costs as little as possible per check.
+  let held: { close(): void }[] = [];
+  let older: { close(): void }[] = [];
+  function acceptRaw(server: net.Server): void {
+    const handle = (server as unknown as { _handle: { onconnection: (err: number, client?: { close(): void }) => void } })._handle;
+    handle.onconnection = (err, client) => {
+      if (err !== 0 || client === undefined) return;
+      accepted += 1;
+      held.push(client);
+    };
+  }
+  if (type !== 'smtp') {
+    setInterval(() => {
+      for (const client of older) client.close();
+      older = held;
+      held = [];
+    }, 20);
   }
   process.on('message', (m: string) => {
     if (m === 'count') return void process.send!({ accepted });

@@ -13,6 +13,8 @@
  * A loop-delay histogram (1 ms resolution), fresh for each change, catches any work a change defers.
  * Sticky sessions' membership state is the tier's session-id map (built at the first hinted get
  * after a change): its row times the change plus one hinted attempt.
+ * For consistent hash, the anchor in the same run: `buildRing` (the whole ring, what the selector
+ * built on every change before the incremental ring) timed over the same tiers after each change.
  * Then consistent hash at the largest ring this library builds (1,024 servers of weight 102:
  * 16,711,680 points).
  *
@@ -29,6 +31,8 @@ import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Balancer, seededRandom } from '../src/index';
 import type { BalancerOptions, ServerOptions } from '../src/options';
+import type { Peers } from '../src/peers';
+import { buildRing } from '../src/select/consistent-hash';
 import { formatStatus, statusHandler } from '../src/status';
 
 const arg = (name: string, fallback: number): number => {
@@ -65,16 +69,24 @@ const METHODS: MethodCase[] = [
   { name: 'sticky (hinted get)', options: {}, keys: null, hinted: true },
 ];
 
-interface Stat { max: number; median: number; total: number; loopMax: number }
+interface Stat { max: number; median: number; total: number; loopMax: number; anchor: { max: number; median: number } | null }
 
-function stat(samples: number[], loopMax: number): Stat {
+const summary = (samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { max: sorted[sorted.length - 1]!, median: sorted[sorted.length >> 1]!, total: samples.reduce((a, b) => a + b, 0), loopMax };
+  return { max: sorted[sorted.length - 1]!, median: sorted[sorted.length >> 1]!, total: samples.reduce((a, b) => a + b, 0) };
+};
+
+function stat(samples: number[], loopMax: number, anchor: number[]): Stat {
+  return { ...summary(samples), loopMax, anchor: anchor.length === 0 ? null : summary(anchor) };
 }
+
+/** The tiers of a balancer (internal: the anchor rebuilds the ring over them as the old selector did). */
+const peersOf = (b: Balancer): Peers => (b as unknown as { members: { peers: Peers } }).members.peers;
 
 /** Runs `change(k)` `rounds` times with picks between, timing each call; the loop is free between rounds. */
 async function measure(b: Balancer, m: MethodCase, rounds: number, change: (k: number) => void, prepare?: (k: number) => void): Promise<Stat> {
   const samples: number[] = [];
+  const anchor: number[] = [];
   let loopMax = 0;
   gc?.();
   for (let k = -WARMUP; k < rounds; k++) {
@@ -103,9 +115,16 @@ async function measure(b: Balancer, m: MethodCase, rounds: number, change: (k: n
     if (k >= 0) {
       samples.push(ms);
       loopMax = Math.max(loopMax, h.max / 1e6);
+      if (m.options.hash?.consistent === true) {
+        // the anchor, in the same run: the whole ring the selector built on every change before
+        const t1 = performance.now();
+        buildRing(peersOf(b));
+        anchor.push(performance.now() - t1);
+        await new Promise((r) => setTimeout(r, 2));
+      }
     }
   }
-  return stat(samples, loopMax);
+  return stat(samples, loopMax, anchor);
 }
 
 const fmt = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
@@ -137,7 +156,10 @@ async function membershipTable(m: MethodCase, n: number, weight: number, rounds:
     'setServers (all replaced; not a target)',
     await measure(b, m, Math.max(3, rounds >> 2), (k) => b.setServers(serversOf(n, weight, k % 2 === 0 ? n * 4 : 0))),
   ]);
-  for (const [kind, s] of results) row([label, kind, fmt(s.max), fmt(s.median), fmt(s.total), fmt(s.loopMax)]);
+  for (const [kind, s] of results) {
+    const anchor = s.anchor === null ? '-' : `${fmt(s.anchor.median)} (${fmt(s.anchor.max)})`;
+    row([label, kind, fmt(s.max), fmt(s.median), fmt(s.total), fmt(s.loopMax), anchor]);
+  }
   console.error(`  (${label}: construction ${fmt(build)} ms)`);
 }
 
@@ -198,14 +220,14 @@ async function statusTable(n: number): Promise<void> {
 
 console.log(`Node ${process.version}, ${ROUNDS} rounds per change kind${gc === undefined ? ' (no --expose-gc)' : ''}`);
 console.log('\n### Membership changes at 1,024 servers of weight 10 (ms)\n');
-row(['method', 'change', 'longest', 'median', 'total', 'loop delay max']);
-row(['---', '---', '---:', '---:', '---:', '---:']);
+row(['method', 'change', 'longest', 'median', 'total', 'loop delay max', 'anchor: whole ring build, median (longest)']);
+row(['---', '---', '---:', '---:', '---:', '---:', '---:']);
 const only = process.argv.indexOf('--only');
 for (const m of METHODS) if (only < 0 || m.name === process.argv[only + 1]) await membershipTable(m, N, 10, ROUNDS, m.name);
 if (!process.argv.includes('--no-largest')) {
   console.log('\n### Consistent hash at the largest ring (1,024 servers of weight 102: 16,711,680 points) (ms)\n');
-  row(['method', 'change', 'longest', 'median', 'total', 'loop delay max']);
-  row(['---', '---', '---:', '---:', '---:', '---:']);
+  row(['method', 'change', 'longest', 'median', 'total', 'loop delay max', 'anchor: whole ring build, median (longest)']);
+  row(['---', '---', '---:', '---:', '---:', '---:', '---:']);
   await membershipTable(METHODS[3]!, N, 102, Math.max(4, ROUNDS >> 2), 'hash consistent, largest ring');
 }
 if (!process.argv.includes('--no-status')) {

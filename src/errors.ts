@@ -25,7 +25,9 @@ export type ErrorCode =
   /** An upstream zone has no room for the change (servers, threads or configuration bytes; src/zone/). */
   | 'ERR_UPSTREAM_ZONE_FULL'
   /** A value given as an upstream zone is not one (`Balancer.fromZone`). */
-  | 'ERR_UPSTREAM_ZONE';
+  | 'ERR_UPSTREAM_ZONE'
+  /** The fleet store (etcd) could not take or give a change (`upstream-balancer/etcd`; docs/fleet.md). */
+  | 'ERR_UPSTREAM_FLEET';
 
 /**
  * Base class of every error this package throws.

@@ -181,7 +181,10 @@ export function rank(g: Group, j: number): number {
   return Infinity; // not generated (cannot happen for a listed position)
 }
 
-/** Appends `[hash | 0, group, j]` (the hash as a signed 32-bit integer: a small-integer key in a Map) for chain positions `from` (inclusive) to `to` (exclusive) of `g`. */
+/**
+ * Appends `[hash | 0, group, j]` for chain positions `from` (inclusive) to `to` (exclusive) of
+ * `g`: the hash as a signed 32-bit integer, a small-integer key in a Map (not a boxed number).
+ */
 export function chain(g: Group, from: number, to: number, out: number[]): void {
   let prev = 0;
   for (let j = 0; j < to; j++) {

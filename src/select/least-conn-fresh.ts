@@ -53,6 +53,7 @@ export class FreshLeastConn implements Shortcut {
     if (p === null || p.single) return -1;
     const t = p.primary;
     if (t.limited !== 0) return -1;
+    if (this.#tied.length < t.n) this.#tied = new Int32Array(t.n); // (rebuilt sizes it; kept safe regardless)
     return this.#select(t);
   }
 

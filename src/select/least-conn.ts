@@ -12,7 +12,10 @@
  * Nothing available: the request switches once to the backup tier (clearing its tried set) and
  * runs least_conn there, as nginx recurses. A single-server upstream uses round robin's get.
  * Cost: O(n) per get (a second pass from the best onwards when there is a tie), no allocation;
- * the clock is read only for a server inside its failure count.
+ * the clock is read only for a server inside its failure count. This is the plain algorithm, the
+ * specification; a fresh one-shot `pick()` takes the selector's shortcut instead
+ * (least-conn-fresh.ts: one pass collecting the tied servers, the same answer under its
+ * precondition, proved by test/property/least-conn-fresh.prop.test.ts).
  */
 
 import type { Peers } from '../peers';

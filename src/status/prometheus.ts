@@ -1,9 +1,10 @@
 /**
  * The Prometheus text exposition format (0.0.4) of every server of every balancer, with or
  * without active checks: the families of metrics.ts, in pieces of `ROWS_PER_PIECE` servers so that
- * the handler can stream a large page (each piece labels and renders its own servers only). Byte for byte what prom-client's `register.metrics()` prints
- * for the same families (prom-client.ts): a blank line between families, label values escaped
- * (`\\`, `"`, line feed), numbers as JavaScript prints them.
+ * the handler can stream a large page (each piece labels and renders its own servers only). Byte
+ * for byte what prom-client's `register.metrics()` prints for the same families (prom-client.ts):
+ * a blank line between families, label values escaped (`\\`, `"`, line feed), numbers as
+ * JavaScript prints them.
  *
  * No nginx source (nginx has no such page; Tengine's `prometheus` format is the model of the
  * idea, not of the families: docs/metrics.md says why they differ).

@@ -1,0 +1,224 @@
+/**
+ * Checker (src/health/checker.ts): checks stay spread over the interval. Each server keeps the phase
+ * of its first check (HAProxy's rule: the next check is due one delay after the previous due time,
+ * moved on by whole delays past a slow result), so results that arrive together never make their
+ * next checks start together; one due timer and one deadline timer serve every server. Driven by a
+ * hand-made timer queue and an injected clock and rng; no real timers, no sockets.
+ *
+ * The last test is the differential one: the heap-and-two-timers scheduler against a plain model
+ * of one timer per server (`modelStarts`), on random servers, phases and check durations.
+ */
+import { describe, expect, it } from 'vitest';
+import { Checker, type CheckHost } from '../../src/health/checker';
+import { resolveCheck, type CheckOptions } from '../../src/options';
+
+/** A timer queue with a clock that moves only through `advance`; counts the timers set. */
+class FakeTimers {
+  now = 0;
+  #seq = 0;
+  set = 0;
+  readonly queue: { at: number; seq: number; fn: () => void }[] = [];
+  readonly setTimeout = (fn: () => void, ms: number): unknown => {
+    this.set += 1;
+    const t = { at: this.now + ms, seq: this.#seq++, fn };
+    this.queue.push(t);
+    return t;
+  };
+  readonly clearTimeout = (handle: unknown): void => {
+    const i = this.queue.indexOf(handle as (typeof this.queue)[number]);
+    if (i >= 0) this.queue.splice(i, 1);
+  };
+  readonly clock = (): number => this.now;
+
+  /** Runs every timer due up to now + ms, in time order, letting promises settle after each. */
+  async advance(ms: number): Promise<void> {
+    const end = this.now + ms;
+    for (;;) {
+      await flush();
+      let next: (typeof this.queue)[number] | undefined;
+      for (const t of this.queue) if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      if (!next) break;
+      this.queue.splice(this.queue.indexOf(next), 1);
+      this.now = next.at;
+      next.fn();
+    }
+    this.now = end;
+    await flush();
+  }
+}
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+/**
+ * A checker over `ids` whose check of server `id` takes `duration(id, n)` ms on its n-th check
+ * (a timer of the same fake queue settles it, passing); first-check phases come from `phases`
+ * (rng values, one per server in order).
+ */
+function setup(check: CheckOptions, ids: string[], phases: number[], duration: (id: string, n: number) => number) {
+  const timers = new FakeTimers();
+  const starts: string[] = [];
+  const reports: string[] = [];
+  const counts = new Map<string, number>();
+  const options = resolveCheck({
+    ...check,
+    type: (target) => {
+      const n = counts.get(target.id) ?? 0;
+      counts.set(target.id, n + 1);
+      starts.push(`${target.id}@${timers.now}`);
+      return new Promise<boolean>((resolve) => void timers.setTimeout(() => resolve(true), duration(target.id, n)));
+    },
+  });
+  const host: CheckHost = {
+    targets: () => ids.map((id, i) => ({ id, address: `127.0.0.1:${2500 + i}` })),
+    report: (id, ok, reason) => void reports.push(`${id}@${timers.now} ${ok ? 'ok' : 'fail'} ${reason}`),
+    phase: () => 'up',
+  };
+  let draw = 0;
+  const checker = new Checker(options, host, {
+    clock: timers.clock,
+    rng: () => phases[draw++ % phases.length]!,
+    setTimeout: timers.setTimeout,
+    clearTimeout: timers.clearTimeout,
+  });
+  const startsOf = (id: string): number[] => starts.filter((s) => s.startsWith(`${id}@`)).map((s) => Number(s.slice(id.length + 1)));
+  return { timers, starts, reports, checker, startsOf };
+}
+
+describe('Checker spread', () => {
+  it('keeps every server on its own phase: exact start times of four servers over three intervals', async () => {
+    const t = setup({ interval: 1000, timeout: 500, defaultDown: false }, ['A', 'B', 'C', 'D'], [0.1, 0.35, 0.6, 0.85], (id) =>
+      id === 'B' ? 240 : 3,
+    );
+    t.checker.start();
+    await t.timers.advance(3000);
+    expect(t.starts).toEqual([
+      'A@100', 'B@350', 'C@600', 'D@850',
+      'A@1100', 'B@1350', 'C@1600', 'D@1850',
+      'A@2100', 'B@2350', 'C@2600', 'D@2850',
+    ]);
+    // B's 240 ms checks do not push its later checks back (the earlier rule: 350, 1590, 2830).
+    expect(t.reports.filter((r) => r.startsWith('B'))).toEqual(['B@590 ok ok', 'B@1590 ok ok', 'B@2590 ok ok']);
+    await t.checker.close();
+  });
+
+  it('does not merge servers whose results arrive together: their next checks keep their own times', async () => {
+    // A due at 100, B at 101, C at 102; all three results arrive at 150, in one turn.
+    const t = setup({ interval: 1000, timeout: 500, defaultDown: false }, ['A', 'B', 'C'], [0.1, 0.101, 0.102], (id, n) =>
+      n === 0 ? { A: 50, B: 49, C: 48 }[id]! : 1,
+    );
+    t.checker.start();
+    await t.timers.advance(150);
+    expect(t.reports).toEqual(['A@150 ok ok', 'B@150 ok ok', 'C@150 ok ok']);
+    await t.timers.advance(2000);
+    // The earlier rule (one interval after the result) started all three at 1150 and 2151.
+    expect(t.starts).toEqual(['A@100', 'B@101', 'C@102', 'A@1100', 'B@1101', 'C@1102', 'A@2100', 'B@2101', 'C@2102']);
+    await t.checker.close();
+  });
+
+  it('moves a due time past a slow result by whole intervals, so a slow check skips the slots it overlapped', async () => {
+    const t = setup({ interval: 1000, timeout: 10_000, defaultDown: false }, ['A'], [0.2], (_id, n) => (n === 0 ? 2500 : n === 1 ? 1000 : 5));
+    t.checker.start();
+    await t.timers.advance(6000);
+    // 200: result at 2700, so 1200 and 2200 are skipped: 3200. Its 1000 ms check ends at 4200,
+    // exactly its next due time, which is not later than the result: 5200.
+    expect(t.startsOf('A')).toEqual([200, 3200, 5200]);
+    await t.checker.close();
+  });
+
+  it('starts every check due in the same millisecond from one timer fire, and keeps one due timer for all servers', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `S${i}`);
+    // Five distinct phases: 0, 200, 400, 600, 800 ms, ten servers each.
+    const phases = ids.map((_, i) => (i % 5) / 5);
+    const t = setup({ interval: 1000, timeout: 100, defaultDown: false }, ids, phases, () => 1);
+    t.checker.start();
+    expect(t.timers.set).toBe(1); // one due timer for the 50 first checks
+    await t.timers.advance(999);
+    expect(t.starts).toHaveLength(50);
+    expect(new Set(t.starts.map((s) => s.split('@')[1]))).toEqual(new Set(['0', '200', '400', '600', '800']));
+    // Per phase: the due timer, each check's settle timer (10), and the deadline timer.
+    expect(t.timers.set).toBe(1 + 5 * (1 + 10 + 1));
+    // Never more than one due timer and one deadline timer pending besides the probes' own.
+    await t.timers.advance(500);
+    expect(t.timers.queue.length).toBeLessThanOrEqual(2);
+    await t.checker.close();
+    expect(t.timers.queue).toEqual([]);
+  });
+
+  it('starts at most 256 checks per timer fire: a backlog waits for the next turn, at the same time', async () => {
+    const ids = Array.from({ length: 600 }, (_, i) => `S${i}`);
+    const t = setup({ interval: 1000, timeout: 100, defaultDown: false }, ids, [0], () => 50);
+    const batches: number[] = [];
+    let seen = 0;
+    // Every 0 ms timer the checker sets is a deferred batch: note how many checks had started by then.
+    t.timers.queue.push = function (this: FakeTimers['queue'], ...items) {
+      for (const item of items) if (item.at === t.timers.now && t.starts.length > seen) batches.push((seen = t.starts.length));
+      return Array.prototype.push.apply(this, items);
+    };
+    t.checker.start();
+    await t.timers.advance(0);
+    expect(t.starts).toHaveLength(600);
+    expect(new Set(t.starts.map((s) => s.split('@')[1]))).toEqual(new Set(['0']));
+    expect(batches).toEqual([256, 512]);
+    await t.checker.close();
+  });
+
+  it('times out checks in flight from one deadline queue, each exactly `timeout` after its start', async () => {
+    const t = setup({ interval: 1000, timeout: 300, defaultDown: false }, ['A', 'B', 'C'], [0, 0.1, 0.25], (id) => (id === 'B' ? 50 : 5000));
+    t.checker.start();
+    await t.timers.advance(1000);
+    expect(t.reports).toEqual(['B@150 ok ok', 'A@300 fail timeout', 'C@550 fail timeout']);
+    await t.checker.close();
+  });
+
+  it('matches a plain model with one timer per server on random servers, phases and durations', async () => {
+    let seed = 12345;
+    const random = (): number => {
+      // xorshift32, deterministic
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 1 + Math.floor(random() * 25);
+      const interval = 100 * (1 + Math.floor(random() * 20));
+      const timeout = 50 + Math.floor(random() * 2000);
+      const ids = Array.from({ length: n }, (_, i) => `S${i}`);
+      const phases = ids.map(() => random());
+      // Durations avoid the timeout itself (a tie between the settle and the deadline is not a case).
+      const table = new Map<string, number[]>(
+        ids.map((id) => [id, Array.from({ length: 200 }, () => Math.floor(random() * 2.5 * interval))]),
+      );
+      for (const list of table.values()) for (let i = 0; i < list.length; i++) if (list[i] === timeout) list[i] += 1;
+      const duration = (id: string, k: number): number => table.get(id)![k]!;
+      const horizon = 10 * interval;
+      const t = setup({ interval, timeout, defaultDown: false }, ids, phases, duration);
+      t.checker.start();
+      await t.timers.advance(horizon);
+      for (const [i, id] of ids.entries()) {
+        expect(t.startsOf(id), `trial ${trial} ${id}`).toEqual(modelStarts(Math.floor(phases[i]! * interval), interval, timeout, (k) => duration(id, k), horizon));
+      }
+      await t.checker.close();
+    }
+  });
+});
+
+/**
+ * The schedule of one server with its own timer: first due at `first`; each check ends at its
+ * start plus its duration, or its timeout if shorter; the next due time is the previous one plus
+ * `interval`, moved on by whole intervals until it is later than that end.
+ */
+function modelStarts(first: number, interval: number, timeout: number, duration: (k: number) => number, horizon: number): number[] {
+  const starts: number[] = [];
+  let due = first;
+  for (let k = 0; due <= horizon; k++) {
+    starts.push(due);
+    const end = due + Math.min(duration(k), timeout);
+    let next = due + interval;
+    while (next <= end) next += interval;
+    due = next;
+  }
+  return starts;
+}
