@@ -202,6 +202,19 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       }
     }
 
+    // An attempt that looks again after membership changes is re-mapped once, onto the latest
+    // membership: the zone's is adopted first. Re-mapped onto a list this thread adopted earlier,
+    // then again onto the next, it could see a tier the plain balancer's attempt never saw (a
+    // backup tier emptied by a remove and refilled by an update sends it to the primaries).
+    override remap(r: Attempt): void {
+      this.#enter();
+      try {
+        if (r.generation !== this.generation) super.remap(r);
+      } finally {
+        this.#link.lock.unlock();
+      }
+    }
+
     override getFor(r: Attempt): ServerRecord | undefined {
       this.#enter();
       try {

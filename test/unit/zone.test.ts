@@ -99,6 +99,31 @@ function strip(s: ReturnType<Balancer['snapshot']>['servers'][number]) {
   return rest;
 }
 
+describe('an attempt across membership changes made by other balancers', () => {
+  // The attempt went to the backup tier (A full); B failed; then another balancer removed B (this
+  // balancer saw that list) and added C as a down backup. Re-mapped once onto the latest list, as a
+  // plain balancer's attempt is, it stays on the backup tier and finds nothing; re-mapped onto the
+  // list without backups first, it would have gone back to A.
+  it('is re-mapped once, onto the latest membership, as one balancer\'s attempt', () => {
+    const options = { servers: [{ id: 'A', address: '10.0.0.1:80', maxConns: 1 }, { id: 'B', address: '10.0.0.2:80', backup: true }] };
+    const run = (x: Balancer, y: Balancer): (string | undefined)[] => {
+      const held = x.pick()!;
+      const a = x.attempt();
+      const first = a.next()?.id;
+      a.fail();
+      x.release(held);
+      y.remove('B');
+      void x.servers; // this balancer looks at the list in between
+      y.add({ id: 'C', address: '10.0.0.3:80', backup: true, down: true });
+      return [held.id, first, a.next()?.id];
+    };
+    const plain = new Balancer(options);
+    expect(run(plain, plain)).toEqual(['A', 'B', undefined]);
+    const zone = createZone(options);
+    expect(run(Balancer.fromZone(zone), Balancer.fromZone(zone))).toEqual(['A', 'B', undefined]);
+  });
+});
+
 describe('a zone crosses threads as a structured clone', () => {
   it('a clone (what postMessage sends) opens onto the same memory: picks continue one SWRR sequence', () => {
     const zone = createZone({ servers: [{ address: 'A', weight: 5 }, { address: 'B', weight: 1 }, { address: 'C', weight: 1 }] });
