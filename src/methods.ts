@@ -72,7 +72,7 @@ export const METHOD_SPECS = [
     contexts: ['http', 'stream'],
     backup: true,
     options: [],
-    selector: () => new LeastConnSelector(),
+    selector: (_c, context) => new LeastConnSelector(context),
     directiveText: () => 'least_conn;',
     describe: () => 'least_conn: the server with the fewest active connections relative to its weight; ties by weighted round robin',
   },
