@@ -196,11 +196,3 @@ export function rowCounts(snapshots: readonly StatusSnapshot[], all: boolean, st
   }
   return { rows, shown, up };
 }
-
-/**
- * The rows of a page before `status=` filtering, with their global index: the module's rows
- * (`'checked'`), or every server (`'all'`); `undefined` picks `'checked'` when that has a row.
- */
-export function pageRows(snapshots: readonly StatusSnapshot[], servers: StatusServers | undefined): Row[] {
-  return [...rowsOf(snapshots, listsAll(snapshots, servers))];
-}

@@ -4,7 +4,8 @@
  * the event loop) prints the same bytes as before: SHA-256 digests of every format and option over
  * a fixed large fixture, recorded from the renderer that built each page whole (commit 187397a),
  * and the handler's streamed body equal to `formatStatus`. Then the bound itself: no turn of the
- * event loop reads more than a few pieces' worth of servers.
+ * event loop reads more than a few pieces' worth of servers, also on a socket whose `drain` comes
+ * in the same turn as the write (loopback).
  */
 
 import { createHash } from 'node:crypto';
@@ -133,7 +134,12 @@ function countingSource(n: number) {
 }
 
 /** One GET through the handler with a fake response; resolves with the body and the most reads seen in one turn of the event loop. */
-function streamed(handler: ReturnType<typeof statusHandler>, target: string, counter: { reads: number }): Promise<{ code: number; body: string; maxReads: number; turns: number }> {
+function streamed(
+  handler: ReturnType<typeof statusHandler>,
+  target: string,
+  counter: { reads: number },
+  fastDrain = false,
+): Promise<{ code: number; body: string; maxReads: number; turns: number }> {
   return new Promise((resolve) => {
     let code = 0;
     let body = '';
@@ -157,13 +163,16 @@ function streamed(handler: ReturnType<typeof statusHandler>, target: string, cou
       },
       write(chunk: string) {
         body += chunk;
-        return true;
+        return !fastDrain; // a full buffer, drained at once (below)
       },
       end(chunk?: string) {
         if (chunk !== undefined) body += chunk;
         done = true;
       },
-      once() {},
+      // loopback: the write completes at once and 'drain' comes in the same turn (process.nextTick)
+      once(event: string, listener: () => void) {
+        if (fastDrain && event === 'drain') process.nextTick(listener);
+      },
     };
     setImmediate(sample);
     handler({ method: 'GET', url: target } as IncomingMessage, res as unknown as ServerResponse);
@@ -182,6 +191,15 @@ describe('the handler holds the event loop for one piece at a time', () => {
     expect(counter.reads).toBeGreaterThanOrEqual(format.includes('status=down') ? N / 5 : N); // every row's server was read ...
     expect(answer.maxReads).toBeLessThanOrEqual(3 * 1000); // ... a bounded number of them per turn
     expect(answer.turns).toBeGreaterThan(N / 1000);
+  });
+
+  it('a socket whose drain comes in the same turn (loopback) still gets one piece per turn', async () => {
+    const { counter, source } = countingSource(N);
+    const expected = formatStatus(source.snapshot(), 'csv');
+    counter.reads = 0;
+    const answer = await streamed(statusHandler([source]), '/?format=csv', counter, true);
+    expect(answer.body).toBe(expected);
+    expect(answer.maxReads).toBeLessThanOrEqual(3 * 1000);
   });
 
   it('a duplicate series found while reading is the fixed 500', async () => {
