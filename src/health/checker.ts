@@ -24,10 +24,8 @@
  *   `start({ signal })`: aborting closes; `close({ signal })`: aborting stops only the wait for
  *   the probes to settle (lifecycle.ts); `await using` closes too (`Symbol.asyncDispose`).
  *
- * Timers: two for the whole checker, whatever the number of servers. Due checks wait in a binary
- * heap ordered by due time, under one timer armed for the earliest; checks in flight wait in a
- * first-in first-out queue under one timer for the oldest deadline (every check has the same
- * `timeout`, so deadlines come in start order). A timer fire starts every check due by then (one ms
+ * Timers: two for the whole checker, whatever the number of servers: one over the due heap, armed
+ * for the earliest due time, one over the deadline queue of the checks in flight (check-queues.ts). A timer fire starts every check due by then (one ms
  * of slack: Node's timers run on the loop's cached millisecond clock), at most `MAX_STARTS_PER_TURN`
  * of them. Built-in probes run in their
  * callback form (`probe.start`, session.ts): no promise, AbortController or timer per check; a
@@ -41,6 +39,7 @@ import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, 
 import type { CheckTarget, ResolvedCheck } from '../options';
 import type { Probe, ProbeResult, ProbeRun, ProbeSink, StartableProbe } from './probes/index';
 import { probeFor } from './probes/lazy';
+import { DeadlineQueue, DueHeap } from './check-queues';
 import type { RiseFallState } from './rise-fall';
 
 /** Where a server stands for scheduling: fully up, fully down, or with counters moving toward a flip. */
@@ -146,11 +145,12 @@ class Entry implements ProbeSink {
 /** A custom check function's run: its AbortController, aborted with the DOMException its signal carries. */
 class SignalRun implements ProbeRun {
   readonly controller = new AbortController();
+  /** The AbortError's message: why the check was aborted. */
+  message = 'checker closed';
+  constructor(readonly timeout: number) {}
   abort(reason: 'timeout' | 'aborted'): void {
     this.controller.abort(reason === 'timeout' ? timeoutError(this.timeout) : abortError(this.message));
   }
-  message = 'checker closed';
-  constructor(readonly timeout: number) {}
 }
 
 /** Timers' slack: a timer may fire this much before the clock reads its due time. */
@@ -159,8 +159,9 @@ const TIMER_SLACK_MS = 1;
 /**
  * Most checks one timer fire starts. When the process falls behind (more checks due than it can
  * start), the rest wait for the next turn of the event loop (a 0 ms timer), after the results and
- * the traffic that arrived meanwhile, instead of one turn starting them all: a late checker starts
- * checks late (and skips the slots it missed), it does not stall the loop. At 10,000 servers every
+ * the traffic that arrived meanwhile, instead of one turn starting them all: a checker that falls
+ * behind starts checks late (a result later than its next due time skips that slot); it does not
+ * stall the loop. At 10,000 servers every
  * second about 10 checks are due per ms, so the cap binds only when the loop is 25 ms or more behind.
  */
 const MAX_STARTS_PER_TURN = 256;
@@ -187,18 +188,15 @@ export class Checker {
   readonly #start: StartableProbe['start'] | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #settle = (entry: Entry, run: ProbeRun, ok: boolean, reason: string): void => this.#finish(entry, run, ok, reason);
-  /** Scheduled entries, a binary min-heap on `due`. */
-  readonly #heap: Entry[] = [];
+  /** Scheduled entries by due time, under one timer. */
+  readonly #due = new DueHeap<Entry>();
   #dueTimer: unknown = undefined;
   /** Due time the timer is armed for (Infinity when none). */
   #dueTimerAt = Infinity;
-  /** Checks in flight in start order, with their deadlines; settled ones are skipped lazily. */
-  #deadlineEntries: Entry[] = [];
-  #deadlineRuns: ProbeRun[] = [];
-  #deadlines: number[] = [];
-  #deadlineHead = 0;
+  /** Checks in flight in start order, under one timer for the oldest deadline. */
+  readonly #deadlines = new DeadlineQueue<Entry, ProbeRun>();
   #deadlineTimer: unknown = undefined;
-  /** Checks in flight and not aborted by a removal (the deadline queue is dropped when it is 0). */
+  /** Entries with a check in flight (the deadline queue is dropped when it is 0). */
   #inFlight = 0;
   /** Probes that have not settled yet, aborted ones included. */
   #unsettled = 0;
@@ -255,7 +253,7 @@ export class Checker {
       if (entry === undefined) {
         const fresh = new Entry(id, this.#target(id, address), this.#settle);
         this.#entries.set(id, fresh);
-        this.#schedule(fresh, now + this.#firstDelay());
+        this.#due.push(fresh, now + this.#firstDelay());
         continue;
       }
       if (entry.removed) {
@@ -267,7 +265,7 @@ export class Checker {
     }
     for (const entry of this.#entries.values()) {
       if (seen.has(entry.id) || entry.removed) continue;
-      this.#unschedule(entry);
+      this.#due.remove(entry);
       if (entry.run) {
         entry.removed = true;
         this.#abort(entry.run, 'server removed');
@@ -295,7 +293,7 @@ export class Checker {
     this.#dueTimer = undefined;
     this.#dueTimerAt = Infinity;
     this.#clearDeadlines();
-    this.#heap.length = 0;
+    this.#due.clear();
     const runs: ProbeRun[] = [];
     for (const entry of this.#entries.values()) if (entry.run) runs.push(entry.run);
     this.#entries.clear();
@@ -333,79 +331,12 @@ export class Checker {
     return handle;
   }
 
-  // ---- the due heap and its timer ------------------------------------------------------------
-
-  #schedule(entry: Entry, due: number): void {
-    entry.due = due;
-    const heap = this.#heap;
-    entry.heapIndex = heap.length;
-    heap.push(entry);
-    this.#siftUp(entry.heapIndex);
-  }
-
-  #unschedule(entry: Entry): void {
-    const i = entry.heapIndex;
-    if (i < 0) return;
-    entry.heapIndex = -1;
-    const heap = this.#heap;
-    const last = heap.pop()!;
-    if (last === entry) return;
-    heap[i] = last;
-    last.heapIndex = i;
-    this.#siftUp(i);
-    this.#siftDown(last.heapIndex);
-  }
-
-  #siftUp(i: number): void {
-    const heap = this.#heap;
-    const entry = heap[i]!;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p]!;
-      if (parent.due <= entry.due) break;
-      heap[i] = parent;
-      parent.heapIndex = i;
-      i = p;
-    }
-    heap[i] = entry;
-    entry.heapIndex = i;
-  }
-
-  #siftDown(i: number): void {
-    const heap = this.#heap;
-    const n = heap.length;
-    const entry = heap[i]!;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && heap[c + 1]!.due < heap[c]!.due) c += 1;
-      const child = heap[c]!;
-      if (entry.due <= child.due) break;
-      heap[i] = child;
-      child.heapIndex = i;
-      i = c;
-    }
-    heap[i] = entry;
-    entry.heapIndex = i;
-  }
-
-  #popDue(): Entry {
-    const heap = this.#heap;
-    const top = heap[0]!;
-    top.heapIndex = -1;
-    const last = heap.pop()!;
-    if (last !== top) {
-      heap[0] = last;
-      last.heapIndex = 0;
-      this.#siftDown(0);
-    }
-    return top;
-  }
+  // ---- the due timer ------------------------------------------------------------------------
 
   /** Arms the due timer for the earliest due time, unless it is armed for that time or earlier. */
   #armDueTimer(): void {
     if (!this.running) return;
-    const next = this.#heap.length === 0 ? Infinity : this.#heap[0]!.due;
+    const next = this.#due.earliest;
     if (next >= this.#dueTimerAt) return;
     if (this.#dueTimer !== undefined) this.#env.clearTimeout(this.#dueTimer);
     this.#dueTimerAt = next;
@@ -416,10 +347,9 @@ export class Checker {
     this.#dueTimer = undefined;
     this.#dueTimerAt = Infinity;
     const limit = this.#env.clock() + TIMER_SLACK_MS;
-    const heap = this.#heap;
     let started = 0;
-    while (this.running && heap.length > 0 && heap[0]!.due < limit && started++ < MAX_STARTS_PER_TURN) {
-      const entry = this.#popDue();
+    while (this.running && this.#due.earliest < limit && started++ < MAX_STARTS_PER_TURN) {
+      const entry = this.#due.pop();
       entry.lastDue = entry.due;
       this.#run(entry);
     }
@@ -453,52 +383,22 @@ export class Checker {
       );
     }
     entry.run = run;
-    const deadline = start + this.#options.timeout;
-    if (this.#deadlineHead === this.#deadlines.length && this.#deadlineTimer === undefined) {
-      this.#deadlineTimer = this.#timer(this.#onDeadline, this.#options.timeout);
-    }
-    this.#deadlineEntries.push(entry);
-    this.#deadlineRuns.push(run);
-    this.#deadlines.push(deadline);
+    if (this.#deadlines.empty && this.#deadlineTimer === undefined) this.#deadlineTimer = this.#timer(this.#onDeadline, this.#options.timeout);
+    this.#deadlines.push(entry, run, start + this.#options.timeout);
   }
 
   readonly #onDeadline = (): void => {
     this.#deadlineTimer = undefined;
     const now = this.#env.clock();
-    const entries = this.#deadlineEntries;
-    const runs = this.#deadlineRuns;
-    const deadlines = this.#deadlines;
-    let head = this.#deadlineHead;
-    while (head < deadlines.length) {
-      const entry = entries[head]!;
-      const run = runs[head]!;
-      if (entry.run === run && !entry.removed) {
-        if (deadlines[head]! >= now + TIMER_SLACK_MS) break;
-        run.abort('timeout');
-      }
-      head += 1;
-    }
-    if (head === deadlines.length) {
-      this.#clearDeadlines();
-      return;
-    }
-    this.#deadlineHead = head;
-    if (head > 1024 && head * 2 > deadlines.length) {
-      this.#deadlineEntries = entries.slice(head);
-      this.#deadlineRuns = runs.slice(head);
-      this.#deadlines = deadlines.slice(head);
-      this.#deadlineHead = 0;
-    }
-    if (this.running) this.#deadlineTimer = this.#timer(this.#onDeadline, Math.max(0, Math.ceil(deadlines[head]! - now)));
+    const next = this.#deadlines.expire(now + TIMER_SLACK_MS, isLive, expireRun);
+    if (next === Infinity) this.#clearDeadlines();
+    else if (this.running) this.#deadlineTimer = this.#timer(this.#onDeadline, Math.max(0, Math.ceil(next - now)));
   };
 
   #clearDeadlines(): void {
     if (this.#deadlineTimer !== undefined) this.#env.clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = undefined;
-    this.#deadlineEntries = [];
-    this.#deadlineRuns = [];
-    this.#deadlines = [];
-    this.#deadlineHead = 0;
+    this.#deadlines.clear();
   }
 
   #abort(run: ProbeRun, message: string): void {
@@ -522,7 +422,7 @@ export class Checker {
     }
     const now = this.#env.clock();
     if (entry.runEpoch !== entry.epoch) {
-      this.#schedule(entry, now + this.#firstDelay());
+      this.#due.push(entry, now + this.#firstDelay());
       this.#armDueTimer();
       return;
     }
@@ -541,10 +441,19 @@ export class Checker {
       }
       let due = entry.lastDue + delay;
       if (due <= now) due += (Math.floor((now - due) / delay) + 1) * delay;
-      this.#schedule(entry, due);
+      this.#due.push(entry, due);
       this.#armDueTimer();
     }
   }
+}
+
+/** A check in the deadline queue is live while it is its entry's check in flight and not removed. */
+function isLive(entry: Entry, run: ProbeRun): boolean {
+  return entry.run === run && !entry.removed;
+}
+
+function expireRun(run: ProbeRun): void {
+  run.abort('timeout');
 }
 
 /**
