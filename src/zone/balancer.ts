@@ -40,6 +40,11 @@ export function processClock(): number {
   return s * 1e3 + ns / 1e6;
 }
 
+/** Every record's verdict read again from the zone. */
+function refreshChecks(link: ZoneLink, records: readonly ServerRecord[]): void {
+  for (const rec of records) link.refreshCheck(rec);
+}
+
 /** Threads this thread watched exit (`watch`): their marks are never a live holder again. */
 const exited = new Set<number>();
 /** Of those, the ones that died holding the lock and are not given back yet: their last section may be half done. */
@@ -162,10 +167,6 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       }
     }
 
-    #refreshChecks(): void {
-      for (const rec of this.members.order) this.#link.refreshCheck(rec);
-    }
-
     // --- the hot paths -----------------------------------------------------------------------
 
     override attempt(key?: string, options?: AttemptOptions): Attempt {
@@ -202,10 +203,8 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
       }
     }
 
-    // An attempt that looks again after membership changes is re-mapped once, onto the latest
-    // membership: the zone's is adopted first. Re-mapped onto a list this thread adopted earlier,
-    // then again onto the next, it could see a tier the plain balancer's attempt never saw (a
-    // backup tier emptied by a remove and refilled by an update sends it to the primaries).
+    // Re-mapped once, onto the latest list (adopted first), as a plain balancer's attempt: in two
+    // steps it could pass a tier that one never saw (a backup tier emptied, then refilled).
     override remap(r: Attempt): void {
       this.#enter();
       try {
@@ -270,7 +269,7 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     #admin<T>(servers: number, bytes: number, change: () => T): T {
       this.#enter();
       try {
-        this.#refreshChecks();
+        refreshChecks(this.#link, this.members.order);
         this.#link.requireRoom(servers, bytes);
         this.#link.changing = true;
         const before = this.members.order;
@@ -341,7 +340,7 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     override snapshot(): BalancerSnapshot {
       this.#enter();
       try {
-        this.#refreshChecks();
+        refreshChecks(this.#link, this.members.order);
         return super.snapshot();
       } finally {
         this.#link.lock.unlock();
@@ -351,7 +350,7 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
     override snapshotServers(from = 0, to = Infinity): ServerSnapshot[] {
       this.#enter();
       try {
-        this.#refreshChecks();
+        refreshChecks(this.#link, this.members.order);
         return super.snapshotServers(from, to);
       } finally {
         this.#link.lock.unlock();
@@ -424,8 +423,7 @@ function zoneClass(Base: BalancerClass<Balancer>): BalancerClass<Balancer> {
 
     /** What `watch` does when the thread `threadId` has exited: returns the connections given back. */
     reclaimThread(threadId: number): number {
-      const halfDone = this.#link.lock.forceUnlock(threadId) || diedLocked.has(threadId);
-      diedLocked.delete(threadId);
+      const halfDone = diedLocked.delete(threadId) || this.#link.lock.forceUnlock(threadId);
       this.#enter();
       try {
         return this.#link.reclaim(threadId + 1, this.members.order, halfDone);

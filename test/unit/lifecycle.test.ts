@@ -82,7 +82,7 @@ describe('Symbol.asyncDispose', () => {
       await timers.runUntil(0); // the first checks start at delay 0 and hang
       probed = pending.map((p) => p.signal);
       expect(probed.map((s) => s.aborted)).toEqual([false, false]);
-      expect(timers.size).toBe(2); // their two timeout timers
+      expect(timers.size).toBe(1); // the checker's one timeout timer (both checks in its queue)
     } // the block ends: close() is awaited
     expect(probed.map((s) => s.aborted)).toEqual([true, true]);
     expect((probed[0]!.reason as DOMException).message).toBe('checker closed');
@@ -150,7 +150,7 @@ describe('start({ signal })', () => {
     expect(timers.size).toBe(0);
     b.start();
     await timers.runUntil(0);
-    expect(timers.size).toBe(2);
+    expect(timers.size).toBe(1); // one timeout timer for both checks in flight
   });
 });
 
@@ -200,7 +200,7 @@ describe('close({ signal })', () => {
     b.start();
     await expect(b.close({ signal: {} as AbortSignal })).rejects.toMatchObject({ code: 'ERR_UPSTREAM_INVALID_OPTION', option: 'close.signal' });
     await expect(b.close(null as never)).rejects.toMatchObject({ code: 'ERR_UPSTREAM_INVALID_OPTION', option: 'close', value: null });
-    expect(timers.size).toBe(2); // the first checks are still scheduled
+    expect(timers.size).toBe(1); // the first checks are still scheduled (one timer: the earliest due)
     await b.close();
     expect(timers.size).toBe(0);
   });
