@@ -6,20 +6,9 @@
  * takes the role within the lease TTL plus one interval. The demo runs in a child process (its
  * proxies, gateways and etcd end with it); skipped, saying so, where etcd is not installed.
  */
-import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { runDemo as demo, timelineLines as linesOf } from './demo-run';
 import { ETCD, SKIP_REASON } from '../fixtures/etcd/etcd';
-
-function demo(args: string[], timeout: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'docs/examples/demo.ts', ...args], { timeout }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-const linesOf = (stdout: string): string[] =>
-  stdout.split('\n').map((l) => l.replace(/^\s*\d+\.\d{3}\s+/, '').replace(/\s+/g, ' ').trim());
 
 describe.skipIf(ETCD === null)('demo --fleet 3', () => {
   it('one checker, B down written once and applied by all, takeover after kill -9 of the checker', async () => {

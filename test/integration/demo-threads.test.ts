@@ -7,20 +7,8 @@
  * The demo runs in a child process (its threads, gateways and sockets end with it); the test waits
  * for its exit.
  */
-import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-
-function demo(args: string[], timeout: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'docs/examples/demo.ts', ...args], { timeout }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** The timeline's lines without their time stamps, whitespace collapsed. */
-const linesOf = (stdout: string): string[] =>
-  stdout.split('\n').map((l) => l.replace(/^\s*\d+\.\d{3}\s+/, '').replace(/\s+/g, ' ').trim());
+import { runDemo as demo, timelineLines as linesOf } from './demo-run';
 
 describe('demo --threads 2', () => {
   it('one zone: one SWRR sequence across the threads, one refused connect, down told once, conns 0; per-thread balancers: each its own', async () => {
