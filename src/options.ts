@@ -139,8 +139,9 @@ export interface BalancerOptions {
    */
   allowBackupWithHash?: boolean;
   /**
-   * Thresholds of the round-robin accelerators. They change how fast a pick is, never which server
-   * it picks; tests use small values to run the large-tier code on small tiers.
+   * Thresholds of the accelerators (round robin's lazy rounds, least_conn's index). They change how
+   * fast a pick is, never which server it picks; tests use small values to run the large-tier code
+   * on small tiers.
    */
   tuning?: Partial<SelectorTuning>;
 }
@@ -375,9 +376,11 @@ function resolveTuning(input: Partial<SelectorTuning> | undefined): Readonly<Sel
   if (input === undefined) return DEFAULT_TUNING;
   if (typeof input !== 'object' || input === null) fail('tuning', 'an object like { lazyFromServers: 24 }', input);
   for (const key of Object.keys(input)) {
-    if (!(key in DEFAULT_TUNING)) fail(`tuning.${key}`, 'a known tuning option (lazyFromServers)', key);
+    if (!(key in DEFAULT_TUNING)) fail(`tuning.${key}`, 'a known tuning option (lazyFromServers, leastConnIndexFromServers)', key);
   }
   const lazyFromServers = or(input.lazyFromServers, DEFAULT_TUNING.lazyFromServers);
   if (!isPositiveInteger(lazyFromServers)) fail('tuning.lazyFromServers', 'a positive integer', lazyFromServers);
-  return Object.freeze({ lazyFromServers });
+  const leastConnIndexFromServers = or(input.leastConnIndexFromServers, DEFAULT_TUNING.leastConnIndexFromServers);
+  if (!isPositiveInteger(leastConnIndexFromServers)) fail('tuning.leastConnIndexFromServers', 'a positive integer', leastConnIndexFromServers);
+  return Object.freeze({ lazyFromServers, leastConnIndexFromServers });
 }

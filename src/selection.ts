@@ -125,6 +125,8 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
       if (i >= 0) {
         const primary = this.#peers.primary;
         primary.conns[i] = primary.conns[i]! + 1;
+        const load = primary.load;
+        if (load !== null) load.connsChanged(i);
         const rec = primary.records[i] as ServerRecord; // tiers hold this balancer's records
         rec.selected++;
         return rec;
@@ -164,6 +166,8 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
         const conns = t.conns[i]!;
         if (conns > 0 && (t.gate[i]! & (GATE_FAILS | GATE_FULL)) === 0 && t.role === this.#servingRole) {
           t.conns[i] = conns - 1;
+          const load = t.load;
+          if (load !== null) load.connsChanged(i);
           return;
         }
       }
@@ -196,6 +200,8 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
     if (t.fails[i] !== 0) markSelected(t, i, r.now === r.now ? r.now : (r.now = this.clock()));
     const conns = t.conns[i]! + 1;
     t.conns[i] = conns;
+    const load = t.load;
+    if (load !== null) load.connsChanged(i);
     const maxConns = t.maxConns[i]!;
     if (maxConns !== 0 && conns >= maxConns) t.refreshGate(i); // full: out of the rounds
     const rec = t.records[i] as ServerRecord; // tiers hold this balancer's records
@@ -260,6 +266,8 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
   /** One connection of server `i` ends; a server that was at its limit is selectable again. */
   #uncount(t: Tier, i: number): void {
     t.conns[i] = t.conns[i]! - 1;
+    const load = t.load;
+    if (load !== null) load.connsChanged(i);
     if ((t.gate[i]! & GATE_FULL) !== 0) t.refreshGate(i);
   }
 

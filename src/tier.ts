@@ -11,7 +11,9 @@
  * Invariants: `totalWeight` counts every server including `down` ones (hash slots); `tries` counts
  * servers that are neither `down` nor draining (nginx >= 1.19.6); `limited` counts servers with a
  * connection limit. Data only: a selector that keeps derived state over a tier (the round-robin
- * accelerators) registers a `TierListener` and is told of every change through it.
+ * accelerators) registers a `TierListener` and is told of every change through it; least_conn's
+ * index (select/least-conn-index.ts) registers a `LoadListener`, told of every change of a
+ * server's connection count as well.
  */
 
 /** What a tier needs of the records it holds (server.ts `ServerRecord`, placed by membership.ts). */
@@ -52,6 +54,20 @@ export interface TierListener {
   sync(): void;
   /** Server `i`'s exact current weight, without writing anything. */
   currentOf(i: number): number;
+}
+
+/**
+ * What least_conn's index of a tier by load (select/least-conn-index.ts) is told. `Tier` calls
+ * `gateChanged` and `weightsChanged` itself; whoever writes `conns[i]` (selection.ts, on the
+ * selecting thread) calls `connsChanged(i)` right after.
+ */
+export interface LoadListener {
+  /** Server `i`'s connection count changed (`conns[i]` holds the new count). */
+  connsChanged(i: number): void;
+  /** Server `i`'s gate changed. */
+  gateChanged(i: number): void;
+  /** Weights, flags or limits changed for several servers (`Tier.recount`). */
+  weightsChanged(): void;
 }
 
 /** The numeric per-server arrays of a tier (`Float64Array` each). */
@@ -113,6 +129,8 @@ export class Tier {
   readonly spare: Uint32Array[] = [];
   /** The selector state kept over this tier (round robin's accelerators), or null. */
   listener: TierListener | null = null;
+  /** least_conn's index of this tier by load, or null (see `LoadListener`). */
+  load: LoadListener | null = null;
   /** Session id -> index of the first server with it, built at the first hint (`indexOfSid`). */
   #sids: Map<string, number> | null = null;
 
@@ -149,6 +167,8 @@ export class Tier {
     this.gate[i] = this.#gateOf(i);
     const listener = this.listener;
     if (listener !== null) listener.peerChanged(i);
+    const load = this.load;
+    if (load !== null) load.gateChanged(i);
   }
 
   #gateOf(i: number): number {
@@ -196,5 +216,7 @@ export class Tier {
     this.limited = limited;
     const listener = this.listener;
     if (listener !== null) listener.weightsChanged();
+    const load = this.load;
+    if (load !== null) load.weightsChanged();
   }
 }

@@ -21,31 +21,62 @@
  *   one appears), so that the tie round walks those servers only, not the tier from the best
  *   onwards: the servers nginx's second pass keeps are exactly the available ones at or after the
  *   best whose conns/weight equals the best's, and the best is the first with the least ratio.
- * Owns only that list of candidates (scratch, no state between picks), so it is also valid in an
- * upstream zone, where other threads change the arrays between picks. Cost: O(n) + O(ties).
+ * - From `tuning.leastConnIndexFromServers` servers on, outside an upstream zone, the first pass
+ *   asks least-conn-index.ts instead (the tier's servers by weight class and connection count,
+ *   kept true by the tier's `LoadListener` calls): it names the tied servers without the scan.
+ *   The tie round is then nginx's over the same servers in another order, so a tie of current
+ *   weights goes to the lowest index explicitly (nginx's order gives it implicitly).
+ * The scan owns only its list of candidates (scratch, no state between picks), so it is also valid
+ * in an upstream zone, where other threads change the arrays between picks; the index is not, and
+ * is not made there. Cost: scan O(n) + O(ties); index O(weight classes + servers with failures +
+ * ties).
  */
 
 import { markSelected } from '../health/passive-window';
 import type { Peers } from '../peers';
 import { GATE_BLOCKED, GATE_FULL, type Tier } from '../tier';
+import { LeastConnIndex } from './least-conn-index';
 import type { Shortcut } from './selector';
+
+/** How the shortcut is made (least-conn.ts passes the selector context's parts). */
+export interface FreshLeastConnOptions {
+  /** The balancer's clock; null: any available server with failures sends the pick to the plain get. */
+  readonly clock: (() => number) | null;
+  /** Smallest primary tier kept in an index (`tuning.leastConnIndexFromServers`); 0: never. */
+  readonly indexFromServers: number;
+}
 
 /** The shortcut of a least-conn selector: nginx's least_conn for a fresh one-shot pick. */
 export class FreshLeastConn implements Shortcut {
   #peers: Peers | null = null;
-  /** The servers tied with the best so far, in configuration order (scratch of one pick). */
+  /** The primary tier's index by load, or null (a small tier, a zone, or indexing off). */
+  #index: LeastConnIndex | null = null;
+  /** The servers tied with the best (scratch of one pick). */
   #tied = new Int32Array(8);
-  /** The balancer's clock; null when the selector was made without it (then any server with failures sends the pick to the plain get). */
+  /** Per failing server of the index: outside its failure window at this pick (scratch). */
+  #open = new Uint8Array(8);
+  /** The index's best ratio, [conns, weight] (scratch). */
+  readonly #best = new Float64Array(2);
   readonly #clock: (() => number) | null;
+  readonly #indexFrom: number;
 
-  constructor(clock: (() => number) | null) {
-    this.#clock = clock;
+  constructor(options: FreshLeastConnOptions) {
+    this.#clock = options.clock;
+    this.#indexFrom = options.indexFromServers;
   }
 
   /** The tiers changed (the selector's `rebuilt`). */
   rebuilt(p: Peers): void {
     this.#peers = p;
-    if (this.#tied.length < p.primary.n) this.#tied = new Int32Array(p.primary.n);
+    const t = p.primary;
+    if (this.#tied.length < t.n) {
+      this.#tied = new Int32Array(t.n);
+      this.#open = new Uint8Array(t.n);
+    }
+    const indexed = this.#indexFrom !== 0 && t.n >= this.#indexFrom;
+    if (!indexed) this.#index = null;
+    else if (t.load instanceof LeastConnIndex) this.#index = t.load; // (a tier changed in place was refiled by recount)
+    else t.load = this.#index = new LeastConnIndex(t);
   }
 
   take(): number {
@@ -53,12 +84,17 @@ export class FreshLeastConn implements Shortcut {
     if (p === null || p.single) return -1;
     const t = p.primary;
     if (t.limited !== 0) return -1;
-    if (this.#tied.length < t.n) this.#tied = new Int32Array(t.n); // (rebuilt sizes it; kept safe regardless)
-    return this.#select(t);
+    if (this.#tied.length < t.n) {
+      // (rebuilt sizes them; kept safe regardless)
+      this.#tied = new Int32Array(t.n);
+      this.#open = new Uint8Array(t.n);
+    }
+    const index = this.#index;
+    return index !== null && index.usable && index.tier === t ? this.#fromIndex(t, index) : this.#scan(t);
   }
 
-  /** One least_conn selection on `t` for a fresh request: the winner, or -1 with nothing changed. */
-  #select(t: Tier): number {
+  /** One least_conn selection on `t` by a scan: the winner, or -1 with nothing changed. */
+  #scan(t: Tier): number {
     const n = t.n;
     const { conns, weight, gate } = t;
     const tied = this.#tied;
@@ -95,9 +131,70 @@ export class FreshLeastConn implements Shortcut {
       }
     }
     if (best < 0) return -1;
-    let win = best;
+    return this.#tieRound(t, ties, now);
+  }
+
+  /** One least_conn selection on `t` through its index: the winner, or -1 with nothing changed. */
+  #fromIndex(t: Tier, index: LeastConnIndex): number {
+    const best = this.#best;
+    let cb = -1;
+    let wb = 1;
+    if (index.best(best)) {
+      cb = best[0]!;
+      wb = best[1]!;
+    }
+    const failingCount = index.failingCount;
+    let now = NaN;
+    if (failingCount !== 0) {
+      const clock = this.#clock;
+      if (clock === null) return -1; // (nothing changed yet)
+      const failing = index.failing;
+      const open = this.#open;
+      for (let s = 0; s < failingCount; s++) {
+        const i = failing[s]!;
+        const mf = t.maxFails[i]!;
+        if (mf !== 0 && t.fails[i]! >= mf) {
+          if (now !== now) now = clock();
+          if (now - t.checked[i]! <= t.failTimeout[i]!) {
+            open[s] = 0;
+            continue;
+          }
+        }
+        open[s] = 1;
+        const c = t.conns[i]!;
+        const w = t.weight[i]!;
+        if (cb < 0 || c * wb < cb * w) {
+          cb = c;
+          wb = w;
+        }
+      }
+    }
+    if (cb < 0) return -1;
+    const tied = this.#tied;
+    let extra = 0;
+    if (failingCount !== 0) {
+      const failing = index.failing;
+      const open = this.#open;
+      for (let s = 0; s < failingCount; s++) {
+        const i = failing[s]!;
+        if (open[s] !== 0 && t.conns[i]! * wb === cb * t.weight[i]!) tied[extra++] = i;
+      }
+    }
+    const win = index.tieRound(cb, wb, tied, extra);
+    if (t.fails[win] !== 0) markSelected(t, win, now === now ? now : this.#clock!()); // (a clock: failing servers seen above)
+    return win;
+  }
+
+  /**
+   * nginx's second pass over the `ties` servers of `#tied` (one at least): with more than one, a
+   * smooth-WRR round among them; the winner is marked selected if it has failures. `now`: the
+   * clock's reading of this pick, or NaN.
+   */
+  #tieRound(t: Tier, ties: number, now: number): number {
+    const tied = this.#tied;
+    let win = tied[0]!;
     if (ties > 1) {
-      const { current, effective } = t;
+      const { current, effective, weight } = t;
       let total = 0;
       let winCurrent = 0;
       for (let k = 0; k < ties; k++) {
@@ -108,7 +205,7 @@ export class FreshLeastConn implements Shortcut {
         current[i] = c;
         if (e < weight[i]!) effective[i] = e + 1;
         total += e;
-        if (k === 0 || c > winCurrent) {
+        if (k === 0 || c > winCurrent || (c === winCurrent && i < win)) {
           win = i;
           winCurrent = c;
         }

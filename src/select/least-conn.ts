@@ -115,16 +115,19 @@ function selectLeastConn(r: RequestState): number {
 }
 
 /**
- * The least_conn method's selector: nothing derived from the tiers; a fresh one-shot `pick()` goes
- * through `FreshLeastConn` (least-conn-fresh.ts, the same answer under its stated precondition).
+ * The least_conn method's selector: the plain get derives nothing from the tiers; a fresh one-shot
+ * `pick()` goes through `FreshLeastConn` (least-conn-fresh.ts, the same answer under its stated
+ * precondition), which keeps a large primary tier in an index by load (least-conn-index.ts).
  * `context`: its clock lets the shortcut test failure windows (without it, a tier with failures
- * recorded takes the plain get).
+ * recorded takes the plain get); its tuning sets the size from which the index is kept; in an
+ * upstream zone (`shared`) there is no index.
  */
 export class LeastConnSelector implements Selector {
   readonly shortcut: FreshLeastConn;
 
-  constructor(context?: Pick<SelectorContext, 'clock'>) {
-    this.shortcut = new FreshLeastConn(context?.clock ?? null);
+  constructor(context?: Pick<SelectorContext, 'clock' | 'tuning' | 'shared'>) {
+    const indexFromServers = context === undefined || context.shared !== undefined ? 0 : context.tuning.leastConnIndexFromServers;
+    this.shortcut = new FreshLeastConn({ clock: context?.clock ?? null, indexFromServers });
   }
 
   get(p: Peers, r: RequestState): number {

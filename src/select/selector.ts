@@ -55,9 +55,11 @@ export const NO_SHORTCUT: Shortcut = Object.freeze({ take: () => -1 });
 export interface SelectorTuning {
   /** Smallest tier on which round robin runs lazy rounds (select/round-robin/lazy-rounds.ts). */
   lazyFromServers: number;
+  /** Smallest primary tier least_conn's one-shot pick keeps in an index by load (select/least-conn-index.ts). */
+  leastConnIndexFromServers: number;
 }
 
-export const DEFAULT_TUNING: Readonly<SelectorTuning> = Object.freeze({ lazyFromServers: 24 });
+export const DEFAULT_TUNING: Readonly<SelectorTuning> = Object.freeze({ lazyFromServers: 24, leastConnIndexFromServers: 16 });
 
 /** What a selector factory is given. */
 export interface SelectorContext {

@@ -44,7 +44,14 @@ function freshRequest(t: Tier, clock: () => number): RequestState {
 
 const state = (t: Tier) => [Array.from(t.current), Array.from(t.effective), Array.from(t.checked)];
 
-function run(weights: number[], seed: number, withClock: boolean, steps: number): { shortcut: number; fallback: number } {
+/** A connection held (+1) or freed (-1) on server `i`, told to the tier's index as selection.ts tells it. */
+function count(t: Tier, i: number, delta: 1 | -1): void {
+  t.conns[i] = t.conns[i]! + delta;
+  t.load?.connsChanged(i);
+}
+
+/** `indexFrom`: the shortcut keeps the tier in least-conn-index.ts from that many servers (0: never, the scan). */
+function run(weights: number[], seed: number, withClock: boolean, steps: number, indexFrom = 0): { shortcut: number; fallback: number } {
   const rng = seededRandom(seed);
   const draw = (k: number) => Math.floor(rng() * k);
   let now = 1000;
@@ -56,7 +63,7 @@ function run(weights: number[], seed: number, withClock: boolean, steps: number)
   }
   plain.recount();
   const fast = copyTier(plain);
-  const fresh = new FreshLeastConn(withClock ? clock : null);
+  const fresh = new FreshLeastConn({ clock: withClock ? clock : null, indexFromServers: indexFrom });
   fresh.rebuilt({ primary: fast, backup: null, single: false, rng } satisfies Peers);
   const selector = new LeastConnSelector();
   const plainPeers: Peers = { primary: plain, backup: null, single: false, rng };
@@ -78,21 +85,21 @@ function run(weights: number[], seed: number, withClock: boolean, steps: number)
       expect(j).toBe(i);
       if (i >= 0) {
         for (const t of [plain, fast]) if (t.fails[i] !== 0) markSelected(t, i, now);
-        both((t) => (t.conns[i] = t.conns[i]! + 1));
+        both((t) => count(t, i, 1));
       }
     } else {
       shortcut++;
       const i = selector.get(plainPeers, r);
       expect(got).toBe(i);
       if (plain.fails[i] !== 0) markSelected(plain, i, r.now === r.now ? r.now : now);
-      both((t) => (t.conns[i] = t.conns[i]! + 1));
+      both((t) => count(t, i, 1));
     }
     expect(state(fast)).toEqual(state(plain));
     // a random change on both copies
     const i = draw(weights.length);
     const op = draw(10);
     if (op < 4) {
-      if (plain.conns[i]! > 0) both((t) => (t.conns[i] = t.conns[i]! - 1));
+      if (plain.conns[i]! > 0) both((t) => count(t, i, -1));
     } else if (op < 5) {
       both((t) => {
         t.fails[i] = t.fails[i]! + 1;
@@ -114,6 +121,21 @@ function run(weights: number[], seed: number, withClock: boolean, steps: number)
         t.blocked[i] = down ? BLOCK_DOWN : 0;
         t.refreshGate(i);
       });
+    } else if (draw(4) === 0) {
+      // a weight changed in place (membership.ts update: then Tier.recount)
+      const w = 1 + draw(8);
+      both((t) => {
+        t.weight[i] = w;
+        if (t.effective[i]! > w) t.effective[i] = w;
+        t.recount();
+      });
+    } else if (draw(3) === 0) {
+      // a count that jumps (a server added again while its connections are still open)
+      const c = draw(6);
+      both((t) => {
+        t.conns[i] = c;
+        t.load?.connsChanged(i);
+      });
     }
   }
   return { shortcut, fallback };
@@ -131,9 +153,20 @@ describe('least_conn shortcut (least-conn-fresh.ts) against the plain get', () =
     expect(shortcut).toBeGreaterThan(10_000); // the shortcut answered, not only the fallback
   });
 
+  it('same answer and state through the index by load (least-conn-index.ts), with and without the clock', () => {
+    let shortcut = 0;
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 2, maxLength: 70 }), fc.integer(), fc.boolean(), (weights, seed, withClock) => {
+        shortcut += run(weights, seed, withClock, 400, 1).shortcut;
+      }),
+      { numRuns: 200 },
+    );
+    expect(shortcut).toBeGreaterThan(10_000);
+  });
+
   it('stands aside, changing nothing, in single-server mode and when a server has max_conns', () => {
     const t = tierOf([1, 2, 3]);
-    const fresh = new FreshLeastConn(() => 0);
+    const fresh = new FreshLeastConn({ clock: () => 0, indexFromServers: 0 });
     expect(fresh.take()).toBe(-1); // before the first rebuilt
     fresh.rebuilt({ primary: t, backup: null, single: true, rng: Math.random });
     expect(fresh.take()).toBe(-1);
@@ -152,9 +185,11 @@ describe('least_conn shortcut (least-conn-fresh.ts) against the plain get', () =
     const t = tierOf([1, 1]);
     t.blocked.fill(BLOCK_DOWN);
     t.recount();
-    const fresh = new FreshLeastConn(() => 0);
-    fresh.rebuilt({ primary: t, backup: null, single: false, rng: Math.random });
-    expect(fresh.take()).toBe(-1);
-    expect(Array.from(t.current)).toEqual([0, 0]);
+    for (const indexFromServers of [0, 1]) {
+      const fresh = new FreshLeastConn({ clock: () => 0, indexFromServers });
+      fresh.rebuilt({ primary: t, backup: null, single: false, rng: Math.random });
+      expect(fresh.take()).toBe(-1);
+      expect(Array.from(t.current)).toEqual([0, 0]);
+    }
   });
 });

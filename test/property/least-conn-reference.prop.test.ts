@@ -8,9 +8,10 @@
  * Scripts mix one-shot picks held open (the shortcut of select/least-conn-fresh.ts), releases
  * (some failed), attempts with a retry after a failure (the plain get of select/least-conn.ts, a
  * tried set), `down` toggles, and clock steps inside and across failure windows; some upstreams set
- * `max_conns` (the shortcut stands aside), `max_fails=0`, or a backup tier. After every operation
- * both sides agree on the picked ids and on every server's conns, fails, effective and current
- * weight.
+ * `max_conns` (the shortcut stands aside), `max_fails=0`, or a backup tier; the shortcut keeps the
+ * primary tier in its index by load (select/least-conn-index.ts) from 1, 16 or 1000 servers. After
+ * every operation both sides agree on the picked ids and on every server's conns, fails, effective
+ * and current weight.
  */
 
 import fc from 'fast-check';
@@ -111,6 +112,7 @@ interface Upstream {
   maxFails: number;
   failTimeout: number;
   seed: number;
+  indexFrom: number;
 }
 
 const upstreamArb: fc.Arbitrary<Upstream> = fc.record({
@@ -120,6 +122,8 @@ const upstreamArb: fc.Arbitrary<Upstream> = fc.record({
   maxFails: fc.constantFrom(0, 1, 1, 2),
   failTimeout: fc.constantFrom(0, 10, 50, 200),
   seed: fc.integer(),
+  // least_conn's one-shot pick keeps the primary tier in an index by load from this many servers (1: always)
+  indexFrom: fc.constantFrom(1, 16, 1000),
 });
 
 function runScript(u: Upstream, steps: number): void {
@@ -131,6 +135,7 @@ function runScript(u: Upstream, steps: number): void {
   const b = new Balancer({
     method: 'least-conn',
     clock: clock.now,
+    tuning: { leastConnIndexFromServers: u.indexFrom },
     servers: specs.map((s, i) => ({
       id: `s${i}`,
       address: `10.9.${i >> 8}.${i & 255}:25`,
