@@ -11,45 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { Checker, type CheckHost } from '../../src/health/checker';
 import { resolveCheck, type CheckOptions } from '../../src/options';
+import { ManualTimers } from '../fixtures/manual-timers';
 
-/** A timer queue with a clock that moves only through `advance`; counts the timers set. */
-class FakeTimers {
-  now = 0;
-  #seq = 0;
-  set = 0;
-  readonly queue: { at: number; seq: number; fn: () => void }[] = [];
-  readonly setTimeout = (fn: () => void, ms: number): unknown => {
-    this.set += 1;
-    const t = { at: this.now + ms, seq: this.#seq++, fn };
-    this.queue.push(t);
-    return t;
-  };
-  readonly clearTimeout = (handle: unknown): void => {
-    const i = this.queue.indexOf(handle as (typeof this.queue)[number]);
-    if (i >= 0) this.queue.splice(i, 1);
-  };
-  readonly clock = (): number => this.now;
-
-  /** Runs every timer due up to now + ms, in time order, letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.now + ms;
-    for (;;) {
-      await flush();
-      let next: (typeof this.queue)[number] | undefined;
-      for (const t of this.queue) if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
-      if (!next) break;
-      this.queue.splice(this.queue.indexOf(next), 1);
-      this.now = next.at;
-      next.fn();
-    }
-    this.now = end;
-    await flush();
-  }
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
-}
 
 /**
  * A checker over `ids` whose check of server `id` takes `duration(id, n)` ms on its n-th check
@@ -57,7 +20,7 @@ async function flush(): Promise<void> {
  * (rng values, one per server in order).
  */
 function setup(check: CheckOptions, ids: string[], phases: number[], duration: (id: string, n: number) => number) {
-  const timers = new FakeTimers();
+  const timers = new ManualTimers();
   const starts: string[] = [];
   const reports: string[] = [];
   const counts = new Map<string, number>();
@@ -152,7 +115,7 @@ describe('Checker spread', () => {
     const batches: number[] = [];
     let seen = 0;
     // Every 0 ms timer the checker sets is a deferred batch: note how many checks had started by then.
-    t.timers.queue.push = function (this: FakeTimers['queue'], ...items) {
+    t.timers.queue.push = function (this: ManualTimers['queue'], ...items) {
       for (const item of items) if (item.at === t.timers.now && t.starts.length > seen) batches.push((seen = t.starts.length));
       return Array.prototype.push.apply(this, items);
     };

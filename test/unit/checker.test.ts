@@ -8,44 +8,8 @@ import { Checker, checkPhase, checkTarget, type CheckHost, type CheckPhase } fro
 import { initialRiseFall, observeCheck, type RiseFallState } from '../../src/health/rise-fall';
 import { resolveCheck, type CheckOptions, type CheckTarget } from '../../src/options';
 import { isUpstreamError } from '../../src/errors';
+import { ManualTimers, flush } from '../fixtures/manual-timers';
 
-/** A timer queue with a clock that moves only through `advance`. */
-class FakeTimers {
-  now = 0;
-  #seq = 0;
-  readonly queue: { at: number; seq: number; fn: () => void; unref: () => void }[] = [];
-  unrefs = 0;
-  readonly setTimeout = (fn: () => void, ms: number): unknown => {
-    const t = { at: this.now + ms, seq: this.#seq++, fn, unref: () => void (this.unrefs += 1) };
-    this.queue.push(t);
-    return t;
-  };
-  readonly clearTimeout = (handle: unknown): void => {
-    const i = this.queue.indexOf(handle as (typeof this.queue)[number]);
-    if (i >= 0) this.queue.splice(i, 1);
-  };
-  readonly clock = (): number => this.now;
-
-  /** Runs every timer due up to now + ms, in time order, letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.now + ms;
-    for (;;) {
-      await flush();
-      let next: (typeof this.queue)[number] | undefined;
-      for (const t of this.queue) if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
-      if (!next) break;
-      this.queue.splice(this.queue.indexOf(next), 1);
-      this.now = next.at;
-      next.fn();
-    }
-    this.now = end;
-    await flush();
-  }
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
-}
 
 /** One call of the injected probe. */
 interface Call {
@@ -59,7 +23,7 @@ interface Call {
 
 /** A balancer stand-in: applies rise/fall with the real counter and records every report. */
 function setup(check: CheckOptions, ids: string[] = ['A'], rng: number[] | (() => number) = [0]) {
-  const timers = new FakeTimers();
+  const timers = new ManualTimers();
   const calls: Call[] = [];
   const options = resolveCheck({
     ...check,
@@ -325,7 +289,7 @@ describe('Checker scheduling', () => {
 
   it('sync() re-adding a server whose aborted check is settling reschedules it once, without overlap', async () => {
     let slow: ((v: boolean) => void) | undefined;
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     const starts: number[] = [];
     const reports: string[] = [];
     let targets = [{ id: 'A', address: '127.0.0.1:25' }];
@@ -392,7 +356,7 @@ describe('Checker scheduling', () => {
   });
 
   it('close() resolves even when a custom function ignores its abort signal (the wrapper settles it)', async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     let release: (() => void) | undefined;
     const checker = new Checker(
       resolveCheck({ interval: 1000, type: () => new Promise<boolean>((r) => (release = () => r(false))) }),
@@ -410,7 +374,7 @@ describe('Checker scheduling', () => {
 
   it('does not report a result that arrives after close()', async () => {
     const report = vi.fn();
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     let answer: ((v: boolean) => void) | undefined;
     const checker = new Checker(
       resolveCheck({ interval: 1000, type: () => new Promise<boolean>((r) => (answer = r)) }),
@@ -427,7 +391,7 @@ describe('Checker scheduling', () => {
   });
 
   it('stops checking a server that the report removes (sync inside report) and stops everything on close inside report', async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     const starts: string[] = [];
     let targets = [{ id: 'A', address: 'a:1' }, { id: 'B', address: 'b:1' }];
     let checker!: Checker;
@@ -460,7 +424,7 @@ describe('Checker scheduling', () => {
         thrown.push(e);
       }
     });
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     const starts: number[] = [];
     const checker = new Checker(
       resolveCheck({ interval: 1000, type: () => (starts.push(timers.now), true) }),
@@ -485,7 +449,7 @@ describe('Checker scheduling', () => {
 
   it('passes the check port (options.port || the server port) to the probe', async () => {
     const seen: CheckTarget[] = [];
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     const env = { clock: timers.clock, rng: () => 0, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
     const host = (address: string): CheckHost => ({ targets: () => [{ id: 'A', address }], report: vi.fn(), phase: () => 'up' });
     const type = (s: CheckTarget): boolean => (seen.push(s), true);
@@ -542,7 +506,7 @@ describe('Checker host failures', () => {
         thrown.push(e);
       }
     });
-    const timers = new FakeTimers();
+    const timers = new ManualTimers();
     const starts: number[] = [];
     const checker = new Checker(
       resolveCheck({ interval: 1000, downInterval: 9000, type: () => (starts.push(timers.now), false) }),
