@@ -67,10 +67,13 @@ export function helloMessage(upstream: string): HelloMessage {
   return { [PROTOCOL_KEY]: PROTOCOL_VERSION, upstream, type: 'hello' };
 }
 
-type Fields = Record<string, unknown>;
+/** A plain object's fields (what `isObject` admits). */
+export type Fields = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** A plain object (not null, not an array): the shape of a message or a stored value. */
+export const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A whole number from 0 up to 2^53 - 1. */
+export const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isText = (v: unknown): v is string => typeof v === 'string';
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 
@@ -86,7 +89,8 @@ export function isHello(value: unknown, upstream: string): boolean {
   return envelope(value, upstream)?.type === 'hello';
 }
 
-function checkState(v: unknown): CheckState | null | undefined {
+/** A check state as sent or stored (null: the server has none), or undefined when `v` is not one. */
+export function parseCheckState(v: unknown): CheckState | null | undefined {
   if (v === null) return null;
   if (!isObject(v)) return undefined;
   const { down, pending, rise, fall, passed, failed } = v;
@@ -96,7 +100,7 @@ function checkState(v: unknown): CheckState | null | undefined {
 }
 
 function isServerList(v: unknown): v is SyncedServer[] {
-  return Array.isArray(v) && v.every((s) => isObject(s) && isObject(s.server) && isId(s.server.id) && checkState(s.check) !== undefined);
+  return Array.isArray(v) && v.every((s) => isObject(s) && isObject(s.server) && isId(s.server.id) && parseCheckState(s.check) !== undefined);
 }
 
 /**
@@ -108,14 +112,14 @@ export function parseMessage(value: unknown, upstream: string): PrimaryMessage |
   if (m === null || !isId(m.epoch) || !isCount(m.seq)) return null;
   switch (m.type) {
     case 'check': {
-      const state = checkState(m.state);
+      const state = parseCheckState(m.state);
       if (!isId(m.id) || typeof m.ok !== 'boolean' || !isText(m.reason) || typeof m.ms !== 'number' || !Number.isFinite(m.ms) || state === undefined) return null;
       return m as unknown as CheckMessage;
     }
     case 'update':
-      return isId(m.id) && isObject(m.patch) && checkState(m.state) !== undefined ? (m as unknown as UpdateMessage) : null;
+      return isId(m.id) && isObject(m.patch) && parseCheckState(m.state) !== undefined ? (m as unknown as UpdateMessage) : null;
     case 'add':
-      return isObject(m.server) && isId(m.server.id) && checkState(m.state) !== undefined ? (m as unknown as AddMessage) : null;
+      return isObject(m.server) && isId(m.server.id) && parseCheckState(m.state) !== undefined ? (m as unknown as AddMessage) : null;
     case 'remove':
       return isId(m.id) ? (m as unknown as RemoveMessage) : null;
     case 'servers':

@@ -14,7 +14,7 @@
  * not health).
  */
 
-import type { CheckState } from '../cluster/messages';
+import { type CheckState, isCount, isObject, parseCheckState } from '../cluster/messages';
 import { type ErrorCode, UpstreamError } from '../errors';
 import type { ServerOptions } from '../options';
 
@@ -157,10 +157,6 @@ export class FleetKeys {
   }
 }
 
-type Fields = Record<string, unknown>;
-const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-
 function json(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -175,15 +171,6 @@ export function parseDesired(text: string, id: string): DesiredServer | null {
   if (!isObject(v) || typeof v.order !== 'number' || !Number.isFinite(v.order) || !isObject(v.server) || v.server.id !== id) return null;
   if (typeof v.server.address !== 'string') return null;
   return { order: v.order, server: v.server as unknown as DesiredServer['server'] };
-}
-
-function parseCheckState(v: unknown): CheckState | null | undefined {
-  if (v === null) return null;
-  if (!isObject(v)) return undefined;
-  const { down, pending, rise, fall, passed, failed } = v;
-  if (typeof down !== 'boolean' || typeof pending !== 'boolean') return undefined;
-  if (!isCount(rise) || !isCount(fall) || !isCount(passed) || !isCount(failed)) return undefined;
-  return { down, pending, rise, fall, passed, failed };
 }
 
 /** A verdict read from the store, or null when the value is not one. */
