@@ -33,7 +33,10 @@ export interface ProxyOptions {
   host?: string;
   /** ms to wait for a TCP connect before `fail()` (nginx `proxy_connect_timeout`); default 60000. */
   connectTimeout?: number;
-  /** The selection key of a session (hash, ip-hash); default the client's address. */
+  /**
+   * The selection key of a session (hash, ip-hash); default the client's address, read only for
+   * those methods (it costs a getpeername call per session).
+   */
   key?: (client: net.Socket) => string;
   /** Opens the upstream socket; default `net.connect`. Tests inject sockets that never connect. */
   connect?: (options: net.NetConnectOpts) => net.Socket;
@@ -59,8 +62,10 @@ export interface Proxy {
  */
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const connectTimeout = options.connectTimeout ?? 60_000;
-  const emit = options.onEvent ?? (() => {});
-  const key = options.key ?? ((c: net.Socket) => c.remoteAddress ?? '');
+  const onEvent = options.onEvent;
+  const emit = onEvent ?? (() => {});
+  const clientAddress = (c: net.Socket): string => (balancer.method === 'hash' || balancer.method === 'ip-hash' ? (c.remoteAddress ?? '') : '');
+  const key = options.key ?? clientAddress;
   const open = options.connect ?? ((o: net.NetConnectOpts) => net.connect(o));
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket): void => {
@@ -134,7 +139,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         if (upstream !== u) return;
         piping = true;
         attempt.connected();
-        emit({ type: 'connected', session, server, localPort: u.localPort ?? 0 });
+        if (onEvent !== undefined) onEvent({ type: 'connected', session, server, localPort: u.localPort ?? 0 }); // (localPort: a getsockname call)
         u.pipe(client); // on the upstream's FIN: client.end(); the other direction stays open
         client.pipe(u);
       });

@@ -188,6 +188,31 @@ describe('reference proxy: TCP plumbing', () => {
     expect(await settled(before)).toBe(before);
   });
 
+  it('the default key is the client address for hash and ip-hash, and is not read for other methods', async () => {
+    const be = await backend((s) => s.end('hi\n'));
+    for (const [method, want] of [
+      ['round-robin', ''],
+      ['least-conn', ''],
+      ['ip-hash', '127.0.0.1'],
+      ['hash', '127.0.0.1'],
+    ] as const) {
+      const balancer = new Balancer({ method, servers: [{ id: 'A', address: `127.0.0.1:${be.port}` }] });
+      const keys: string[] = [];
+      const attempt = balancer.attempt.bind(balancer);
+      balancer.attempt = (key, options) => {
+        keys.push(key ?? '(none)');
+        return attempt(key, options);
+      };
+      proxy = await startProxy({ balancer });
+      const c = await connect(proxy.port);
+      await new Promise<void>((r) => c.on('end', () => r()).resume());
+      c.end();
+      expect(keys, method).toEqual([want]);
+      await proxy.close();
+      proxy = undefined;
+    }
+  });
+
   it('close() with sessions open and a connect pending: destroys everything, releases every server, resolves', async () => {
     const before = sockets();
     const be = await backend((s) => s.on('end', () => s.end()));
