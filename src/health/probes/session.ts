@@ -38,20 +38,24 @@ export interface ProbeResult {
  */
 export type Probe = (target: CheckTarget, options: ResolvedCheck, signal: AbortSignal) => Promise<ProbeResult>;
 
-/** A probe run started by the checker: abort it with the reason word it should fail with. @internal */
+/** A probe run started by the checker: abort it with the reason word it should fail with. */
 export interface ProbeRun {
   abort(reason: 'timeout' | 'aborted'): void;
 }
 
-/** Where a run started by `start` delivers its verdict, exactly once, after its socket closed. @internal */
+/** Where a run started by `start` delivers its verdict, exactly once, after its socket closed. */
 export interface ProbeSink {
   probeSettled(ok: boolean, reason: string, run: ProbeRun): void;
 }
 
-/** The checker's form of a built-in probe. @internal */
+/** The checker's form of a built-in probe. */
 export type ProbeStarter = (target: CheckTarget, options: ResolvedCheck, sink: ProbeSink) => ProbeRun;
 
-/** A built-in probe: the public promise form, plus `start` for the checker. @internal */
+/**
+ * A built-in probe: the public promise form, plus `start` for the checker. (These four types are
+ * not marked internal: other modules' declarations import them, and the package's entry points
+ * expose only `Probe`.)
+ */
 export type StartableProbe = Probe & { readonly start: ProbeStarter };
 
 /** Most bytes a probe buffers for one reply (the check module reads into one 4 KiB page). */
