@@ -17,6 +17,8 @@ type Variant = { name: string; options: Omit<BalancerOptions, 'servers' | 'clock
 const VARIANTS: Variant[] = [
   { name: 'round robin', options: {} },
   { name: 'least_conn', options: { method: 'least-conn' } },
+  // the plain balancer keeps its tier in least_conn's index by load; a zone never does (other threads change conns)
+  { name: 'least_conn, indexed', options: { method: 'least-conn', tuning: { leastConnIndexFromServers: 1 } } },
   { name: 'hash', options: { method: 'hash' } },
   { name: 'hash consistent', options: { method: 'hash', hash: { consistent: true } } },
   { name: 'ip_hash', options: { method: 'ip-hash' } },
