@@ -200,3 +200,20 @@ describe('runtime control with bad input', () => {
     expect(s.conns).toBe(1);
   });
 });
+
+describe('tuning', () => {
+  it.each([
+    ['lazyFromServers', 0],
+    ['lazyFromServers', 2.5],
+    ['leastConnIndexFromServers', 0],
+    ['leastConnIndexFromServers', -3],
+    ['leastConnIndexFromServers', '16'],
+  ])('tuning.%s = %j is rejected with the value', (key, value) => {
+    expectOptionError(make({ tuning: { [key]: value } as never }), 'ERR_UPSTREAM_INVALID_OPTION', `tuning.${key}`, value);
+  });
+
+  it('an unknown tuning option is rejected, naming the known ones', () => {
+    const e = expectOptionError(make({ tuning: { leastConnIndex: 4 } as never }), 'ERR_UPSTREAM_INVALID_OPTION', 'tuning.leastConnIndex', 'leastConnIndex');
+    expect(e.message).toContain('lazyFromServers, leastConnIndexFromServers');
+  });
+});
