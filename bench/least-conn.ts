@@ -1,7 +1,8 @@
 /**
  * least_conn pick+release against two anchors, in one run (issue 18, item 2):
  *
- *   node --import tsx bench/least-conn.ts [--rounds 3] [--json]      (UB_SRC=1: src/, else dist/)
+ *   node --import tsx bench/least-conn.ts [--rounds 3] [--repeat 1] [--sizes 8,1024] [--json]
+ *                                        (the library from dist/: build first; UB_SRC=1: src/ through tsx)
  *
  * Subjects, each in its own child process (no shared inline caches) for every row:
  * - `library`: the Balancer (`method: 'least-conn'`), `pick()` then `release()`.
@@ -18,7 +19,9 @@
  * (pick one more, release the oldest held: the counts move). Before timing, each subject's picks
  * over the first 20,000 operations are hashed and must equal the plain-js copy's, so every subject
  * runs nginx's sequence. JS subjects report mitata's p50 per operation (64 per call); C reports
- * the median of 7 timed batches. Ratios are taken within one round; rounds show the spread.
+ * the median of 7 timed batches. With `--repeat K` every subject runs K times per row, taking turns,
+ * and the row shows each one's median. Ratios are taken within one round; rounds show the spread.
+ * Measure dist/ (what users run): through tsx, src/ runs slower and unevenly (see bench/README.md).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -389,23 +392,35 @@ if (process.argv[2] === '--child') {
   await child(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Shape, process.argv[6] as Workload);
 } else {
   const self = fileURLToPath(import.meta.url);
-  const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 3) || 3;
+  const flag = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback);
+  const rounds = Number(flag('--rounds', '3')) || 3;
+  // each subject runs `repeat` times per row, the subjects taking turns; the row reports each one's median
+  const repeat = Number(flag('--repeat', '1')) || 1;
+  const sizes = flag('--sizes', '8,1024').split(',').map(Number);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const dir = mkdtempSync(join(tmpdir(), 'ub-lc-'));
   const rows: Array<{ round: number; n: number; shape: Shape; workload: Workload; library: number; plain: number; arrays: number; c: number }> = [];
   try {
     writeFileSync(join(dir, 'lc.c'), C_SOURCE);
     execFileSync('gcc', ['-O2', '-o', join(dir, 'lc'), join(dir, 'lc.c')]);
     for (let round = 1; round <= rounds; round++) {
-      for (const n of [8, 1024]) {
+      for (const n of sizes) {
         for (const shape of ['uniform', 'skewed'] as const) {
           for (const workload of ['pair', 'rotate'] as const) {
             const js = (name: string) => execFileSync(process.execPath, ['--import', 'tsx', self, '--child', name, String(n), shape, workload], { encoding: 'utf8' }).trim().split(' ');
-            const [hPlain, plain] = js('plain-js');
-            const [hArrays, arrays] = js('plain-arrays');
-            const [hLib, library] = js('library');
-            const [hC, c] = execFileSync(join(dir, 'lc'), [String(n), shape, String(heldFor(n)), workload, String(CHECK_OPS)], { encoding: 'utf8' }).trim().split(' ');
-            if (hLib !== hPlain || hC !== hPlain || hArrays !== hPlain) throw new Error(`pick sequences differ at n=${n} ${shape} ${workload}: plain ${hPlain}, arrays ${hArrays}, library ${hLib}, C ${hC}`);
-            rows.push({ round, n, shape, workload, library: Number(library), plain: Number(plain), arrays: Number(arrays), c: Number(c) });
+            const times = { plain: [] as number[], arrays: [] as number[], library: [] as number[], c: [] as number[] };
+            for (let k = 0; k < repeat; k++) {
+              const [hPlain, plain] = js('plain-js');
+              const [hArrays, arrays] = js('plain-arrays');
+              const [hLib, library] = js('library');
+              const [hC, c] = execFileSync(join(dir, 'lc'), [String(n), shape, String(heldFor(n)), workload, String(CHECK_OPS)], { encoding: 'utf8' }).trim().split(' ');
+              if (hLib !== hPlain || hC !== hPlain || hArrays !== hPlain) throw new Error(`pick sequences differ at n=${n} ${shape} ${workload}: plain ${hPlain}, arrays ${hArrays}, library ${hLib}, C ${hC}`);
+              times.plain.push(Number(plain));
+              times.arrays.push(Number(arrays));
+              times.library.push(Number(library));
+              times.c.push(Number(c));
+            }
+            rows.push({ round, n, shape, workload, library: median(times.library), plain: median(times.plain), arrays: median(times.arrays), c: median(times.c) });
           }
         }
       }
@@ -415,7 +430,7 @@ if (process.argv[2] === '--child') {
   }
   if (process.argv.includes('--json')) console.log(JSON.stringify(rows, null, 2));
   else {
-    console.log(`node ${process.version}; least_conn pick+release, p50 per operation; same pick sequence checked for all three\n`);
+    console.log(`node ${process.version}; the library from ${process.env.UB_SRC ? 'src/ (through tsx)' : 'dist/'}; least_conn pick+release, p50 per operation${repeat > 1 ? `, median of ${repeat} runs per subject (taking turns)` : ''}; same pick sequence checked for all\n`);
     console.log('| round | n (held) | weights | workload | library | plain JS loop, peer objects | plain JS loop, typed arrays | C loop (gcc -O2) | library / faster plain JS | library / C |');
     console.log('| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {

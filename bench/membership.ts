@@ -2,7 +2,7 @@
  * Membership changes and status rendering against the event loop (issue 18, item 3):
  *
  *   node --expose-gc --import tsx bench/membership.ts [--rounds N] [--only METHOD] [--no-status] [--no-largest]
- *     [--status-servers N] [--prom-client]
+ *     [--status-servers N] [--prom-client] [--before DIR]
  *
  * Part 1: for every method at 1,024 servers of weight 10, the synchronous time of each change kind
  * (a change runs on the caller's turn, so its duration is how long it blocks the event loop):
@@ -13,8 +13,19 @@
  * A loop-delay histogram (1 ms resolution), fresh for each change, catches any work a change defers.
  * Sticky sessions' membership state is the tier's session-id map (built at the first hinted get
  * after a change): its row times the change plus one hinted attempt.
+ * Garbage collection is told apart from the library's work: every GC pause (`PerformanceObserver`,
+ * entry type 'gc', on the same clock as `performance.now()`) that overlaps a change is counted
+ * against that change; the table gives the longest change less the GC pauses inside it, how
+ * many changes took over 5 ms (with how many of those held a GC pause), and the longest process
+ * CPU time of a change (`process.cpuUsage`: the work done, without the time the machine's other
+ * processes took while the change waited for a CPU).
+ * `--before DIR`: a copy of `src/` from another revision (e.g. `git archive HEAD src`); every
+ * method then runs twice in turn, the copy's library first ("before"), then this tree's ("after"),
+ * in one process, so both meet the same machine load (the copy's table, run first, slows this
+ * tree's table after it somewhat: bench/README.md). The copy needs `node_modules` beside it.
  * For consistent hash, the anchor in the same run: `buildRing` (the whole ring, what the selector
- * built on every change before the incremental ring) timed over the same tiers after each change.
+ * built on every change before the incremental ring) timed `rounds` times over the tiers the last
+ * change left, after all of the method's changes (not between changes: see `bothTables`).
  * Then consistent hash at the largest ring this library builds (1,024 servers of weight 102:
  * 16,711,680 points).
  *
@@ -28,12 +39,34 @@
  */
 
 import http from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import path from 'node:path';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { Balancer, seededRandom } from '../src/index';
 import type { BalancerOptions, ServerOptions } from '../src/options';
 import type { Peers } from '../src/peers';
 import { buildRing } from '../src/select/consistent-hash';
 import { formatStatus, statusHandler } from '../src/status';
+
+/** The Balancer class of this tree, or of the copy of `src/` given with `--before`. */
+type BalancerClass = typeof Balancer;
+const beforeAt = process.argv.indexOf('--before');
+const BEFORE: BalancerClass | null =
+  beforeAt < 0
+    ? null
+    : ((await import(pathToFileURL(path.resolve(process.argv[beforeAt + 1]!, 'index.ts')).href)) as { Balancer: BalancerClass }).Balancer;
+
+/** GC pauses seen so far: [start, end] on the `performance.now()` clock. */
+const gcPauses: [number, number][] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push([e.startTime, e.startTime + e.duration]);
+}).observe({ entryTypes: ['gc'] });
+/** GC pause time inside [from, to]. */
+function gcWithin(from: number, to: number): number {
+  let ms = 0;
+  for (const [a, b] of gcPauses) if (b > from && a < to) ms += Math.min(b, to) - Math.max(a, from);
+  return ms;
+}
 
 const arg = (name: string, fallback: number): number => {
   const at = process.argv.indexOf(name);
@@ -69,15 +102,24 @@ const METHODS: MethodCase[] = [
   { name: 'sticky (hinted get)', options: {}, keys: null, hinted: true },
 ];
 
-interface Stat { max: number; median: number; total: number; loopMax: number; anchor: { max: number; median: number } | null }
+interface Stat {
+  max: number; median: number; total: number; loopMax: number;
+  /** Longest change less the GC pauses inside it; changes over 5 ms, and of those, the ones holding a GC pause. */
+  maxLessGc: number; over5: number; over5WithGc: number;
+  /** Longest process CPU time (user + system) of a change: its work without the time the machine gave to others. */
+  maxCpu: number;
+}
 
 const summary = (samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);
   return { max: sorted[sorted.length - 1]!, median: sorted[sorted.length >> 1]!, total: samples.reduce((a, b) => a + b, 0) };
 };
 
-function stat(samples: number[], loopMax: number, anchor: number[]): Stat {
-  return { ...summary(samples), loopMax, anchor: anchor.length === 0 ? null : summary(anchor) };
+function stat(samples: number[], gc: number[], cpu: number[], loopMax: number): Stat {
+  const over5 = samples.filter((ms) => ms > 5).length;
+  const over5WithGc = samples.filter((ms, k) => ms > 5 && gc[k]! > 0).length;
+  const maxLessGc = Math.max(...samples.map((ms, k) => ms - gc[k]!));
+  return { ...summary(samples), loopMax, maxLessGc, over5, over5WithGc, maxCpu: Math.max(...cpu) };
 }
 
 /** The tiers of a balancer (internal: the anchor rebuilds the ring over them as the old selector did). */
@@ -86,9 +128,11 @@ const peersOf = (b: Balancer): Peers => (b as unknown as { members: { peers: Pee
 /** Runs `change(k)` `rounds` times with picks between, timing each call; the loop is free between rounds. */
 async function measure(b: Balancer, m: MethodCase, rounds: number, change: (k: number) => void, prepare?: (k: number) => void): Promise<Stat> {
   const samples: number[] = [];
-  const anchor: number[] = [];
+  const gcs: number[] = [];
+  const cpus: number[] = [];
   let loopMax = 0;
-  gc?.();
+  // No forced gc() here: changes after a forced full collection ran about 1.5x slower for a while
+  // (setServers with one server replaced at consistent hash: 3.8 -> 5.5 ms median, isolated loop).
   for (let k = -WARMUP; k < rounds; k++) {
     if (prepare !== undefined) {
       prepare(k);
@@ -102,6 +146,7 @@ async function measure(b: Balancer, m: MethodCase, rounds: number, change: (k: n
     const h = monitorEventLoopDelay({ resolution: 1 });
     h.enable();
     await new Promise((r) => setTimeout(r, 3));
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     change(k);
     if (m.hinted === true) {
@@ -109,31 +154,30 @@ async function measure(b: Balancer, m: MethodCase, rounds: number, change: (k: n
       const s = a.next();
       if (s !== undefined) a.release();
     }
-    const ms = performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 5));
+    const t1 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
+    const ms = t1 - t0;
+    await new Promise((r) => setTimeout(r, 5)); // (the GC observer's entries arrive by now)
     h.disable();
     if (k >= 0) {
       samples.push(ms);
+      gcs.push(gcWithin(t0, t1));
+      cpus.push((cpu.user + cpu.system) / 1000);
       loopMax = Math.max(loopMax, h.max / 1e6);
-      if (m.options.hash?.consistent === true) {
-        // the anchor, in the same run: the whole ring the selector built on every change before
-        const t1 = performance.now();
-        buildRing(peersOf(b));
-        anchor.push(performance.now() - t1);
-        await new Promise((r) => setTimeout(r, 2));
-      }
     }
   }
-  return stat(samples, loopMax, anchor);
+  gcPauses.length = 0;
+  return stat(samples, gcs, cpus, loopMax);
 }
 
 const fmt = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
 const row = (cells: (string | number)[]): void => console.log(`| ${cells.join(' | ')} |`);
 
-async function membershipTable(m: MethodCase, n: number, weight: number, rounds: number, label: string): Promise<void> {
+async function membershipTable(m: MethodCase, n: number, weight: number, rounds: number, label: string, Lib: BalancerClass = Balancer, source = '-'): Promise<Balancer> {
   const options = { ...m.options, servers: serversOf(n, weight) } as BalancerOptions;
+  if (m.options.rng !== undefined) options.rng = seededRandom(1); // a fresh generator per run
   const t0 = performance.now();
-  const b = new Balancer(options);
+  const b = new Lib(options) as Balancer;
   const build = performance.now() - t0;
   const extra = (k: number): ServerOptions => ({ id: `x${k + WARMUP}`, address: address(n + 1 + ((k + WARMUP) % 64)), weight });
   const results: [string, Stat][] = [];
@@ -157,10 +201,10 @@ async function membershipTable(m: MethodCase, n: number, weight: number, rounds:
     await measure(b, m, Math.max(3, rounds >> 2), (k) => b.setServers(serversOf(n, weight, k % 2 === 0 ? n * 4 : 0))),
   ]);
   for (const [kind, s] of results) {
-    const anchor = s.anchor === null ? '-' : `${fmt(s.anchor.median)} (${fmt(s.anchor.max)})`;
-    row([label, kind, fmt(s.max), fmt(s.median), fmt(s.total), fmt(s.loopMax), anchor]);
+    row([label, kind, source, fmt(s.median), fmt(s.max), fmt(s.maxLessGc), fmt(s.maxCpu), `${s.over5} (${s.over5WithGc})`, fmt(s.total), fmt(s.loopMax)]);
   }
   console.error(`  (${label}: construction ${fmt(build)} ms)`);
+  return b;
 }
 
 async function statusTable(n: number): Promise<void> {
@@ -218,17 +262,39 @@ async function statusTable(n: number): Promise<void> {
   }
 }
 
+/** The method's table, for the `--before` copy first when there is one, then for this tree. */
+async function bothTables(m: MethodCase, n: number, weight: number, rounds: number, label: string): Promise<void> {
+  if (BEFORE !== null) await membershipTable(m, n, weight, rounds, label, BEFORE, 'before');
+  const b = await membershipTable(m, n, weight, rounds, label, Balancer, BEFORE === null ? '-' : 'after');
+  if (m.options.hash?.consistent !== true) return;
+  // The anchor, in the same run: the whole ring the selector built on every change before the kept
+  // ring, over the tiers the last change left. Timed after every change of the method, not between
+  // changes: 26 MB of typed arrays allocated between two changes made the next change 2-3x slower
+  // (V8's marking of the external memory, on the same 2 vCPUs), and for a while after.
+  const anchor: number[] = [];
+  for (let k = 0; k < rounds; k++) {
+    const t1 = performance.now();
+    buildRing(peersOf(b));
+    anchor.push(performance.now() - t1);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const a = summary(anchor);
+  row([label, 'anchor: whole ring build (`buildRing`)', '-', fmt(a.median), fmt(a.max), '-', '-', '-', fmt(a.total), '-']);
+}
+
+const HEADER = ['method', 'change', 'source', 'median', 'longest', 'longest less its GC', 'longest CPU time', 'calls > 5 ms (with GC)', 'total', 'loop delay max'];
+const RULE = ['---', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:'];
 console.log(`Node ${process.version}, ${ROUNDS} rounds per change kind${gc === undefined ? ' (no --expose-gc)' : ''}`);
 console.log('\n### Membership changes at 1,024 servers of weight 10 (ms)\n');
-row(['method', 'change', 'longest', 'median', 'total', 'loop delay max', 'anchor: whole ring build, median (longest)']);
-row(['---', '---', '---:', '---:', '---:', '---:', '---:']);
+row(HEADER);
+row(RULE);
 const only = process.argv.indexOf('--only');
-for (const m of METHODS) if (only < 0 || m.name === process.argv[only + 1]) await membershipTable(m, N, 10, ROUNDS, m.name);
+for (const m of METHODS) if (only < 0 || m.name === process.argv[only + 1]) await bothTables(m, N, 10, ROUNDS, m.name);
 if (!process.argv.includes('--no-largest')) {
   console.log('\n### Consistent hash at the largest ring (1,024 servers of weight 102: 16,711,680 points) (ms)\n');
-  row(['method', 'change', 'longest', 'median', 'total', 'loop delay max', 'anchor: whole ring build, median (longest)']);
-  row(['---', '---', '---:', '---:', '---:', '---:', '---:']);
-  await membershipTable(METHODS[3]!, N, 102, Math.max(4, ROUNDS >> 2), 'hash consistent, largest ring');
+  row(HEADER);
+  row(RULE);
+  await bothTables(METHODS[3]!, N, 102, Math.max(4, ROUNDS >> 2), 'hash consistent, largest ring');
 }
 if (!process.argv.includes('--no-status')) {
   console.log(`\n### Status at ${STATUS_SERVERS.toLocaleString('en')} checked servers (ms)\n`);

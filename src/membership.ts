@@ -21,7 +21,7 @@ import type { Peers } from './peers';
 import { type Placed, type RequestState, clearTried, isTried, markPlaced, passedTried } from './select/request';
 import type { Selector, SharedReplayMemory } from './select/selector';
 import { ServerRecord, type ServerSnapshot } from './server';
-import { NUMERIC_PARAMS, PEER_STATE, type ResolvedServer } from './server-fields';
+import { FLAG_PARAMS, NUMERIC_PARAMS, PEER_STATE, type ResolvedServer, TEXT_PARAMS } from './server-fields';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier, type TierArrays } from './tier';
 
 /**
@@ -39,6 +39,19 @@ export interface TierStorage {
   revive(id: string): ServerRecord | undefined;
   /** The zone's memory for round robin's shared replay. */
   readonly replay: SharedReplayMemory;
+}
+
+/**
+ * True when two resolved servers have the same parameters (server-fields.ts: every one a number,
+ * boolean or string): `replace` then keeps the record's configuration object, and what is derived
+ * from it (the session id's MD5, server.ts) stays valid.
+ */
+function sameConfig(a: ResolvedServer, b: ResolvedServer): boolean {
+  if (a.address !== b.address) return false;
+  for (const p of NUMERIC_PARAMS) if (a[p.key] !== b[p.key]) return false;
+  for (const f of FLAG_PARAMS) if (a[f.key] !== b[f.key]) return false;
+  for (const p of TEXT_PARAMS) if (a[p.key] !== b[p.key]) return false;
+  return true;
 }
 
 export class Membership {
@@ -149,9 +162,11 @@ export class Membership {
     for (const s of resolved) {
       const existing = this.byId.get(s.id);
       if (existing !== undefined) {
-        if (existing.config.weight !== s.weight) this.reweight(existing, s.weight);
-        this.recheckIfBack(existing, s);
-        existing.config = s;
+        if (!sameConfig(existing.config, s)) {
+          if (existing.config.weight !== s.weight) this.reweight(existing, s.weight);
+          this.recheckIfBack(existing, s);
+          existing.config = s;
+        }
         order.push(existing);
         kept.add(existing);
       } else {

@@ -120,7 +120,8 @@ export class Selection extends EventEmitter<BalancerEvents> implements AttemptOw
    */
   pick(key?: string): Server | undefined {
     if (!this.#exhausted) {
-      // Round robin's steady replay answers without a round (select/selector.ts `shortcut`).
+      // The selector's shortcut for a fresh request (select/selector.ts): round robin's fresh round,
+      // least_conn's fresh pick; -1 sends the pick through the request machinery.
       const i = this.#shortcut.take();
       if (i >= 0) {
         const primary = this.#peers.primary;

@@ -8,16 +8,19 @@
  * ring across membership changes by inserting and removing only the points that change): the
  * primaries' address texts, 160 points per unit of weight, sorted and deduplicated.
  *
- * Lookup: `crc32(key)` -> the first point >= it (binary search, wrapping), computed once per
- * request. A get walks from that point: among the available servers of the request's tier whose
- * address equals the point's, one smooth-WRR round picks the winner; if none, the next point (one
- * try); after more than 20 tries, or with a single-server upstream, or an empty key, round
- * robin's get takes over (backup tier included). The walk position is kept across retries.
+ * Lookup: `crc32(key)` -> the index of the first point >= it (wrapping), computed once per
+ * request; the kept ring answers it from buckets of points (ketama-buckets.ts) exactly as the
+ * binary search over nginx's flat array does (`findPoint`). A get walks from that point: among the
+ * available servers of the request's tier whose address equals the point's, one smooth-WRR round
+ * picks the winner; if none, the next point (one try); after more than 20 tries, or with a
+ * single-server upstream, or an empty key, round robin's get takes over (backup tier included).
+ * The walk position (nginx's index into the points) is kept across retries.
  *
- * The ring is updated once per membership change, never per pick: O(k log P + P) for k changed
- * points (a binary search each, then one block copy of the arrays), or a whole build (O(P)) when
- * most of the ring changes; a get costs one CRC of the key on the first attempt, O(log P) for the
- * search and O(servers sharing the address) per point.
+ * The ring is updated once per membership change, never per pick: about O(k log k) for k changed
+ * points (only the buckets they fall in are rewritten), or a whole build (O(P)) when more than an
+ * eighth of the ring changes; a get costs one CRC of the key on the first attempt, a search in
+ * one bucket (a few dozen points), O(1) expected to reach each point walked, and O(servers sharing
+ * the address) per point.
  */
 
 import type { Peers } from '../peers';
@@ -30,12 +33,13 @@ import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { NO_SHORTCUT, type Selector } from './selector';
 import { swrrStep } from './swrr';
-import { IncrementalRing } from './ketama-incremental';
-import { type Ring, findPoint, requireRingFits } from './ketama-ring';
+import { IncrementalRing, type KeptRing } from './ketama-incremental';
+import { requireRingFits } from './ketama-ring';
 
 export {
   MAX_RING_POINTS, type Ring, type RingMembers, buildRing, findPoint, ketamaHostPort, ketamaPoints, ringOwner,
 } from './ketama-ring';
+export { type KeptRing, flatRing } from './ketama-incremental';
 
 /** Consistent hash's per-request data (nginx's `ngx_http_upstream_chash_peer_data_t`). */
 export class PointWalk {
@@ -60,7 +64,7 @@ export class PointWalk {
  *   { address: '10.0.0.1:25' }, { address: '10.0.0.2:25' }, { address: '10.0.0.3:25' }] });
  * b.pick('bob@example.com')!.address; // '10.0.0.2:25'
  */
-function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
+function getConsistentHash(p: Peers, r: RequestState, ring: KeptRing): number {
   const walk = walkOf(r, PointWalk);
   const t = r.tier;
   if (walk.tries > HASH_MAX_TRIES || (p.single && t === p.primary) || r.key.length === 0) return getRoundRobin(p, r);
@@ -68,18 +72,17 @@ function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
     const st = hintedServer(r); // nginx 1.30: no point walked, no weight changed
     if (st >= 0) return st;
   }
-  const points = ring.points;
-  const npoints = points.length;
+  const points = ring.buckets;
+  const npoints = points.size;
   if (!walk.started) {
-    walk.point = findPoint(points, crc32(r.key));
+    walk.point = points.find(crc32(r.key));
     walk.started = true;
   }
   const m = t === p.primary ? ring.primary : ring.backup;
-  const groups = ring.groups;
   const current = t.current;
   for (;;) {
     if (m !== null) {
-      const g = groups[walk.point % npoints]!;
+      const g = points.ownerAt(walk.point % npoints);
       const end = m.start[g + 1]!;
       let best = -1;
       let bestCurrent = 0;
@@ -108,10 +111,10 @@ function getConsistentHash(p: Peers, r: RequestState, ring: Ring): number {
 export class ConsistentHashSelector implements Selector {
   /** Keeps the ring across changes (the same ring `buildRing` builds, updated point by point). */
   readonly #keeper = new IncrementalRing();
-  #ring: Ring | null = null;
+  #ring: KeptRing | null = null;
 
   /** The ring in use (updated by `rebuilt`, and by a get after an in-place weight change). */
-  get ring(): Ring | null {
+  get ring(): KeptRing | null {
     return this.#ring;
   }
 
@@ -129,7 +132,7 @@ export class ConsistentHashSelector implements Selector {
     requireRingFits(total);
   }
   /** The current ring, updated first if it was built for other tiers or weights. */
-  #ringOf(p: Peers): Ring {
+  #ringOf(p: Peers): KeptRing {
     const ring = this.#ring;
     if (ring !== null && ring.tier === p.primary && ring.total === p.primary.totalWeight && (ring.backup?.tier ?? null) === p.backup) {
       return ring;

@@ -24,18 +24,60 @@
  *   (`#multi`), so that removing one leaves the right owner.
  *
  * An update compares the groups' chain lengths before and after; the positions that left are
- * removed, the new ones added (a binary search each), the arrays are rebuilt by block copies, and
- * every multiply generated hash gets its owner again by rank (ranks move when servers move). When
- * more than an eighth of the ring changes (or on the first build), the whole ring is built instead
- * (point generation, radix sort, deduplication: the plain build's cost). Cost of an update of k
- * points: O(k log P) plus O(P) bytes copied natively, plus O(n) for the groups and members.
+ * removed, the new ones added, and every multiply generated hash gets its owner again by rank
+ * (ranks move when servers move). The points live in buckets by their top bits
+ * (ketama-buckets.ts `PointBuckets`), so removing and inserting k points rewrites only the buckets
+ * they fall in. When more than an eighth of the ring changes (or on the first build), the whole
+ * ring is built instead (point generation, radix sort, deduplication: the plain build's cost),
+ * then laid out in buckets. Cost of an update of k points: O(k log k) plus O(k) buckets of a few
+ * dozen points rewritten, plus O(P / 48) for the buckets' running counts, plus O(n) for the groups
+ * and members; no point of the ring outside those buckets is copied.
  */
 
 import type { Peers } from '../peers';
-import { type Ring, ketamaBase, requireRingFits, ringMembers } from './ketama-ring';
+import type { Tier } from '../tier';
+import { PointBuckets } from './ketama-buckets';
+import { type Ring, type RingMembers, ketamaBase, requireRingFits, ringMembers } from './ketama-ring';
 import {
-  type Group, type Stairs, chain, chainIndex, dropPosition, locate, ownerOf, sameStairs, sortedChains, staircases,
+  type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sameStairs, sortedChains, staircases,
 } from './ketama-positions';
+
+/**
+ * The kept ring: what `buildRing` returns, with the points in buckets (`flatRing` gives the flat
+ * arrays back, for tests and explanations).
+ *
+ * @example
+ * const ring = keeper.update(peers);
+ * ring.names[ring.buckets.ownerAt(ring.buckets.find(crc32(key)) % ring.buckets.size)]; // owner's address
+ */
+export interface KeptRing {
+  /** The primary tier and its total weight when built (staleness check). */
+  readonly tier: Tier;
+  readonly total: number;
+  /** The sorted, deduplicated points and their groups, in buckets. */
+  readonly buckets: PointBuckets;
+  /** Address text of each group number ('' for a free number). */
+  readonly names: readonly string[];
+  readonly primary: RingMembers;
+  readonly backup: RingMembers | null;
+}
+
+/**
+ * The flat ring (`buildRing`'s layout) holding the kept ring's points in order. O(P).
+ *
+ * @example
+ * flatRing(keeper.update(peers)).points; // the same as buildRing(peers).points
+ */
+export function flatRing(ring: KeptRing): Ring {
+  const b = ring.buckets;
+  const points = new Uint32Array(b.size);
+  const groups = new Int32Array(b.size);
+  for (let i = 0; i < b.size; i++) {
+    points[i] = b.pointAt(i);
+    groups[i] = b.ownerAt(i);
+  }
+  return { tier: ring.tier, total: ring.total, points, groups, names: ring.names, primary: ring.primary, backup: ring.backup };
+}
 
 /** Share of the ring above which an update builds the whole ring instead (1/8). */
 const WHOLE_BUILD_SHARE = 8;
@@ -61,20 +103,12 @@ export class IncrementalRing {
    */
   #multi = new Map<number, number[]>();
   /**
-   * The ring's storage: two halves of `#room` entries each, the ring in the half at `#base`
-   * (`#points` and `#owners` view its first `#length` entries). A change merges the ring into the
-   * other half (the ring before the last change, whose pages are written already) by block copies
-   * within one array (`copyWithin`: no view allocated per block), then the halves swap. Each entry
-   * is copied once, and no change writes fresh memory, whose first writes (page faults) cost more
-   * than the copy on this class of VM.
+   * The owner last written for a hash of `#multi` (empty after a whole build): an update writes an
+   * owner only where it differs, so that it costs O(#multi) reads, not O(#multi) ring lookups.
    */
-  #keys: Uint32Array = new Uint32Array(0);
-  #own: Int32Array = new Int32Array(0);
-  #room = 0;
-  #base = 0;
-  #length = 0;
-  #points: Uint32Array = new Uint32Array(0);
-  #owners: Int32Array = new Int32Array(0);
+  #written = new Map<number, number>();
+  /** The ring's points and owners, in buckets. */
+  readonly #buckets = new PointBuckets();
   #built = false;
 
   /**
@@ -84,10 +118,10 @@ export class IncrementalRing {
   constructor(readonly wholeBuildShare = WHOLE_BUILD_SHARE) {}
 
   /**
-   * The ring of `p`'s tiers, updated from the previous call's. A returned ring stays as it is
-   * through the next call, and the call after that reuses its storage: hold only the latest.
+   * The ring of `p`'s tiers, updated from the previous call's. The rings returned share the
+   * storage the next call changes: hold only the latest.
    */
-  update(p: Peers): Ring {
+  update(p: Peers): KeptRing {
     const t = p.primary;
     requireRingFits(t.totalWeight);
     const stairs = staircases(t);
@@ -97,13 +131,13 @@ export class IncrementalRing {
       changed += Math.abs((s === undefined ? 0 : s.reach[s.reach.length - 1]!) - g.count);
     }
     for (const [name, s] of stairs) if (!this.#byName.has(name)) changed += s.reach[s.reach.length - 1]!;
-    if (!this.#built || changed * this.wholeBuildShare > this.#points.length) this.#buildWhole(stairs);
+    if (!this.#built || changed * this.wholeBuildShare > this.#buckets.size) this.#buildWhole(stairs);
     else if (changed > 0 || stairs.size !== this.#byName.size || this.#stairsMoved(stairs)) this.#patch(stairs);
     return this.#ring(p);
   }
 
   /** The ring over the arrays as they are. */
-  #ring(p: Peers): Ring {
+  #ring(p: Peers): KeptRing {
     const ids = new Map<string, number>();
     const names: string[] = [];
     for (let id = 0; id < this.#groups.length; id++) names.push(this.#groups[id]?.name ?? '');
@@ -111,8 +145,7 @@ export class IncrementalRing {
     return {
       tier: p.primary,
       total: p.primary.totalWeight,
-      points: this.#points,
-      groups: this.#owners,
+      buckets: this.#buckets,
       names,
       primary: ringMembers(p.primary, ids, names.length),
       backup: p.backup === null ? null : ringMembers(p.backup, ids, names.length),
@@ -134,29 +167,18 @@ export class IncrementalRing {
     this.#byName = new Map();
     this.#free = [];
     this.#multi = new Map();
+    this.#written = new Map();
     let total = 0;
     for (const [name, s] of stairs) {
       const g = this.#newGroup(name, s);
       total += g.count;
     }
-    // the old ring is dropped: both halves of the storage serve as the sort's arrays
-    if (this.#room < total || this.#room > 2 * total + 4096) {
-      this.#length = 0;
-      this.#points = this.#points.subarray(0, 0);
-      this.#owners = this.#owners.subarray(0, 0);
-      this.#allocate(total);
-    }
-    const room = this.#room;
-    const kept = sortedChains(
-      this.#groups as Group[],
-      this.#multi,
-      this.#keys.subarray(0, total),
-      this.#own.subarray(0, total),
-      this.#keys.subarray(room, room + total),
-      this.#own.subarray(room, room + total),
-    );
-    this.#base = 0;
-    this.#setLength(kept);
+    const keys = new Uint32Array(total);
+    const owners = new Int32Array(total);
+    // the sort's scratch: the old ring's storage when it is large enough (written memory, no page faults)
+    const [scratchKeys, scratchOwners] = this.#buckets.scratchFor(total) ?? [new Uint32Array(total), new Int32Array(total)];
+    const kept = sortedChains(this.#groups as Group[], this.#multi, keys, owners, scratchKeys, scratchOwners);
+    this.#buckets.layout(keys, owners, kept);
     this.#built = true;
   }
 
@@ -186,8 +208,7 @@ export class IncrementalRing {
       g.firsts = s.firsts;
       g.reach = s.reach;
     }
-    const points = this.#points;
-    const owners = this.#owners;
+    const buckets = this.#buckets;
     const multi = this.#multi;
     const leaving = new Set<number>();
     const sole = new Map<number, number[]>(); // hash staying with one position left, or one new: [group, j]
@@ -202,17 +223,23 @@ export class IncrementalRing {
       dropPosition(list, removed[q + 1]!, removed[q + 2]!);
       if (list.length === 2) {
         multi.delete(h);
+        this.#written.delete(h);
         sole.set(h, list);
       }
     }
-    const entering = new Map<number, number[]>(); // hash new to the ring -> its positions
+    const entering = new Map<number, number>(); // hash new to the ring -> where its first position is in `added`
     for (let q = 0; q < added.length; q += 3) {
       const h = added[q]!;
       const id = added[q + 1]!;
       const j = added[q + 2]!;
-      const list = multi.get(h) ?? entering.get(h);
+      const list = multi.get(h);
       if (list !== undefined) {
         list.push(id, j);
+        continue;
+      }
+      const first = entering.get(h);
+      if (first !== undefined) {
+        multi.set(h, [added[first + 1]!, added[first + 2]!, id, j]);
         continue;
       }
       if (leaving.delete(h)) {
@@ -225,102 +252,48 @@ export class IncrementalRing {
         multi.set(h, [one[0]!, one[1]!, id, j]);
         continue;
       }
-      const k = locate(points, h >>> 0);
-      if (k < points.length && points[k] === h >>> 0) {
-        const owner = this.#groups[owners[k]!]!;
-        multi.set(h, [owner.id, chainIndex(owner, h), id, j]);
-        continue;
-      }
-      entering.set(h, [id, j]);
+      entering.set(h, q); // (unless the ring holds it already: settled below)
     }
-    for (const [h, list] of entering) if (list.length > 2) multi.set(h, list);
-    this.#splice(leaving, entering);
+    for (const u of this.#splice(leaving, entering, added)) {
+      // a new position of a hash the ring holds with one position (more would be in `multi`)
+      const h = u | 0;
+      const owner = this.#groups[buckets.ownerOf(u)]!;
+      const list = multi.get(h); // (a second new position of it came in this change)
+      if (list !== undefined) list.unshift(owner.id, chainIndex(owner, h));
+      else multi.set(h, [owner.id, chainIndex(owner, h), added[entering.get(h)! + 1]!, added[entering.get(h)! + 2]!]);
+    }
     for (const g of gone) {
       this.#byName.delete(g.name);
       this.#groups[g.id] = null;
       this.#free.push(g.id);
     }
-    const next = this.#points;
-    const nextOwners = this.#owners;
-    for (const [h, one] of sole) nextOwners[locate(next, h >>> 0)] = one[0]!;
-    for (const [h, list] of multi) nextOwners[locate(next, h >>> 0)] = ownerOf(this.#groups as Group[], list);
-  }
-
-  /**
-   * The ring without `leaving` and with `entering` (owner: its first position's group for now):
-   * one merge of the current pair into the spare pair by block copies, then the pairs swap.
-   */
-  #splice(leaving: Set<number>, entering: Map<number, number[]>): void {
-    const points = this.#points;
-    const del = new Int32Array(leaving.size);
-    let d = 0;
-    for (const h of leaving) del[d++] = locate(points, h >>> 0);
-    del.sort();
-    const inKeys = new Uint32Array(entering.size);
-    let e = 0;
-    for (const h of entering.keys()) inKeys[e++] = h;
-    inKeys.sort();
-    const at = new Int32Array(inKeys.length);
-    for (e = 0; e < inKeys.length; e++) at[e] = locate(points, inKeys[e]!);
-    const n = points.length - del.length + inKeys.length;
-    if (this.#room < n) this.#allocate(n);
-    const keys = this.#keys;
-    const own = this.#own;
-    const from = this.#base;
-    const to = this.#room - from; // the other half
-    let src = 0;
-    let dst = 0;
-    d = 0;
-    e = 0;
-    let ins = inKeys.length > 0 ? at[0]! : points.length;
-    for (;;) {
-      const gone = d < del.length ? del[d]! : points.length;
-      const stop = Math.min(gone, ins);
-      if (stop > src) {
-        keys.copyWithin(to + dst, from + src, from + stop);
-        own.copyWithin(to + dst, from + src, from + stop);
-        dst += stop - src;
-        src = stop;
-      }
-      if (d >= del.length && e >= inKeys.length) break;
-      if (e < inKeys.length && ins <= gone) {
-        const h = inKeys[e++]!;
-        keys[to + dst] = h;
-        own[to + dst] = entering.get(h | 0)![0]!;
-        dst++;
-        ins = e < inKeys.length ? at[e]! : points.length;
-      } else {
-        src++;
-        d++;
+    for (const [h, one] of sole) buckets.setOwner(h >>> 0, one[0]!);
+    const written = this.#written;
+    for (const [h, list] of multi) {
+      const owner = ownerOf(this.#groups as Group[], list);
+      if (written.get(h) !== owner) {
+        buckets.setOwner(h >>> 0, owner);
+        written.set(h, owner);
       }
     }
-    this.#base = to;
-    this.#setLength(n);
   }
 
   /**
-   * Halves of room for `need` entries and an eighth more, the ring copied into the first; the whole
-   * array is written once here, so that later changes write only memory written before.
+   * The ring without `leaving` and with `entering` (owner: its first position's group in `added`
+   * for now); returns the hashes of `entering` the ring held already (unsigned), left as they were.
    */
-  #allocate(need: number): void {
-    const room = need + (need >> 3) + 1024;
-    const keys = new Uint32Array(2 * room);
-    const own = new Int32Array(2 * room);
-    keys.set(this.#points);
-    own.set(this.#owners);
-    keys.fill(0, this.#length);
-    own.fill(0, this.#length);
-    this.#keys = keys;
-    this.#own = own;
-    this.#room = room;
-    this.#base = 0;
-    this.#setLength(this.#length);
-  }
-
-  #setLength(length: number): void {
-    this.#length = length;
-    this.#points = this.#keys.subarray(this.#base, this.#base + length);
-    this.#owners = this.#own.subarray(this.#base, this.#base + length);
+  #splice(leaving: Set<number>, entering: Map<number, number>, added: readonly number[]): number[] {
+    const gone = new Uint32Array(leaving.size);
+    let d = 0;
+    for (const h of leaving) gone[d++] = h;
+    gone.sort();
+    const fresh = new Uint32Array(entering.size);
+    let e = 0;
+    for (const h of entering.keys()) fresh[e++] = h;
+    fresh.sort();
+    const freshOwners = new Int32Array(fresh.length);
+    for (e = 0; e < fresh.length; e++) freshOwners[e] = added[entering.get(fresh[e]! | 0)! + 1]!;
+    return this.#buckets.change(gone, fresh, freshOwners);
   }
 
   #newGroup(name: string, s: Stairs): Group {

@@ -1,8 +1,7 @@
 /**
  * The chain positions behind the incremental ketama ring (ketama-incremental.ts): the groups of
  * servers sharing an address text, their staircases and ranks (which server of a group first
- * generates a chain position), chain generation, the plain build over groups, and `locate`, the
- * updates' lookup. Follows nginx's `ngx_http_upstream_update_chash` as ketama-ring.ts states it.
+ * generates a chain position), chain generation and the plain build over groups. Follows nginx's `ngx_http_upstream_update_chash` as ketama-ring.ts states it.
  */
 
 import type { Tier } from '../tier';
@@ -28,50 +27,6 @@ export interface Group {
 export interface Stairs {
   firsts: number[];
   reach: number[];
-}
-
-/**
- * `findPoint` (the index of the first point >= `h`) for the updates' many lookups: ring hashes are
- * spread evenly over 32 bits, so the guess `h / 2^32 * n` is close, and a search widening from it
- * touches a few cache lines where a binary search over the whole ring misses the cache about
- * log2(n) - 10 times.
- */
-export function locate(points: Uint32Array, h: number): number {
-  const n = points.length;
-  if (n === 0) return 0;
-  let guess = Math.floor((h / 4294967296) * n);
-  if (guess >= n) guess = n - 1;
-  let lo: number;
-  let hi: number;
-  if (points[guess]! < h) {
-    // the answer is after guess: widen up
-    let step = 16;
-    lo = guess + 1;
-    hi = guess + step;
-    while (hi < n && points[hi]! < h) {
-      lo = hi + 1;
-      step *= 2;
-      hi = guess + step;
-    }
-    if (hi > n) hi = n;
-  } else {
-    // the answer is guess or before: widen down
-    let step = 16;
-    hi = guess;
-    lo = guess - step;
-    while (lo > 0 && points[lo]! >= h) {
-      hi = lo;
-      step *= 2;
-      lo = guess - step;
-    }
-    if (lo < 0) lo = 0;
-  }
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (points[mid]! < h) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

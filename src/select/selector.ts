@@ -9,7 +9,7 @@
  * | call | when | nginx |
  * | --- | --- | --- |
  * | `get(peers, r)` | every selection of an attempt or a one-shot pick | the method's `get` peer handler |
- * | `shortcut.take()` | a one-shot pick, before `get` | none: the same answer as `get` on a fresh request, when the method can give it without a round, else -1 |
+ * | `shortcut.take()` | a one-shot pick, before `get` | none: the same answer and state change as `get` on a fresh request, without the request machinery, when its precondition holds, else -1 |
  * | `rebuilt(peers)` | after the tiers were rebuilt, or weights, flags or limits changed in place | `init_upstream` |
  * | `validate(servers)` | before a server list is accepted | configuration-time checks |
  *

@@ -294,6 +294,7 @@ describe('differential: Balancer vs reference nginx round robin', () => {
     expect(stats.timedReplay!).toBeGreaterThan(500);
     expect(stats.lazy!).toBeGreaterThan(10_000);
     expect(stats.branchFree!).toBeGreaterThan(10_000);
+    expect(stats.fresh!).toBeGreaterThan(10_000); // one-shot picks through round robin's fresh round
     // hints were asked and honoured, of draining servers and of backup servers too
     expect(stats.hintAsked!).toBeGreaterThan(15_000);
     expect(stats.hinted!).toBeGreaterThan(5_000);

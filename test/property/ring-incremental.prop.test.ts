@@ -16,7 +16,9 @@ import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import type { ServerOptions } from '../../src/options';
 import type { Peers } from '../../src/peers';
-import { ConsistentHashSelector, type Ring, type RingMembers, buildRing, ketamaPoints } from '../../src/select/consistent-hash';
+import {
+  ConsistentHashSelector, type KeptRing, type Ring, type RingMembers, buildRing, findPoint, flatRing, ketamaPoints,
+} from '../../src/select/consistent-hash';
 import { IncrementalRing } from '../../src/select/ketama-incremental';
 
 const RUNS = Number(process.env.DIFF_RUNS ?? 60);
@@ -24,8 +26,15 @@ const RUNS = Number(process.env.DIFF_RUNS ?? 60);
 /** Address texts: shared hashes at (chain position) c3636:0 = c33006:1, c2929:0 = c6053:5, d155:195 = d529:67, d148:330 = d671:18, d626:153 = d682:345. */
 const POOL = ['c3636:80', 'c33006:80', 'd155:80', 'd529:80', 'd148:80', 'd671:80', 'c2929:80', 'c6053:80', 'd626:80', 'd682:80', 'unix:/tmp/a'];
 
-/** A ring as the answers see it: points, owner address per point, members per address. */
-function canonical(ring: Ring): { points: number[]; owners: string[]; primary: Record<string, number[]>; backup: Record<string, number[]> | null } {
+/**
+ * A ring as the answers see it: points, owner address per point, members per address, and the
+ * point index found for probe hashes (each point, the hashes beside it, both ends of the range).
+ */
+function canonical(answers: Ring | KeptRing): {
+  points: number[]; owners: string[]; found: number[]; primary: Record<string, number[]>; backup: Record<string, number[]> | null;
+} {
+  const ring = 'buckets' in answers ? flatRing(answers) : answers;
+  const find = 'buckets' in answers ? (h: number) => answers.buckets.find(h) : (h: number) => findPoint(ring.points, h);
   const members = (m: RingMembers): Record<string, number[]> => {
     const out: Record<string, number[]> = {};
     for (let g = 0; g < ring.names.length; g++) {
@@ -34,9 +43,16 @@ function canonical(ring: Ring): { points: number[]; owners: string[]; primary: R
     }
     return out;
   };
+  const probes = [0, 1, 0xfffffffe, 0xffffffff];
+  const step = Math.max(1, Math.floor(ring.points.length / 700));
+  for (let i = 0; i < ring.points.length; i += step) {
+    const h = ring.points[i]!;
+    probes.push(h, (h + 1) >>> 0, (h - 1) >>> 0);
+  }
   return {
     points: Array.from(ring.points),
     owners: Array.from(ring.groups, (g) => ring.names[g]!),
+    found: probes.map(find),
     primary: members(ring.primary),
     backup: ring.backup === null ? null : members(ring.backup),
   };

@@ -77,7 +77,7 @@ export class World {
   steps = 0;
   /** What the script exercised (so a test can assert it was not degenerate). */
   stats = {
-    served: 0, nolive: 0, backupServed: 0, zoneReplayed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0,
+    served: 0, nolive: 0, backupServed: 0, zoneReplayed: 0, failures: 0, recoveries: 0, probes: 0, replayed: 0, timedReplay: 0, lazy: 0, branchFree: 0, fresh: 0,
     /** Gets with a hint; of them, gets that returned the hinted server, a draining one, one from the backup tier. */
     hintAsked: 0, hinted: 0, hintedDrain: 0, hintedBackup: 0,
   };
@@ -205,6 +205,8 @@ export class World {
     if (rr?.lazy?.active === true) this.stats.lazy++;
     // ... running a fresh round with the branch-free maximum (an unsettled small tier)
     else if (rr !== null && !replaying && rr.rounds < rr.branchFreeUntil) this.stats.branchFree++;
+    // ... through round robin's shortcut (select/round-robin/fresh-round.ts: 2+ servers, no limits)
+    if (rr !== null && !replaying && rr.tier.n >= 2 && rr.tier.limited === 0) this.stats.fresh++;
     if (replaying) this.stats.replayed++;
     if (primary !== undefined && zoneReplaying(primary)) this.stats.zoneReplayed++;
     // ... with a server kept out by its passive window (the replay compares the clock to its end)

@@ -123,7 +123,7 @@ describe('hash KEY consistent (§5.3)', () => {
     p.primary.recount();
     selector.get(p, requestOn(p.primary, 'foo'));
     expect(selector.ring).not.toBe(ring);
-    expect(selector.ring!.points.length).toBe(640);
+    expect(selector.ring!.buckets.size).toBe(640);
     const again = selector.ring;
     selector.get(p, requestOn(p.primary, 'bar'));
     expect(selector.ring).toBe(again);

@@ -10,8 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import type { ServerOptions } from '../../src/options';
 import type { Peers } from '../../src/peers';
-import { type Ring, buildRing, findPoint, ketamaPoints } from '../../src/select/consistent-hash';
-import { IncrementalRing } from '../../src/select/ketama-incremental';
+import { type KeptRing, type Ring, buildRing, findPoint, ketamaPoints } from '../../src/select/consistent-hash';
+import { IncrementalRing, flatRing } from '../../src/select/ketama-incremental';
 
 const SHARED_C = ketamaPoints('c3636:80', 1)[0]!;
 const SHARED_D = ketamaPoints('d529:80', 68)[67]!;
@@ -30,7 +30,7 @@ function setup(servers: ServerOptions[]) {
   const keeper = new IncrementalRing(0);
   keeper.update(peers);
   const step = (): Ring => {
-    const ring = keeper.update(peers);
+    const ring = flatRing(keeper.update(peers));
     expect(view(ring)).toEqual(view(buildRing(peers)));
     return ring;
   };
@@ -60,6 +60,17 @@ describe('incremental ketama ring: owners of shared points', () => {
     expect(before).toBe(3 * 160 - 1);
   });
 
+  it('two servers sharing a hash enter in one change: the first in config order owns it', () => {
+    const { b, step } = setup([{ id: 'w', address: 'web.example' }]);
+    expect(ownerOf(step(), SHARED_C)).toBe(null);
+    b.setServers([{ id: 'b', address: 'c33006:80' }, { id: 'w', address: 'web.example' }, { id: 'a', address: 'c3636:80' }]);
+    expect(ownerOf(step(), SHARED_C)).toBe('c33006:80');
+    b.setServers([{ id: 'w', address: 'web.example' }]);
+    expect(ownerOf(step(), SHARED_C)).toBe(null);
+    b.setServers([{ id: 'a', address: 'c3636:80' }, { id: 'w', address: 'web.example' }, { id: 'b', address: 'c33006:80' }]);
+    expect(ownerOf(step(), SHARED_C)).toBe('c3636:80');
+  });
+
   it('a heavier later server of an address extends its chain: the shared point follows the first server generating it', () => {
     // d155 generates the shared hash from weight 2 (position 195), d529 from weight 1 (position 67)
     const { b, step } = setup([{ id: 'x', address: 'd155:80' }, { id: 'y', address: 'd529:80' }, { id: 'z', address: 'd155:80', weight: 2 }]);
@@ -79,10 +90,10 @@ describe('incremental ketama ring: owners of shared points', () => {
   it('a change of most of the ring builds it whole, growing or shrinking (default policy)', () => {
     const servers = (n: number, w: number) => Array.from({ length: n }, (_, i) => ({ id: `s${i}`, address: `10.1.${i >> 8}.${i & 255}:25`, weight: w }));
     const b = new Balancer({ method: 'hash', hash: { consistent: true }, servers: servers(20, 3) });
-    const m = (b as unknown as { members: { peers: Peers; selector: { ring: Ring } } }).members;
+    const m = (b as unknown as { members: { peers: Peers; selector: { ring: KeptRing } } }).members;
     const check = (points: number) => {
-      expect(view(m.selector.ring)).toEqual(view(buildRing(m.peers)));
-      expect(m.selector.ring.points.length).toBe(points);
+      expect(view(flatRing(m.selector.ring))).toEqual(view(buildRing(m.peers)));
+      expect(m.selector.ring.buckets.size).toBe(points);
     };
     check(20 * 3 * 160);
     b.setServers(servers(1, 1));

@@ -30,6 +30,11 @@
  * A fresh round is recorded into the open window (steady-replay.ts `record`), so that a settled
  * sequence is found and replayed. The Balancer marks the winner tried, bumps `checked` and counts
  * the connection.
+ *
+ * The table is `dispatch` (dispatch.ts). A one-shot `pick()` reaches the selector's `shortcut`
+ * first: the fresh round (fresh-round.ts), which runs the same dispatcher for a fresh request on
+ * the primary tier without the request machinery (and marks a probe's selection, as `#choose`
+ * does), when the tier has two servers or more and no connection limits.
  */
 
 import type { Peers } from '../../peers';
@@ -38,8 +43,8 @@ import type { Tier } from '../../tier';
 import { hintedServer } from '../hint';
 import { type RequestState, fallBackToBackup, isTried } from '../request';
 import { NO_SHORTCUT, type Selector, type SelectorContext, type Shortcut } from '../selector';
-import { branchFreeRound } from './branch-free-round';
-import { cleanRunRound } from './clean-run-round';
+import { dispatch } from './dispatch';
+import { FreshRound } from './fresh-round';
 import { hintedRound, plainRound } from './plain-round';
 import { RoundRobinTier } from './tier-state';
 import { ZoneReplay } from './zone-replay';
@@ -107,41 +112,6 @@ function hintedOn(r: RequestState, st: number): number {
   return hintedRound(r, st);
 }
 
-/** The dispatch table of the header, for a round-robin tier. */
-function dispatch(s: RoundRobinTier, r: RequestState): number {
-  if (r.mask !== 0 || r.bits !== null) return retryRound(s, r);
-  const replay = s.replay;
-  if (replay.replaying || replay.windowRounds >= 0) {
-    if (replay.expired(r)) replay.leave(s.rounds);
-    else if (replay.replaying) return replay.next();
-  }
-  if (replay.windowRounds < 0 && r.tier.limited === 0 && s.rounds >= replay.retryAt) {
-    replay.begin(r, s.rounds);
-    if (replay.replaying) return replay.next();
-  }
-  let i: number;
-  if (s.lazy !== null) i = s.lazy.round(r, false);
-  else {
-    if (s.special.dirty) s.refreshSpecial();
-    i = s.rounds < s.branchFreeUntil ? branchFreeRound(r, s.special) : cleanRunRound(r, s.special);
-  }
-  s.rounds++;
-  if (replay.windowRounds >= 0) {
-    if (i < 0) replay.windowRounds = -1;
-    else replay.record(i);
-  }
-  return i;
-}
-
-/** A retry round: no replay; lazy tiers isolate the tried servers, others run the plain round. */
-function retryRound(s: RoundRobinTier, r: RequestState): number {
-  const replay = s.replay;
-  if (replay.replaying || replay.windowRounds >= 0) replay.leave(s.rounds);
-  const i = s.lazy === null ? plainRound(r) : s.lazy.round(r, true);
-  s.rounds++;
-  return i;
-}
-
 /** The round-robin method's selector: nginx's get, with the accelerators' state per tier. */
 export class RoundRobinSelector implements Selector {
   #context: SelectorContext;
@@ -155,11 +125,22 @@ export class RoundRobinSelector implements Selector {
     return getRoundRobin(p, r);
   }
 
-  /** The primary tier's steady replay (steady-replay.ts). */
+  /**
+   * A one-shot pick's shortcut on the primary tier: the fresh round (fresh-round.ts: the steady
+   * replay's next pick, else this table's round without the request machinery); in a zone, the
+   * zone's replay.
+   */
   get shortcut(): Shortcut {
-    if (this.#primary !== null) return this.#primary.replay;
+    const primary = this.#primary;
+    if (primary !== null) {
+      if (this.#fresh === null || this.#fresh.state !== primary) this.#fresh = new FreshRound(primary);
+      return this.#fresh;
+    }
     return this.#zonePrimary ?? NO_SHORTCUT;
   }
+
+  /** The fresh round of the primary tier, made at the first `shortcut` after the tier changed. */
+  #fresh: FreshRound | null = null;
 
   /** The zone's replay of the primary tier (a zone's balancer). */
   #zonePrimary: ZoneReplay | null = null;

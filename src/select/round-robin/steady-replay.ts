@@ -31,7 +31,6 @@
 import type { Tier } from '../../tier';
 import { reachedMaxFails } from '../../health/passive-window';
 import { type RequestState, nowOf } from '../request';
-import type { Shortcut } from '../selector';
 import type { LazyRounds } from './lazy-rounds';
 import type { WeightClasses } from './weight-classes';
 
@@ -66,7 +65,7 @@ export function windowEnd(checked: number, failTimeout: number): number {
   return end;
 }
 
-export class SteadyReplay implements Shortcut {
+export class SteadyReplay {
   /** Replaying the period: the tier's `current` is stale (see `sync`). */
   replaying = false;
   /** Position in the period while replaying. */
@@ -114,12 +113,6 @@ export class SteadyReplay implements Shortcut {
     const pos = this.position;
     this.position = pos + 1 === this.period ? 0 : pos + 1;
     return this.picks![pos]!;
-  }
-
-  /** A one-shot pick's shortcut (select/selector.ts): `next()` when replaying and the period holds now, else -1. */
-  take(): number {
-    if (!this.replaying || (this.validUntil !== Infinity && !(this.clock() <= this.validUntil))) return -1;
-    return this.next();
   }
 
   /** True when a passive window that kept a server out of the period has ended at the request's `now`. */
