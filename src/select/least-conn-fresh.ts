@@ -205,7 +205,7 @@ export class FreshLeastConn implements Shortcut {
         current[i] = c;
         if (e < weight[i]!) effective[i] = e + 1;
         total += e;
-        if (k === 0 || c > winCurrent || (c === winCurrent && i < win)) {
+        if (k === 0 || c > winCurrent) { // (`#tied` is in configuration order: equal current weights go to the earliest)
           win = i;
           winCurrent = c;
         }
