@@ -1,7 +1,8 @@
 /**
  * Active checks at scale, side by side with their anchors (issue 18, item 1): N servers checked
  * every `interval` ms over loopback by
- * - `library`: the Checker (src/health/checker.ts) with the built-in probe, in its own process;
+ * - `library`: the Checker (src/health/checker.ts, from dist/: build first; UB_SRC=1 for src/) with the
+ *   built-in probe, in its own process;
  * - `plain`: a plain node:net loop in its own process, spread over the interval as the library is
  *   (one 1 ms ticker starts the servers whose slot falls in that ms; tcp: connect then close; smtp:
  *   banner, EHLO, QUIT);
@@ -37,9 +38,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Checker, checkPhase, type CheckHost } from '../src/health/checker';
+import type { CheckHost, Checker as CheckerClass, checkPhase as CheckPhase } from '../src/health/checker';
 import { initialRiseFall, observeCheck, type RiseFallState } from '../src/health/rise-fall';
 import { resolveCheck, type BuiltinCheckType } from '../src/options';
+
+// The checker as users run it: the built package (`npm run build` first), or the sources through tsx
+// with UB_SRC=1 (slower and uneven: bench/README.md, least_conn). The rise/fall host below is the
+// bench's own bookkeeping and comes from src/ either way.
+const { Checker, checkPhase } = (await import(process.env.UB_SRC ? '../src/health/checker' : '../dist/health.js')) as {
+  Checker: typeof CheckerClass;
+  checkPhase: typeof CheckPhase;
+};
 
 const PORTS_PER_ADDRESS = 100;
 const FIRST_PORT = 21000;
