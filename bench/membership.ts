@@ -2,7 +2,12 @@
  * Membership changes and status rendering against the event loop (issue 18, item 3):
  *
  *   node --expose-gc --import tsx bench/membership.ts [--rounds N] [--only METHOD] [--no-status] [--no-largest]
- *     [--status-servers N] [--prom-client] [--before DIR]
+ *     [--status-servers N] [--prom-client] [--before DIR] [--dist DIR]
+ *
+ * `--dist DIR`: the library measured is the built one, `DIR/index.js` (and `DIR/status.js`), e.g.
+ * `dist/` after `npm run build`; tsx on `src/` runs slower and less evenly than the bundle. Without
+ * it, `src/` through tsx. The consistent-hash anchor (`buildRing`, not exported by the package)
+ * always comes from `src/`: it reads only the tiers' addresses and weights.
  *
  * Part 1: for every method at 1,024 servers of weight 10, the synchronous time of each change kind
  * (a change runs on the caller's turn, so its duration is how long it blocks the event loop):
@@ -19,7 +24,8 @@
  * many changes took over 5 ms (with how many of those held a GC pause), and the longest process
  * CPU time of a change (`process.cpuUsage`: the work done, without the time the machine's other
  * processes took while the change waited for a CPU).
- * `--before DIR`: a copy of `src/` from another revision (e.g. `git archive HEAD src`); every
+ * `--before DIR`: a copy of `src/` from another revision (e.g. `git archive HEAD src`), or a built
+ * `dist/` of one (any directory holding `index.js`); every
  * method then runs twice in turn, the copy's library first ("before"), then this tree's ("after"),
  * in one process, so both meet the same machine load (the copy's table, run first, slows this
  * tree's table after it somewhat: bench/README.md). The copy needs `node_modules` beside it.
@@ -42,19 +48,30 @@ import http from 'node:http';
 import path from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { Balancer, seededRandom } from '../src/index';
+import { existsSync } from 'node:fs';
+import type * as Root from '../src/index';
 import type { BalancerOptions, ServerOptions } from '../src/options';
 import type { Peers } from '../src/peers';
 import { buildRing } from '../src/select/consistent-hash';
-import { formatStatus, statusHandler } from '../src/status';
+import type * as Status from '../src/status';
 
-/** The Balancer class of this tree, or of the copy of `src/` given with `--before`. */
-type BalancerClass = typeof Balancer;
+/** The library's root from a directory: a built `dist/` (`index.js`) or a copy of `src/` (`index.ts`, through tsx). */
+async function rootIn(dir: string): Promise<typeof Root> {
+  const built = path.resolve(dir, 'index.js');
+  return (await import(pathToFileURL(existsSync(built) ? built : path.resolve(dir, 'index.ts')).href)) as typeof Root;
+}
+const distAt = process.argv.indexOf('--dist');
+const DIST = distAt < 0 ? null : path.resolve(process.argv[distAt + 1]!);
+const { Balancer, seededRandom } = DIST === null ? await import('../src/index') : await rootIn(DIST);
+type Balancer = Root.Balancer;
+const { formatStatus, statusHandler, collectBalancerMetrics } = (
+  DIST === null ? await import('../src/status') : await import(pathToFileURL(path.join(DIST, 'status.js')).href)
+) as typeof Status;
+
+/** The Balancer class of this tree (or of `--dist`), or of the copy given with `--before`. */
+type BalancerClass = typeof Root.Balancer;
 const beforeAt = process.argv.indexOf('--before');
-const BEFORE: BalancerClass | null =
-  beforeAt < 0
-    ? null
-    : ((await import(pathToFileURL(path.resolve(process.argv[beforeAt + 1]!, 'index.ts')).href)) as { Balancer: BalancerClass }).Balancer;
+const BEFORE: BalancerClass | null = beforeAt < 0 ? null : (await rootIn(process.argv[beforeAt + 1]!)).Balancer;
 
 /** GC pauses seen so far: [start, end] on the `performance.now()` clock. */
 const gcPauses: [number, number][] = [];
@@ -108,6 +125,8 @@ interface Stat {
   maxLessGc: number; over5: number; over5WithGc: number;
   /** Longest process CPU time (user + system) of a change: its work without the time the machine gave to others. */
   maxCpu: number;
+  /** Rounds (0-based, after the untimed ones) whose change took over 5 ms. */
+  slowRounds: number[];
 }
 
 const summary = (samples: number[]) => {
@@ -119,7 +138,8 @@ function stat(samples: number[], gc: number[], cpu: number[], loopMax: number): 
   const over5 = samples.filter((ms) => ms > 5).length;
   const over5WithGc = samples.filter((ms, k) => ms > 5 && gc[k]! > 0).length;
   const maxLessGc = Math.max(...samples.map((ms, k) => ms - gc[k]!));
-  return { ...summary(samples), loopMax, maxLessGc, over5, over5WithGc, maxCpu: Math.max(...cpu) };
+  const slowRounds = samples.flatMap((ms, k) => (ms > 5 ? [k] : []));
+  return { ...summary(samples), loopMax, maxLessGc, over5, over5WithGc, maxCpu: Math.max(...cpu), slowRounds };
 }
 
 /** The tiers of a balancer (internal: the anchor rebuilds the ring over them as the old selector did). */
@@ -202,6 +222,7 @@ async function membershipTable(m: MethodCase, n: number, weight: number, rounds:
   ]);
   for (const [kind, s] of results) {
     row([label, kind, source, fmt(s.median), fmt(s.max), fmt(s.maxLessGc), fmt(s.maxCpu), `${s.over5} (${s.over5WithGc})`, fmt(s.total), fmt(s.loopMax)]);
+    if (s.slowRounds.length > 0) console.error(`  (${label}, ${kind}: rounds over 5 ms: ${s.slowRounds.join(', ')})`);
   }
   console.error(`  (${label}: construction ${fmt(build)} ms)`);
   return b;
@@ -247,7 +268,6 @@ async function statusTable(n: number): Promise<void> {
     client = null;
   }
   if (client !== null && process.argv.includes('--prom-client')) {
-    const { collectBalancerMetrics } = await import('../src/status');
     const registry = new client.Registry();
     collectBalancerMetrics(client, [b], { registry });
     gc?.();
@@ -284,7 +304,7 @@ async function bothTables(m: MethodCase, n: number, weight: number, rounds: numb
 
 const HEADER = ['method', 'change', 'source', 'median', 'longest', 'longest less its GC', 'longest CPU time', 'calls > 5 ms (with GC)', 'total', 'loop delay max'];
 const RULE = ['---', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:'];
-console.log(`Node ${process.version}, ${ROUNDS} rounds per change kind${gc === undefined ? ' (no --expose-gc)' : ''}`);
+console.log(`Node ${process.version}, ${ROUNDS} rounds per change kind${gc === undefined ? ' (no --expose-gc)' : ''}, library: ${DIST ?? 'src/ (tsx)'}`);
 console.log('\n### Membership changes at 1,024 servers of weight 10 (ms)\n');
 row(HEADER);
 row(RULE);

@@ -106,10 +106,10 @@ export class Balancer extends Selection {
    * connections, check verdict); new ones start fresh; missing ones are removed.
    */
   setServers(list: ServerOptions[]): void {
-    const kept = this.members.replace(list);
+    const added = this.members.replace(list);
     for (const rec of this.members.order) {
-      if (kept.has(rec)) this.commit(rec, 'admin');
-      else rec.lastState = rec.state;
+      if (added.has(rec)) rec.lastState = rec.state;
+      else this.commit(rec, 'admin');
     }
     this.#changed();
   }

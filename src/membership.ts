@@ -8,7 +8,9 @@
  * selector's own limits). Before it changes a weight or copies a tier it settles the tier's selector
  * state (the accelerators' implicit current weights become explicit, select/selector.ts); after
  * every change it tells the selector (`rebuilt`). The Balancer commits the events. Cost: O(n) per
- * change, never per pick.
+ * change, never per pick: the new tiers' arrays are written field by field, `replace` validates
+ * the whole list (the caller gives it whole) but edits the id map only for the servers that come
+ * and go; test/property/membership-replace.prop.test.ts checks the state every change leaves.
  */
 
 import { InvalidOptionError, UpstreamError, show } from './errors';
@@ -41,16 +43,21 @@ export interface TierStorage {
   readonly replay: SharedReplayMemory;
 }
 
+/** Every parameter of a resolved server (server-fields.ts), as one flat list for `sameConfig`. */
+const CONFIG_KEYS: readonly (keyof ResolvedServer)[] = [
+  'address', ...NUMERIC_PARAMS.map((p) => p.key), ...FLAG_PARAMS.map((f) => f.key), ...TEXT_PARAMS.map((p) => p.key),
+];
+
 /**
  * True when two resolved servers have the same parameters (server-fields.ts: every one a number,
  * boolean or string): `replace` then keeps the record's configuration object, and what is derived
  * from it (the session id's MD5, server.ts) stays valid.
  */
 function sameConfig(a: ResolvedServer, b: ResolvedServer): boolean {
-  if (a.address !== b.address) return false;
-  for (const p of NUMERIC_PARAMS) if (a[p.key] !== b[p.key]) return false;
-  for (const f of FLAG_PARAMS) if (a[f.key] !== b[f.key]) return false;
-  for (const p of TEXT_PARAMS) if (a[p.key] !== b[p.key]) return false;
+  for (let k = 0; k < CONFIG_KEYS.length; k++) {
+    const key = CONFIG_KEYS[k]!;
+    if (a[key] !== b[key]) return false;
+  }
   return true;
 }
 
@@ -139,7 +146,9 @@ export class Membership {
 
   /** Removes a server (not the last primary); its record keeps its last state for in-flight releases. */
   remove(rec: ServerRecord): void {
-    requirePrimary(this.order.filter((r) => r !== rec).map((r) => r.config), 'servers', this.options.name);
+    if (!rec.config.backup && this.peers.primary.n <= 1) { // (the primary tier: exactly the non-backups)
+      requirePrimary(this.order.filter((r) => r !== rec).map((r) => r.config), 'servers', this.options.name);
+    }
     this.detach(rec);
     this.order = this.order.filter((r) => r !== rec);
     this.#view = null;
@@ -149,35 +158,42 @@ export class Membership {
 
   /**
    * Applies a new server list: surviving ids keep their state (a weight change keeps the failure
-   * penalty), new ones start fresh, missing ones are detached. Returns the records that survived.
+   * penalty), new ones start fresh, missing ones are detached. Returns the new records. The id map
+   * is edited for the servers that come and go, not rebuilt.
    */
   replace(list: ServerOptions[]): Set<ServerRecord> {
     const resolved = resolveServers(list, 'servers', this.options.name);
     this.#requireBackupSupport(resolved);
     this.selector.validate(resolved);
-    const keep = new Set(resolved.map((s) => s.id));
-    for (const rec of this.order) if (!keep.has(rec.id)) this.detach(rec);
-    const order: ServerRecord[] = [];
-    const kept = new Set<ServerRecord>();
-    for (const s of resolved) {
-      const existing = this.byId.get(s.id);
+    const { found, missing } = matchIds(resolved, this.byId, this.peers, this.order);
+    const byId = missing.length * 2 > this.order.length ? null : this.byId; // (null: most go, a new map costs less)
+    for (const rec of missing) {
+      this.detach(rec);
+      byId?.delete(rec.id);
+    }
+    const order: ServerRecord[] = new Array(resolved.length);
+    const added = new Set<ServerRecord>();
+    for (let k = 0; k < resolved.length; k++) {
+      const s = resolved[k]!;
+      const existing = found[k];
       if (existing !== undefined) {
         if (!sameConfig(existing.config, s)) {
           if (existing.config.weight !== s.weight) this.reweight(existing, s.weight);
           this.recheckIfBack(existing, s);
           existing.config = s;
         }
-        order.push(existing);
-        kept.add(existing);
+        order[k] = existing;
       } else {
-        order.push(this.newRecord(s));
+        order[k] = this.newRecord(s);
+        added.add(order[k]!);
+        byId?.set(s.id, order[k]!);
       }
     }
     this.order = order;
     this.#view = null;
-    this.byId = new Map(order.map((r) => [r.id, r]));
+    if (byId === null) this.byId = new Map(order.map((r) => [r.id, r]));
     this.rebuild();
-    return kept;
+    return added;
   }
 
   /** Changes one server's parameters (validated first), keeping its health and round-robin state. */
@@ -201,7 +217,7 @@ export class Membership {
     if (prev.backup !== next.backup) this.rebuild();
     else {
       const t = rec.tier!;
-      this.#load(t, rec.index, rec);
+      loadSlot(t, rec.index, rec);
       t.recount();
       this.generation++;
       this.selector.rebuilt(this.peers);
@@ -313,10 +329,11 @@ export class Membership {
   /** Rebuilds the tiers from `order`, carrying each server's dynamic state over by id. */
   rebuild(fill = true): void {
     this.generation++;
-    // the new tiers copy `current` (not when they only view a zone's layout another thread wrote)
-    if (fill) for (const rec of this.order) rec.tier?.listener?.settle();
-    this.storage?.beginLayout();
+    // the new tiers copy `current` (not when they only view a zone's layout another thread wrote);
+    // every record placed so far is in one of the two tiers
     const p = this.peers;
+    if (fill) for (const t of [p.primary as Tier | undefined, p.backup]) t?.listener?.settle();
+    this.storage?.beginLayout();
     const primary = this.order.filter((r) => !r.config.backup);
     const backup = this.order.filter((r) => r.config.backup);
     p.primary = this.#build(primary, false, fill);
@@ -328,16 +345,7 @@ export class Membership {
   /** A tier of `records`; `fill`: their configuration and state written into it (else it is a zone's, as published). */
   #build(records: ServerRecord[], backup: boolean, fill: boolean): Tier {
     const t = new Tier(records, backup, this.storage?.arraysFor(records.length, fill));
-    if (fill) records.forEach((rec, i) => {
-      this.#load(t, i, rec);
-      const old = rec.tier;
-      if (old !== null) {
-        for (const field of PEER_STATE) t[field][i] = old[field][rec.index]!;
-      } else {
-        t.effective[i] = rec.config.weight;
-        if (rec.detached !== null) t.conns[i] = rec.detached.conns; // added again while in use
-      }
-    });
+    if (fill) fillTier(t, records);
     records.forEach((rec, i) => {
       rec.tier = t;
       rec.index = i;
@@ -346,11 +354,79 @@ export class Membership {
     t.recount();
     return t;
   }
+}
 
-  /** Writes a record's configuration into its tier slot (parameters and flags; not dynamic state). */
-  #load(t: Tier, i: number, rec: ServerRecord): void {
-    const c = rec.config;
-    for (const p of NUMERIC_PARAMS) t[p.key][i] = c[p.key];
-    t.blocked[i] = (c.down ? BLOCK_DOWN : 0) | (c.drain ? BLOCK_DRAIN : 0) | (rec.check?.down ? BLOCK_CHECK : 0);
+/** Writes a record's configuration into its tier slot (parameters and flags; not dynamic state). */
+function loadSlot(t: Tier, i: number, rec: ServerRecord): void {
+  const c = rec.config;
+  for (const p of NUMERIC_PARAMS) t[p.key][i] = c[p.key];
+  t.blocked[i] = blockedOf(rec);
+}
+
+/**
+ * The record of each id of `resolved` (undefined for a new id) and the records of `order` whose id
+ * is not there. Survivors are marked by their slot in the tiers (every placed record has one), so
+ * that no set of ids is built.
+ */
+function matchIds(
+  resolved: readonly ResolvedServer[], byId: Map<string, ServerRecord>, p: Peers, order: readonly ServerRecord[],
+): { found: (ServerRecord | undefined)[]; missing: ServerRecord[] } {
+  const keptPrimary = new Uint8Array(p.primary.n);
+  const keptBackup = new Uint8Array(p.backup?.n ?? 0);
+  const found: (ServerRecord | undefined)[] = new Array(resolved.length);
+  let survivors = 0;
+  for (let k = 0; k < resolved.length; k++) {
+    const existing = byId.get(resolved[k]!.id);
+    found[k] = existing;
+    if (existing === undefined) continue;
+    (existing.tier === p.primary ? keptPrimary : keptBackup)[existing.index] = 1;
+    survivors++;
+  }
+  const missing: ServerRecord[] = [];
+  if (survivors < order.length) {
+    for (const rec of order) if ((rec.tier === p.primary ? keptPrimary : keptBackup)[rec.index] === 0) missing.push(rec);
+  }
+  return { found, missing };
+}
+
+/** The BLOCK_* bits of a server: its `down` and `drain` parameters, its check verdict. */
+function blockedOf(rec: ServerRecord): number {
+  const c = rec.config;
+  return (c.down ? BLOCK_DOWN : 0) | (c.drain ? BLOCK_DRAIN : 0) | (rec.check?.down ? BLOCK_CHECK : 0);
+}
+
+/**
+ * Writes `records`' configuration into the new tier `t` (as `loadSlot` does per server), then each
+ * surviving server's dynamic state from its old tier (a new one starts at its weight). Field by
+ * field, so that each array is looked up once per field, not once per server.
+ */
+function fillTier(t: Tier, records: readonly ServerRecord[]): void {
+  const n = records.length;
+  for (const p of NUMERIC_PARAMS) {
+    const column = t[p.key];
+    const key = p.key;
+    for (let i = 0; i < n; i++) column[i] = records[i]!.config[key];
+  }
+  for (let i = 0; i < n; i++) t.blocked[i] = blockedOf(records[i]!);
+  for (const field of PEER_STATE) {
+    const column = t[field];
+    let from: Tier | null = null;
+    let source: Float64Array | null = null;
+    for (let i = 0; i < n; i++) {
+      const rec = records[i]!;
+      const old = rec.tier;
+      if (old === null) continue;
+      if (old !== from) {
+        from = old;
+        source = old[field];
+      }
+      column[i] = source![rec.index]!;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const rec = records[i]!;
+    if (rec.tier !== null) continue;
+    t.effective[i] = rec.config.weight;
+    if (rec.detached !== null) t.conns[i] = rec.detached.conns; // added again while in use
   }
 }

@@ -78,10 +78,22 @@ export const TIER_BYTES = ['blocked', 'gate'] as const;
 /** The storage of a tier's state: one array per field of `TIER_NUMBERS` and `TIER_BYTES`. */
 export type TierArrays = { [K in (typeof TIER_NUMBERS)[number]]: Float64Array } & { [K in (typeof TIER_BYTES)[number]]: Uint8Array };
 
+/**
+ * A tier's own arrays: views of one buffer (one allocation per tier build instead of one per field:
+ * fewer backing stores for the collector to track after each membership change).
+ */
 function ownArrays(n: number): TierArrays {
   const a = {} as Record<string, Float64Array | Uint8Array>;
-  for (const k of TIER_NUMBERS) a[k] = new Float64Array(n);
-  for (const k of TIER_BYTES) a[k] = new Uint8Array(n);
+  const buffer = new ArrayBuffer(8 * n * TIER_NUMBERS.length + n * TIER_BYTES.length);
+  let at = 0;
+  for (const k of TIER_NUMBERS) {
+    a[k] = new Float64Array(buffer, at, n);
+    at += 8 * n;
+  }
+  for (const k of TIER_BYTES) {
+    a[k] = new Uint8Array(buffer, at, n);
+    at += n;
+  }
   return a as TierArrays;
 }
 

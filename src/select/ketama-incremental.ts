@@ -23,24 +23,41 @@
  * - per hash generated more than once (rare: about P^2 / 2^33 of them), every generating position
  *   (`#multi`), so that removing one leaves the right owner.
  *
- * An update compares the groups' chain lengths before and after; the positions that left are
- * removed, the new ones added, and every multiply generated hash gets its owner again by rank
- * (ranks move when servers move). The points live in buckets by their top bits
+ * An update makes one pass over the primaries (one map lookup per server: its group; a staircase
+ * that stays as it was allocates nothing), which names the groups whose staircase changed, the
+ * groups gone and the address texts new to the ring. Only those groups' positions are removed or
+ * added: the hashes that leave and the ones that enter are sorted and merged (a hash that leaves
+ * and comes back stays), and every multiply generated hash gets its owner again by rank (ranks
+ * move when servers move). The points live in buckets by their top bits
  * (ketama-buckets.ts `PointBuckets`), so removing and inserting k points rewrites only the buckets
  * they fall in. When more than an eighth of the ring changes (or on the first build), the whole
  * ring is built instead (point generation, radix sort, deduplication: the plain build's cost),
- * then laid out in buckets. Cost of an update of k points: O(k log k) plus O(k) buckets of a few
- * dozen points rewritten, plus O(P / 48) for the buckets' running counts, plus O(n) for the groups
- * and members; no point of the ring outside those buckets is copied.
+ * then laid out in buckets. Cost of an update of k points: O(k) to sort them plus O(k) buckets of
+ * a few dozen points rewritten, plus O(P / 48) for the buckets' running counts, plus the pass over
+ * the n primaries and the members by address (two typed arrays); no point of the ring outside
+ * those buckets is copied. test/unit/membership-ring.test.ts covers the changes the property test
+ * meets seldom (both generators of a shared hash entering at once, one leaving as the other
+ * enters, every index shifting, a staircase shrinking to a prefix).
  */
 
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
 import { PointBuckets } from './ketama-buckets';
-import { type Ring, type RingMembers, ketamaBase, requireRingFits, ringMembers } from './ketama-ring';
+import { POINTS_PER_WEIGHT, type Ring, type RingMembers, ketamaBase, membersOf, radixSort, requireRingFits } from './ketama-ring';
 import {
-  type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sameStairs, sortedChains, staircases,
+  type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sortedChains, staircases,
 } from './ketama-positions';
+
+/** What one pass over the primaries found (`IncrementalRing` `#scan`). */
+interface Scan {
+  /** Group of each primary by index; -1 for an address text new to the ring. */
+  gid: Int32Array;
+  moved: Group[];
+  gone: Group[];
+  fresh: Map<string, Stairs> | null;
+  /** Chain positions removed and added. */
+  changed: number;
+}
 
 /**
  * The kept ring: what `buildRing` returns, with the points in buckets (`flatRing` gives the flat
@@ -95,7 +112,11 @@ const WHOLE_BUILD_SHARE = 8;
  */
 export class IncrementalRing {
   #groups: (Group | null)[] = [];
+  /** Address text of each group number ('' for a free number). */
+  #names: string[] = [];
   #byName = new Map<string, Group>();
+  /** Number of the latest pass over the primaries (`#scan`). */
+  #stamp = 0;
   #free: number[] = [];
   /**
    * Hash (as a signed 32-bit integer, `h | 0`: keys that are small integers, not boxed numbers) ->
@@ -124,46 +145,116 @@ export class IncrementalRing {
   update(p: Peers): KeptRing {
     const t = p.primary;
     requireRingFits(t.totalWeight);
-    const stairs = staircases(t);
-    let changed = 0;
-    for (const g of this.#byName.values()) {
-      const s = stairs.get(g.name);
-      changed += Math.abs((s === undefined ? 0 : s.reach[s.reach.length - 1]!) - g.count);
+    if (!this.#built) {
+      this.#buildWhole(staircases(t));
+      return this.#ring(p, null);
     }
-    for (const [name, s] of stairs) if (!this.#byName.has(name)) changed += s.reach[s.reach.length - 1]!;
-    if (!this.#built || changed * this.wholeBuildShare > this.#buckets.size) this.#buildWhole(stairs);
-    else if (changed > 0 || stairs.size !== this.#byName.size || this.#stairsMoved(stairs)) this.#patch(stairs);
-    return this.#ring(p);
+    const scan = this.#scan(t);
+    if (scan.changed * this.wholeBuildShare > this.#buckets.size) {
+      this.#buildWhole(staircases(t));
+      return this.#ring(p, null);
+    }
+    if (scan.moved.length > 0 || scan.gone.length > 0 || scan.fresh !== null) this.#patch(scan);
+    return this.#ring(p, scan);
   }
 
-  /** The ring over the arrays as they are. */
-  #ring(p: Peers): KeptRing {
-    const ids = new Map<string, number>();
-    const names: string[] = [];
-    for (let id = 0; id < this.#groups.length; id++) names.push(this.#groups[id]?.name ?? '');
-    for (const [name, g] of this.#byName) ids.set(name, g.id);
+  /**
+   * One pass over the primaries against the groups as they are: each server's group, the groups
+   * whose staircase changed (`moved`, with the new one in `next`), the groups no server names any
+   * more (`gone`), the staircases of address texts new to the ring (`fresh`), and how many chain
+   * positions that changes. One map lookup per server; a group whose staircase stays allocates nothing.
+   */
+  #scan(t: Tier): Scan {
+    const stamp = ++this.#stamp;
+    const byName = this.#byName;
+    const gid = new Int32Array(t.n);
+    let fresh: Map<string, Stairs> | null = null;
+    for (let i = 0; i < t.n; i++) {
+      const name = t.records[i]!.address;
+      const reach = t.weight[i]! * POINTS_PER_WEIGHT;
+      const g = byName.get(name);
+      if (g === undefined) {
+        gid[i] = -1; // (numbered once the group exists: `#ring`)
+        fresh ??= new Map();
+        const s = fresh.get(name);
+        if (s === undefined) fresh.set(name, { firsts: [i], reach: [reach] });
+        else if (reach > s.reach[s.reach.length - 1]!) {
+          s.firsts.push(i);
+          s.reach.push(reach);
+        }
+        continue;
+      }
+      gid[i] = g.id;
+      if (g.seen !== stamp) {
+        g.seen = stamp;
+        g.top = 0;
+        g.steps = 0;
+        g.next = null;
+      }
+      if (reach <= g.top) continue;
+      g.top = reach;
+      const next = g.next;
+      if (next !== null) {
+        next.firsts.push(i);
+        next.reach.push(reach);
+      } else if (g.steps < g.firsts.length && g.firsts[g.steps] === i && g.reach[g.steps] === reach) {
+        g.steps++;
+      } else {
+        g.next = { firsts: [...g.firsts.slice(0, g.steps), i], reach: [...g.reach.slice(0, g.steps), reach] };
+      }
+    }
+    const moved: Group[] = [];
+    const gone: Group[] = [];
+    let changed = 0;
+    for (const g of this.#groups) {
+      if (g === null) continue;
+      if (g.seen !== stamp) {
+        gone.push(g);
+        changed += g.count;
+        continue;
+      }
+      if (g.next === null && g.steps === g.firsts.length) continue;
+      g.next ??= { firsts: g.firsts.slice(0, g.steps), reach: g.reach.slice(0, g.steps) };
+      moved.push(g);
+      changed += Math.abs(g.top - g.count);
+    }
+    if (fresh !== null) for (const s of fresh.values()) changed += s.reach[s.reach.length - 1]!;
+    return { gid, moved, gone, fresh, changed };
+  }
+
+  /** The ring over the arrays as they are; `scan`: the groups of the primaries' servers, from the pass just made. */
+  #ring(p: Peers, scan: Scan | null): KeptRing {
+    const byName = this.#byName;
+    const groups = this.#names.length;
+    let gid: Int32Array;
+    if (scan === null) {
+      gid = new Int32Array(p.primary.n);
+      for (let i = 0; i < p.primary.n; i++) gid[i] = byName.get(p.primary.records[i]!.address)!.id;
+    } else {
+      gid = scan.gid;
+      if (scan.fresh !== null) for (let i = 0; i < gid.length; i++) if (gid[i] === -1) gid[i] = byName.get(p.primary.records[i]!.address)!.id;
+    }
+    let backup: RingMembers | null = null;
+    if (p.backup !== null) {
+      const b = p.backup;
+      const bid = new Int32Array(b.n);
+      for (let i = 0; i < b.n; i++) bid[i] = byName.get(b.records[i]!.address)?.id ?? -1;
+      backup = membersOf(b, bid, groups);
+    }
     return {
       tier: p.primary,
       total: p.primary.totalWeight,
       buckets: this.#buckets,
-      names,
-      primary: ringMembers(p.primary, ids, names.length),
-      backup: p.backup === null ? null : ringMembers(p.backup, ids, names.length),
+      names: this.#names.slice(),
+      primary: membersOf(p.primary, gid, groups),
+      backup,
     };
-  }
-
-  /** True when some group keeps its chain length but its staircase changed (ranks to redo). */
-  #stairsMoved(stairs: Map<string, Stairs>): boolean {
-    for (const [name, s] of stairs) {
-      const g = this.#byName.get(name);
-      if (g === undefined || !sameStairs(g, s)) return true;
-    }
-    return false;
   }
 
   /** The plain build, keeping what later updates need: groups numbered in order of first appearance. */
   #buildWhole(stairs: Map<string, Stairs>): void {
     this.#groups = [];
+    this.#names = [];
     this.#byName = new Map();
     this.#free = [];
     this.#multi = new Map();
@@ -183,41 +274,42 @@ export class IncrementalRing {
   }
 
   /** Removes and inserts the chain positions that changed, then gives every shared hash its owner by rank. */
-  #patch(stairs: Map<string, Stairs>): void {
+  #patch(scan: Scan): void {
     const removed: number[] = []; // flat [hash, group, j]
     const added: number[] = [];
-    const gone: Group[] = [];
-    for (const g of this.#byName.values()) {
-      g.before = g.count;
-      if (!stairs.has(g.name)) {
-        gone.push(g);
-        chain(g, 0, g.count, removed);
-        g.count = 0;
-      }
+    const { gone, moved, fresh } = scan;
+    for (const g of this.#groups) if (g !== null) g.before = g.count;
+    for (const g of gone) {
+      chain(g, 0, g.count, removed);
+      g.count = 0;
     }
-    for (const [name, s] of stairs) {
-      let g = this.#byName.get(name);
-      if (g === undefined) {
-        g = this.#newGroup(name, s);
-        g.count = 0;
-      }
-      const count = s.reach[s.reach.length - 1]!;
+    for (const g of moved) {
+      const s = g.next!;
+      const count = s.reach[s.reach.length - 1] ?? 0;
       if (count > g.count) chain(g, g.count, count, added);
       else if (count < g.count) chain(g, count, g.count, removed);
       g.count = count;
       g.firsts = s.firsts;
       g.reach = s.reach;
+      g.next = null;
+    }
+    if (fresh !== null) {
+      for (const [name, s] of fresh) {
+        const g = this.#newGroup(name, s);
+        chain(g, 0, g.count, added);
+      }
     }
     const buckets = this.#buckets;
     const multi = this.#multi;
-    const leaving = new Set<number>();
+    // removed positions: a hash not shared leaves the ring; a shared one loses a position
     const sole = new Map<number, number[]>(); // hash staying with one position left, or one new: [group, j]
+    const leaving = new Uint32Array(removed.length / 3);
+    let nl = 0;
     for (let q = 0; q < removed.length; q += 3) {
       const h = removed[q]!;
       const list = multi.get(h);
       if (list === undefined) {
-        leaving.add(h); // its one position left (the last one of a shared hash included)
-        sole.delete(h);
+        leaving[nl++] = h; // its one position left (the last one of a shared hash included)
         continue;
       }
       dropPosition(list, removed[q + 1]!, removed[q + 2]!);
@@ -227,44 +319,70 @@ export class IncrementalRing {
         sole.set(h, list);
       }
     }
-    const entering = new Map<number, number>(); // hash new to the ring -> where its first position is in `added`
+    const out = leaving.subarray(0, nl).sort();
+    if (sole.size > 0) for (let d = 0; d < nl; d++) sole.delete(out[d]! | 0); // (both its positions left)
+    // added positions of a shared hash join its list; the others, sorted by hash (stable: in
+    // `added` order), are merged with the leaving hashes
+    const candidates = new Uint32Array(added.length / 3);
+    const at = new Int32Array(candidates.length); // where each candidate is in `added`
+    let nc = 0;
     for (let q = 0; q < added.length; q += 3) {
-      const h = added[q]!;
-      const id = added[q + 1]!;
-      const j = added[q + 2]!;
-      const list = multi.get(h);
-      if (list !== undefined) {
-        list.push(id, j);
-        continue;
+      const list = multi.get(added[q]!);
+      if (list !== undefined) list.push(added[q + 1]!, added[q + 2]!);
+      else {
+        candidates[nc] = added[q]!;
+        at[nc++] = q;
       }
-      const first = entering.get(h);
-      if (first !== undefined) {
-        multi.set(h, [added[first + 1]!, added[first + 2]!, id, j]);
-        continue;
-      }
-      if (leaving.delete(h)) {
-        sole.set(h, [id, j]);
-        continue;
-      }
-      const one = sole.get(h);
-      if (one !== undefined) {
-        sole.delete(h);
-        multi.set(h, [one[0]!, one[1]!, id, j]);
-        continue;
-      }
-      entering.set(h, q); // (unless the ring holds it already: settled below)
     }
-    for (const u of this.#splice(leaving, entering, added)) {
+    const [keys, firsts] = radixSort(candidates.subarray(0, nc), at.subarray(0, nc));
+    const stays = new Uint8Array(nl); // leaving hashes added again: they stay in the ring
+    const entering = new Uint32Array(nc);
+    const freshOwners = new Int32Array(nc);
+    const freshFirst = new Int32Array(nc); // where the entering hash's first position is in `added`
+    let nf = 0;
+    let d = 0;
+    for (let c = 0; c < nc; ) {
+      const u = keys[c]!;
+      let end = c + 1;
+      while (end < nc && keys[end] === u) end++;
+      const h = u | 0;
+      const positions: number[] = [];
+      for (let k = c; k < end; k++) positions.push(added[firsts[k]! + 1]!, added[firsts[k]! + 2]!);
+      while (d < nl && out[d]! < u) d++;
+      const one = sole.size > 0 ? sole.get(h) : undefined;
+      if (d < nl && out[d] === u) {
+        stays[d] = 1;
+        if (positions.length === 2) sole.set(h, positions);
+        else multi.set(h, positions);
+      } else if (one !== undefined) {
+        sole.delete(h);
+        multi.set(h, [one[0]!, one[1]!, ...positions]);
+      } else {
+        entering[nf] = u; // (unless the ring holds it already: settled below)
+        freshOwners[nf] = positions[0]!;
+        freshFirst[nf++] = firsts[c]!;
+        if (positions.length > 2) multi.set(h, positions);
+      }
+      c = end;
+    }
+    let ng = 0;
+    for (let k = 0; k < nl; k++) if (stays[k] === 0) out[ng++] = out[k]!;
+    const held = buckets.change(out.subarray(0, ng), entering.subarray(0, nf), freshOwners.subarray(0, nf));
+    for (const u of held) {
       // a new position of a hash the ring holds with one position (more would be in `multi`)
       const h = u | 0;
       const owner = this.#groups[buckets.ownerOf(u)]!;
       const list = multi.get(h); // (a second new position of it came in this change)
       if (list !== undefined) list.unshift(owner.id, chainIndex(owner, h));
-      else multi.set(h, [owner.id, chainIndex(owner, h), added[entering.get(h)! + 1]!, added[entering.get(h)! + 2]!]);
+      else {
+        const q = freshFirst[lowerBound(entering, nf, u)]!;
+        multi.set(h, [owner.id, chainIndex(owner, h), added[q + 1]!, added[q + 2]!]);
+      }
     }
     for (const g of gone) {
       this.#byName.delete(g.name);
       this.#groups[g.id] = null;
+      this.#names[g.id] = '';
       this.#free.push(g.id);
     }
     for (const [h, one] of sole) buckets.setOwner(h >>> 0, one[0]!);
@@ -278,31 +396,28 @@ export class IncrementalRing {
     }
   }
 
-  /**
-   * The ring without `leaving` and with `entering` (owner: its first position's group in `added`
-   * for now); returns the hashes of `entering` the ring held already (unsigned), left as they were.
-   */
-  #splice(leaving: Set<number>, entering: Map<number, number>, added: readonly number[]): number[] {
-    const gone = new Uint32Array(leaving.size);
-    let d = 0;
-    for (const h of leaving) gone[d++] = h;
-    gone.sort();
-    const fresh = new Uint32Array(entering.size);
-    let e = 0;
-    for (const h of entering.keys()) fresh[e++] = h;
-    fresh.sort();
-    const freshOwners = new Int32Array(fresh.length);
-    for (e = 0; e < fresh.length; e++) freshOwners[e] = added[entering.get(fresh[e]! | 0)! + 1]!;
-    return this.#buckets.change(gone, fresh, freshOwners);
-  }
-
   #newGroup(name: string, s: Stairs): Group {
     const id = this.#free.pop() ?? this.#groups.length;
     const count = s.reach[s.reach.length - 1]!;
-    const g: Group = { id, name, base: ketamaBase(name), count, before: count, firsts: s.firsts, reach: s.reach };
+    const g: Group = {
+      id, name, base: ketamaBase(name), count, before: count, firsts: s.firsts, reach: s.reach, seen: this.#stamp, top: count, steps: s.firsts.length, next: null,
+    };
     this.#groups[id] = g;
+    this.#names[id] = name;
     this.#byName.set(name, g);
     return g;
   }
 
+}
+
+/** The index of `u` in the sorted `keys[0..n)` (present). */
+function lowerBound(keys: Uint32Array, n: number, u: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -21,6 +21,15 @@ export interface Group {
   /** Staircase: `firsts[s]` is the tier index of the first server whose 160 * weight reaches `reach[s]` (increasing). */
   firsts: number[];
   reach: number[];
+  /**
+   * The pass over the tier in progress (ketama-incremental.ts `update`): the pass that last met the
+   * group, its running maximum of 160 * weight, how many steps of the staircase it has met as they
+   * were, and the new staircase once one differs (null while none does).
+   */
+  seen: number;
+  top: number;
+  steps: number;
+  next: Stairs | null;
 }
 
 /** A staircase under construction. */
@@ -121,12 +130,6 @@ export function staircases(t: Tier): Map<string, Stairs> {
     }
   }
   return out;
-}
-
-export function sameStairs(g: Group, s: Stairs): boolean {
-  if (g.firsts.length !== s.firsts.length) return false;
-  for (let q = 0; q < s.firsts.length; q++) if (g.firsts[q] !== s.firsts[q] || g.reach[q] !== s.reach[q]) return false;
-  return true;
 }
 
 /** The tier index of the first server of `g` whose points include chain position `j`. */

@@ -165,14 +165,17 @@ export function radixSort(keys: Uint32Array, vals: Int32Array, scratchKeys?: Uin
 
 /** The servers of tier `t` grouped by the ring's address texts (`groupOf`: address -> group). */
 export function ringMembers(t: Tier, groupOf: Map<string, number>, groups: number): RingMembers {
+  const gid = new Int32Array(t.n);
+  for (let i = 0; i < t.n; i++) gid[i] = groupOf.get(t.records[i]!.address) ?? -1;
+  return membersOf(t, gid, groups);
+}
+
+/** The servers of tier `t` grouped by `gid` (server index -> group, -1 for none): a counting sort. */
+export function membersOf(t: Tier, gid: Int32Array, groups: number): RingMembers {
   const start = new Int32Array(groups + 1);
-  const gid = new Int32Array(t.n).fill(-1);
   for (let i = 0; i < t.n; i++) {
-    const g = groupOf.get(t.records[i]!.address);
-    if (g !== undefined) {
-      gid[i] = g;
-      start[g + 1]!++;
-    }
+    const g = gid[i]!;
+    if (g >= 0) start[g + 1]!++;
   }
   for (let g = 0; g < groups; g++) start[g + 1]! += start[g]!;
   const fill = start.slice(0, groups);
