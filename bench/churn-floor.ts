@@ -1,5 +1,5 @@
 /**
- * The churn row of bench/isolated.ts at 8 servers (pick+release, 1 ms per pick, one failure every
+ * The churn row of bench/isolated.ts (at 8 servers unless `--servers`) (pick+release, 1 ms per pick, one failure every
  * 100 picks, fail_timeout 50 ms) against its object-state floor (bench/floor.ts `InstanceScan`),
  * for a loaded machine: the Balancers of one or more source trees and the floor run in ONE process,
  * taking turns every round (each its own module instances, so no inline cache is shared), and each
@@ -7,10 +7,12 @@
  * descheduled by other work is not counted. Prints each subject's median and minimum ns per
  * pick+release and its ratio to the floor of the same round (median and range).
  *
- *   node --import tsx bench/churn-floor.ts [--shape skewed|uniform] [--rounds 15] [tree ...]
+ *   node --import tsx bench/churn-floor.ts [--shape skewed|uniform] [--rounds 15] [--servers 8] [--fail-every 100]
+ *     [--fail-timeout 50] [--dist] [tree ...]
  *
  * A tree is a directory holding `src/` and `bench/floor.ts` (default: this checkout; a base commit's
- * tree from `git archive <commit> | tar -x -C <dir>`, with `node_modules` linked). The floor comes
+ * tree from `git archive <commit> | tar -x -C <dir>`, with `node_modules` linked); with `--dist`,
+ * each tree's built `dist/index.js` is loaded instead of its `src/` (build each tree first). The floor comes
  * from the first tree. One process for all subjects differs from isolated.ts (one per row), whose
  * figures are the reference; this is the check of a ratio when isolated.ts is swamped by the load.
  */
@@ -28,9 +30,13 @@ const option = (name: string, fallback: string): string => {
 };
 const shape = option('--shape', 'skewed');
 const rounds = Number(option('--rounds', '15'));
+const n = Number(option('--servers', '8'));
+const failEvery = Number(option('--fail-every', '100'));
+const failTimeout = Number(option('--fail-timeout', '50'));
+const dist = args.includes('--dist');
+if (dist) args.splice(args.indexOf('--dist'), 1);
 const trees = args.length > 0 ? args.map((t) => resolve(t)) : [resolve(fileURLToPath(import.meta.url), '../..')];
 
-const n = 8;
 const weights = Array.from({ length: n }, (_, i) => (shape === 'skewed' ? 1 + ((i * 7) % 10) : 1));
 const PICKS_PER_STEP = 64;
 let sink = 0;
@@ -42,9 +48,9 @@ interface Subject {
 }
 const subjects: Subject[] = [];
 for (const tree of trees) {
-  const { Balancer, ManualClock } = await import(`${tree}/src/index.ts`);
+  const { Balancer, ManualClock } = await import(dist ? `${tree}/dist/index.js` : `${tree}/src/index.ts`);
   const clock = new ManualClock(0);
-  const b = new Balancer({ servers: weights.map((weight, i) => ({ address: `10.0.0.${i}:25`, weight, failTimeout: 50 })), clock: clock.now });
+  const b = new Balancer({ servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight, failTimeout })), clock: clock.now });
   let k = 0;
   subjects.push({
     name: tree,
@@ -53,17 +59,17 @@ for (const tree of trees) {
       for (let j = 0; j < PICKS_PER_STEP; j++) {
         clock.advance(1);
         const s = b.pick();
-        if (s !== undefined) b.release(s, ++k % 100 === 0);
+        if (s !== undefined) b.release(s, ++k % failEvery === 0);
         sink += s === undefined ? 0 : 1;
       }
     },
   });
 }
 {
-  const { ManualClock } = await import(`${trees[0]}/src/index.ts`);
+  const { ManualClock } = await import(dist ? `${trees[0]}/dist/index.js` : `${trees[0]}/src/index.ts`);
   const { InstanceScan } = await import(`${trees[0]}/bench/floor.ts`);
   const clock = new ManualClock(0);
-  const scan = new InstanceScan(weights, 50, clock.now);
+  const scan = new InstanceScan(weights, failTimeout, clock.now);
   let k = 0;
   subjects.push({
     name: "floor (nginx's scan, state in an object)",
@@ -72,7 +78,7 @@ for (const tree of trees) {
       for (let j = 0; j < PICKS_PER_STEP; j++) {
         clock.advance(1);
         const i = scan.pick();
-        if (i >= 0) scan.release(i, ++k % 100 === 0);
+        if (i >= 0) scan.release(i, ++k % failEvery === 0);
         sink += i;
       }
     },
@@ -92,7 +98,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1]!;
 const floor = subjects[subjects.length - 1]!;
-console.log(`churn at 8 servers, ${shape} weights, ${rounds} rounds, CPU ns per pick+release (sink ${sink > 0 ? 'ok' : '0'})`);
+console.log(`churn at ${n} servers, ${shape} weights, a failure every ${failEvery} picks, fail_timeout ${failTimeout}, ${rounds} rounds, CPU ns per pick+release (sink ${sink > 0 ? 'ok' : '0'})`);
 console.log('| subject | median | min | / floor, median | / floor, range |');
 console.log('| --- | ---: | ---: | ---: | --- |');
 for (const s of subjects) {

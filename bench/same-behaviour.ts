@@ -12,7 +12,8 @@
  * Each script: one of the seven methods, 1-40 servers with random weights, limits, backups and
  * `down`, optional checks, then 400 operations: picks and releases (failed or not) with hash keys and
  * client addresses (valid and invalid), attempts and their next / connected / fail / release,
- * `update`, `add`, `remove`, `reportCheck`, `setServers`, and clock advances.
+ * `update`, `add`, `remove`, `reportCheck`, `setServers`, and clock advances. Then `scripts / 3`
+ * churn scripts (round robin, picks released at once, rare failures: `churn` below).
  */
 
 import { resolve } from 'node:path';
@@ -68,6 +69,49 @@ function run(seed: number): number {
   }
   return ops;
 }
+/**
+ * A churn script: round robin on 2-40 servers of weights 1-10 (max_fails 1-2, fail_timeout 20-60
+ * ms), then 3,000 one-shot picks each released at once, one in ~100 as a failure, the clock 0-2 ms
+ * on, now and then a held pick, a weight update or a `down` flip: the calm stretches between
+ * failures that the steady replay (recorded, built or computed ahead) hands out, compared with
+ * every result, event and snapshot as above.
+ */
+function churn(seed: number): number {
+  const r: () => number = B.seededRandom(seed * 104729 + 7);
+  const n = 2 + Math.floor(r() * (r() < 0.3 ? 39 : 12));
+  const servers = Array.from({ length: n }, (_, i) => ({ address: `10.1.${i >> 8}.${i & 255}:25`, weight: 1 + Math.floor(r() * 10), maxFails: 1 + Math.floor(r() * 2), failTimeout: 20 + 10 * Math.floor(r() * 5) }));
+  const sides = [A, B].map((L) => {
+    const clock = new L.ManualClock(5_000);
+    const events: string[] = [];
+    const b = new L.Balancer({ servers: structuredClone(servers), clock: clock.now });
+    b.on('state', (s: any, from: string, to: string) => events.push(`${s.id}:${from}>${to}`));
+    return { b, clock, events, held: [] as any[] };
+  });
+  let ops = 0;
+  for (let step = 0; step < 3000; step++) {
+    const adv = Math.floor(r() * 3); const op = r(); const k1 = r(); const k2 = r();
+    const res = sides.map((s) => {
+      s.clock.advance(adv);
+      const b = s.b;
+      if (op < 0.003) { const x = b.servers[Math.floor(k1 * b.servers.length)]; b.update(x.id, k2 < 0.5 ? { weight: 1 + Math.floor(k2 * 20) } : { down: !x.down }); return 'update'; }
+      const v = b.pick();
+      if (v === undefined) return 'none';
+      if (op < 0.02) s.held.push(v);
+      else b.release(v, k1 < 0.01);
+      if (s.held.length > 0 && k2 < 0.05) b.release(s.held.shift(), k1 < 0.3);
+      return v.id;
+    });
+    ops++;
+    const snaps = sides.map((s) => JSON.stringify(s.b.snapshot()));
+    if (res[0] !== res[1] || snaps[0] !== snaps[1] || sides[0]!.events.join() !== sides[1]!.events.join()) {
+      throw new Error(`churn seed ${seed} step ${step}: ${res[0]} vs ${res[1]}\n${snaps[0]}\n${snaps[1]}`);
+    }
+  }
+  return ops;
+}
+
 let total = 0; const runs = Number(runsArg ?? 300);
 for (let s = 1; s <= runs; s++) total += run(s);
-console.log(`identical: ${runs} scripts, ${total} operations, every result, error, event and snapshot`);
+let churned = 0; const churnRuns = Math.max(1, Math.floor(runs / 3));
+for (let s = 1; s <= churnRuns; s++) churned += churn(s);
+console.log(`identical: ${runs} scripts, ${total} operations, and ${churnRuns} churn scripts, ${churned} operations: every result, error, event and snapshot`);

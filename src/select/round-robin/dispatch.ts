@@ -17,7 +17,9 @@ export function dispatch(s: RoundRobinTier, r: RequestState): number {
   if (r.mask !== 0 || r.bits !== null) return retryRound(s, r);
   const replay = s.replay;
   if (replay.replaying || replay.windowRounds >= 0) {
-    if (replay.expired(r)) replay.leave(s.rounds);
+    // (a window that ended lets its server be probed: not calm before a round or more, so no new
+    // start for `n` rounds, as after a failed one)
+    if (replay.expired(r)) replay.leave(s.rounds + r.tier.n);
     else if (replay.replaying) return replay.next();
   }
   if (replay.windowRounds < 0 && r.tier.limited === 0 && s.rounds >= replay.retryAt) {

@@ -19,7 +19,7 @@
  * | the request has tried something, tier below the lazy size | the plain round | plain-round.ts |
  * | the request has tried something, tier of lazy size | a lazy retry round | lazy-rounds.ts |
  * | replaying, and no passive window that kept a server out has ended | the next pick of the period | steady-replay.ts |
- * | calm tier past its back-off | open a recording window, or start replaying from zero weights | steady-replay.ts |
+ * | calm tier past its back-off | replay a period built from zero weights, or rounds computed ahead (small tiers), or open a recording window | steady-replay.ts, zero-period.ts, rounds-ahead.ts |
  * | tier of at least `lazyFromServers` servers | a lazy round | lazy-rounds.ts |
  * | at most 32 servers, unequal weights, unsettled since the last change | a branch-free round | branch-free-round.ts |
  * | otherwise | a clean-run round (the plain round when most servers are special) | clean-run-round.ts |
@@ -28,8 +28,9 @@
  * nginx 1.30's hinted round (`hintedOn`), run on the plain arrays after the accelerators are left.
  *
  * A fresh round is recorded into the open window (steady-replay.ts `record`), so that a settled
- * sequence is found and replayed. The Balancer marks the winner tried, bumps `checked` and counts
- * the connection.
+ * sequence is found and replayed; a tier without lazy rounds computes its calm rounds ahead instead
+ * (rounds-ahead.ts), and replays them as they are computed. The Balancer marks the winner tried,
+ * bumps `checked` and counts the connection.
  *
  * The table is `dispatch` (dispatch.ts). A one-shot `pick()` reaches the selector's `shortcut`
  * first: the fresh round (fresh-round.ts), which runs the same dispatcher for a fresh request on

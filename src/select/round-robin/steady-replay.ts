@@ -13,7 +13,7 @@
  * from all-zero current weights is periodic with period W and returns to all zeros
  * (docs/nginx-semantics.md §2.1); from another state it may need a transient before it settles. So:
  *
- * - At a calm period start from all-zero weights, one period is built directly (`#buildFromZero`).
+ * - At a calm period start from all-zero weights, one period is built directly (zero-period.ts).
  * - From any other calm state, the recording window keeps the last W picks (`record`); as soon as
  *   every server has exactly its weight's worth of them, the weights equal those of W rounds ago
  *   and the window is a period, replayed from there.
@@ -21,21 +21,31 @@
  *   picks the weights nginx would hold are `start[i] + p*w[i] - W*k[i]`, `k[i]` being server i's
  *   picks so far; `leave` restores exactly those (O(p + n)) before anything else reads or changes
  *   the tier, so the rounds continue seamlessly.
+ * - On a tier without lazy rounds, instead of a window, the rounds from a calm state are computed
+ *   ahead (rounds-ahead.ts, when its precondition holds) in growing batches, and replayed as they
+ *   are computed: the restore formula holds for any calm rounds, a period or not. If W of them come
+ *   back to the start state they are a period; else the next W start from the state they reached.
  *
- * Building from zeros needs no O(n) scan per step: servers of equal weight are picked in
- * configuration order among themselves (their current weights differ only by W times their pick
- * counts), so each step compares one candidate per weight class: O(W × classes). Memory is bounded
- * by MAX_PERIOD entries per tier; larger periods stay on the rounds.
+ * Memory is bounded by MAX_PERIOD entries per tier; larger periods stay on the rounds.
  */
 
 import type { Tier } from '../../tier';
 import { reachedMaxFails } from '../../health/passive-window';
 import { type RequestState, nowOf } from '../request';
 import type { LazyRounds } from './lazy-rounds';
+import { RoundsAhead } from './rounds-ahead';
 import type { WeightClasses } from './weight-classes';
+import { ZeroPeriod } from './zero-period';
 
 /** Largest period (sum of eligible weights) for which a schedule is kept. */
 const MAX_PERIOD = 65536;
+/**
+ * Rounds computed ahead at a time (rounds-ahead.ts): a schedule's first batch is as long as the
+ * previous schedule ran before a change left it (at least AHEAD_MIN_CHUNK), each next one twice
+ * the last, up to AHEAD_CHUNK; so that the rounds a change throws away stay about those handed out.
+ */
+const AHEAD_CHUNK = 64;
+const AHEAD_MIN_CHUNK = 4;
 
 const doubleBits = new Float64Array(1);
 const doubleWord = new BigInt64Array(doubleBits.buffer);
@@ -70,6 +80,14 @@ export class SteadyReplay {
   replaying = false;
   /** Position in the period while replaying. */
   position = 0;
+  /**
+   * Picks known from `position` 0: `period` for a whole period (built, recorded or proven), else the
+   * rounds computed ahead so far. At `end`, `next` goes back to 0 (`end === wrapAt`), computes more
+   * rounds, or starts again from the state W rounds reached if they were not a period.
+   */
+  end = 0;
+  /** `period` while the picks are a whole period, else -1. */
+  wrapAt = -1;
   /** Sum of eligible weights of the recorded or replayed period (W). */
   period = 0;
   /** The servers in that period (eligible and calm when it began). */
@@ -95,9 +113,17 @@ export class SteadyReplay {
   startCurrent: Float64Array | null = null;
   /** `position` at which `current` was last restored while replaying (-1: not restored). */
   syncedAt = -1;
-  /** Scratch: pick counts for restoring `current`, and the period builder's class tables. */
+  /** Scratch: pick counts for restoring `current`. */
   #scratch: Float64Array | null = null;
-  #builder: { members: Int32Array; memberCount: Int32Array; memberStart: Int32Array; picked: Float64Array } | null = null;
+  /** The period builder from all-zero weights (zero-period.ts), made at its first use. */
+  #zero: ZeroPeriod | null = null;
+  /** Calm rounds computed ahead, on tiers without lazy rounds (null on those). */
+  readonly ahead: RoundsAhead | null;
+  /** The next batch of rounds computed ahead, and the first batch of the next schedule. */
+  #chunk = AHEAD_CHUNK;
+  #firstChunk = AHEAD_CHUNK;
+  /** Rounds computed ahead since the schedule began. */
+  #computed = 0;
 
   constructor(
     readonly tier: Tier,
@@ -106,13 +132,37 @@ export class SteadyReplay {
     readonly lazy: LazyRounds | null,
   ) {
     this.inPeriod = new Uint8Array(tier.n);
+    this.ahead = lazy === null ? new RoundsAhead(tier.n) : null;
   }
 
   /** The next pick of the period (call only while `replaying` and not `expired`). */
   next(): number {
-    const pos = this.position;
-    this.position = pos + 1 === this.period ? 0 : pos + 1;
+    let pos = this.position;
+    if (pos === this.end) pos = pos === this.wrapAt ? 0 : this.#further(pos);
+    this.position = pos + 1;
     return this.picks![pos]!;
+  }
+
+  /**
+   * At `end` of the rounds computed ahead: more of them, from the state the last one left; after W
+   * rounds that did not come back to the start state, a new schedule from the state they reached.
+   * Rounds that came back are a period: the replay then wraps as for any other.
+   */
+  #further(pos: number): number {
+    const ahead = this.ahead!;
+    const period = this.period;
+    if (pos === period) {
+      ahead.writeTo(this.startCurrent!);
+      this.syncedAt = -1;
+      pos = 0;
+    }
+    const to = Math.min(period, pos + this.#chunk);
+    this.#chunk = Math.min(AHEAD_CHUNK, 2 * this.#chunk);
+    this.#computed += to - pos;
+    ahead.compute(this.picks!, pos, to);
+    this.end = to;
+    if (to === period && ahead.returnedTo(this.startCurrent!)) this.wrapAt = period;
+    return pos;
   }
 
   /** True when a passive window that kept a server out of the period has ended at the request's `now`. */
@@ -147,11 +197,15 @@ export class SteadyReplay {
     if (zero) {
       this.startCurrent.fill(0); // the period's weights are 0 at its start (servers outside it are never restored)
       this.lazy?.leave(); // the replay keeps `current` stale in its own way
-      this.#buildFromZero(period);
-      this.position = 0;
-      this.syncedAt = -1;
-      this.windowRounds = -1;
-      this.replaying = true;
+      (this.#zero ??= new ZeroPeriod(t.n)).build(t, this.classes.of(t), inPeriod, this.picks, period);
+      this.#replayFrom(0, period, period);
+    } else if (this.ahead !== null && this.ahead.start(t, inPeriod, period)) {
+      // Computed ahead from here (rounds-ahead.ts), the first rounds at the first `next`.
+      this.startCurrent.set(current);
+      this.#chunk = this.#firstChunk;
+      this.#computed = 0;
+      this.#replayFrom(0, 0, -1);
+      this.syncedAt = 0;
     } else {
       // Every server of the period starts with 0 of its w picks in the window.
       this.windowCount.fill(0);
@@ -220,6 +274,11 @@ export class SteadyReplay {
     if (this.replaying) {
       this.sync();
       this.replaying = false;
+      if (this.ahead !== null) {
+        // (how long this schedule ran: a proven period, as long as the batches get)
+        const ran = this.wrapAt >= 0 ? AHEAD_CHUNK : this.#computed - (this.end - this.position);
+        this.#firstChunk = Math.max(AHEAD_MIN_CHUNK, Math.min(AHEAD_CHUNK, ran));
+      }
     }
     this.syncedAt = -1;
     this.windowRounds = -1;
@@ -275,9 +334,17 @@ export class SteadyReplay {
       if (inPeriod[i] !== 0) start[i] = current[i]! - pos * weight[i]! + period * picks[i]!;
     }
     this.lazy?.leave();
-    this.windowRounds = -1;
-    this.position = pos;
+    this.#replayFrom(pos, period, period);
     this.syncedAt = pos;
+  }
+
+  /** Starts replaying at `pos` (`end` and `wrapAt` as their fields say), closing any window. */
+  #replayFrom(pos: number, end: number, wrapAt: number): void {
+    this.position = pos;
+    this.end = end;
+    this.wrapAt = wrapAt;
+    this.syncedAt = -1;
+    this.windowRounds = -1;
     this.replaying = true;
   }
 
@@ -288,57 +355,5 @@ export class SteadyReplay {
     const picks = this.picks!;
     for (let p = 0; p < pos; p++) counts[picks[p]!] += 1;
     return counts;
-  }
-
-  /** One period of SWRR picks from all-zero weights, by weight classes (see the header). */
-  #buildFromZero(period: number): void {
-    const t = this.tier;
-    const inPeriod = this.inPeriod;
-    const classes = this.classes.of(t);
-    const n = t.n;
-    const b = (this.#builder ??= {
-      members: new Int32Array(n),
-      memberCount: new Int32Array(n),
-      memberStart: new Int32Array(n),
-      picked: new Float64Array(n),
-    });
-    const { members, memberCount, memberStart, picked } = b;
-    const classOf = classes.classOf;
-    const d = classes.count;
-    memberCount.fill(0, 0, d);
-    for (let i = 0; i < n; i++) if (inPeriod[i] !== 0) memberCount[classOf[i]!]!++;
-    let at = 0;
-    for (let c = 0; c < d; c++) {
-      memberStart[c] = at;
-      at += memberCount[c]!;
-      memberCount[c] = 0;
-      picked[c] = 0;
-    }
-    for (let i = 0; i < n; i++) {
-      if (inPeriod[i] === 0) continue;
-      const c = classOf[i]!;
-      members[memberStart[c]! + memberCount[c]!++] = i;
-    }
-    const cw = classes.weight;
-    const picks = this.picks!;
-    for (let p = 1; p <= period; p++) {
-      let best = 0;
-      let bestValue = -Infinity;
-      let bestIndex = 0;
-      for (let c = 0; c < d; c++) {
-        const s = memberCount[c]!;
-        if (s === 0) continue;
-        const taken = picked[c]!;
-        const value = p * cw[c]! - period * Math.floor(taken / s);
-        const index = members[memberStart[c]! + (taken % s)]!;
-        if (value > bestValue || (value === bestValue && index < bestIndex)) {
-          best = c;
-          bestValue = value;
-          bestIndex = index;
-        }
-      }
-      picked[best] = picked[best]! + 1;
-      picks[p - 1] = bestIndex;
-    }
   }
 }
