@@ -174,7 +174,7 @@ export function resolveServers(list: unknown, path = 'servers', name = 'upstream
   const out: ResolvedServer[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < list.length; i++) {
-    const s = resolveServer(list[i], `${path}[${i}]`);
+    const s = resolveServer(list[i], path, i);
     if (seen.has(s.id)) {
       throw new InvalidOptionError(`${path}[${i}].id`, `Duplicate server id ${show(s.id)} at \`${path}[${i}]\``, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
     }

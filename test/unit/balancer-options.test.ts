@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer';
 import { InvalidOptionError, UpstreamError, isUpstreamError } from '../../src/errors';
 import type { BalancerOptions, ServerOptions } from '../../src/options';
+import type { ServerRecord } from '../../src/server';
 
 const A: ServerOptions = { id: 'A', address: '10.0.0.1:25' };
 const B: ServerOptions = { id: 'B', address: '10.0.0.2:25' };
@@ -22,6 +23,9 @@ function thrown(f: () => unknown): UpstreamError {
   }
   throw new Error('expected a throw');
 }
+
+/** The resolved definition a server record keeps (not part of the public `Server`). */
+const configOf = (b: Balancer, id: string): object => (b.get(id) as unknown as ServerRecord).config;
 
 function expectOptionError(f: () => unknown, code: string, option: string, value: unknown) {
   const e = thrown(f);
@@ -67,6 +71,26 @@ describe('server definitions', () => {
 
   it('an unknown server key is rejected, naming the key', () => {
     expectOptionError(make({ servers: [{ ...A, wieght: 2 } as ServerOptions] }), 'ERR_UPSTREAM_INVALID_OPTION', 'servers[0].wieght', 'wieght');
+  });
+
+  it('an unknown key inherited by a server definition is rejected too (inherited keys are read)', () => {
+    const proto = { wieght: 2 };
+    const server = Object.assign(Object.create(proto) as ServerOptions, B);
+    expectOptionError(make({ servers: [A, server] }), 'ERR_UPSTREAM_INVALID_OPTION', 'servers[1].wieght', 'wieght');
+    const inherited = Object.assign(Object.create({ weight: 3 }) as ServerOptions, B);
+    expect(new Balancer({ servers: [A, inherited] }).get('B')!.weight).toBe(3);
+  });
+
+  it('a resolved server has every parameter, in the rows\' order, defaults where absent', () => {
+    const b = new Balancer({ servers: [A, { ...B, route: 'r1', down: true, weight: 4 }] });
+    expect(Object.entries(configOf(b, 'A'))).toEqual([
+      ['id', 'A'], ['address', '10.0.0.1:25'], ['weight', 1], ['maxFails', 1], ['failTimeout', 10_000], ['maxConns', 0],
+      ['backup', false], ['down', false], ['drain', false],
+    ]);
+    expect(Object.entries(configOf(b, 'B'))).toEqual([
+      ['id', 'B'], ['address', '10.0.0.2:25'], ['weight', 4], ['maxFails', 1], ['failTimeout', 10_000], ['maxConns', 0],
+      ['backup', false], ['down', true], ['drain', false], ['route', 'r1'],
+    ]);
   });
 
   it('a server that is not an object is rejected', () => {
