@@ -214,6 +214,17 @@ export class Tier {
   /** Recomputes the aggregate counters and every gate after a change of weights, flags, fails or limits. */
   recount(): void {
     this.#sids = null; // (a route may have changed: membership.ts update reloads a slot, then recounts)
+    this.#countAll();
+    // (apart from the loop: code V8 compiles while inside the loop, for a long tier, would otherwise
+    // end in these calls before they ever ran, and leave it again at every recount)
+    const listener = this.listener;
+    if (listener !== null) listener.weightsChanged();
+    const load = this.load;
+    if (load !== null) load.weightsChanged();
+  }
+
+  /** `totalWeight`, `tries`, `limited` and every gate, from the arrays. */
+  #countAll(): void {
     let total = 0;
     let tries = 0;
     let limited = 0;
@@ -226,9 +237,5 @@ export class Tier {
     this.totalWeight = total;
     this.tries = tries;
     this.limited = limited;
-    const listener = this.listener;
-    if (listener !== null) listener.weightsChanged();
-    const load = this.load;
-    if (load !== null) load.weightsChanged();
   }
 }
