@@ -1,6 +1,11 @@
 /** Small helpers shared by the unit and property tests. */
 
-import type { Balancer } from '../src/balancer';
+import { expect } from 'vitest';
+import { Balancer } from '../src/balancer';
+import type { ServerOptions } from '../src/options';
+import type { Peers } from '../src/peers';
+import { type Ring, buildRing } from '../src/select/consistent-hash';
+import { IncrementalRing, flatRing } from '../src/select/ketama-incremental';
 
 /** `n` one-shot picks, each released at once as a success; ids joined by spaces ('-' = none). */
 export function picks(b: Balancer, n: number): string {
@@ -55,3 +60,21 @@ export const SWRR_VECTORS: [number[], string][] = [
   [[4, 2], 'A B A A B A A B A A B A'],
   [[1, 1, 1], 'A B C A B C'],
 ];
+
+/**
+ * A consistent-hash balancer over `servers`, a ring keeper that patches every change after its
+ * first build (share 0), and `step()`: the kept ring after the latest change, checked equal to
+ * `buildRing` of the same tiers through `view` (what the test compares of a ring).
+ */
+export function keptRingSteps(servers: ServerOptions[], view: (ring: Ring) => unknown, allowBackupWithHash = false) {
+  const b = new Balancer({ method: 'hash', hash: { consistent: true }, allowBackupWithHash, servers });
+  const peers = (b as unknown as { members: { peers: Peers } }).members.peers;
+  const keeper = new IncrementalRing(0);
+  keeper.update(peers);
+  const step = (): Ring => {
+    const ring = flatRing(keeper.update(peers));
+    expect(view(ring)).toEqual(view(buildRing(peers)));
+    return ring;
+  };
+  return { b, step };
+}

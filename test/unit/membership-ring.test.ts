@@ -9,11 +9,9 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { Balancer } from '../../src/balancer';
 import type { ServerOptions } from '../../src/options';
-import type { Peers } from '../../src/peers';
-import { type Ring, type RingMembers, buildRing, findPoint, ketamaPoints } from '../../src/select/consistent-hash';
-import { IncrementalRing, flatRing } from '../../src/select/ketama-incremental';
+import { type Ring, type RingMembers, findPoint, ketamaPoints } from '../../src/select/consistent-hash';
+import { keptRingSteps } from '../helpers';
 
 const SHARED = ketamaPoints('c3636:80', 1)[0]!;
 
@@ -37,19 +35,7 @@ const ownerOf = (ring: Ring, h: number): string | null => {
   return ring.points[k] === h ? ring.names[ring.groups[k]!]! : null;
 };
 
-/** A balancer, a keeper that patches every change after its first build, and a step comparing it with `buildRing`. */
-function setup(servers: ServerOptions[]) {
-  const b = new Balancer({ method: 'hash', hash: { consistent: true }, allowBackupWithHash: true, servers });
-  const peers = (b as unknown as { members: { peers: Peers } }).members.peers;
-  const keeper = new IncrementalRing(0);
-  keeper.update(peers);
-  const step = (): Ring => {
-    const ring = flatRing(keeper.update(peers));
-    expect(view(ring)).toEqual(view(buildRing(peers)));
-    return ring;
-  };
-  return { b, step };
-}
+const setup = (servers: ServerOptions[]) => keptRingSteps(servers, view, true);
 
 const W = { id: 'w', address: 'web.example' };
 const A = { id: 'a', address: 'c3636:80' };

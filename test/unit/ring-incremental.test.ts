@@ -11,7 +11,8 @@ import { Balancer } from '../../src/balancer';
 import type { ServerOptions } from '../../src/options';
 import type { Peers } from '../../src/peers';
 import { type KeptRing, type Ring, buildRing, findPoint, ketamaPoints } from '../../src/select/consistent-hash';
-import { IncrementalRing, flatRing } from '../../src/select/ketama-incremental';
+import { flatRing } from '../../src/select/ketama-incremental';
+import { keptRingSteps } from '../helpers';
 
 const SHARED_C = ketamaPoints('c3636:80', 1)[0]!;
 const SHARED_D = ketamaPoints('d529:80', 68)[67]!;
@@ -23,19 +24,7 @@ const ownerOf = (ring: Ring, h: number): string | null => {
   return ring.points[k] === h ? ring.names[ring.groups[k]!]! : null;
 };
 
-/** A balancer, a keeper that patches every change (share 0), and a step that checks both rings. */
-function setup(servers: ServerOptions[]) {
-  const b = new Balancer({ method: 'hash', hash: { consistent: true }, servers });
-  const peers = (b as unknown as { members: { peers: Peers } }).members.peers;
-  const keeper = new IncrementalRing(0);
-  keeper.update(peers);
-  const step = (): Ring => {
-    const ring = flatRing(keeper.update(peers));
-    expect(view(ring)).toEqual(view(buildRing(peers)));
-    return ring;
-  };
-  return { b, step };
-}
+const setup = (servers: ServerOptions[]) => keptRingSteps(servers, view);
 
 describe('incremental ketama ring: owners of shared points', () => {
   it('the pair shares the hash the tests rely on', () => {
