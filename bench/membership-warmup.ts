@@ -1,0 +1,142 @@
+/**
+ * One membership change kind in a fresh process, call after call (issue 18 item 3): how long each
+ * call blocks from the first on, so the warm-up (V8 compiling the change path) shows apart from the
+ * steady cost that `membership.ts` reports; with `--phases`, the time inside each call by part.
+ *
+ *   node --import tsx bench/membership-warmup.ts [--dist DIR] [--kind set1|add|remove|update|all]
+ *     [--method rr|lc|hash|chash] [--rounds N] [--phases] [--cold]
+ *
+ * 1,024 servers of weight 10, as `membership.ts`. Between calls: 64 picks (each released) and a
+ * 1 ms timer, so every call starts on a new turn of the loop. Kinds: `set1` setServers with one
+ * server replaced on even rounds and the list restored on odd ones (each call moves one server
+ * out and one in), `add` one new server (removed again, untimed), `remove` that server, `update`
+ * one server's weight 10 -> 11 and back, `all` setServers replacing every server (not a target).
+ * Prints the first five calls, the median, p90 and longest, and which calls took over 5 ms.
+ *
+ * `--phases` wraps the built library's methods with timers (the Balancer's change methods, the
+ * membership's `replace` / `rebuild`, the selector's `rebuilt` and, for consistent hash, the bucket
+ * store's `change`; each includes the ones it calls) and prints the median of each over the rounds
+ * from 20 on, with the first three calls. `--cold` writes 64 MB and idles 5 ms between calls, so
+ * that each change starts with cold caches, as between real changes. Library from `dist/` by
+ * default (build first), or from DIR. Figures in bench/README.md (membership, fourth and fifth steps).
+ */
+
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type * as Root from '../src/index';
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? fallback : process.argv[at + 1]!;
+}
+const dist = path.resolve(arg('--dist', 'dist'));
+const kind = arg('--kind', 'set1');
+const method = arg('--method', 'chash');
+const rounds = Number(arg('--rounds', '100'));
+const phases = process.argv.includes('--phases');
+const cold = process.argv.includes('--cold');
+if (!['set1', 'add', 'remove', 'update', 'all'].includes(kind)) throw new Error(`unknown --kind ${kind}`);
+
+const METHODS: Record<string, Partial<Root.BalancerOptions>> = {
+  rr: {},
+  lc: { method: 'least-conn' },
+  hash: { method: 'hash' },
+  chash: { method: 'hash', hash: { consistent: true } },
+};
+if (!(method in METHODS)) throw new Error(`unknown --method ${method} (rr, lc, hash, chash)`);
+
+const { Balancer } = (await import(pathToFileURL(path.join(dist, 'index.js')).href)) as typeof Root;
+const N = 1024;
+const W = 10;
+const address = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`;
+const serversOf = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => ({ id: `s${i + offset}`, address: address(i + offset), weight: W }));
+const b = new Balancer({ ...METHODS[method], servers: serversOf(N) });
+const base = serversOf(N);
+
+/** Per-phase totals of the current call (`--phases`). */
+const spent: Record<string, number> = {};
+function wrap(target: object | undefined, name: string, label: string): void {
+  const o = target as Record<string, unknown> | undefined;
+  const f = o?.[name];
+  if (typeof f !== 'function') return;
+  o![name] = function (this: unknown, ...a: unknown[]) {
+    const t0 = performance.now();
+    try {
+      return (f as (...x: unknown[]) => unknown).apply(this, a);
+    } finally {
+      spent[label] = (spent[label] ?? 0) + performance.now() - t0;
+    }
+  };
+}
+if (phases) {
+  // internal fields of the built classes: a measuring aid only, not an API
+  const members = (b as unknown as { members: Record<string, unknown> & { selector: Record<string, unknown> } }).members;
+  for (const n of ['replace', 'rebuild']) wrap(members, n, `membership.${n}`);
+  wrap(members.selector, 'rebuilt', 'selector.rebuilt');
+  const ring = members.selector.ring as { buckets?: object } | undefined;
+  if (ring?.buckets !== undefined) wrap(Object.getPrototypeOf(ring.buckets) as object, 'change', 'ring buckets.change');
+  for (const n of ['setServers', 'add', 'remove', 'update']) wrap(b, n, `balancer.${n}`);
+}
+
+const thrash = new Int32Array(cold ? 16 << 20 : 0);
+const turn = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const times: number[] = [];
+const perCall: Record<string, number>[] = [];
+if (kind === 'remove') b.add({ id: 'x0', address: address(N + 1), weight: W });
+for (let k = 0; k < rounds; k++) {
+  for (let j = 0; j < 64; j++) {
+    const s = b.pick(`user${(k * 64 + j) * 7919}@example.com`);
+    if (s !== undefined) b.release(s);
+  }
+  for (const key of Object.keys(spent)) spent[key] = 0;
+  let t0 = 0;
+  if (kind === 'set1') {
+    const list = base.slice();
+    if (k % 2 === 0) list[(k * 257) % N] = { id: `y${k}`, address: address(N + 100 + k), weight: W };
+    t0 = performance.now();
+    b.setServers(list);
+  } else if (kind === 'all') {
+    const list = serversOf(N, k % 2 === 0 ? N * 4 : 0);
+    t0 = performance.now();
+    b.setServers(list);
+  } else if (kind === 'add') {
+    t0 = performance.now();
+    b.add({ id: `x${k}`, address: address(N + 1 + (k % 64)), weight: W });
+  } else if (kind === 'remove') {
+    t0 = performance.now();
+    b.remove(`x${k}`);
+  } else {
+    t0 = performance.now();
+    b.update(`s${(k * 131) % N}`, { weight: k % 2 === 0 ? W + 1 : W });
+  }
+  times.push(performance.now() - t0);
+  perCall.push({ ...spent });
+  await turn(1);
+  if (kind === 'add') b.remove(`x${k}`);
+  if (kind === 'remove') b.add({ id: `x${k + 1}`, address: address(N + 1 + ((k + 1) % 64)), weight: W });
+  if (cold) {
+    for (let q = 0; q < thrash.length; q += 16) thrash[q]!++;
+    await turn(5);
+  }
+}
+
+const sorted = [...times].sort((x, y) => x - y);
+const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(2);
+const over = times.flatMap((t, i) => (t > 5 ? [i] : []));
+console.log(
+  `${kind} ${method} (${rounds} calls, ${path.relative(process.cwd(), dist) || '.'}${cold ? ', cold' : ''}): first five ` +
+    `${times.slice(0, 5).map((t) => t.toFixed(1)).join(' ')} ms | median ${at(0.5)} p90 ${at(0.9)} longest ${at(1)} | ` +
+    `over 5 ms: ${over.length === 0 ? 'none' : `calls ${over.join(', ')}`}`,
+);
+if (phases) {
+  const skip = Math.min(20, rounds - 1);
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  console.log(`per part (ms; median of calls ${skip}..${rounds - 1}, longest, [first three calls]):`);
+  // (a label only the untimed steps reach, e.g. `remove` after an `add`, stays at 0: left out)
+  const labels = [...new Set(perCall.flatMap((c) => Object.keys(c).filter((k) => c[k]! > 0)))];
+  for (const label of labels) {
+    const v = perCall.slice(skip).map((c) => c[label] ?? 0);
+    const first = perCall.slice(0, 3).map((c) => (c[label] ?? 0).toFixed(1)).join(' ');
+    console.log(`  ${label.padEnd(22)} ${median(v).toFixed(3).padStart(7)}  ${Math.max(...v).toFixed(2).padStart(6)}  [${first}]`);
+  }
+}
