@@ -22,7 +22,8 @@
  *
  * Cost: `find` O(log bucket); `pointAt` / `ownerAt` O(1) expected (a guess from the even spread,
  * then a walk over the buckets' counts); `change` of k points O(k log k + k * bucket + buckets): a
- * bucket is edited in place (insertions merged from its end, removals closed up from the first),
+ * bucket is edited in place (insertions placed from its end, removals closed up from the first,
+ * each run of entries moved by one `copyWithin`),
  * or through a small scratch when it gets both, and `before` is recounted from the first bucket
  * changed. A bucket that outgrows its region moves to the free room after the regions, with half
  * again its size; when that room runs out, or the points per bucket drift more than fourfold from
