@@ -4,7 +4,7 @@
  * steady cost that `membership.ts` reports; with `--phases`, the time inside each call by part.
  *
  *   node --import tsx bench/membership-warmup.ts [--dist DIR] [--kind set1|add|remove|update|all]
- *     [--method rr|lc|hash|chash] [--rounds N] [--phases] [--cold]
+ *     [--method rr|lc|hash|chash] [--rounds N] [--phases] [--cold] [--async [--slice-ms MS]]
  *
  * 1,024 servers of weight 10, as `membership.ts`. Between calls: 64 picks (each released) and a
  * 1 ms timer, so every call starts on a new turn of the loop. Kinds: `set1` setServers with one
@@ -12,6 +12,8 @@
  * out and one in), `add` one new server (removed again, untimed), `remove` that server, `update`
  * one server's weight 10 -> 11 and back, `all` setServers replacing every server (not a target).
  * Prints the first five calls, the median, p90 and longest, and which calls took over 5 ms.
+ * `--async` (set1, all): `setServersAsync` instead, each call's figure being the longest turn of the
+ * event loop while it runs (a `setImmediate` ticker's longest gap), with its time until applied.
  *
  * `--phases` wraps the built library's methods with timers (the Balancer's change methods, the
  * membership's `replace` / `rebuild`, the selector's `rebuilt` and, for consistent hash, the bucket
@@ -35,7 +37,10 @@ const method = arg('--method', 'chash');
 const rounds = Number(arg('--rounds', '100'));
 const phases = process.argv.includes('--phases');
 const cold = process.argv.includes('--cold');
+const sliced = process.argv.includes('--async');
+const sliceMs = process.argv.includes('--slice-ms') ? Number(arg('--slice-ms', '2')) : undefined;
 if (!['set1', 'add', 'remove', 'update', 'all'].includes(kind)) throw new Error(`unknown --kind ${kind}`);
+if (sliced && kind !== 'set1' && kind !== 'all') throw new Error('--async applies to --kind set1 or all (setServersAsync)');
 
 const METHODS: Record<string, Partial<Root.BalancerOptions>> = {
   rr: {},
@@ -81,6 +86,33 @@ if (phases) {
 const thrash = new Int32Array(cold ? 16 << 20 : 0);
 const turn = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const times: number[] = [];
+/** `--async`: each call's time from call to applied, and the turns it took. */
+const walls: number[] = [];
+const turnCounts: number[] = [];
+
+/**
+ * Runs `change` with a `setImmediate` ticker beside it: the longest gap between two ticks (the
+ * loop held by one turn: a slice, or the apply), the time until the promise settles, the ticks.
+ */
+async function whileTicking(change: () => Promise<void>): Promise<{ longest: number; wall: number; turns: number }> {
+  let last = performance.now();
+  const t0 = last;
+  let longest = 0;
+  let turns = 0;
+  let on = true;
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    turns++;
+    if (on) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await change();
+  on = false;
+  const end = performance.now();
+  return { longest: Math.max(longest, end - last), wall: end - t0, turns };
+}
 const perCall: Record<string, number>[] = [];
 if (kind === 'remove') b.add({ id: 'x0', address: address(N + 1), weight: W });
 for (let k = 0; k < rounds; k++) {
@@ -90,13 +122,19 @@ for (let k = 0; k < rounds; k++) {
   }
   for (const key of Object.keys(spent)) spent[key] = 0;
   let t0 = 0;
-  if (kind === 'set1') {
-    const list = base.slice();
-    if (k % 2 === 0) list[(k * 257) % N] = { id: `y${k}`, address: address(N + 100 + k), weight: W };
-    t0 = performance.now();
-    b.setServers(list);
-  } else if (kind === 'all') {
-    const list = serversOf(N, k % 2 === 0 ? N * 4 : 0);
+  if (kind === 'set1' || kind === 'all') {
+    let list = base.slice();
+    if (kind === 'all') list = serversOf(N, k % 2 === 0 ? N * 4 : 0);
+    else if (k % 2 === 0) list[(k * 257) % N] = { id: `y${k}`, address: address(N + 100 + k), weight: W };
+    if (sliced) {
+      const { longest, wall, turns } = await whileTicking(() => b.setServersAsync(list, { sliceMs }));
+      times.push(longest);
+      walls.push(wall);
+      turnCounts.push(turns);
+      perCall.push({ ...spent });
+      await turn(1);
+      continue;
+    }
     t0 = performance.now();
     b.setServers(list);
   } else if (kind === 'add') {
@@ -124,10 +162,14 @@ const sorted = [...times].sort((x, y) => x - y);
 const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(2);
 const over = times.flatMap((t, i) => (t > 5 ? [i] : []));
 console.log(
-  `${kind} ${method} (${rounds} calls, ${path.relative(process.cwd(), dist) || '.'}${cold ? ', cold' : ''}): first five ` +
+  `${kind} ${method}${sliced ? ' setServersAsync, longest turn per call' : ''} (${rounds} calls, ${path.relative(process.cwd(), dist) || '.'}${cold ? ', cold' : ''}): first five ` +
     `${times.slice(0, 5).map((t) => t.toFixed(1)).join(' ')} ms | median ${at(0.5)} p90 ${at(0.9)} longest ${at(1)} | ` +
     `over 5 ms: ${over.length === 0 ? 'none' : `calls ${over.join(', ')}`}`,
 );
+if (sliced) {
+  const mid = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  console.log(`  until applied: median ${mid(walls).toFixed(1)} ms, longest ${Math.max(...walls).toFixed(1)} ms; turns per call: median ${mid(turnCounts)}`);
+}
 if (phases) {
   const skip = Math.min(20, rounds - 1);
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;

@@ -13,7 +13,10 @@ import { Checker } from './health/checker';
 import { applyCheckResult, restoreVerdict } from './health/verdicts';
 import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, type StartOptions } from './lifecycle';
 import type { Method, ServerOptions } from './options';
+import type { PreparedServers } from './membership';
+import { prepareServers } from './prepared-servers';
 import { Selection } from './selection';
+import { nextTurn, runInSlices } from './slice-runner';
 import type { Server, ServerSnapshot } from './server';
 
 /** Plain-JSON state of a balancer, as returned by `snapshot()`. */
@@ -27,6 +30,14 @@ export interface BalancerSnapshot {
 
 /** Fields of a server that `update()` may change. */
 export type ServerPatch = Partial<Omit<ServerOptions, 'id'>>;
+
+/** Options of `setServersAsync()`. */
+export interface SetServersOptions {
+  /** Abandons the change before it is applied: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Longest slice of the preparation on one turn of the event loop, in ms; default 1. */
+  sliceMs?: number;
+}
 
 /**
  * An upstream: servers, a balancing method and health state, with nginx's semantics.
@@ -58,6 +69,10 @@ export class Balancer extends Selection {
   #forgetSignals: (() => void)[] = [];
   #services: BalancerService[] = [];
   #started = false;
+  /** The `setServersAsync` calls in progress, in order (the latest settles last). */
+  #applying: Promise<void> = Promise.resolve();
+  /** The list `setServersAsync` is applying now, prepared (read by `setServers`). */
+  #prepared: PreparedServers | null = null;
 
   // ---------------------------------------------------------------------------------------------
   // Membership and runtime control (membership.ts changes the state; this validates and commits)
@@ -106,12 +121,51 @@ export class Balancer extends Selection {
    * connections, check verdict); new ones start fresh; missing ones are removed.
    */
   setServers(list: ServerOptions[]): void {
-    const added = this.members.replace(list);
+    const prepared = this.#prepared;
+    const added = this.members.replace(list, prepared !== null && prepared.list === list ? prepared : undefined);
     for (const rec of this.members.order) {
       if (added.has(rec)) rec.lastState = rec.state;
       else this.commit(rec, 'admin');
     }
     this.#changed();
+  }
+
+  /**
+   * `setServers(list)` without blocking the event loop for the list's size: the list is validated
+   * and the method's data for it built (consistent hash: the new ring, beside the ring that serves)
+   * a slice per turn (at most `sliceMs`, default 1 ms, each), then applied on one turn as
+   * `setServers` applies it. Until then picks see the servers as they were, as nginx's old workers
+   * serve until a reload is done. Resolves once applied; rejects with what `setServers` would throw,
+   * before anything changes, or with `signal.reason`. Calls apply in the order made; a change made
+   * meanwhile (`add`, `update`, ...) is replaced by the list, as a later `setServers` would replace it.
+   *
+   * @example
+   * await balancer.setServersAsync(servers.map((s) => ({ ...s, down: s.id === 'mx2' })));
+   */
+  setServersAsync(list: ServerOptions[], options?: SetServersOptions): Promise<void> {
+    let signal: AbortSignal | undefined;
+    let sliceMs: number;
+    try {
+      ({ signal, sliceMs } = requireSetServersOptions(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const copy = Array.isArray(list) ? list.slice() : list; // the list as it was when called
+    const apply = async (): Promise<void> => {
+      signal?.throwIfAborted();
+      const prepared = await runInSlices(prepareServers(copy, this.members), { budgetMs: sliceMs, signal });
+      await nextTurn(); // the apply starts a turn of its own, not the end of the last slice's
+      signal?.throwIfAborted();
+      this.#prepared = prepared;
+      try {
+        this.setServers(copy);
+      } finally {
+        this.#prepared = null;
+      }
+    };
+    const done = this.#applying.then(apply, apply);
+    this.#applying = done.catch(() => undefined);
+    return done;
   }
 
   /** After a membership change: attempts remap, the checker follows the new list. */
@@ -272,4 +326,17 @@ export class Balancer extends Selection {
 
   // ---------------------------------------------------------------------------------------------
   // Internals
+}
+
+/** Slice of `setServersAsync` by default, in ms: the event loop is held at most about this long per turn. */
+const DEFAULT_SLICE_MS = 1;
+
+/** Validates `setServersAsync`'s options (lifecycle.ts `signalOf` for the signal). */
+function requireSetServersOptions(options: SetServersOptions | undefined): { signal: AbortSignal | undefined; sliceMs: number } {
+  const signal = signalOf(options, 'setServersAsync');
+  const sliceMs = options?.sliceMs ?? DEFAULT_SLICE_MS;
+  if (!(typeof sliceMs === 'number' && Number.isFinite(sliceMs) && sliceMs >= 0)) {
+    throw new InvalidOptionError('setServersAsync.sliceMs', `Expected \`sliceMs\` of \`setServersAsync\` to be a finite number >= 0, got ${show(sliceMs)}`, sliceMs);
+  }
+  return { signal, sliceMs };
 }

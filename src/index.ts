@@ -24,7 +24,7 @@ export { peerName, sessionId } from './session-id';
 export { ketamaPoints } from './select/consistent-hash';
 export { createZone, processClock } from './zone';
 
-export type { BalancerSnapshot, ServerPatch, BalancerService } from './balancer';
+export type { BalancerSnapshot, ServerPatch, BalancerService, SetServersOptions } from './balancer';
 export type { AttemptOptions } from './attempt';
 export type { NextUpstreamCondition, NextUpstreamPolicy, NextUpstreamVerdict, UpstreamOutcome } from './next-upstream';
 export type { UpstreamTarget, ConnectOptionsFor } from './target';

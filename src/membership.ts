@@ -21,7 +21,7 @@ import {
 } from './options';
 import type { Peers } from './peers';
 import { type Placed, type RequestState, clearTried, isTried, markPlaced, passedTried } from './select/request';
-import type { Selector, SharedReplayMemory } from './select/selector';
+import type { Prepared, Selector, SharedReplayMemory } from './select/selector';
 import { ServerRecord, type ServerSnapshot } from './server';
 import { FLAG_PARAMS, NUMERIC_PARAMS, PEER_STATE, type ResolvedServer, TEXT_PARAMS } from './server-fields';
 import { BLOCK_CHECK, BLOCK_DOWN, BLOCK_DRAIN, Tier, type TierArrays } from './tier';
@@ -41,6 +41,32 @@ export interface TierStorage {
   revive(id: string): ServerRecord | undefined;
   /** The zone's memory for round robin's shared replay. */
   readonly replay: SharedReplayMemory;
+}
+
+/**
+ * A server list made ready for `replace` (prepared-servers.ts, for `Balancer.setServersAsync`):
+ * validated, the selector's data built for it, and matched against the records of `generation`.
+ */
+export interface PreparedServers {
+  /** The list as given (the Balancer's copy of it). */
+  readonly list: readonly ServerOptions[];
+  readonly resolved: ResolvedServer[];
+  /** The selector's data for the list (`Selector.prepare`), if it has any. */
+  readonly selectorData: Prepared | undefined;
+  /** The list matched against the records as they were at `match.generation` (`matchServers`). */
+  readonly match: ServerMatch;
+}
+
+/** A server list matched against the records by id (`matchServers`). */
+export interface ServerMatch {
+  /** The membership generation matched against: valid while it stays. */
+  readonly generation: number;
+  /** The record of each entry's id, undefined for a new id. */
+  readonly found: (ServerRecord | undefined)[];
+  /** The records whose id the list does not hold. */
+  readonly missing: ServerRecord[];
+  /** 1 where the entry's record has exactly the entry's parameters (`sameConfig`). */
+  readonly same: Uint8Array;
 }
 
 /** Every parameter of a resolved server (server-fields.ts), as one flat list for `sameConfig`. */
@@ -161,11 +187,14 @@ export class Membership {
    * penalty), new ones start fresh, missing ones are detached. Returns the new records. The id map
    * is edited for the servers that come and go, not rebuilt.
    */
-  replace(list: ServerOptions[]): Set<ServerRecord> {
-    const resolved = resolveServers(list, 'servers', this.options.name);
-    this.#requireBackupSupport(resolved);
-    this.selector.validate(resolved);
-    const { found, missing } = matchIds(resolved, this.byId, this.peers, this.order);
+  replace(list: ServerOptions[], prepared?: PreparedServers): Set<ServerRecord> {
+    const resolved = prepared?.resolved ?? resolveServers(list, 'servers', this.options.name); // (prepared: validated)
+    if (prepared === undefined) {
+      this.#requireBackupSupport(resolved);
+      this.selector.validate(resolved);
+    }
+    const match = prepared?.match.generation === this.generation ? prepared.match : matchServers(this, resolved);
+    const { found, missing, same } = match;
     const byId = missing.length * 2 > this.order.length ? null : this.byId; // (null: most go, a new map costs less)
     for (const rec of missing) {
       this.detach(rec);
@@ -177,7 +206,7 @@ export class Membership {
       const s = resolved[k]!;
       const existing = found[k];
       if (existing !== undefined) {
-        if (!sameConfig(existing.config, s)) {
+        if (same[k] === 0) {
           if (existing.config.weight !== s.weight) this.reweight(existing, s.weight);
           this.recheckIfBack(existing, s);
           existing.config = s;
@@ -192,7 +221,7 @@ export class Membership {
     this.order = order;
     this.#view = null;
     if (byId === null) this.byId = new Map(order.map((r) => [r.id, r]));
-    this.rebuild();
+    this.rebuild(true, prepared?.selectorData);
     return added;
   }
 
@@ -326,8 +355,11 @@ export class Membership {
     if (!this.options.allowBackupWithHash) requireBackupSupport(this.options.method, list);
   }
 
-  /** Rebuilds the tiers from `order`, carrying each server's dynamic state over by id. */
-  rebuild(fill = true): void {
+  /**
+   * Rebuilds the tiers from `order`, carrying each server's dynamic state over by id. `prepared`:
+   * the selector's data prepared for exactly this order (`replace` of a prepared list).
+   */
+  rebuild(fill = true, prepared?: Prepared): void {
     this.generation++;
     // the new tiers copy `current` (not when they only view a zone's layout another thread wrote);
     // every record placed so far is in one of the two tiers
@@ -339,7 +371,7 @@ export class Membership {
     p.primary = this.#build(primary, false, fill);
     p.backup = backup.length > 0 ? this.#build(backup, true, fill) : null;
     p.single = primary.length === 1 && backup.length === 0;
-    this.selector.rebuilt(p);
+    this.selector.rebuilt(p, prepared);
   }
 
   /** A tier of `records`; `fill`: their configuration and state written into it (else it is a zone's, as published). */
@@ -364,29 +396,30 @@ function loadSlot(t: Tier, i: number, rec: ServerRecord): void {
 }
 
 /**
- * The record of each id of `resolved` (undefined for a new id) and the records of `order` whose id
- * is not there. Survivors are marked by their slot in the tiers (every placed record has one), so
- * that no set of ids is built.
+ * The record of each id of `resolved` in `m` (survivors marked by their slot in the tiers, so that
+ * no set of ids is built), the records whose id is not there, and which survivors keep their
+ * parameters.
  */
-function matchIds(
-  resolved: readonly ResolvedServer[], byId: Map<string, ServerRecord>, p: Peers, order: readonly ServerRecord[],
-): { found: (ServerRecord | undefined)[]; missing: ServerRecord[] } {
+export function matchServers(m: Membership, resolved: readonly ResolvedServer[]): ServerMatch {
+  const p = m.peers;
   const keptPrimary = new Uint8Array(p.primary.n);
   const keptBackup = new Uint8Array(p.backup?.n ?? 0);
   const found: (ServerRecord | undefined)[] = new Array(resolved.length);
+  const same = new Uint8Array(resolved.length);
   let survivors = 0;
   for (let k = 0; k < resolved.length; k++) {
-    const existing = byId.get(resolved[k]!.id);
+    const existing = m.byId.get(resolved[k]!.id);
     found[k] = existing;
     if (existing === undefined) continue;
     (existing.tier === p.primary ? keptPrimary : keptBackup)[existing.index] = 1;
+    if (sameConfig(existing.config, resolved[k]!)) same[k] = 1;
     survivors++;
   }
   const missing: ServerRecord[] = [];
-  if (survivors < order.length) {
-    for (const rec of order) if ((rec.tier === p.primary ? keptPrimary : keptBackup)[rec.index] === 0) missing.push(rec);
+  if (survivors < m.order.length) {
+    for (const rec of m.order) if ((rec.tier === p.primary ? keptPrimary : keptBackup)[rec.index] === 0) missing.push(rec);
   }
-  return { found, missing };
+  return { generation: m.generation, found, missing, same };
 }
 
 /** The BLOCK_* bits of a server: its `down` and `drain` parameters, its check verdict. */

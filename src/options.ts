@@ -13,6 +13,7 @@ import type { Clock } from './clock';
 import { type Method, type MethodChoice, METHODS, METHOD_SPECS, methodSpec } from './methods';
 import { DEFAULT_TUNING, type SelectorTuning } from './select/selector';
 import { type ResolvedServer, invalidOption as fail, resolveServer } from './server-fields';
+import { STEP_SIZE, type Steps, drain } from './slices';
 
 export type { Method } from './methods';
 export { METHODS } from './methods';
@@ -170,10 +171,28 @@ const isNonNegativeInteger = (v: unknown): v is number => typeof v === 'number' 
 
 /** Validates a server list: each server, unique ids, at least one primary. */
 export function resolveServers(list: unknown, path = 'servers', name = 'upstream'): ResolvedServer[] {
+  return drain(resolveServersSteps(list, path, name, Infinity));
+}
+
+/**
+ * `resolveServers` in steps of `step` entries (slices.ts): the same checks in the same order, so
+ * the same error for the same list, run a few entries per turn by `Balancer.setServersAsync`.
+ */
+export function* resolveServersSteps(list: unknown, path = 'servers', name = 'upstream', step = STEP_SIZE): Steps<ResolvedServer[]> {
   if (!Array.isArray(list)) fail(path, 'an array of servers', list);
   const out: ResolvedServer[] = [];
   const seen = new Set<string>();
-  for (let i = 0; i < list.length; i++) {
+  for (let from = 0; from < list.length; from += step) {
+    resolveRange(list, Math.min(list.length, from + step), path, out, seen);
+    if (out.length < list.length) yield;
+  }
+  requirePrimary(out, path, name);
+  return out;
+}
+
+/** Resolves `list[out.length .. to)` onto `out`; `seen`: the ids so far. */
+function resolveRange(list: unknown[], to: number, path: string, out: ResolvedServer[], seen: Set<string>): void {
+  for (let i = out.length; i < to; i++) {
     const s = resolveServer(list[i], path, i);
     if (seen.has(s.id)) {
       throw new InvalidOptionError(`${path}[${i}].id`, `Duplicate server id ${show(s.id)} at \`${path}[${i}]\``, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
@@ -181,8 +200,6 @@ export function resolveServers(list: unknown, path = 'servers', name = 'upstream
     seen.add(s.id);
     out.push(s);
   }
-  requirePrimary(out, path, name);
-  return out;
 }
 
 /** nginx: `no servers in upstream "NAME"` when the primary tier is empty. */

@@ -25,15 +25,16 @@
 
 import type { Peers } from '../peers';
 import type { ResolvedServer } from '../server-fields';
+import type { Steps } from '../slices';
 import { isAvailable } from './available';
 import { crc32 } from './crc32';
 import { HASH_MAX_TRIES } from './hash';
 import { hintedServer } from './hint';
 import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
-import { NO_SHORTCUT, type Selector } from './selector';
+import { NO_SHORTCUT, type Prepared, type Selector } from './selector';
 import { swrrStep } from './swrr';
-import { IncrementalRing, type KeptRing } from './ketama-incremental';
+import { IncrementalRing, type KeptRing, prepareRing } from './ketama-incremental';
 import { requireRingFits } from './ketama-ring';
 
 export {
@@ -110,7 +111,7 @@ function getConsistentHash(p: Peers, r: RequestState, ring: KeptRing): number {
 /** The consistent hash method's selector: the ketama ring of the primary tier. */
 export class ConsistentHashSelector implements Selector {
   /** Keeps the ring across changes (the same ring `buildRing` builds, updated point by point). */
-  readonly #keeper = new IncrementalRing();
+  #keeper = new IncrementalRing();
   #ring: KeptRing | null = null;
 
   /** The ring in use (updated by `rebuilt`, and by a get after an in-place weight change). */
@@ -122,8 +123,14 @@ export class ConsistentHashSelector implements Selector {
     return getConsistentHash(p, r, this.#ringOf(p));
   }
   readonly shortcut = NO_SHORTCUT;
-  rebuilt(p: Peers): void {
+  rebuilt(p: Peers, prepared?: Prepared): void {
+    if (prepared instanceof IncrementalRing) this.#keeper = prepared; // built for exactly these primaries
     this.#ring = this.#keeper.update(p);
+  }
+  /** The ring of the list's primaries, built whole in steps on a keeper of its own (ketama-incremental.ts `prepareRing`). */
+  prepare(servers: readonly ResolvedServer[]): Steps<IncrementalRing> {
+    const primaries = servers.filter((s) => !s.backup);
+    return prepareRing(primaries.map((s) => s.address), primaries.map((s) => s.weight), this.#keeper.wholeBuildShare);
   }
   /** The ring must fit: 160 points per weight unit of the primaries. */
   validate(servers: readonly ResolvedServer[]): void {

@@ -31,6 +31,8 @@
  * changes never gets there).
  */
 
+import { type Steps, drain } from '../slices';
+
 /** Points per bucket aimed at when laying out. */
 const POINTS_PER_BUCKET = 48;
 /** Largest bucket count exponent (2^22 buckets: 16 MB of bucket tables per table). */
@@ -92,6 +94,43 @@ function removeInPlace(entries: Uint32Array, s: number, len: number, gone: Uint3
 }
 
 /**
+ * A typed array of `n` elements whose memory is not zeroed first (`Buffer.allocUnsafeSlow`: no
+ * pass over megabytes before the first write), for arrays whose every element read is written
+ * before. Its own memory, never a pool's.
+ */
+export function unzeroed<T extends Uint32Array | Int32Array>(Type: { new (buffer: ArrayBuffer, offset: number, length: number): T }, n: number): T {
+  const bytes = Buffer.allocUnsafeSlow(4 * n);
+  return new Type(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
+}
+
+/** Counts the points of `keys[lo..hi)` per bucket (`LEN` of `table`). */
+function countBuckets(keys: Uint32Array, lo: number, hi: number, shift: number, table: Int32Array): void {
+  for (let i = lo; i < hi; i++) table[4 * (keys[i]! >>> shift) + LEN]!++;
+}
+
+/**
+ * Writes `keys[lo..hi)` (sorted) and their owners into their buckets' regions: point i of bucket b
+ * goes to the region's start plus i less the bucket's first point (`BEFORE`, counted by then).
+ */
+function placeEntries(
+  keys: Uint32Array, owners: Int32Array, lo: number, hi: number, shift: number, table: Int32Array, entries: Uint32Array,
+): void {
+  let b = -1;
+  let at = 0;
+  for (let i = lo; i < hi; i++) {
+    const k = keys[i]!;
+    const kb = k >>> shift;
+    if (kb !== b) {
+      b = kb;
+      at = table[4 * b + START]! + i - table[4 * b + BEFORE]!; // (BEFORE: the bucket's first point in `keys`)
+    }
+    entries[2 * at] = k;
+    entries[2 * at + 1] = owners[i]!;
+    at++;
+  }
+}
+
+/**
  * The ring's points in buckets.
  *
  * @example
@@ -130,33 +169,44 @@ export class PointBuckets {
 
   /** Lays out the first `n` entries of `keys` (sorted ascending, distinct) and their `owners`. */
   layout(keys: Uint32Array, owners: Int32Array, n: number): void {
+    drain(this.layoutSteps(keys, owners, n, Infinity));
+  }
+
+  /**
+   * `layout` in steps of `step` points (slices.ts). The buckets change only at the last step: until
+   * then `find` and the others answer from the layout before.
+   */
+  *layoutSteps(keys: Uint32Array, owners: Int32Array, n: number, step: number): Steps<void> {
     let bits = Math.round(Math.log2(Math.max(1, n / POINTS_PER_BUCKET)));
     bits = Math.min(MAX_BITS, Math.max(1, bits));
     const buckets = 2 ** bits;
     const shift = 32 - bits;
     const table = new Int32Array(4 * buckets + 4);
-    for (let i = 0; i < n; i++) table[4 * (keys[i]! >>> shift) + LEN]!++;
+    for (let lo = 0; lo < n; lo += step) {
+      countBuckets(keys, lo, Math.min(n, lo + step), shift, table);
+      if (lo + step < n) yield;
+    }
     let room = 0;
+    let before = 0;
     for (let b = 0; b < buckets; b++) {
       table[4 * b + START] = room;
       table[4 * b + CAP] = regionFor(table[4 * b + LEN]!);
+      table[4 * b + BEFORE] = before;
       room += table[4 * b + CAP]!;
+      before += table[4 * b + LEN]!;
     }
     const total = room + Math.max(1024, n >> 3);
     const size = this.#entries.length >> 1;
-    const entries = size >= total && size <= 2 * total ? this.#entries : new Uint32Array(2 * total);
-    let b = -1;
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      const k = keys[i]!;
-      const kb = k >>> shift;
-      if (kb !== b) {
-        b = kb;
-        at = table[4 * b + START]!;
-      }
-      entries[2 * at] = k;
-      entries[2 * at + 1] = owners[i]!;
-      at++;
+    // in steps: new storage (the layout before answers until the last step), not zeroed, since no
+    // entry outside a bucket's points is ever read (a step of its own)
+    if (step !== Infinity) yield;
+    let entries = this.#entries;
+    if (step !== Infinity) entries = unzeroed(Uint32Array, 2 * total);
+    else if (size < total || size > 2 * total) entries = new Uint32Array(2 * total);
+    if (step !== Infinity) yield;
+    for (let lo = 0; lo < n; lo += step) {
+      placeEntries(keys, owners, lo, Math.min(n, lo + step), shift, table, entries);
+      if (lo + step < n) yield;
     }
     this.#entries = entries;
     this.#shift = shift;

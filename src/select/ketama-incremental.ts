@@ -41,11 +41,12 @@
  */
 
 import type { Peers } from '../peers';
+import { STEP_SIZE, type Steps, drain } from '../slices';
 import type { Tier } from '../tier';
-import { PointBuckets } from './ketama-buckets';
+import { PointBuckets, unzeroed } from './ketama-buckets';
 import { POINTS_PER_WEIGHT, type Ring, type RingMembers, ketamaBase, membersOf, radixSort, requireRingFits } from './ketama-ring';
 import {
-  type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sortedChains, staircases,
+  type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sortedChainsSteps, staircases,
 } from './ketama-positions';
 
 /** What one pass over the primaries found (`IncrementalRing` `#scan`). */
@@ -95,6 +96,9 @@ export function flatRing(ring: KeptRing): Ring {
   }
   return { tier: ring.tier, total: ring.total, points, groups, names: ring.names, primary: ring.primary, backup: ring.backup };
 }
+
+/** Groups (address texts) made per step of a build in steps (each one CRC of its address). */
+const GROUPS_PER_STEP = 256;
 
 /** Share of the ring above which an update builds the whole ring instead (1/8). */
 const WHOLE_BUILD_SHARE = 8;
@@ -146,16 +150,16 @@ export class IncrementalRing {
     const t = p.primary;
     requireRingFits(t.totalWeight);
     if (!this.#built) {
-      this.#buildWhole(staircases(t));
-      return this.#ring(p, null);
+      drain(this.buildSteps(staircases(t.records.slice(0, t.n).map((r) => r.address), t.weight), Infinity));
+      return keptRing(p, null, this.#byName, this.#names, this.#buckets);
     }
     const scan = this.#scan(t);
     if (scan.changed * this.wholeBuildShare > this.#buckets.size) {
-      this.#buildWhole(staircases(t));
-      return this.#ring(p, null);
+      drain(this.buildSteps(staircases(t.records.slice(0, t.n).map((r) => r.address), t.weight), Infinity));
+      return keptRing(p, null, this.#byName, this.#names, this.#buckets);
     }
     if (scan.moved.length > 0 || scan.gone.length > 0 || scan.fresh !== null) this.#patch(scan);
-    return this.#ring(p, scan);
+    return keptRing(p, scan, this.#byName, this.#names, this.#buckets);
   }
 
   /**
@@ -222,37 +226,13 @@ export class IncrementalRing {
     return { gid, moved, gone, fresh, changed };
   }
 
-  /** The ring over the arrays as they are; `scan`: the groups of the primaries' servers, from the pass just made. */
-  #ring(p: Peers, scan: Scan | null): KeptRing {
-    const byName = this.#byName;
-    const groups = this.#names.length;
-    let gid: Int32Array;
-    if (scan === null) {
-      gid = new Int32Array(p.primary.n);
-      for (let i = 0; i < p.primary.n; i++) gid[i] = byName.get(p.primary.records[i]!.address)!.id;
-    } else {
-      gid = scan.gid;
-      if (scan.fresh !== null) for (let i = 0; i < gid.length; i++) if (gid[i] === -1) gid[i] = byName.get(p.primary.records[i]!.address)!.id;
-    }
-    let backup: RingMembers | null = null;
-    if (p.backup !== null) {
-      const b = p.backup;
-      const bid = new Int32Array(b.n);
-      for (let i = 0; i < b.n; i++) bid[i] = byName.get(b.records[i]!.address)?.id ?? -1;
-      backup = membersOf(b, bid, groups);
-    }
-    return {
-      tier: p.primary,
-      total: p.primary.totalWeight,
-      buckets: this.#buckets,
-      names: this.#names.slice(),
-      primary: membersOf(p.primary, gid, groups),
-      backup,
-    };
-  }
-
-  /** The plain build, keeping what later updates need: groups numbered in order of first appearance. */
-  #buildWhole(stairs: Map<string, Stairs>): void {
+  /**
+   * @internal The plain build (groups numbered in order of first appearance, keeping what later
+   * updates need), in steps of about `step` points (`Infinity`: at once, by `update`). A keeper
+   * built in steps (`prepareRing`) is a new one: the sort's scratch is the old ring's storage only
+   * when it is built at once.
+   */
+  *buildSteps(stairs: Map<string, Stairs>, step: number): Steps<void> {
     this.#groups = [];
     this.#names = [];
     this.#byName = new Map();
@@ -263,13 +243,24 @@ export class IncrementalRing {
     for (const [name, s] of stairs) {
       const g = this.#newGroup(name, s);
       total += g.count;
+      if (step !== Infinity && g.id % GROUPS_PER_STEP === GROUPS_PER_STEP - 1) yield;
     }
-    const keys = new Uint32Array(total);
-    const owners = new Int32Array(total);
-    // the sort's scratch: the old ring's storage when it is large enough (written memory, no page faults)
-    const [scratchKeys, scratchOwners] = this.#buckets.scratchFor(total) ?? [new Uint32Array(total), new Int32Array(total)];
-    const kept = sortedChains(this.#groups as Group[], this.#multi, keys, owners, scratchKeys, scratchOwners);
-    this.#buckets.layout(keys, owners, kept);
+    // every entry of these four is written before it is read: in steps, they are not zeroed first
+    // (a step each), and the sort's scratch is the old ring's storage when built at once
+    const keys = step === Infinity ? new Uint32Array(total) : unzeroed(Uint32Array, total);
+    if (step !== Infinity) yield;
+    const owners = step === Infinity ? new Int32Array(total) : unzeroed(Int32Array, total);
+    let scratch = step === Infinity ? this.#buckets.scratchFor(total) : null;
+    if (scratch === null) {
+      if (step !== Infinity) yield;
+      const scratchKeys = step === Infinity ? new Uint32Array(total) : unzeroed(Uint32Array, total);
+      if (step !== Infinity) yield;
+      scratch = [scratchKeys, step === Infinity ? new Int32Array(total) : unzeroed(Int32Array, total)];
+      if (step !== Infinity) yield;
+    }
+    const [scratchKeys, scratchOwners] = scratch;
+    const kept = yield* sortedChainsSteps(this.#groups as Group[], this.#multi, keys, owners, scratchKeys, scratchOwners, step);
+    yield* this.#buckets.layoutSteps(keys, owners, kept, step);
     this.#built = true;
   }
 
@@ -420,4 +411,49 @@ function lowerBound(keys: Uint32Array, n: number, u: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The ring of the primaries `names` / `weights` (addresses and weights in config order) built
+ * whole on a new keeper, in steps of about `step` points (slices.ts), for `setServersAsync`: the
+ * keeper that serves is not touched, and an `update` over tiers with these primaries finds nothing
+ * to change. Throws as `update` does when the ring would be too large.
+ */
+export function* prepareRing(names: readonly string[], weights: ArrayLike<number>, wholeBuildShare = WHOLE_BUILD_SHARE, step = STEP_SIZE): Steps<IncrementalRing> {
+  let total = 0;
+  for (let i = 0; i < names.length; i++) total += weights[i]!;
+  requireRingFits(total);
+  const stairs = staircases(names, weights);
+  yield;
+  const keeper = new IncrementalRing(wholeBuildShare);
+  yield* keeper.buildSteps(stairs, step);
+  return keeper;
+}
+
+/** The kept ring over the arrays as they are; `scan`: the groups of the primaries' servers, from the pass just made. */
+function keptRing(p: Peers, scan: Scan | null, byName: Map<string, Group>, names: readonly string[], buckets: PointBuckets): KeptRing {
+  const groups = names.length;
+  let gid: Int32Array;
+  if (scan === null) {
+    gid = new Int32Array(p.primary.n);
+    for (let i = 0; i < p.primary.n; i++) gid[i] = byName.get(p.primary.records[i]!.address)!.id;
+  } else {
+    gid = scan.gid;
+    if (scan.fresh !== null) for (let i = 0; i < gid.length; i++) if (gid[i] === -1) gid[i] = byName.get(p.primary.records[i]!.address)!.id;
+  }
+  let backup: RingMembers | null = null;
+  if (p.backup !== null) {
+    const b = p.backup;
+    const bid = new Int32Array(b.n);
+    for (let i = 0; i < b.n; i++) bid[i] = byName.get(b.records[i]!.address)?.id ?? -1;
+    backup = membersOf(b, bid, groups);
+  }
+  return {
+    tier: p.primary,
+    total: p.primary.totalWeight,
+    buckets,
+    names: names.slice(),
+    primary: membersOf(p.primary, gid, groups),
+    backup,
+  };
 }

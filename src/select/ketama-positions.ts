@@ -4,9 +4,9 @@
  * generates a chain position), chain generation and the plain build over groups. Follows nginx's `ngx_http_upstream_update_chash` as ketama-ring.ts states it.
  */
 
-import type { Tier } from '../tier';
 import { crc32Final, crc32Le32 } from './crc32';
-import { POINTS_PER_WEIGHT, radixSort } from './ketama-ring';
+import { type Steps, drain } from '../slices';
+import { POINTS_PER_WEIGHT, radixSortSteps } from './ketama-ring';
 
 /** The servers of one address text among the primaries, and its chain. */
 export interface Group {
@@ -53,21 +53,64 @@ export function sortedChains(
   scratchKeys: Uint32Array,
   scratchVals: Int32Array,
 ): number {
+  return drain(sortedChainsSteps(groups, multi, keys, vals, scratchKeys, scratchVals, Infinity));
+}
+
+/** `sortedChains` in steps of about `step` points (slices.ts): generation, the sort's passes and the deduplication over ranges. */
+export function* sortedChainsSteps(
+  groups: readonly Group[],
+  multi: Map<number, number[]>,
+  keys: Uint32Array,
+  vals: Int32Array,
+  scratchKeys: Uint32Array,
+  scratchVals: Int32Array,
+  step: number,
+): Steps<number> {
   const total = keys.length;
   const starts = new Int32Array(groups.length + 1);
   let at = 0;
+  let since = 0;
   for (const g of groups) {
     starts[g.id] = at;
-    let prev = 0;
-    for (let j = 0; j < g.count; j++) {
-      prev = crc32Final(crc32Le32(g.base, prev));
-      keys[at] = prev;
-      vals[at] = at;
-      at++;
+    generate(g, keys, vals, at);
+    at += g.count;
+    since += g.count;
+    if (since >= step) {
+      since = 0;
+      yield;
     }
   }
   starts[groups.length] = at;
-  const [sorted, order] = radixSort(keys, vals, scratchKeys, scratchVals);
+  const [sorted, order] = yield* radixSortSteps(keys, vals, scratchKeys, scratchVals, step);
+  // sorted and order are rewritten in place: [0, kept) holds the points and owners
+  const dedup = { i: 0, kept: 0 };
+  while (dedup.i < total) {
+    keepDistinct(groups, multi, starts, sorted, order, Math.min(total, dedup.i + step), dedup);
+    if (dedup.i < total) yield;
+  }
+  return dedup.kept;
+}
+
+/** Chain positions 0 .. g.count of `g` into `keys` from `at`, each with its instance number. */
+function generate(g: Group, keys: Uint32Array, vals: Int32Array, at: number): void {
+  let prev = 0;
+  for (let j = 0; j < g.count; j++) {
+    prev = crc32Final(crc32Le32(g.base, prev));
+    keys[at] = prev;
+    vals[at] = at;
+    at++;
+  }
+}
+
+/**
+ * The deduplication of the sorted positions from `state.i` until a run of equal hashes ends at or
+ * past `to`: each hash kept once (at `state.kept`) with its owner, shared ones listed in `multi`.
+ */
+function keepDistinct(
+  groups: readonly Group[], multi: Map<number, number[]>, starts: Int32Array, sorted: Uint32Array, order: Int32Array,
+  to: number, state: { i: number; kept: number },
+): void {
+  const total = sorted.length;
   // the group of a position: its instance lies in [starts[id], starts[id + 1])
   const groupOf = (inst: number): number => {
     let lo = 0;
@@ -79,8 +122,8 @@ export function sortedChains(
     }
     return lo;
   };
-  let kept = 0; // sorted and order are rewritten in place: [0, kept) holds the points and owners
-  for (let i = 0; i < total; ) {
+  let { i, kept } = state;
+  while (i < to) {
     const h = sorted[i]!;
     let end = i + 1;
     while (end < total && sorted[end] === h) end++;
@@ -98,7 +141,8 @@ export function sortedChains(
     sorted[kept++] = h;
     i = end;
   }
-  return kept;
+  state.i = i;
+  state.kept = kept;
 }
 
 /** The group of the position that comes first in the plain build: the smallest rank. */
@@ -116,12 +160,15 @@ export function ownerOf(groups: readonly Group[], list: readonly number[]): numb
   return best;
 }
 
-/** Per address text of tier `t`, in order of first appearance: where its running maximum of 160 * weight grows. */
-export function staircases(t: Tier): Map<string, Stairs> {
+/**
+ * Per address text of the primaries (`names[i]`, weight `weights[i]`, in config order), in order of
+ * first appearance: where its running maximum of 160 * weight grows.
+ */
+export function staircases(names: readonly string[], weights: ArrayLike<number>): Map<string, Stairs> {
   const out = new Map<string, Stairs>();
-  for (let i = 0; i < t.n; i++) {
-    const name = t.records[i]!.address;
-    const reach = t.weight[i]! * POINTS_PER_WEIGHT;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const reach = weights[i]! * POINTS_PER_WEIGHT;
     const s = out.get(name);
     if (s === undefined) out.set(name, { firsts: [i], reach: [reach] });
     else if (reach > s.reach[s.reach.length - 1]!) {

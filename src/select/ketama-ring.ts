@@ -20,6 +20,7 @@
 import { InvalidOptionError } from '../errors';
 import type { Peers } from '../peers';
 import type { Tier } from '../tier';
+import { type Steps, drain } from '../slices';
 import { CRC32_INIT, crc32, crc32Byte, crc32Final, crc32Le32, crc32Utf8 } from './crc32';
 
 /**
@@ -136,6 +137,13 @@ export function ketamaPoints(server: string, count: number): number[] {
  * long as `keys`): memory to use between the passes instead of new arrays.
  */
 export function radixSort(keys: Uint32Array, vals: Int32Array, scratchKeys?: Uint32Array, scratchVals?: Int32Array): [Uint32Array, Int32Array] {
+  return drain(radixSortSteps(keys, vals, scratchKeys, scratchVals, Infinity));
+}
+
+/** `radixSort` in steps of `step` entries per pass (slices.ts): the same passes over ranges. */
+export function* radixSortSteps(
+  keys: Uint32Array, vals: Int32Array, scratchKeys: Uint32Array | undefined, scratchVals: Int32Array | undefined, step: number,
+): Steps<[Uint32Array, Int32Array]> {
   const n = keys.length;
   let k1: Uint32Array = keys;
   let v1: Int32Array = vals;
@@ -144,23 +152,41 @@ export function radixSort(keys: Uint32Array, vals: Int32Array, scratchKeys?: Uin
   const count = new Uint32Array(256);
   for (let shift = 0; shift < 32; shift += 8) {
     count.fill(0);
-    for (let i = 0; i < n; i++) count[(k1[i]! >>> shift) & 0xff]!++;
+    for (let lo = 0; lo < n; lo += step) {
+      countDigits(k1, lo, Math.min(n, lo + step), shift, count);
+      if (lo + step < n) yield;
+    }
     let sum = 0;
     for (let b = 0; b < 256; b++) {
       const c = count[b]!;
       count[b] = sum;
       sum += c;
     }
-    for (let i = 0; i < n; i++) {
-      const k = k1[i]!;
-      const at = count[(k >>> shift) & 0xff]!++;
-      k2[at] = k;
-      v2[at] = v1[i]!;
+    for (let lo = 0; lo < n; lo += step) {
+      scatterDigits(k1, v1, k2, v2, lo, Math.min(n, lo + step), shift, count);
+      if (lo + step < n) yield;
     }
     [k1, k2] = [k2, k1];
     [v1, v2] = [v2, v1];
   }
   return [k1, v1];
+}
+
+/** Counts the digits `(key >>> shift) & 0xff` of `keys[lo..hi)` into `count`. */
+function countDigits(keys: Uint32Array, lo: number, hi: number, shift: number, count: Uint32Array): void {
+  for (let i = lo; i < hi; i++) count[(keys[i]! >>> shift) & 0xff]!++;
+}
+
+/** Moves `keys[lo..hi)` (and their values) to the places `count` gives their digits, advancing it. */
+function scatterDigits(
+  k1: Uint32Array, v1: Int32Array, k2: Uint32Array, v2: Int32Array, lo: number, hi: number, shift: number, count: Uint32Array,
+): void {
+  for (let i = lo; i < hi; i++) {
+    const k = k1[i]!;
+    const at = count[(k >>> shift) & 0xff]!++;
+    k2[at] = k;
+    v2[at] = v1[i]!;
+  }
 }
 
 /** The servers of tier `t` grouped by the ring's address texts (`groupOf`: address -> group). */

@@ -12,6 +12,7 @@
  * | `shortcut.take()` | a one-shot pick, before `get` | none: the same answer and state change as `get` on a fresh request, without the request machinery, when its precondition holds, else -1 |
  * | `rebuilt(peers)` | after the tiers were rebuilt, or weights, flags or limits changed in place | `init_upstream` |
  * | `validate(servers)` | before a server list is accepted | configuration-time checks |
+ * | `prepare(servers)` (optional) | `setServersAsync`: before a list replaces the tiers, a few steps per turn | the new cycle's `init_upstream` during a reload, while the old workers serve |
  *
  * Per-server changes reach the selector's per-tier state through the tier itself
  * (`Tier.listener`, a `TierListener`: `peerChanged`, `weightsChanged`, `settle`, `sync`,
@@ -23,6 +24,7 @@
 import type { NginxTarget } from '../nginx-target';
 import type { Peers } from '../peers';
 import type { ResolvedServer } from '../server-fields';
+import type { Steps } from '../slices';
 import type { RequestState } from './request';
 
 export interface Selector {
@@ -33,11 +35,23 @@ export interface Selector {
    * after `rebuilt`; the Balancer holds it, so that a pick reaches it in one load).
    */
   readonly shortcut: Shortcut;
-  /** The tiers were rebuilt, or weights, flags or limits changed in place. */
-  rebuilt(p: Peers): void;
+  /**
+   * The tiers were rebuilt, or weights, flags or limits changed in place. `prepared`: what
+   * `prepare` returned for the server list these tiers were just built from (and only then).
+   */
+  rebuilt(p: Peers, prepared?: Prepared): void;
   /** Throws on a server list the method cannot derive its data from, before anything changes. */
   validate(servers: readonly ResolvedServer[]): void;
+  /**
+   * Derives the method's data for a validated server list in steps (slices.ts), beside the data that
+   * serves, which it leaves as it is: `Balancer.setServersAsync` runs the steps a few per turn and
+   * hands the result to `rebuilt` once the list is applied. A method whose `rebuilt` is cheap has none.
+   */
+  prepare?(servers: readonly ResolvedServer[]): Steps<Prepared>;
 }
+
+/** A selector's data prepared for a server list (`Selector.prepare`), opaque to the rest. */
+export type Prepared = object;
 
 /** A one-shot pick's first get without a round. */
 export interface Shortcut {

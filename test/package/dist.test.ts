@@ -20,10 +20,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bareImportsOf, closure, sourceModulesOf, staticClosure } from './dist-graph';
 
 /**
- * Unpacked size of the tarball today (1.31 MB with the zone, `/cluster` and `/etcd`; 1.24 MB before
- * `/etcd`, see the README) plus about 7 %: a regression past it fails.
+ * Unpacked size of the tarball today (1.41 MB with `setServersAsync` and its steps, 1.39 MB before;
+ * 1.31 MB with the zone, `/cluster` and `/etcd`; 1.24 MB before `/etcd`, see the README) plus about
+ * 6 %: a regression past it fails.
  */
-const PACKED_BYTES_BOUND = 1_400_000;
+const PACKED_BYTES_BOUND = 1_500_000;
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {

@@ -19,7 +19,7 @@ import type { Peers } from '../../src/peers';
 import {
   ConsistentHashSelector, type KeptRing, type Ring, type RingMembers, buildRing, findPoint, flatRing, ketamaPoints,
 } from '../../src/select/consistent-hash';
-import { IncrementalRing } from '../../src/select/ketama-incremental';
+import { IncrementalRing, prepareRing } from '../../src/select/ketama-incremental';
 
 const RUNS = Number(process.env.DIFF_RUNS ?? 60);
 
@@ -142,6 +142,34 @@ describe('incremental ketama ring = buildRing after any sequence of changes', ()
           expect(canonical(keeper.update(m.peers))).toEqual(plain);
           // the balancer's own selector (default policy: whole builds for large changes)
           expect(canonical(m.selector.ring!)).toEqual(plain);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('a ring built whole in steps of any size (prepareRing, setServersAsync) = buildRing, and is kept from there', () => {
+    fc.assert(
+      fc.property(initial, fc.integer({ min: 1, max: 700 }), fc.array(op, { maxLength: 12 }), (start, step, ops) => {
+        const b = new Balancer({
+          method: 'hash', hash: { consistent: true }, allowBackupWithHash: true,
+          servers: start.map((s, i) => ({ id: `s${i}`, address: POOL[s.address]!, weight: s.weight })),
+        });
+        const m = internals(b);
+        const t = m.peers.primary;
+        const steps = prepareRing(t.records.map((r) => r.address), Array.from(t.weight.subarray(0, t.n)), 0, step);
+        let yields = 0;
+        let next = steps.next();
+        for (; next.done !== true; next = steps.next()) yields++;
+        const keeper = next.value;
+        // the sort's four passes alone yield once per `step` entries each
+        expect(yields).toBeGreaterThanOrEqual(Math.ceil((160 * m.peers.primary.totalWeight) / step) - 1);
+        const ring = keeper.update(m.peers);
+        expect(canonical(ring)).toEqual(canonical(buildRing(m.peers)));
+        expect(ring.buckets.layouts).toBe(1); // the update over the same primaries changed nothing
+        for (const o of ops) {
+          apply(b, o);
+          expect(canonical(keeper.update(m.peers))).toEqual(canonical(buildRing(m.peers)));
         }
       }),
       { numRuns: RUNS },
