@@ -112,6 +112,8 @@ function getConsistentHash(p: Peers, r: RequestState, ring: KeptRing): number {
 export class ConsistentHashSelector implements Selector {
   /** Keeps the ring across changes (the same ring `buildRing` builds, updated point by point). */
   #keeper = new IncrementalRing();
+  /** The keeper a prepared ring replaced (`setServersAsync`): no longer serving, its storage kept for the next. */
+  #spare: IncrementalRing | null = null;
   #ring: KeptRing | null = null;
 
   /** The ring in use (updated by `rebuilt`, and by a get after an in-place weight change). */
@@ -124,13 +126,21 @@ export class ConsistentHashSelector implements Selector {
   }
   readonly shortcut = NO_SHORTCUT;
   rebuilt(p: Peers, prepared?: Prepared): void {
-    if (prepared instanceof IncrementalRing) this.#keeper = prepared; // built for exactly these primaries
+    if (prepared instanceof IncrementalRing && prepared !== this.#keeper) {
+      this.#spare = this.#keeper; // (its storage is the next prepared ring's)
+      this.#keeper = prepared; // built for exactly these primaries
+    }
     this.#ring = this.#keeper.update(p);
   }
-  /** The ring of the list's primaries, built whole in steps on a keeper of its own (ketama-incremental.ts `prepareRing`). */
+  /**
+   * The ring of the list's primaries, built whole in steps on a keeper of its own: the one the
+   * previous prepared ring replaced, if any (ketama-incremental.ts `prepareRing`).
+   */
   prepare(servers: readonly ResolvedServer[]): Steps<IncrementalRing> {
     const primaries = servers.filter((s) => !s.backup);
-    return prepareRing(primaries.map((s) => s.address), primaries.map((s) => s.weight), this.#keeper.wholeBuildShare);
+    const spare = this.#spare;
+    this.#spare = null;
+    return prepareRing(primaries.map((s) => s.address), primaries.map((s) => s.weight), this.#keeper.wholeBuildShare, undefined, spare);
   }
   /** The ring must fit: 160 points per weight unit of the primaries. */
   validate(servers: readonly ResolvedServer[]): void {

@@ -173,8 +173,8 @@ export class PointBuckets {
   }
 
   /**
-   * `layout` in steps of `step` points (slices.ts). The buckets change only at the last step: until
-   * then `find` and the others answer from the layout before.
+   * `layout` in steps of `step` points (slices.ts). The storage may be written over from the first
+   * step: only a ring that does not serve is laid out in steps (ketama-incremental.ts `prepareRing`).
    */
   *layoutSteps(keys: Uint32Array, owners: Int32Array, n: number, step: number): Steps<void> {
     let bits = Math.round(Math.log2(Math.max(1, n / POINTS_PER_BUCKET)));
@@ -197,13 +197,14 @@ export class PointBuckets {
     }
     const total = room + Math.max(1024, n >> 3);
     const size = this.#entries.length >> 1;
-    // in steps: new storage (the layout before answers until the last step), not zeroed, since no
-    // entry outside a bucket's points is ever read (a step of its own)
-    if (step !== Infinity) yield;
+    // new storage unless the old one fits; in steps not zeroed, since no entry outside a bucket's
+    // points is ever read (a step of its own)
     let entries = this.#entries;
-    if (step !== Infinity) entries = unzeroed(Uint32Array, 2 * total);
-    else if (size < total || size > 2 * total) entries = new Uint32Array(2 * total);
-    if (step !== Infinity) yield;
+    if (size < total || size > 2 * total) {
+      if (step !== Infinity) yield;
+      entries = step === Infinity ? new Uint32Array(2 * total) : unzeroed(Uint32Array, 2 * total);
+      if (step !== Infinity) yield;
+    }
     for (let lo = 0; lo < n; lo += step) {
       placeEntries(keys, owners, lo, Math.min(n, lo + step), shift, table, entries);
       if (lo + step < n) yield;

@@ -228,9 +228,9 @@ export class IncrementalRing {
 
   /**
    * @internal The plain build (groups numbered in order of first appearance, keeping what later
-   * updates need), in steps of about `step` points (`Infinity`: at once, by `update`). A keeper
-   * built in steps (`prepareRing`) is a new one: the sort's scratch is the old ring's storage only
-   * when it is built at once.
+   * updates need), in steps of about `step` points (`Infinity`: at once, by `update`). It writes
+   * over the keeper's storage from the first step: a keeper built in steps (`prepareRing`) is one
+   * that does not serve.
    */
   *buildSteps(stairs: Map<string, Stairs>, step: number): Steps<void> {
     this.#groups = [];
@@ -245,18 +245,20 @@ export class IncrementalRing {
       total += g.count;
       if (step !== Infinity && g.id % GROUPS_PER_STEP === GROUPS_PER_STEP - 1) yield;
     }
-    // every entry of these four is written before it is read: in steps, they are not zeroed first
-    // (a step each), and the sort's scratch is the old ring's storage when built at once
-    const keys = step === Infinity ? new Uint32Array(total) : unzeroed(Uint32Array, total);
-    if (step !== Infinity) yield;
-    const owners = step === Infinity ? new Int32Array(total) : unzeroed(Int32Array, total);
-    let scratch = step === Infinity ? this.#buckets.scratchFor(total) : null;
+    // the sort's scratch: the old ring's storage when it is large enough (written memory, no page
+    // faults); every entry of these four is written before it is read, so in steps they are not
+    // zeroed first, and each is a step of its own
+    const sliced = step !== Infinity;
+    const keys = sliced ? unzeroed(Uint32Array, total) : new Uint32Array(total);
+    if (sliced) yield;
+    const owners = sliced ? unzeroed(Int32Array, total) : new Int32Array(total);
+    let scratch = this.#buckets.scratchFor(total);
     if (scratch === null) {
-      if (step !== Infinity) yield;
-      const scratchKeys = step === Infinity ? new Uint32Array(total) : unzeroed(Uint32Array, total);
-      if (step !== Infinity) yield;
-      scratch = [scratchKeys, step === Infinity ? new Int32Array(total) : unzeroed(Int32Array, total)];
-      if (step !== Infinity) yield;
+      if (sliced) yield;
+      const scratchKeys = sliced ? unzeroed(Uint32Array, total) : new Uint32Array(total);
+      if (sliced) yield;
+      scratch = [scratchKeys, sliced ? unzeroed(Int32Array, total) : new Int32Array(total)];
+      if (sliced) yield;
     }
     const [scratchKeys, scratchOwners] = scratch;
     const kept = yield* sortedChainsSteps(this.#groups as Group[], this.#multi, keys, owners, scratchKeys, scratchOwners, step);
@@ -415,17 +417,20 @@ function lowerBound(keys: Uint32Array, n: number, u: number): number {
 
 /**
  * The ring of the primaries `names` / `weights` (addresses and weights in config order) built
- * whole on a new keeper, in steps of about `step` points (slices.ts), for `setServersAsync`: the
- * keeper that serves is not touched, and an `update` over tiers with these primaries finds nothing
- * to change. Throws as `update` does when the ring would be too large.
+ * whole in steps of about `step` points (slices.ts), for `setServersAsync`, on `spare` (a keeper
+ * that no longer serves: its storage is reused, not allocated again) or a new keeper. The keeper
+ * that serves is not touched, and an `update` over tiers with these primaries finds nothing to
+ * change. Throws as `update` does when the ring would be too large.
  */
-export function* prepareRing(names: readonly string[], weights: ArrayLike<number>, wholeBuildShare = WHOLE_BUILD_SHARE, step = STEP_SIZE): Steps<IncrementalRing> {
+export function* prepareRing(
+  names: readonly string[], weights: ArrayLike<number>, wholeBuildShare = WHOLE_BUILD_SHARE, step = STEP_SIZE, spare: IncrementalRing | null = null,
+): Steps<IncrementalRing> {
   let total = 0;
   for (let i = 0; i < names.length; i++) total += weights[i]!;
   requireRingFits(total);
   const stairs = staircases(names, weights);
   yield;
-  const keeper = new IncrementalRing(wholeBuildShare);
+  const keeper = spare !== null && spare.wholeBuildShare === wholeBuildShare ? spare : new IncrementalRing(wholeBuildShare);
   yield* keeper.buildSteps(stairs, step);
   return keeper;
 }

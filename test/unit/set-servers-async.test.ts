@@ -57,7 +57,7 @@ describe('setServersAsync leaves what setServers leaves', () => {
     expect(picks(sliced, 500, true)).toBe(picks(sync, 500, true));
   });
 
-  it('consistent hash: the ring built in slices sends every key where the ring kept by setServers does', async () => {
+  it('consistent hash: the rings built in slices send every key where the ring kept by setServers does', async () => {
     const opts = { method: 'hash', hash: { consistent: true }, servers: servers(64, 10) } as const;
     const sync = new Balancer(opts);
     const sliced = new Balancer(opts);
@@ -72,6 +72,19 @@ describe('setServersAsync leaves what setServers leaves', () => {
     expect(ringOf(sliced).buckets).not.toBe(served);
     expect(ringOf(sliced).buckets.layouts).toBe(1);
     const keys = Array.from({ length: 3000 }, (_, i) => `key-${i}`);
+    expect(keys.map((k) => sliced.pick(k)?.id)).toEqual(keys.map((k) => sync.pick(k)?.id));
+    // the next one is built on the keeper the first replaced (its storage reused), then kept on
+    const again = next.filter((_, i) => i % 7 !== 3);
+    again.push({ id: 'z', address: '10.8.8.8:25', weight: 12 });
+    sync.setServers(again);
+    await sliced.setServersAsync(again, { sliceMs: 0 });
+    expect(ringOf(sliced).buckets).toBe(served);
+    expect(served.layouts).toBe(2);
+    expect(keys.map((k) => sliced.pick(k)?.id)).toEqual(keys.map((k) => sync.pick(k)?.id));
+    sync.update('z', { weight: 3 });
+    sliced.update('z', { weight: 3 });
+    sync.remove('s20');
+    sliced.remove('s20');
     expect(keys.map((k) => sliced.pick(k)?.id)).toEqual(keys.map((k) => sync.pick(k)?.id));
   });
 });
