@@ -35,7 +35,7 @@ export type ServerPatch = Partial<Omit<ServerOptions, 'id'>>;
 export interface SetServersOptions {
   /** Abandons the change before it is applied: the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
-  /** Longest slice of the preparation on one turn of the event loop, in ms; default 1. */
+  /** Longest slice of the preparation on one turn of the event loop, in ms; default 1 (0: one step per turn). */
   sliceMs?: number;
 }
 

@@ -5,7 +5,7 @@
  */
 
 import { crc32Final, crc32Le32 } from './crc32';
-import { type Steps, drain } from '../slices';
+import type { Steps } from '../slices';
 import { POINTS_PER_WEIGHT, radixSortSteps } from './ketama-ring';
 
 /** The servers of one address text among the primaries, and its chain. */
@@ -39,24 +39,13 @@ export interface Stairs {
 }
 
 /**
- * The plain build over `groups` (all live, numbered 0.. in order), in place: every chain position
- * generated into `keys` (its instance number in `vals`), radix sorted (stable, with the scratch
- * arrays), equal hashes kept once with the owner of the smallest rank. Returns how many points
- * were kept: `keys` and `vals` then start with the points and their owners. Hashes generated more
- * than once are listed in `multi`.
+ * The plain build over `groups` (all live, numbered 0.. in order), in place, in steps of about
+ * `step` points (slices.ts; `Infinity`: at once): every chain position generated into `keys` (its
+ * instance number in `vals`), radix sorted (stable, with the scratch arrays), equal hashes kept
+ * once with the owner of the smallest rank. Returns how many points were kept: `keys` and `vals`
+ * then start with the points and their owners. Hashes generated more than once are listed in
+ * `multi`.
  */
-export function sortedChains(
-  groups: readonly Group[],
-  multi: Map<number, number[]>,
-  keys: Uint32Array,
-  vals: Int32Array,
-  scratchKeys: Uint32Array,
-  scratchVals: Int32Array,
-): number {
-  return drain(sortedChainsSteps(groups, multi, keys, vals, scratchKeys, scratchVals, Infinity));
-}
-
-/** `sortedChains` in steps of about `step` points (slices.ts): generation, the sort's passes and the deduplication over ranges. */
 export function* sortedChainsSteps(
   groups: readonly Group[],
   multi: Map<number, number[]>,
