@@ -34,7 +34,7 @@ import { type RequestState, walkOf } from './request';
 import { getRoundRobin } from './round-robin/index';
 import { NO_SHORTCUT, type Prepared, type Selector } from './selector';
 import { swrrStep } from './swrr';
-import { IncrementalRing, type KeptRing, prepareRing } from './ketama-incremental';
+import { IncrementalRing, type KeptRing, type RingWork, prepareRing } from './ketama-incremental';
 import { requireRingFits } from './ketama-ring';
 
 export {
@@ -114,6 +114,8 @@ export class ConsistentHashSelector implements Selector {
   #keeper = new IncrementalRing();
   /** The keeper a prepared ring replaced (`setServersAsync`): no longer serving, its storage kept for the next. */
   #spare: IncrementalRing | null = null;
+  /** The points' arrays of the prepared builds (`setServersAsync`), kept from one to the next. */
+  readonly #work: RingWork = { keys: new Uint32Array(0), owners: new Int32Array(0) };
   #ring: KeptRing | null = null;
 
   /** The ring in use (updated by `rebuilt`, and by a get after an in-place weight change). */
@@ -134,13 +136,14 @@ export class ConsistentHashSelector implements Selector {
   }
   /**
    * The ring of the list's primaries, built whole in steps on a keeper of its own: the one the
-   * previous prepared ring replaced, if any (ketama-incremental.ts `prepareRing`).
+   * previous prepared ring replaced, if any, with the previous build's point arrays
+   * (ketama-incremental.ts `prepareRing`).
    */
   prepare(servers: readonly ResolvedServer[]): Steps<IncrementalRing> {
     const primaries = servers.filter((s) => !s.backup);
     const spare = this.#spare;
     this.#spare = null;
-    return prepareRing(primaries.map((s) => s.address), primaries.map((s) => s.weight), this.#keeper.wholeBuildShare, undefined, spare);
+    return prepareRing(primaries.map((s) => s.address), primaries.map((s) => s.weight), this.#keeper.wholeBuildShare, undefined, spare, this.#work);
   }
   /** The ring must fit: 160 points per weight unit of the primaries. */
   validate(servers: readonly ResolvedServer[]): void {

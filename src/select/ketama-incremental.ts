@@ -49,6 +49,15 @@ import {
   type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sortedChainsSteps, staircases,
 } from './ketama-positions';
 
+/**
+ * The arrays a whole build generates and sorts the points in, kept by the caller from one build in
+ * steps to the next (`prepareRing`): dead between builds, so they are reused, not allocated again.
+ */
+export interface RingWork {
+  keys: Uint32Array;
+  owners: Int32Array;
+}
+
 /** What one pass over the primaries found (`IncrementalRing` `#scan`). */
 interface Scan {
   /** Group of each primary by index; -1 for an address text new to the ring. */
@@ -230,9 +239,10 @@ export class IncrementalRing {
    * @internal The plain build (groups numbered in order of first appearance, keeping what later
    * updates need), in steps of about `step` points (`Infinity`: at once, by `update`). It writes
    * over the keeper's storage from the first step: a keeper built in steps (`prepareRing`) is one
-   * that does not serve.
+   * that does not serve. `work`: the points' arrays of the previous build, used again when their
+   * size fits (and replaced by this build's otherwise).
    */
-  *buildSteps(stairs: Map<string, Stairs>, step: number): Steps<void> {
+  *buildSteps(stairs: Map<string, Stairs>, step: number, work: RingWork | null = null): Steps<void> {
     this.#groups = [];
     this.#names = [];
     this.#byName = new Map();
@@ -249,9 +259,20 @@ export class IncrementalRing {
     // faults); every entry of these four is written before it is read, so in steps they are not
     // zeroed first, and each is a step of its own
     const sliced = step !== Infinity;
-    const keys = sliced ? unzeroed(Uint32Array, total) : new Uint32Array(total);
-    if (sliced) yield;
-    const owners = sliced ? unzeroed(Int32Array, total) : new Int32Array(total);
+    let keys: Uint32Array;
+    let owners: Int32Array;
+    if (work !== null && work.keys.length >= total && work.keys.length <= 2 * total) {
+      keys = work.keys.subarray(0, total);
+      owners = work.owners.subarray(0, total);
+    } else {
+      keys = sliced ? unzeroed(Uint32Array, total) : new Uint32Array(total);
+      if (sliced) yield;
+      owners = sliced ? unzeroed(Int32Array, total) : new Int32Array(total);
+      if (work !== null) {
+        work.keys = keys;
+        work.owners = owners;
+      }
+    }
     let scratch = this.#buckets.scratchFor(total);
     if (scratch === null) {
       if (sliced) yield;
@@ -418,12 +439,14 @@ function lowerBound(keys: Uint32Array, n: number, u: number): number {
 /**
  * The ring of the primaries `names` / `weights` (addresses and weights in config order) built
  * whole in steps of about `step` points (slices.ts), for `setServersAsync`, on `spare` (a keeper
- * that no longer serves: its storage is reused, not allocated again) or a new keeper. The keeper
+ * that no longer serves: its storage is reused, not allocated again) or a new keeper, with the
+ * points' arrays of `work` when they fit. The keeper
  * that serves is not touched, and an `update` over tiers with these primaries finds nothing to
  * change. Throws as `update` does when the ring would be too large.
  */
 export function* prepareRing(
-  names: readonly string[], weights: ArrayLike<number>, wholeBuildShare = WHOLE_BUILD_SHARE, step = STEP_SIZE, spare: IncrementalRing | null = null,
+  names: readonly string[], weights: ArrayLike<number>, wholeBuildShare = WHOLE_BUILD_SHARE, step = STEP_SIZE,
+  spare: IncrementalRing | null = null, work: RingWork | null = null,
 ): Steps<IncrementalRing> {
   let total = 0;
   for (let i = 0; i < names.length; i++) total += weights[i]!;
@@ -431,7 +454,7 @@ export function* prepareRing(
   const stairs = staircases(names, weights);
   yield;
   const keeper = spare !== null && spare.wholeBuildShare === wholeBuildShare ? spare : new IncrementalRing(wholeBuildShare);
-  yield* keeper.buildSteps(stairs, step);
+  yield* keeper.buildSteps(stairs, step, work);
   return keeper;
 }
 
