@@ -156,6 +156,8 @@ describe('errors, signals and order', () => {
     await expect(b.setServersAsync(servers(1), { sliceMs: Number.NaN })).rejects.toMatchObject({ option: 'setServersAsync.sliceMs' });
     await expect(b.setServersAsync(servers(1), { signal: 'x' as never })).rejects.toMatchObject({ option: 'setServersAsync.signal' });
     await expect(b.setServersAsync(servers(1), 5 as never)).rejects.toMatchObject({ option: 'setServersAsync' });
+    await expect(b.setServersAsync(null as never)).rejects.toMatchObject({ code: 'ERR_UPSTREAM_INVALID_OPTION', option: 'servers', value: null });
+    await expect(b.setServersAsync([{ address: 'A', colour: 'red' } as never])).rejects.toMatchObject({ option: 'servers[0].colour' });
     expect(b.servers.map((s) => s.id)).toEqual(['s0', 's1']);
   });
 
