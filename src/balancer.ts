@@ -150,7 +150,7 @@ export class Balancer extends Selection {
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = Array.isArray(list) ? list.slice() : list; // the list as it was when called
+    const copy = Array.isArray(list) ? list.slice() : list; // the array as it was when called (entries are read as the steps reach them)
     const apply = async (): Promise<void> => {
       signal?.throwIfAborted();
       const prepared = await runInSlices(prepareServers(copy, this.members), { budgetMs: sliceMs, signal });
