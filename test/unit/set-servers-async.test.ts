@@ -87,6 +87,36 @@ describe('setServersAsync leaves what setServers leaves', () => {
     sliced.remove('s20');
     expect(keys.map((k) => sliced.pick(k)?.id)).toEqual(keys.map((k) => sync.pick(k)?.id));
   });
+  it('consistent hash with backups (allowBackupWithHash): the same primary and backup picks as setServers', async () => {
+    const opts = { method: 'hash', hash: { consistent: true }, allowBackupWithHash: true, servers: servers(12, 3) } as const;
+    const sync = new Balancer(opts);
+    const sliced = new Balancer(opts);
+    const next: ServerOptions[] = [
+      ...servers(10, 2, 50),
+      { id: 'b1', address: servers(1, 1, 52)[0]!.address, backup: true }, // a backup on a primary's address
+      { id: 'b2', address: '10.7.7.7:25', backup: true },
+    ];
+    sync.setServers(next);
+    await sliced.setServersAsync(next, { sliceMs: 0 });
+    // every primary fails, so each request walks the primaries, then the backup tier
+    const walk = (b: Balancer, key: string): string => {
+      const a = b.attempt(key);
+      const seen: string[] = [];
+      for (let s = a.next(); s !== undefined; s = a.next()) {
+        seen.push(s.id);
+        if (s.backup) {
+          a.release();
+          break;
+        }
+        a.fail();
+      }
+      return seen.join(',');
+    };
+    const keys = Array.from({ length: 40 }, (_, i) => `bk${i}`);
+    const walked = keys.map((k) => walk(sliced, k));
+    expect(walked).toEqual(keys.map((k) => walk(sync, k)));
+    expect(walked.some((w) => w.endsWith('b1') || w.endsWith('b2'))).toBe(true);
+  });
 });
 
 describe('until it applies, picks see the old list', () => {
