@@ -94,11 +94,14 @@ function removeInPlace(entries: Uint32Array, s: number, len: number, gone: Uint3
 }
 
 /**
- * A typed array of `n` elements whose memory is not zeroed first (`Buffer.allocUnsafeSlow`: no
- * pass over megabytes before the first write), for arrays whose every element read is written
- * before. Its own memory, never a pool's.
+ * A typed array of `n` elements for a build's points: zeroed when built at once; in steps
+ * (`sliced`), not zeroed first (`Buffer.allocUnsafeSlow`: no pass over megabytes on one step),
+ * which is for arrays whose every element read is written before. Its own memory, never a pool's.
  */
-export function unzeroed<T extends Uint32Array | Int32Array>(Type: { new (buffer: ArrayBuffer, offset: number, length: number): T }, n: number): T {
+export function pointArray<T extends Uint32Array | Int32Array>(
+  Type: { new (length: number): T; new (buffer: ArrayBuffer, offset: number, length: number): T }, n: number, sliced: boolean,
+): T {
+  if (!sliced) return new Type(n);
   const bytes = Buffer.allocUnsafeSlow(4 * n);
   return new Type(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
 }
@@ -202,7 +205,7 @@ export class PointBuckets {
     let entries = this.#entries;
     if (size < total || size > 2 * total) {
       if (step !== Infinity) yield;
-      entries = step === Infinity ? new Uint32Array(2 * total) : unzeroed(Uint32Array, 2 * total);
+      entries = pointArray(Uint32Array, 2 * total, step !== Infinity);
       if (step !== Infinity) yield;
     }
     for (let lo = 0; lo < n; lo += step) {

@@ -43,7 +43,7 @@
 import type { Peers } from '../peers';
 import { STEP_SIZE, type Steps, drain } from '../slices';
 import type { Tier } from '../tier';
-import { PointBuckets, unzeroed } from './ketama-buckets';
+import { PointBuckets, pointArray } from './ketama-buckets';
 import { POINTS_PER_WEIGHT, type Ring, type RingMembers, ketamaBase, membersOf, radixSort, requireRingFits } from './ketama-ring';
 import {
   type Group, type Stairs, chain, chainIndex, dropPosition, ownerOf, sortedChainsSteps, staircases,
@@ -158,12 +158,8 @@ export class IncrementalRing {
   update(p: Peers): KeptRing {
     const t = p.primary;
     requireRingFits(t.totalWeight);
-    if (!this.#built) {
-      drain(this.buildSteps(staircases(t.records.slice(0, t.n).map((r) => r.address), t.weight), Infinity));
-      return keptRing(p, null, this.#byName, this.#names, this.#buckets);
-    }
-    const scan = this.#scan(t);
-    if (scan.changed * this.wholeBuildShare > this.#buckets.size) {
+    const scan = this.#built ? this.#scan(t) : null;
+    if (scan === null || scan.changed * this.wholeBuildShare > this.#buckets.size) {
       drain(this.buildSteps(staircases(t.records.slice(0, t.n).map((r) => r.address), t.weight), Infinity));
       return keptRing(p, null, this.#byName, this.#names, this.#buckets);
     }
@@ -265,9 +261,9 @@ export class IncrementalRing {
       keys = work.keys.subarray(0, total);
       owners = work.owners.subarray(0, total);
     } else {
-      keys = sliced ? unzeroed(Uint32Array, total) : new Uint32Array(total);
+      keys = pointArray(Uint32Array, total, sliced);
       if (sliced) yield;
-      owners = sliced ? unzeroed(Int32Array, total) : new Int32Array(total);
+      owners = pointArray(Int32Array, total, sliced);
       if (work !== null) {
         work.keys = keys;
         work.owners = owners;
@@ -276,9 +272,9 @@ export class IncrementalRing {
     let scratch = this.#buckets.scratchFor(total);
     if (scratch === null) {
       if (sliced) yield;
-      const scratchKeys = sliced ? unzeroed(Uint32Array, total) : new Uint32Array(total);
+      const scratchKeys = pointArray(Uint32Array, total, sliced);
       if (sliced) yield;
-      scratch = [scratchKeys, sliced ? unzeroed(Int32Array, total) : new Int32Array(total)];
+      scratch = [scratchKeys, pointArray(Int32Array, total, sliced)];
       if (sliced) yield;
     }
     const [scratchKeys, scratchOwners] = scratch;
@@ -439,10 +435,10 @@ function lowerBound(keys: Uint32Array, n: number, u: number): number {
 /**
  * The ring of the primaries `names` / `weights` (addresses and weights in config order) built
  * whole in steps of about `step` points (slices.ts), for `setServersAsync`, on `spare` (a keeper
- * that no longer serves: its storage is reused, not allocated again) or a new keeper, with the
- * points' arrays of `work` when they fit. The keeper
- * that serves is not touched, and an `update` over tiers with these primaries finds nothing to
- * change. Throws as `update` does when the ring would be too large.
+ * of the same selector that no longer serves: its storage is reused, not allocated again) or a new
+ * keeper, with the points' arrays of `work` when they fit. The keeper that serves is not touched,
+ * and an `update` over tiers with these primaries finds nothing to change. Throws as `update` does
+ * when the ring would be too large.
  */
 export function* prepareRing(
   names: readonly string[], weights: ArrayLike<number>, wholeBuildShare = WHOLE_BUILD_SHARE, step = STEP_SIZE,
@@ -453,7 +449,7 @@ export function* prepareRing(
   requireRingFits(total);
   const stairs = staircases(names, weights);
   yield;
-  const keeper = spare !== null && spare.wholeBuildShare === wholeBuildShare ? spare : new IncrementalRing(wholeBuildShare);
+  const keeper = spare ?? new IncrementalRing(wholeBuildShare);
   yield* keeper.buildSteps(stairs, step, work);
   return keeper;
 }

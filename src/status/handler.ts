@@ -19,6 +19,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkedPrefix, UniqueSeries } from './metrics';
 import { ROWS_PER_PIECE } from './pages';
+import { nextTurn } from '../slice-runner';
 import { STATUS_CONTENT_TYPES, statusPage } from './format';
 import {
   checkedFormat,
@@ -101,8 +102,6 @@ function requestOf(req: IncomingMessage, defaultFormat: StatusFormat, base: Stat
   return { format, opts };
 }
 
-/** The next turn of the event loop. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The snapshots of the sources, a source with `snapshotServers` read `ROWS_PER_PIECE` servers per
