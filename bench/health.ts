@@ -7,12 +7,16 @@
  *   (one 1 ms ticker starts the servers whose slot falls in that ms; tcp: connect then close; smtp:
  *   banner, EHLO, QUIT);
  * - `burst`: the same plain loop starting all N servers at once, every interval;
+ * - `plain-reset`: the plain loop closing a passed check with an RST (`resetAndDestroy`), as
+ *   HAProxy's plain `check` does (SO_LINGER 0), instead of a FIN;
+ * - `ticker`: the plain loop's 1 ms ticker and its slot arithmetic with no connection made (each
+ *   due slot counted as a check): the fixed cost of waking for the spread, per check;
  * - `haproxy`: Debian's HAProxy (`/usr/sbin/haproxy`, `nbthread 1`, `check inter <interval>`,
  *   `option smtpchk EHLO bench.local` for smtp), started here with its own config in a temp dir,
  *   never as the system service, and stopped at the end.
  *
  *   npx tsx bench/health.ts [--servers 1000] [--seconds 10] [--warmup 3] [--interval 1000]
- *                           [--types tcp,smtp] [--subjects library,plain,burst,haproxy] [--rounds 1]
+ *                           [--types tcp,smtp] [--subjects library,plain,plain-reset,ticker,burst,haproxy] [--rounds 1]
  *
  * The peers run in one child process: `--servers` node:net listeners, on 127.0.X.1 (X = 1, 2, ...)
  * ports 21000..21099, so that 10,000 servers need no ephemeral port and 100 addresses (mind
@@ -168,7 +172,7 @@ async function runSubject(kind: string, type: BuiltinCheckType, servers: number,
     window.durations.push(ms);
   };
   const before = socketHandles();
-  const running = kind === 'library' ? startLibrary(type, servers, interval, record) : startPlain(type, servers, interval, kind === 'burst', record);
+  const running = kind === 'library' ? startLibrary(type, servers, interval, record) : startPlain(type, servers, interval, kind === 'burst', closeOf(kind), record);
   await sleep(warmup * 1000);
   const measure = async (): Promise<Window> => {
     window = { checks: 0, ok: 0, cpuMicros: 0, seconds: 0, durations: [] };
@@ -235,14 +239,23 @@ function startLibrary(type: BuiltinCheckType, servers: number, interval: number,
 }
 
 /** The plain loop's check of one peer: connect then close (tcp), or banner, EHLO, QUIT (smtp). */
-function plainCheck(type: BuiltinCheckType, peer: Peer, done: (ok: boolean, ms: number) => void): void {
+/**
+ * How the plain loop ends a check: `fin` (destroy: the kernel's FIN, then TIME_WAIT), `reset`
+ * (`resetAndDestroy` after a passed check: one RST, no TIME_WAIT, what HAProxy's plain `check` does),
+ * or `none`: no connection at all, the ticker alone (`ticker`: the loop's fixed cost per check slot).
+ */
+type PlainClose = 'fin' | 'reset' | 'none';
+const closeOf = (kind: string): PlainClose => (kind === 'plain-reset' ? 'reset' : kind === 'ticker' ? 'none' : 'fin');
+
+function plainCheck(type: BuiltinCheckType, peer: Peer, reset: boolean, done: (ok: boolean, ms: number) => void): void {
   const start = performance.now();
   const socket = net.connect(peer.port, peer.host);
   let settled = false;
   const finish = (ok: boolean): void => {
     if (settled) return;
     settled = true;
-    socket.destroy();
+    if (reset && ok) socket.resetAndDestroy();
+    else socket.destroy();
     done(ok, performance.now() - start);
   };
   socket.on('error', () => finish(false));
@@ -270,7 +283,7 @@ function plainCheck(type: BuiltinCheckType, peer: Peer, done: (ok: boolean, ms: 
   });
 }
 
-function startPlain(type: BuiltinCheckType, servers: number, interval: number, burst: boolean, record: (ok: boolean, ms: number) => void): Running {
+function startPlain(type: BuiltinCheckType, servers: number, interval: number, burst: boolean, close: PlainClose, record: (ok: boolean, ms: number) => void): Running {
   const peers = Array.from({ length: servers }, (_, i) => peerAt(i));
   let inFlight = 0;
   let stopped = false;
@@ -281,8 +294,9 @@ function startPlain(type: BuiltinCheckType, servers: number, interval: number, b
     else if (inFlight === 0) idle?.();
   };
   const check = (i: number): void => {
+    if (close === 'none') return record(true, 0);
     inFlight += 1;
-    plainCheck(type, peers[i]!, done);
+    plainCheck(type, peers[i]!, close === 'reset', done);
   };
   let timer: NodeJS.Timeout;
   if (burst) {
@@ -489,7 +503,7 @@ async function main(): Promise<void> {
         const lib = of('library');
         if (lib) {
           const ratio = (s: string): string => (of(s) ? (lib.cpuMicrosPerCheck / of(s)!.cpuMicrosPerCheck).toFixed(2) : '–');
-          console.log(`  library / plain ${ratio('plain')}, / burst ${ratio('burst')}, / haproxy ${ratio('haproxy')}`);
+          console.log(`  library / plain ${ratio('plain')}, / plain-reset ${ratio('plain-reset')}, / burst ${ratio('burst')}, / haproxy ${ratio('haproxy')}`);
         }
       }
     } finally {
