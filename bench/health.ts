@@ -3,9 +3,13 @@
  * every `interval` ms over loopback by
  * - `library`: the Checker (src/health/checker.ts, from dist/: build first; UB_SRC=1 for src/) with the
  *   built-in probe, in its own process;
+ * - `library-exact`: the same with `startWindow: 0` (each check started at its own due time, one
+ *   wake-up each, instead of the default window's shared wake-ups);
  * - `plain`: a plain node:net loop in its own process, spread over the interval as the library is
  *   (one 1 ms ticker starts the servers whose slot falls in that ms; tcp: connect then close; smtp:
  *   banner, EHLO, QUIT);
+ * - `plain-window`: the same plain loop on a 20 ms ticker (every server whose slot has passed), the
+ *   same sharing of wake-ups as the library's default `startWindow` at interval 1000;
  * - `burst`: the same plain loop starting all N servers at once, every interval;
  * - `plain-reset`: the plain loop closing a passed check with an RST (`resetAndDestroy`), as
  *   HAProxy's plain `check` does (SO_LINGER 0), instead of a FIN;
@@ -16,7 +20,7 @@
  *   never as the system service, and stopped at the end.
  *
  *   npx tsx bench/health.ts [--servers 1000] [--seconds 10] [--warmup 3] [--interval 1000]
- *                           [--types tcp,smtp] [--subjects library,plain,plain-reset,ticker,burst,haproxy] [--rounds 1]
+ *                           [--types tcp,smtp] [--subjects library,library-exact,plain,plain-window,plain-reset,ticker,burst,haproxy] [--rounds 1]
  *
  * The peers run in one child process: `--servers` node:net listeners, on 127.0.X.1 (X = 1, 2, ...)
  * ports 21000..21099, so that 10,000 servers need no ephemeral port and 100 addresses (mind
@@ -55,6 +59,8 @@ const { Checker, checkPhase } = (await import(process.env.UB_SRC ? '../src/healt
 };
 
 const PORTS_PER_ADDRESS = 100;
+/** The `plain-window` ticker: the library's default start window at an interval of 1 s or more. */
+const PLAIN_WINDOW_MS = 20;
 const FIRST_PORT = 21000;
 const HELO = 'bench.local';
 
@@ -172,7 +178,7 @@ async function runSubject(kind: string, type: BuiltinCheckType, servers: number,
     window.durations.push(ms);
   };
   const before = socketHandles();
-  const running = kind === 'library' ? startLibrary(type, servers, interval, record) : startPlain(type, servers, interval, kind === 'burst', closeOf(kind), record);
+  const running = kind === 'library' || kind === 'library-exact' ? startLibrary(type, servers, interval, kind === 'library-exact', record) : startPlain(type, servers, interval, kind === 'burst', closeOf(kind), kind === 'plain-window' ? PLAIN_WINDOW_MS : 1, record);
   await sleep(warmup * 1000);
   const measure = async (): Promise<Window> => {
     window = { checks: 0, ok: 0, cpuMicros: 0, seconds: 0, durations: [] };
@@ -212,8 +218,8 @@ async function runSubject(kind: string, type: BuiltinCheckType, servers: number,
   process.send!(report, () => process.exit(0));
 }
 
-function startLibrary(type: BuiltinCheckType, servers: number, interval: number, record: (ok: boolean, ms: number) => void): Running {
-  const options = resolveCheck({ type, interval, timeout: 1000, rise: 2, fall: 5, smtpHelo: HELO });
+function startLibrary(type: BuiltinCheckType, servers: number, interval: number, exact: boolean, record: (ok: boolean, ms: number) => void): Running {
+  const options = resolveCheck({ type, interval, timeout: 1000, rise: 2, fall: 5, smtpHelo: HELO, ...(exact ? { startWindow: 0 } : {}) });
   const targets = Array.from({ length: servers }, (_, i) => {
     const p = peerAt(i);
     return { id: `s${i}`, address: `${p.host}:${p.port}` };
@@ -283,7 +289,7 @@ function plainCheck(type: BuiltinCheckType, peer: Peer, reset: boolean, done: (o
   });
 }
 
-function startPlain(type: BuiltinCheckType, servers: number, interval: number, burst: boolean, close: PlainClose, record: (ok: boolean, ms: number) => void): Running {
+function startPlain(type: BuiltinCheckType, servers: number, interval: number, burst: boolean, close: PlainClose, tickMs: number, record: (ok: boolean, ms: number) => void): Running {
   const peers = Array.from({ length: servers }, (_, i) => peerAt(i));
   let inFlight = 0;
   let stopped = false;
@@ -306,13 +312,13 @@ function startPlain(type: BuiltinCheckType, servers: number, interval: number, b
     round();
     timer = setInterval(round, interval);
   } else {
-    // One ticker every ms; server i is due at i * interval / servers within each interval.
+    // One ticker every `tickMs`; server i is due at i * interval / servers within each interval.
     const t0 = performance.now();
     let next = 0; // index of the next server to start, counted over all rounds
     timer = setInterval(() => {
       const due = Math.floor(((performance.now() - t0) * servers) / interval);
       for (; next <= due; next++) check(next % servers);
-    }, 1);
+    }, tickMs);
   }
   return {
     stop: () =>
@@ -397,7 +403,7 @@ async function nodeSubject(kind: string, type: BuiltinCheckType, servers: number
     loopDelayP99ms: r.loop.loopDelayP99ms,
     loopChecksPerSecond: r.loop.checksPerSecond,
     peerAcceptsPerSecond: (a1 - a0) / seconds,
-    ...(kind === 'library' ? { openSocketsAfterClose: r.openSocketsAfterClose } : {}),
+    ...(kind.startsWith('library') ? { openSocketsAfterClose: r.openSocketsAfterClose } : {}),
   };
 }
 
@@ -503,7 +509,7 @@ async function main(): Promise<void> {
         const lib = of('library');
         if (lib) {
           const ratio = (s: string): string => (of(s) ? (lib.cpuMicrosPerCheck / of(s)!.cpuMicrosPerCheck).toFixed(2) : '–');
-          console.log(`  library / plain ${ratio('plain')}, / plain-reset ${ratio('plain-reset')}, / burst ${ratio('burst')}, / haproxy ${ratio('haproxy')}`);
+          console.log(`  library / library-exact ${ratio('library-exact')}, / plain ${ratio('plain')}, / plain-window ${ratio('plain-window')}, / plain-reset ${ratio('plain-reset')}, / burst ${ratio('burst')}, / haproxy ${ratio('haproxy')}`);
         }
       }
     } finally {

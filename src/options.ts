@@ -94,6 +94,14 @@ export interface CheckOptions {
   fastInterval?: number;
   /** Random extra delay added to each interval, as a fraction of it (0..1); default 0. */
   jitter?: number;
+  /**
+   * ms: the checker wakes for due checks at most once per window and then starts every check due
+   * by then, so checks due close together share a wake-up of the process (and the polls of their
+   * sockets). A check starts at most this late; its phase stays (the next one is due an interval
+   * after its due time, not after its start). 0: each check at its own due time. Default: the
+   * shortest of `interval`, `downInterval`, `fastInterval` divided by 50, at most 20 ms.
+   */
+  startWindow?: number;
   /** http probe: the raw request; default `GET / HTTP/1.0\r\n\r\n`. */
   httpSend?: string;
   /** http probe: status classes that pass; default `['2xx', '3xx']`. */
@@ -216,7 +224,7 @@ export function requirePrimary(servers: readonly ResolvedServer[], path = 'serve
 
 const CHECK_KEYS = new Set([
   'interval', 'rise', 'fall', 'timeout', 'type', 'port', 'defaultDown', 'initState', 'downInterval',
-  'fastInterval', 'jitter', 'httpSend', 'httpExpectAlive', 'smtpHelo', 'tlsServerName',
+  'fastInterval', 'jitter', 'startWindow', 'httpSend', 'httpExpectAlive', 'smtpHelo', 'tlsServerName',
 ]);
 const CHECK_TYPES = new Set(['tcp', 'smtp', 'http', 'tls', 'ssl_hello', 'mysql']);
 const STATUS_CLASSES = new Set(['1xx', '2xx', '3xx', '4xx', '5xx']);
@@ -236,6 +244,8 @@ export interface ResolvedCheck {
   downInterval: number;
   fastInterval: number;
   jitter: number;
+  /** ms between the checker's wake-ups for due checks, at least (`CheckOptions.startWindow`). */
+  startWindow: number;
   httpSend: string;
   httpExpectAlive: HttpStatusClass[];
   smtpHelo: string;
@@ -250,6 +260,18 @@ export const MAX_TIMER_MS = 0x7fffffff;
 
 const isTimerDelay = (v: unknown): v is number => isPositiveInteger(v) && v <= MAX_TIMER_MS;
 const TIMER_DELAY = `a positive integer of milliseconds up to ${MAX_TIMER_MS} (the largest timer delay)`;
+
+/** Longest default `startWindow`, in ms. */
+export const MAX_DEFAULT_START_WINDOW = 20;
+
+/**
+ * The default `startWindow` for a shortest interval of `ms`: a fiftieth of it (2 % of the interval
+ * at most late), at most 20 ms. The check module's own timer is coarser: it fires every
+ * `interval / 2` and starts a check once `interval` has passed (docs/health-checks.md).
+ */
+export function defaultStartWindow(ms: number): number {
+  return Math.min(MAX_DEFAULT_START_WINDOW, Math.floor(ms / 50));
+}
 
 /** Validates `check` options and applies the check module's defaults. */
 export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck {
@@ -288,6 +310,8 @@ export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck
   if (Math.max(interval, downInterval, fastInterval) + Math.floor(jitter * interval) > MAX_TIMER_MS) {
     fail(`${path}.jitter`, `small enough that the longest interval plus jitter × interval stays within ${MAX_TIMER_MS} ms (the largest timer delay)`, jitter);
   }
+  const startWindow = or(input.startWindow, defaultStartWindow(Math.min(interval, downInterval, fastInterval)));
+  if (!isNonNegativeInteger(startWindow) || startWindow > MAX_TIMER_MS) fail(`${path}.startWindow`, `an integer of milliseconds from 0 to ${MAX_TIMER_MS}`, startWindow);
   const httpSend = or(input.httpSend, 'GET / HTTP/1.0\r\n\r\n');
   if (typeof httpSend !== 'string' || httpSend.length === 0) fail(`${path}.httpSend`, 'a non-empty string', httpSend);
   const httpExpectAlive = or<HttpStatusClass[], HttpStatusClass[]>(input.httpExpectAlive, ['2xx', '3xx']);
@@ -299,7 +323,7 @@ export function resolveCheck(input: CheckOptions, path = 'check'): ResolvedCheck
   const tlsServerName = input.tlsServerName;
   if (tlsServerName !== undefined && typeof tlsServerName !== 'string') fail(`${path}.tlsServerName`, 'a string', tlsServerName);
   return {
-    interval, rise, fall, timeout, type, port, defaultDown, initialRise, downInterval, fastInterval, jitter,
+    interval, rise, fall, timeout, type, port, defaultDown, initialRise, downInterval, fastInterval, jitter, startWindow,
     httpSend, httpExpectAlive: [...httpExpectAlive], smtpHelo, tlsServerName,
   };
 }

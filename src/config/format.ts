@@ -137,7 +137,7 @@ export function stickyLine(sticky: StickyConfig, target: NginxTarget, wrap: Form
 function checkLines(c: CheckOptions): string[] {
   const t = c.type ?? DEFAULT_CHECK.type;
   if (typeof t === 'function') cannot('check.type', 'a custom probe function has no nginx syntax', 'function');
-  for (const k of ['initState', 'downInterval', 'fastInterval', 'jitter', 'smtpHelo', 'tlsServerName'] as const) {
+  for (const k of ['initState', 'downInterval', 'fastInterval', 'jitter', 'startWindow', 'smtpHelo', 'tlsServerName'] as const) {
     if (c[k] !== undefined) cannot(`check.${k}`, 'the check module has no such parameter', c[k]);
   }
   const words = [

@@ -25,9 +25,13 @@
  *   the probes to settle (lifecycle.ts); `await using` closes too (`Symbol.asyncDispose`).
  *
  * Timers: two for the whole checker, whatever the number of servers: one over the due heap, armed
- * for the earliest due time, one over the deadline queue of the checks in flight (check-queues.ts). A timer fire starts every check due by then (one ms
- * of slack: Node's timers run on the loop's cached millisecond clock), at most `MAX_STARTS_PER_TURN`
- * of them. Built-in probes run in their
+ * for the earliest due time, one over the deadline queue of the checks in flight (check-queues.ts).
+ * A timer fire starts every check due by then (one ms of slack: Node's timers run on the loop's
+ * cached millisecond clock), at most `MAX_STARTS_PER_TURN` of them, and the due timer then fires no
+ * sooner than `startWindow` later (at once after a full batch): checks due within the window of a
+ * fire start together at the next one, at most `startWindow` late, their due times unchanged. Every
+ * wake-up of the process costs CPU (the loop's poll, the timer, the sockets' polls after it), so
+ * checks that share one cost less each (bench/README.md, "Active checks: the start window"). Built-in probes run in their
  * callback form (`probe.start`, session.ts): no promise, AbortController or timer per check; a
  * custom check function gets its AbortSignal as before. Timers are `unref()`ed: a balancer with
  * checks does not keep a process alive. Clock, random source and the timer functions are
@@ -195,6 +199,8 @@ export class Checker {
   #dueTimer: unknown = undefined;
   /** Due time the timer is armed for (Infinity when none). */
   #dueTimerAt = Infinity;
+  /** Earliest time the due timer may fire next (`startWindow` after its last fire, or at once after a full batch). */
+  #nextWake = -Infinity;
   /** Checks in flight in start order, under one timer for the oldest deadline. */
   readonly #deadlines = new DeadlineQueue<Entry, ProbeRun>();
   #deadlineTimer: unknown = undefined;
@@ -338,7 +344,7 @@ export class Checker {
   /** Arms the due timer for the earliest due time, unless it is armed for that time or earlier. */
   #armDueTimer(): void {
     if (!this.running) return;
-    const next = this.#due.earliest;
+    const next = Math.max(this.#due.earliest, this.#nextWake);
     if (next >= this.#dueTimerAt) return;
     if (this.#dueTimer !== undefined) this.#env.clearTimeout(this.#dueTimer);
     this.#dueTimerAt = next;
@@ -348,13 +354,17 @@ export class Checker {
   readonly #onDue = (): void => {
     this.#dueTimer = undefined;
     this.#dueTimerAt = Infinity;
-    const limit = this.#env.clock() + TIMER_SLACK_MS;
+    const now = this.#env.clock();
+    const limit = now + TIMER_SLACK_MS;
     let started = 0;
-    while (this.running && this.#due.earliest < limit && started++ < MAX_STARTS_PER_TURN) {
+    while (this.running && this.#due.earliest < limit && started < MAX_STARTS_PER_TURN) {
+      started++;
       const entry = this.#due.pop();
       entry.lastDue = entry.due;
       this.#run(entry);
     }
+    // a full batch leaves the rest to the next turn; otherwise the next wake-up is a window away
+    this.#nextWake = started === MAX_STARTS_PER_TURN ? now : now + this.#options.startWindow;
     this.#armDueTimer();
   };
 

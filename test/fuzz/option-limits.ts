@@ -234,7 +234,7 @@ export class Limits {
       ['timers', (v) => ({ timers: v as never })],
       ['check', (v) => ({ check: v as never })],
     ];
-    const checkKeys = ['interval', 'rise', 'fall', 'timeout', 'port', 'downInterval', 'fastInterval', 'jitter', 'defaultDown', 'initState', 'httpSend', 'httpExpectAlive', 'smtpHelo', 'tlsServerName', 'type'];
+    const checkKeys = ['interval', 'rise', 'fall', 'timeout', 'port', 'downInterval', 'fastInterval', 'jitter', 'startWindow', 'defaultDown', 'initState', 'httpSend', 'httpExpectAlive', 'smtpHelo', 'tlsServerName', 'type'];
     for (const key of checkKeys) top.push([`check.${key}`, (v) => ({ check: { [key]: v } })]);
     for (const [name, make] of top) {
       for (const [label, v] of values()) {

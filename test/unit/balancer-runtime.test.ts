@@ -10,7 +10,7 @@ import { Balancer } from '../../src/balancer';
 import { ManualClock } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { Server } from '../../src/server';
-import type { ServerOptions } from '../../src/options';
+import { resolveCheck, type ServerOptions } from '../../src/options';
 import { picks } from '../helpers';
 
 const srv = (id: string, extra: Partial<ServerOptions> = {}): ServerOptions => ({ id, address: `10.0.0.${id.charCodeAt(0)}:25`, ...extra });
@@ -300,6 +300,25 @@ describe('check durations within the range of a timer (Node runs longer ones aft
     expect(isUpstreamError(error) && error.code).toBe('ERR_UPSTREAM_INVALID_OPTION');
     expect((error as Error).message).toContain(`\`${option}\``);
     expect((error as Error).message).toContain('2147483647');
+  });
+  it.each([-1, 1.5, NaN, 2 ** 31, '5', null])('startWindow %o is rejected as check.startWindow', (startWindow) => {
+    let error: unknown;
+    try {
+      new Balancer({ servers, check: { startWindow: startWindow as number } });
+    } catch (e) {
+      error = e;
+    }
+    expect(isUpstreamError(error) && error.code).toBe('ERR_UPSTREAM_INVALID_OPTION');
+    expect((error as Error).message).toContain('`check.startWindow`');
+  });
+  it('startWindow defaults to the shortest interval / 50, at most 20 ms; 0 and the largest delay are accepted', () => {
+    expect(resolveCheck({}).startWindow).toBe(20); // interval 30000
+    expect(resolveCheck({ interval: 1000 }).startWindow).toBe(20);
+    expect(resolveCheck({ interval: 500 }).startWindow).toBe(10);
+    expect(resolveCheck({ interval: 5000, fastInterval: 250 }).startWindow).toBe(5);
+    expect(resolveCheck({ interval: 5000, downInterval: 49 }).startWindow).toBe(0);
+    expect(resolveCheck({ interval: 1000, startWindow: 0 }).startWindow).toBe(0);
+    expect(resolveCheck({ startWindow: 2 ** 31 - 1 }).startWindow).toBe(2 ** 31 - 1);
   });
   it('the largest delays are accepted', () => {
     expect(() => new Balancer({ servers, check: { interval: 2 ** 31 - 1, timeout: 2 ** 31 - 1 } })).not.toThrow();

@@ -68,7 +68,7 @@ describe('Checker spread', () => {
 
   it('does not merge servers whose results arrive together: their next checks keep their own times', async () => {
     // A due at 100, B at 101, C at 102; all three results arrive at 150, in one turn.
-    const t = setup({ interval: 1000, timeout: 500, defaultDown: false }, ['A', 'B', 'C'], [0.1, 0.101, 0.102], (id, n) =>
+    const t = setup({ interval: 1000, timeout: 500, defaultDown: false, startWindow: 0 }, ['A', 'B', 'C'], [0.1, 0.101, 0.102], (id, n) =>
       n === 0 ? { A: 50, B: 49, C: 48 }[id]! : 1,
     );
     t.checker.start();
@@ -77,6 +77,31 @@ describe('Checker spread', () => {
     await t.timers.advance(2000);
     // The earlier rule (one interval after the result) started all three at 1150 and 2151.
     expect(t.starts).toEqual(['A@100', 'B@101', 'C@102', 'A@1100', 'B@1101', 'C@1102', 'A@2100', 'B@2101', 'C@2102']);
+    await t.checker.close();
+  });
+
+  it('start window: checks due within the window of a wake-up start at the next one, and keep their own due times', async () => {
+    // Default window at interval 1000: 1000 / 50 = 20 ms. A due at 100, B at 101, C at 102, D at 125, E at 300.
+    const t = setup({ interval: 1000, timeout: 500, defaultDown: false }, ['A', 'B', 'C', 'D', 'E'], [0.1, 0.101, 0.102, 0.125, 0.3], () => 1);
+    t.checker.start();
+    await t.timers.advance(2400);
+    // 100: A; the next wake-up no sooner than 120: B and C; then 140 (D, due at 125); E alone at 300.
+    // The second and third rounds start the same way: B and C stay due at 101 and 102, not at 120.
+    expect(t.starts).toEqual([
+      'A@100', 'B@120', 'C@120', 'D@140', 'E@300',
+      'A@1100', 'B@1120', 'C@1120', 'D@1140', 'E@1300',
+      'A@2100', 'B@2120', 'C@2120', 'D@2140', 'E@2300',
+    ]);
+    await t.checker.close();
+  });
+
+  it('start window: a wake-up that started a full batch of 64 wakes again at once, not a window later', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `S${i}`);
+    const t = setup({ interval: 1000, timeout: 100, defaultDown: false, startWindow: 50 }, ids, [0.01], () => 1);
+    t.checker.start();
+    await t.timers.advance(10);
+    expect(t.starts).toHaveLength(100);
+    expect(new Set(t.starts.map((s) => s.split('@')[1]))).toEqual(new Set(['10']));
     await t.checker.close();
   });
 
@@ -157,7 +182,7 @@ describe('Checker spread', () => {
       for (const list of table.values()) for (let i = 0; i < list.length; i++) if (list[i] === timeout) list[i] += 1;
       const duration = (id: string, k: number): number => table.get(id)![k]!;
       const horizon = 10 * interval;
-      const t = setup({ interval, timeout, defaultDown: false }, ids, phases, duration);
+      const t = setup({ interval, timeout, defaultDown: false, startWindow: 0 }, ids, phases, duration);
       t.checker.start();
       await t.timers.advance(horizon);
       for (const [i, id] of ids.entries()) {
@@ -166,7 +191,84 @@ describe('Checker spread', () => {
       await t.checker.close();
     }
   });
+
+  it('start window: matches a plain model of shared wake-ups on random servers, phases, durations and windows', async () => {
+    let seed = 777;
+    const random = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    let moved = 0; // servers whose starts the window moved (against the per-server model)
+    for (let trial = 0; trial < 60; trial++) {
+      const n = 1 + Math.floor(random() * 25);
+      const interval = 100 * (1 + Math.floor(random() * 20));
+      const timeout = 50 + Math.floor(random() * 2000);
+      const window = trial % 6 === 0 ? 0 : 1 + Math.floor(random() * 80);
+      const ids = Array.from({ length: n }, (_, i) => `S${i}`);
+      const phases = ids.map(() => random());
+      const table = ids.map(() => Array.from({ length: 200 }, () => Math.floor(random() * 2.5 * interval)));
+      for (const list of table) for (let i = 0; i < list.length; i++) if (list[i] === timeout) list[i] += 1;
+      const horizon = 10 * interval;
+      const t = setup({ interval, timeout, defaultDown: false, startWindow: window }, ids, phases, (id, k) => table[Number(id.slice(1))]![k]!);
+      t.checker.start();
+      await t.timers.advance(horizon);
+      const model = modelWindowStarts(phases.map((p) => Math.floor(p * interval)), table, interval, timeout, window, horizon);
+      for (const [i, id] of ids.entries()) {
+        expect(t.startsOf(id), `trial ${trial} ${id} (window ${window})`).toEqual(model[i]);
+        const alone = modelStarts(Math.floor(phases[i]! * interval), interval, timeout, (k) => table[i]![k]!, horizon);
+        if (window === 0) expect(model[i], `trial ${trial} ${id}: the model without a window is the per-server one`).toEqual(alone);
+        else if (JSON.stringify(model[i]) !== JSON.stringify(alone)) moved++;
+      }
+      await t.checker.close();
+    }
+    expect(moved).toBeGreaterThan(50);
+  });
 });
+
+/**
+ * The shared wake-ups of a checker with a start window, simulated event by event: a wake-up at `f`
+ * starts every idle server due by `f`; the next one is at the earliest due time of an idle server,
+ * but no sooner than `f + window`. A check ends at its start plus its duration or its timeout if
+ * shorter; its server is then due again one interval after its previous due time, moved on by whole
+ * intervals until that is later than the end (the same rule as `modelStarts`). Per server, its starts.
+ */
+function modelWindowStarts(first: number[], durations: number[][], interval: number, timeout: number, window: number, horizon: number): number[][] {
+  const n = first.length;
+  const starts: number[][] = first.map(() => []);
+  const due = [...first];
+  const ends = first.map(() => Infinity); // end of the check in flight, Infinity when idle
+  let lastWake = -Infinity;
+  for (;;) {
+    let earliestDue = Infinity;
+    let earliestEnd = Infinity;
+    for (let i = 0; i < n; i++) {
+      if (ends[i] === Infinity) earliestDue = Math.min(earliestDue, due[i]!);
+      else earliestEnd = Math.min(earliestEnd, ends[i]!);
+    }
+    const wake = Math.max(earliestDue, lastWake + window);
+    if (Math.min(wake, earliestEnd) > horizon) return starts;
+    if (earliestEnd < wake) {
+      // results first: each idle again with its next due time
+      for (let i = 0; i < n; i++) {
+        if (ends[i] !== earliestEnd) continue;
+        let next = due[i]! + interval;
+        while (next <= earliestEnd) next += interval;
+        due[i] = next;
+        ends[i] = Infinity;
+      }
+      continue;
+    }
+    for (let i = 0; i < n; i++) {
+      if (ends[i] !== Infinity || due[i]! > wake) continue;
+      const k = starts[i]!.length;
+      starts[i]!.push(wake);
+      ends[i] = wake + Math.min(durations[i]![k]!, timeout);
+    }
+    lastWake = wake;
+  }
+}
 
 /**
  * The schedule of one server with its own timer: first due at `first`; each check ends at its

@@ -46,6 +46,7 @@ describe('formatUpstream', () => {
     [{ nginx: '1.22', servers: [{ address: 'a:1', drain: true }] }, 'servers[0].drain'],
     [{ servers: [{ address: 'a:1' }], check: { type: () => true } }, 'check.type'],
     [{ servers: [{ address: 'a:1' }], check: { jitter: 0.5 } }, 'check.jitter'],
+    [{ servers: [{ address: 'a:1' }], check: { startWindow: 5 } }, 'check.startWindow'],
   ])('cannot express %j', (opts, option) => {
     try {
       formatUpstream('u', opts as never);
