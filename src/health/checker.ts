@@ -28,8 +28,9 @@
  * for the earliest due time, one over the deadline queue of the checks in flight (check-queues.ts).
  * A timer fire starts every check due by then (one ms of slack: Node's timers run on the loop's
  * cached millisecond clock), at most `MAX_STARTS_PER_TURN` of them, and the due timer then fires no
- * sooner than `startWindow` later (at once after a full batch): checks due within the window of a
- * fire start together at the next one, at most `startWindow` late, their due times unchanged. Every
+ * sooner than `startWindow` later (at once after a full batch; and the window is cut to the time in
+ * which about 16 checks fall due, `startWindowFor`): checks due within the window of a fire start
+ * together at the next one, at most `startWindow` late, their due times unchanged. Every
  * wake-up of the process costs CPU (the loop's poll, the timer, the sockets' polls after it), so
  * checks that share one cost less each (bench/README.md, "Active checks: the start window"). Built-in probes run in their
  * callback form (`probe.start`, session.ts): no promise, AbortController or timer per check; a
@@ -171,6 +172,21 @@ const TIMER_SLACK_MS = 1;
  * against 64 at 10,000 servers).
  */
 const MAX_STARTS_PER_TURN = 64;
+
+/**
+ * About how many checks one wake-up should start: the window is cut to the time in which this many
+ * fall due, so that with many servers (already several due per ms) it does not make batches, and
+ * the turns they take, any longer (bench/README.md, "Active checks: the start window").
+ */
+const SHARED_WAKE_CHECKS = 16;
+
+/**
+ * The wait after a wake-up of the due timer: `startWindow`, cut to the time in which about
+ * `SHARED_WAKE_CHECKS` of `servers` checks fall due at one per server per `interval`.
+ */
+export function startWindowFor(options: ResolvedCheck, servers: number): number {
+  return servers <= SHARED_WAKE_CHECKS ? options.startWindow : Math.min(options.startWindow, Math.floor((SHARED_WAKE_CHECKS * options.interval) / servers));
+}
 
 /**
  * Runs a probe per server on a schedule and reports each result to its host.
@@ -364,7 +380,7 @@ export class Checker {
       this.#run(entry);
     }
     // a full batch leaves the rest to the next turn; otherwise the next wake-up is a window away
-    this.#nextWake = started === MAX_STARTS_PER_TURN ? now : now + this.#options.startWindow;
+    this.#nextWake = started === MAX_STARTS_PER_TURN ? now : now + startWindowFor(this.#options, this.#entries.size);
     this.#armDueTimer();
   };
 

@@ -9,7 +9,7 @@
  * of one timer per server (`modelStarts`), on random servers, phases and check durations.
  */
 import { describe, expect, it } from 'vitest';
-import { Checker, type CheckHost } from '../../src/health/checker';
+import { Checker, startWindowFor, type CheckHost } from '../../src/health/checker';
 import { resolveCheck, type CheckOptions } from '../../src/options';
 import { ManualTimers } from '../fixtures/manual-timers';
 
@@ -102,6 +102,40 @@ describe('Checker spread', () => {
     await t.timers.advance(10);
     expect(t.starts).toHaveLength(100);
     expect(new Set(t.starts.map((s) => s.split('@')[1]))).toEqual(new Set(['10']));
+    await t.checker.close();
+  });
+
+  it('start window: cut to the time in which about 16 checks fall due, so that many servers do not make longer batches', () => {
+    const at = (interval: number, startWindow: number, servers: number) => startWindowFor(resolveCheck({ interval, startWindow }), servers);
+    expect(at(1000, 20, 1)).toBe(20);
+    expect(at(1000, 20, 16)).toBe(20);
+    expect(at(1000, 20, 800)).toBe(20); // 16 checks fall due in 20 ms
+    expect(at(1000, 20, 1000)).toBe(16);
+    expect(at(1000, 20, 5000)).toBe(3);
+    expect(at(1000, 20, 10_000)).toBe(1);
+    expect(at(1000, 20, 20_000)).toBe(0);
+    expect(at(1000, 0, 10)).toBe(0);
+  });
+
+  it('start window at 1,000 servers: every check starts within 16 ms of its due time, about 16 per wake-up', async () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `S${i}`);
+    const phases = ids.map((_, i) => i / 1000); // one due every ms
+    const t = setup({ interval: 1000, timeout: 100, defaultDown: false }, ids, phases, () => 2);
+    t.checker.start();
+    await t.timers.advance(3007); // the wake-ups at 0, 16, ..., 2992 (the next is at 3008)
+    const wakes = new Map<number, number>();
+    for (const s of t.starts) {
+      const [id, at] = s.split('@');
+      const due = Number(id!.slice(1)) % 1000;
+      const late = (Number(at) - due) % 1000;
+      expect(late, s).toBeGreaterThanOrEqual(0);
+      expect(late, s).toBeLessThanOrEqual(16);
+      wakes.set(Number(at), (wakes.get(Number(at)) ?? 0) + 1);
+    }
+    expect(t.starts).toHaveLength(2993); // every check due by 2992
+    // 0: S0 alone; then every 16 ms the 16 due since (62.5 wake-ups per second instead of 1,000)
+    expect([...wakes.keys()]).toEqual(Array.from({ length: 188 }, (_, k) => 16 * k));
+    expect([...wakes.values()]).toEqual([1, ...Array<number>(187).fill(16)]);
     await t.checker.close();
   });
 
@@ -214,7 +248,7 @@ describe('Checker spread', () => {
       const t = setup({ interval, timeout, defaultDown: false, startWindow: window }, ids, phases, (id, k) => table[Number(id.slice(1))]![k]!);
       t.checker.start();
       await t.timers.advance(horizon);
-      const model = modelWindowStarts(phases.map((p) => Math.floor(p * interval)), table, interval, timeout, window, horizon);
+      const model = modelWindowStarts(phases.map((p) => Math.floor(p * interval)), table, interval, timeout, startWindowFor(resolveCheck({ interval, startWindow: window }), n), horizon);
       for (const [i, id] of ids.entries()) {
         expect(t.startsOf(id), `trial ${trial} ${id} (window ${window})`).toEqual(model[i]);
         const alone = modelStarts(Math.floor(phases[i]! * interval), interval, timeout, (k) => table[i]![k]!, horizon);
