@@ -99,7 +99,8 @@ export interface CheckOptions {
    * by then, so checks due close together share a wake-up of the process (and the polls of their
    * sockets). A check starts at most this late; its phase stays (the next one is due an interval
    * after its due time, not after its start). 0: each check at its own due time. Default: the
-   * shortest of `interval`, `downInterval`, `fastInterval` divided by 50, at most 20 ms.
+   * shortest of `interval`, `downInterval`, `fastInterval` divided by 50, at most 20 ms. The checker
+   * cuts it to the time in which about 16 checks fall due (health/checker.ts `startWindowFor`).
    */
   startWindow?: number;
   /** http probe: the raw request; default `GET / HTTP/1.0\r\n\r\n`. */
