@@ -100,7 +100,7 @@ export interface CheckOptions {
    * sockets). A check starts at most this late; its phase stays (the next one is due an interval
    * after its due time, not after its start). 0: each check at its own due time. Default: the
    * shortest of `interval`, `downInterval`, `fastInterval` divided by 50, at most 20 ms. The checker
-   * cuts it to the time in which about 16 checks fall due (health/checker.ts `startWindowFor`).
+   * cuts it to the time in which about 16 checks fall due (health/check-queues.ts `startWindowFor`).
    */
   startWindow?: number;
   /** http probe: the raw request; default `GET / HTTP/1.0\r\n\r\n`. */

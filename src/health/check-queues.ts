@@ -6,10 +6,14 @@
  *   checker has the same `timeout`, so deadlines come in start order and the oldest is the first
  *   to expire: a first-in first-out queue replaces a timer per check. A check that settles stays
  *   queued until it reaches the head and is skipped there (`live` says which are still running).
+ * - `startWindowFor`: how long the due timer waits after a wake-up (the start window, cut to the
+ *   time in which about 16 checks fall due).
  * nginx source: none (the check module sets one timer per peer, `ngx_add_timer(&peer->check_ev)`;
  * these queues give the same start and timeout times with two timers per checker, as the
  * differential test in test/unit/checker-spread.test.ts shows).
  */
+
+import type { ResolvedCheck } from '../options';
 
 /** What the heap orders: the due time and the position the heap keeps up to date (-1: not queued). */
 export interface Due {
@@ -156,4 +160,19 @@ export class DeadlineQueue<O, R> {
     this.#deadlines = [];
     this.#head = 0;
   }
+}
+
+/**
+ * About how many checks one wake-up should start: the window is cut to the time in which this many
+ * fall due, so that with many servers (already several due per ms) it does not make batches, and
+ * the turns they take, any longer (bench/README.md, "Active checks: the start window").
+ */
+const SHARED_WAKE_CHECKS = 16;
+
+/**
+ * The wait after a wake-up of the due timer: `startWindow`, cut to the time in which about
+ * `SHARED_WAKE_CHECKS` of `servers` checks fall due at one per server per `interval`.
+ */
+export function startWindowFor(options: Pick<ResolvedCheck, 'interval' | 'startWindow'>, servers: number): number {
+  return servers <= SHARED_WAKE_CHECKS ? options.startWindow : Math.min(options.startWindow, Math.floor((SHARED_WAKE_CHECKS * options.interval) / servers));
 }

@@ -44,7 +44,7 @@ import { asyncDispose, closeOnAbort, closeWaiting, signalOf, type CloseOptions, 
 import type { CheckTarget, ResolvedCheck } from '../options';
 import type { Probe, ProbeResult, ProbeRun, ProbeSink, StartableProbe } from './probes/index';
 import { probeFor } from './probes/lazy';
-import { DeadlineQueue, DueHeap } from './check-queues';
+import { DeadlineQueue, DueHeap, startWindowFor } from './check-queues';
 import type { RiseFallState } from './rise-fall';
 
 /** Where a server stands for scheduling: fully up, fully down, or with counters moving toward a flip. */
@@ -172,21 +172,6 @@ const TIMER_SLACK_MS = 1;
  * against 64 at 10,000 servers).
  */
 const MAX_STARTS_PER_TURN = 64;
-
-/**
- * About how many checks one wake-up should start: the window is cut to the time in which this many
- * fall due, so that with many servers (already several due per ms) it does not make batches, and
- * the turns they take, any longer (bench/README.md, "Active checks: the start window").
- */
-const SHARED_WAKE_CHECKS = 16;
-
-/**
- * The wait after a wake-up of the due timer: `startWindow`, cut to the time in which about
- * `SHARED_WAKE_CHECKS` of `servers` checks fall due at one per server per `interval`.
- */
-export function startWindowFor(options: ResolvedCheck, servers: number): number {
-  return servers <= SHARED_WAKE_CHECKS ? options.startWindow : Math.min(options.startWindow, Math.floor((SHARED_WAKE_CHECKS * options.interval) / servers));
-}
 
 /**
  * Runs a probe per server on a schedule and reports each result to its host.

@@ -9,7 +9,8 @@
  * of one timer per server (`modelStarts`), on random servers, phases and check durations.
  */
 import { describe, expect, it } from 'vitest';
-import { Checker, startWindowFor, type CheckHost } from '../../src/health/checker';
+import { startWindowFor } from '../../src/health/check-queues';
+import { Checker, type CheckHost } from '../../src/health/checker';
 import { resolveCheck, type CheckOptions } from '../../src/options';
 import { ManualTimers } from '../fixtures/manual-timers';
 
