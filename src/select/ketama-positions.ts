@@ -70,11 +70,12 @@ export function* sortedChainsSteps(
     }
   }
   starts[groups.length] = at;
+  const blocks = blockGroups(starts, total);
   const [sorted, order] = yield* radixSortSteps(keys, vals, scratchKeys, scratchVals, step);
   // sorted and order are rewritten in place: [0, kept) holds the points and owners
   const dedup = { i: 0, kept: 0 };
   while (dedup.i < total) {
-    keepDistinct(groups, multi, starts, sorted, order, Math.min(total, dedup.i + step), dedup);
+    keepDistinct(groups, multi, starts, blocks, sorted, order, Math.min(total, dedup.i + step), dedup);
     if (dedup.i < total) yield;
   }
   return dedup.kept;
@@ -91,25 +92,40 @@ function generate(g: Group, keys: Uint32Array, vals: Int32Array, at: number): vo
   }
 }
 
+/** Instances per block of `blockGroups` (a power of two; a group spans at least 160). */
+const BLOCK_SHIFT = 7;
+
+/**
+ * The group of the first instance of every block of 2^BLOCK_SHIFT instances (`starts[id]`: the first
+ * instance of group `id`, increasing, `starts[groups]` = `total`), so that the group of any instance
+ * is its block's group or one of the next few: one load and a compare or two, where a binary search
+ * over the groups took about ten unpredictable branches for each of the ring's points.
+ */
+function blockGroups(starts: Int32Array, total: number): Int32Array {
+  const blocks = new Int32Array((total >>> BLOCK_SHIFT) + 1);
+  let g = 0;
+  for (let b = 0; b < blocks.length; b++) {
+    const inst = Math.min(b << BLOCK_SHIFT, total - 1);
+    while (starts[g + 1]! <= inst) g++;
+    blocks[b] = g;
+  }
+  return blocks;
+}
+
 /**
  * The deduplication of the sorted positions from `state.i` until a run of equal hashes ends at or
  * past `to`: each hash kept once (at `state.kept`) with its owner, shared ones listed in `multi`.
  */
 function keepDistinct(
-  groups: readonly Group[], multi: Map<number, number[]>, starts: Int32Array, sorted: Uint32Array, order: Int32Array,
-  to: number, state: { i: number; kept: number },
+  groups: readonly Group[], multi: Map<number, number[]>, starts: Int32Array, blocks: Int32Array, sorted: Uint32Array,
+  order: Int32Array, to: number, state: { i: number; kept: number },
 ): void {
   const total = sorted.length;
   // the group of a position: its instance lies in [starts[id], starts[id + 1])
   const groupOf = (inst: number): number => {
-    let lo = 0;
-    let hi = groups.length;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid]! <= inst) lo = mid;
-      else hi = mid;
-    }
-    return lo;
+    let g = blocks[inst >>> BLOCK_SHIFT]!;
+    while (starts[g + 1]! <= inst) g++;
+    return g;
   };
   let { i, kept } = state;
   while (i < to) {
