@@ -149,21 +149,22 @@ export function* radixSortSteps(
   let v1: Int32Array = vals;
   let k2: Uint32Array = scratchKeys ?? new Uint32Array(n);
   let v2: Int32Array = scratchVals ?? new Int32Array(n);
-  const count = new Uint32Array(256);
-  for (let shift = 0; shift < 32; shift += 8) {
-    count.fill(0);
-    for (let lo = 0; lo < n; lo += step) {
-      countDigits(k1, lo, Math.min(n, lo + step), shift, count);
-      if (lo + step < n) yield;
-    }
+  // the four digits' counts in one pass (they do not depend on the order), then a pass per digit
+  const count = new Uint32Array(1024);
+  for (let lo = 0; lo < n; lo += step) {
+    countDigits(k1, lo, Math.min(n, lo + step), count);
+    if (lo + step < n) yield;
+  }
+  for (let digit = 0; digit < 4; digit++) {
+    const at = count.subarray(digit * 256, digit * 256 + 256);
     let sum = 0;
     for (let b = 0; b < 256; b++) {
-      const c = count[b]!;
-      count[b] = sum;
+      const c = at[b]!;
+      at[b] = sum;
       sum += c;
     }
     for (let lo = 0; lo < n; lo += step) {
-      scatterDigits(k1, v1, k2, v2, lo, Math.min(n, lo + step), shift, count);
+      scatterDigits(k1, v1, k2, v2, lo, Math.min(n, lo + step), digit * 8, at);
       if (lo + step < n) yield;
     }
     [k1, k2] = [k2, k1];
@@ -172,9 +173,15 @@ export function* radixSortSteps(
   return [k1, v1];
 }
 
-/** Counts the digits `(key >>> shift) & 0xff` of `keys[lo..hi)` into `count`. */
-function countDigits(keys: Uint32Array, lo: number, hi: number, shift: number, count: Uint32Array): void {
-  for (let i = lo; i < hi; i++) count[(keys[i]! >>> shift) & 0xff]!++;
+/** Counts the four 8-bit digits of `keys[lo..hi)` into `count` (256 counters per digit, lowest digit first). */
+function countDigits(keys: Uint32Array, lo: number, hi: number, count: Uint32Array): void {
+  for (let i = lo; i < hi; i++) {
+    const k = keys[i]!;
+    count[k & 0xff]!++;
+    count[256 + ((k >>> 8) & 0xff)]!++;
+    count[512 + ((k >>> 16) & 0xff)]!++;
+    count[768 + (k >>> 24)]!++;
+  }
 }
 
 /** Moves `keys[lo..hi)` (and their values) to the places `count` gives their digits, advancing it. */
