@@ -196,14 +196,7 @@ describe('Checker spread', () => {
   });
 
   it('matches a plain model with one timer per server on random servers, phases and durations', async () => {
-    let seed = 12345;
-    const random = (): number => {
-      // xorshift32, deterministic
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 2 ** 32;
-    };
+    const random = xorshift32(12345);
     for (let trial = 0; trial < 40; trial++) {
       const n = 1 + Math.floor(random() * 25);
       const interval = 100 * (1 + Math.floor(random() * 20));
@@ -228,13 +221,7 @@ describe('Checker spread', () => {
   });
 
   it('start window: matches a plain model of shared wake-ups on random servers, phases, durations and windows', async () => {
-    let seed = 777;
-    const random = (): number => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 2 ** 32;
-    };
+    const random = xorshift32(777);
     let moved = 0; // servers whose starts the window moved (against the per-server model)
     for (let trial = 0; trial < 60; trial++) {
       const n = 1 + Math.floor(random() * 25);
@@ -303,6 +290,17 @@ function modelWindowStarts(first: number[], durations: number[][], interval: num
     }
     lastWake = wake;
   }
+}
+
+/** A deterministic random source in [0, 1): xorshift32 from `seed`. */
+function xorshift32(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
 }
 
 /**
