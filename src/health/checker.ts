@@ -30,11 +30,11 @@
  * cached millisecond clock), at most `MAX_STARTS_PER_TURN` of them, and the due timer then fires no
  * sooner than `startWindow` later (at once after a full batch; and the window is cut to the time in
  * which about 16 checks fall due, `startWindowFor`): checks due within the window of a fire start
- * together at the next one, at most `startWindow` late, their due times unchanged. Every
- * wake-up of the process costs CPU (the loop's poll, the timer, the sockets' polls after it), so
- * checks that share one cost less each (bench/README.md, "Active checks: the start window"). Built-in probes run in their
- * callback form (`probe.start`, session.ts): no promise, AbortController or timer per check; a
- * custom check function gets its AbortSignal as before. Timers are `unref()`ed: a balancer with
+ * together at the next one, at most `startWindow` late, their due times unchanged. Every wake-up of
+ * the process costs CPU (the loop's poll, the timer, the sockets' polls after it), so checks that
+ * share one cost less each (bench/README.md, "Active checks: the start window").
+ * Built-in probes run in their callback form (`probe.start`, session.ts): no promise,
+ * AbortController or timer per check; a custom check function gets its AbortSignal as before. Timers are `unref()`ed: a balancer with
  * checks does not keep a process alive. Clock, random source and the timer functions are
  * injectable; tests drive them by hand (test/unit/checker*.test.ts).
  */
