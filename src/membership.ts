@@ -162,8 +162,7 @@ export class Membership {
     if (this.byId.has(s.id)) {
       throw new InvalidOptionError('server.id', `Duplicate server id ${show(s.id)}`, s.id, 'ERR_UPSTREAM_DUPLICATE_ID');
     }
-    this.#requireBackupSupport([s]);
-    this.selector.validate([...this.order.map((r) => r.config), s]);
+    this.validateList([...this.order.map((r) => r.config), s]); // (the others passed: only `s` can fail the backup check)
     const rec = this.insert(s);
     this.rebuild();
     rec.lastState = rec.state;
@@ -188,11 +187,7 @@ export class Membership {
    * is edited for the servers that come and go, not rebuilt.
    */
   replace(list: ServerOptions[], prepared?: PreparedServers): Set<ServerRecord> {
-    const resolved = prepared?.resolved ?? resolveServers(list, 'servers', this.options.name); // (prepared: validated)
-    if (prepared === undefined) {
-      this.#requireBackupSupport(resolved);
-      this.selector.validate(resolved);
-    }
+    const resolved = prepared?.resolved ?? this.validateList(resolveServers(list, 'servers', this.options.name)); // (prepared: validated)
     const match = prepared?.match.generation === this.generation ? prepared.match : matchServers(this, resolved);
     const { found, missing, same } = match;
     const byId = missing.length * 2 > this.order.length ? null : this.byId; // (null: most go, a new map costs less)
@@ -234,7 +229,7 @@ export class Membership {
     const next = resolveServer({ ...rec.config, ...patch, id: rec.id }, `update(${JSON.stringify(rec.id)})`);
     const after = this.order.map((r) => (r === rec ? next : r.config));
     if (next.backup && !rec.config.backup) {
-      this.#requireBackupSupport([next]);
+      if (!this.options.allowBackupWithHash) requireBackupSupport(this.options.method, [next]);
       requirePrimary(after, 'servers', this.options.name);
     }
     this.selector.validate(after);
@@ -351,8 +346,11 @@ export class Membership {
     return order.map((r) => r.snapshot(type, port));
   }
 
-  #requireBackupSupport(list: readonly ResolvedServer[]): void {
+  /** The checks of a whole server list beyond each entry's own (the method's backup support, the selector's data); returns it. */
+  validateList<T extends readonly ResolvedServer[]>(list: T): T {
     if (!this.options.allowBackupWithHash) requireBackupSupport(this.options.method, list);
+    this.selector.validate(list);
+    return list;
   }
 
   /**

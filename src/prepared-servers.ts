@@ -15,7 +15,7 @@
  */
 
 import { type Membership, type PreparedServers, matchServers } from './membership';
-import { type ServerOptions, requireBackupSupport, resolveServersSteps } from './options';
+import { type ServerOptions, resolveServersSteps } from './options';
 import type { Steps } from './slices';
 
 /** Entries validated per step (about 10 µs each before V8 has compiled the validation). */
@@ -28,8 +28,7 @@ const ENTRIES_PER_STEP = 64;
 export function* prepareServers(list: ServerOptions[], members: Membership): Steps<PreparedServers> {
   const { options, selector } = members;
   const resolved = yield* resolveServersSteps(list, 'servers', options.name, ENTRIES_PER_STEP);
-  if (!options.allowBackupWithHash) requireBackupSupport(options.method, resolved);
-  selector.validate(resolved);
+  members.validateList(resolved);
   yield;
   const selectorData = selector.prepare === undefined ? undefined : yield* selector.prepare(resolved);
   yield;

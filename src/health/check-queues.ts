@@ -174,5 +174,5 @@ const SHARED_WAKE_CHECKS = 16;
  * `SHARED_WAKE_CHECKS` of `servers` checks fall due at one per server per `interval`.
  */
 export function startWindowFor(options: Pick<ResolvedCheck, 'interval' | 'startWindow'>, servers: number): number {
-  return servers <= SHARED_WAKE_CHECKS ? options.startWindow : Math.min(options.startWindow, Math.floor((SHARED_WAKE_CHECKS * options.interval) / servers));
+  return Math.min(options.startWindow, Math.floor((SHARED_WAKE_CHECKS * options.interval) / servers));
 }
