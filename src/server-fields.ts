@@ -123,58 +123,68 @@ export function invalidOption(option: string, expected: string, value: unknown):
 
 const KNOWN_KEYS = new Set(SERVER_KEYS);
 
-/**
- * Every resolved server starts as a copy of this object (every key, in the rows' order, at nginx's
- * defaults), then takes the values given: one hidden class for all of them, and no per-server key
- * list or per-key store that grows the object (a setServers of 1,024 entries validates every entry
- * on the caller's turn; bench/README.md, membership, fifth step).
- */
-const RESOLVED_TEMPLATE: Readonly<Record<string, unknown>> = {
-  id: '',
-  address: '',
-  ...Object.fromEntries(NUMERIC_PARAMS.map((p) => [p.key, p.default])),
-  ...Object.fromEntries(FLAG_PARAMS.map((f) => [f.key, false])),
-};
+/** The row of a parameter, by its key. */
+const numericRow = (key: NumericParam['key']): NumericParam => NUMERIC_PARAMS.find((p) => p.key === key)!;
+const WEIGHT = numericRow('weight');
+const MAX_FAILS = numericRow('maxFails');
+const FAIL_TIMEOUT = numericRow('failTimeout');
+const MAX_CONNS = numericRow('maxConns');
+const ROUTE = TEXT_PARAMS.find((p) => p.key === 'route')!;
+
+/** The name of entry `index` of `path` in an error (`index` < 0: `path` itself), built only on a failure. */
+const nameOf = (path: string, index: number): string => (index < 0 ? path : `${path}[${index}]`);
+
+/** A numeric parameter: the row's default when absent, else the value once the row accepts it. */
+function numericOf(p: NumericParam, v: unknown, path: string, index: number): number {
+  if (v === undefined) return p.default;
+  if (!p.valid(v)) invalidOption(`${nameOf(path, index)}.${p.key}`, p.expected, v);
+  return v;
+}
+
+/** A flag: false when absent, else a boolean. */
+function flagOf(key: FlagParam['key'], v: unknown, path: string, index: number): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') invalidOption(`${nameOf(path, index)}.${key}`, 'a boolean', v);
+  return v;
+}
 
 /**
  * Validates one server definition and applies defaults. `path` names it in errors, with `[index]`
  * appended when `index` is given (the list's position, so that no name is built unless it fails).
  * Every enumerable key must be a known option, inherited ones included (they are read too).
+ *
+ * Each parameter is read by its name and the result is one object literal (every key in the rows'
+ * order; `route` only when set): one hidden class for all of them, and reads that stay monomorphic
+ * for a list whose entries share a shape. A loop over the rows' keys made each read and store a
+ * megamorphic keyed access (bench/README.md, membership, eighth step). A row added to
+ * `NUMERIC_PARAMS` or `FLAG_PARAMS` widens `ResolvedServer`, so the literal below fails to compile
+ * until it resolves the new parameter.
  */
 export function resolveServer(value: unknown, path: string, index = -1): ResolvedServer {
-  const at = index < 0 ? path : `${path}[${index}]`;
-  if (typeof value !== 'object' || value === null) invalidOption(at, 'an object with an `address`', value);
+  if (typeof value !== 'object' || value === null) invalidOption(nameOf(path, index), 'an object with an `address`', value);
   const input = value as Readonly<Record<string, unknown>>;
   for (const key in input) {
-    if (!KNOWN_KEYS.has(key)) invalidOption(`${at}.${key}`, `a known server option (${SERVER_KEYS.join(', ')})`, key);
+    if (!KNOWN_KEYS.has(key)) invalidOption(`${nameOf(path, index)}.${key}`, `a known server option (${SERVER_KEYS.join(', ')})`, key);
   }
   const { address } = input;
-  if (typeof address !== 'string' || address.length === 0) invalidOption(`${at}.address`, 'a non-empty string', address);
+  if (typeof address !== 'string' || address.length === 0) invalidOption(`${nameOf(path, index)}.address`, 'a non-empty string', address);
   const id = input.id === undefined ? address : input.id;
-  if (typeof id !== 'string' || id.length === 0) invalidOption(`${at}.id`, 'a non-empty string', input.id);
-  const out: Record<string, unknown> = { ...RESOLVED_TEMPLATE };
-  out.id = id;
-  out.address = address;
-  for (let k = 0; k < NUMERIC_PARAMS.length; k++) {
-    const p = NUMERIC_PARAMS[k]!;
-    const v = input[p.key];
-    if (v === undefined) continue;
-    if (!p.valid(v)) invalidOption(`${at}.${p.key}`, p.expected, v);
-    out[p.key] = v;
+  if (typeof id !== 'string' || id.length === 0) invalidOption(`${nameOf(path, index)}.id`, 'a non-empty string', input.id);
+  const out: ResolvedServer = {
+    id,
+    address,
+    weight: numericOf(WEIGHT, input.weight, path, index),
+    maxFails: numericOf(MAX_FAILS, input.maxFails, path, index),
+    failTimeout: numericOf(FAIL_TIMEOUT, input.failTimeout, path, index),
+    maxConns: numericOf(MAX_CONNS, input.maxConns, path, index),
+    backup: flagOf('backup', input.backup, path, index),
+    down: flagOf('down', input.down, path, index),
+    drain: flagOf('drain', input.drain, path, index),
+  };
+  const route = input.route;
+  if (route !== undefined) {
+    if (!ROUTE.valid(route)) invalidOption(`${nameOf(path, index)}.${ROUTE.key}`, ROUTE.expected, route);
+    out.route = route;
   }
-  for (let k = 0; k < FLAG_PARAMS.length; k++) {
-    const key = FLAG_PARAMS[k]!.key;
-    const v = input[key];
-    if (v === undefined) continue;
-    if (typeof v !== 'boolean') invalidOption(`${at}.${key}`, 'a boolean', v);
-    out[key] = v;
-  }
-  for (let k = 0; k < TEXT_PARAMS.length; k++) {
-    const p = TEXT_PARAMS[k]!;
-    const v = input[p.key];
-    if (v === undefined) continue;
-    if (!p.valid(v)) invalidOption(`${at}.${p.key}`, p.expected, v);
-    out[p.key] = v;
-  }
-  return out as ResolvedServer;
+  return out;
 }

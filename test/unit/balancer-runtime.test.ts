@@ -11,6 +11,7 @@ import { ManualClock } from '../../src/clock';
 import { isUpstreamError } from '../../src/errors';
 import type { Server } from '../../src/server';
 import { resolveCheck, type ServerOptions } from '../../src/options';
+import { FLAG_PARAMS, NUMERIC_PARAMS, TEXT_PARAMS } from '../../src/server-fields';
 import { picks } from '../helpers';
 
 const srv = (id: string, extra: Partial<ServerOptions> = {}): ServerOptions => ({ id, address: `10.0.0.${id.charCodeAt(0)}:25`, ...extra });
@@ -105,6 +106,29 @@ describe('state survives membership changes', () => {
     expect(stateOf(b, 'E')).toMatchObject({ fails: 0, conns: 0, effective: 4, current: 0, state: 'up' });
     // C's check verdict (one failure, not yet down with fall=5) survived
     expect(stateOf(b, 'C').check).toMatchObject({ down: false, rise: 0, fall: 1 });
+  });
+
+  it('setServers() applies a change of any one parameter, each row of server-fields.ts alone', () => {
+    // a value other than the one A has for every parameter a server takes (the rows, so a new row is covered)
+    const changed: Array<[string, unknown]> = [
+      ['address', '10.9.9.9:25'],
+      ...NUMERIC_PARAMS.map((p): [string, unknown] => [p.key, p.key === 'weight' ? 7 : p.default + 3]),
+      ...FLAG_PARAMS.filter((f) => f.key !== 'backup').map((f): [string, unknown] => [f.key, true]),
+      ...TEXT_PARAMS.map((p): [string, unknown] => [p.key, 'r1']),
+    ];
+    expect(changed.map(([k]) => k).sort()).toEqual(['address', 'down', 'drain', 'failTimeout', 'maxConns', 'maxFails', 'route', 'weight']);
+    for (const [key, value] of changed) {
+      const b = new Balancer({ servers: [srv('A'), srv('B')] });
+      const before = b.get('A')!;
+      b.setServers([srv('A', { [key]: value }), srv('B')]);
+      expect(b.get('A')).toBe(before); // the same server, its parameter changed
+      expect((b.get('A') as unknown as Record<string, unknown>)[key], key).toBe(value);
+    }
+    // backup: A moves to the backup tier (B stays the primary)
+    const b = new Balancer({ servers: [srv('A'), srv('B')] });
+    b.setServers([srv('A', { backup: true }), srv('B')]);
+    expect(b.get('A')!.backup).toBe(true);
+    expect(picks(b, 3)).toBe('B B B');
   });
 
   it('setServers() keeps a check-down verdict', () => {
