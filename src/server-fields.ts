@@ -3,10 +3,13 @@
  * (nginx's `ngx_http_upstream_server` / `ngx_stream_upstream_server`, docs/nginx-semantics.md §1.1)
  * and the dynamic peer state nginx keeps beside them (`ngx_http_upstream_rr_peer_t`).
  *
- * Option resolution (`resolveServer`), the tier's configuration load and rebuild copy
- * (balancer-membership.ts), `snapshot()` (server.ts), the config parser's result and the formatter
- * (config/) all walk these rows, so adding a server parameter is one row here plus its semantics
- * where a pick or a free reads it. Pure data and validation; imports nothing but errors.
+ * The tier's configuration load and rebuild copy (membership.ts), `snapshot()` (server.ts), the
+ * config parser's result and the formatter (config/) walk these rows. Option resolution
+ * (`resolveServer`) and membership.ts's `sameConfig` name each parameter (they run per server on
+ * every `setServers`, where a walk over the rows' keys costs a megamorphic access per key), so adding
+ * a server parameter is one row here, its line in each of those two (the compiler asks for the
+ * first, test/unit/balancer-runtime.test.ts for the second), plus its semantics where a pick or a
+ * free reads it. Pure data and validation; imports nothing but errors.
  */
 
 import { InvalidOptionError, show } from './errors';
