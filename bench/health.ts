@@ -11,6 +11,9 @@
  * - `plain-window`: the same plain loop on a 20 ms ticker (every server whose slot has passed), the
  *   same sharing of wake-ups as the library's default `startWindow` at interval 1000;
  * - `burst`: the same plain loop starting all N servers at once, every interval;
+ * - `plain-look` (tcp): the plain loop with the tcp probe's look: a connect passes unless the peer
+ *   closes or errors by the next poll, the socket reading until then (two `setImmediate` hops shared
+ *   by the connects of one poll, as src/health/probes/tcp.ts does): what the look costs a plain loop;
  * - `plain-reset`: the plain loop closing a passed check with an RST (`resetAndDestroy`), as
  *   HAProxy's plain `check` does (SO_LINGER 0), instead of a FIN;
  * - `ticker`: the plain loop's 1 ms ticker and its slot arithmetic with no connection made (each
@@ -20,7 +23,7 @@
  *   never as the system service, and stopped at the end.
  *
  *   npx tsx bench/health.ts [--servers 1000] [--seconds 10] [--warmup 3] [--interval 1000]
- *                           [--types tcp,smtp] [--subjects library,library-exact,plain,plain-window,plain-reset,ticker,burst,haproxy] [--rounds 1]
+ *                           [--types tcp,smtp] [--subjects library,library-exact,plain,plain-window,plain-look,plain-reset,ticker,burst,haproxy] [--rounds 1]
  *
  * The peers run in one child process: `--servers` node:net listeners, on 127.0.X.1 (X = 1, 2, ...)
  * ports 21000..21099, so that 10,000 servers need no ephemeral port and 100 addresses (mind
@@ -250,10 +253,25 @@ function startLibrary(type: BuiltinCheckType, servers: number, interval: number,
  * (`resetAndDestroy` after a passed check: one RST, no TIME_WAIT, what HAProxy's plain `check` does),
  * or `none`: no connection at all, the ticker alone (`ticker`: the loop's fixed cost per check slot).
  */
-type PlainClose = 'fin' | 'reset' | 'none';
-const closeOf = (kind: string): PlainClose => (kind === 'plain-reset' ? 'reset' : kind === 'ticker' ? 'none' : 'fin');
+type PlainClose = 'fin' | 'reset' | 'none' | 'look';
+const closeOf = (kind: string): PlainClose => (kind === 'plain-reset' ? 'reset' : kind === 'ticker' ? 'none' : kind === 'plain-look' ? 'look' : 'fin');
 
-function plainCheck(type: BuiltinCheckType, peer: Peer, reset: boolean, done: (ok: boolean, ms: number) => void): void {
+/** `plain-look`: the connects of the current poll, each judged after one more poll (two shared hops). */
+let connectedThisPoll: Array<() => void> = [];
+function afterNextPoll(judge: () => void): void {
+  if (connectedThisPoll.push(judge) === 1) {
+    setImmediate(() => {
+      const batch = connectedThisPoll;
+      connectedThisPoll = [];
+      setImmediate(() => {
+        for (const j of batch) j();
+      });
+    });
+  }
+}
+
+function plainCheck(type: BuiltinCheckType, peer: Peer, close: PlainClose, done: (ok: boolean, ms: number) => void): void {
+  const reset = close === 'reset';
   const start = performance.now();
   const socket = net.connect(peer.port, peer.host);
   let settled = false;
@@ -267,7 +285,14 @@ function plainCheck(type: BuiltinCheckType, peer: Peer, reset: boolean, done: (o
   socket.on('error', () => finish(false));
   socket.on('close', () => finish(false));
   if (type === 'tcp') {
-    socket.on('connect', () => finish(true));
+    if (close !== 'look') socket.on('connect', () => finish(true));
+    else {
+      // reading from the connect on (a byte before a close passes, as the probe's look)
+      let spoke = false;
+      socket.on('data', () => (spoke = true));
+      socket.on('end', () => finish(spoke));
+      socket.on('connect', () => afterNextPoll(() => finish(true)));
+    }
     return;
   }
   let text = '';
@@ -302,7 +327,7 @@ function startPlain(type: BuiltinCheckType, servers: number, interval: number, b
   const check = (i: number): void => {
     if (close === 'none') return record(true, 0);
     inFlight += 1;
-    plainCheck(type, peers[i]!, close === 'reset', done);
+    plainCheck(type, peers[i]!, close, done);
   };
   let timer: NodeJS.Timeout;
   if (burst) {
@@ -509,7 +534,7 @@ async function main(): Promise<void> {
         const lib = of('library');
         if (lib) {
           const ratio = (s: string): string => (of(s) ? (lib.cpuMicrosPerCheck / of(s)!.cpuMicrosPerCheck).toFixed(2) : '–');
-          console.log(`  library / library-exact ${ratio('library-exact')}, / plain ${ratio('plain')}, / plain-window ${ratio('plain-window')}, / plain-reset ${ratio('plain-reset')}, / burst ${ratio('burst')}, / haproxy ${ratio('haproxy')}`);
+          console.log(`  library / library-exact ${ratio('library-exact')}, / plain ${ratio('plain')}, / plain-window ${ratio('plain-window')}, / plain-look ${ratio('plain-look')}, / plain-reset ${ratio('plain-reset')}, / burst ${ratio('burst')}, / haproxy ${ratio('haproxy')}`);
         }
       }
     } finally {
