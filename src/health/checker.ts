@@ -34,9 +34,10 @@
  * the process costs CPU (the loop's poll, the timer, the sockets' polls after it), so checks that
  * share one cost less each (bench/README.md, "Active checks: the start window").
  * Built-in probes run in their callback form (`probe.start`, session.ts): no promise,
- * AbortController or timer per check; a custom check function gets its AbortSignal as before. Timers are `unref()`ed: a balancer with
- * checks does not keep a process alive. Clock, random source and the timer functions are
- * injectable; tests drive them by hand (test/unit/checker*.test.ts).
+ * AbortController or timer per check; a custom check function gets its AbortSignal as before.
+ * Timers are `unref()`ed: a balancer with checks does not keep a process alive. Clock, random
+ * source and the timer functions are injectable; tests drive them by hand
+ * (test/unit/checker*.test.ts).
  */
 
 import { UpstreamError } from '../errors';
