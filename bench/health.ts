@@ -8,8 +8,8 @@
  * - `plain`: a plain node:net loop in its own process, spread over the interval as the library is
  *   (one 1 ms ticker starts the servers whose slot falls in that ms; tcp: connect then close; smtp:
  *   banner, EHLO, QUIT);
- * - `plain-window`: the same plain loop on a 20 ms ticker (every server whose slot has passed), the
- *   same sharing of wake-ups as the library's default `startWindow` at interval 1000;
+ * - `plain-window`: the same plain loop on a ticker of the library's default start window for N
+ *   servers at this interval (every server whose slot has passed): the same sharing of wake-ups;
  * - `burst`: the same plain loop starting all N servers at once, every interval;
  * - `plain-look` (tcp): the plain loop with the tcp probe's look: a connect passes unless the peer
  *   closes or errors by the next poll, the socket reading until then (two `setImmediate` hops shared
@@ -36,10 +36,11 @@
  *
  * Per subject and window: checks/s counted by the subject (HAProxy: by the peers' accepts for smtp;
  * for tcp HAProxy resets after the handshake and the peers never see most of its checks, so its
- * rate is the configured one), results ok, CPU per check (node subjects: process.cpuUsage in the
- * subject; HAProxy: utime + stime from /proc/<pid>/stat), check duration p50 / p99, event-loop delay
- * p50 / p99, and sockets left open after the library's `close()` (must be 0; the exit code says
- * so). Not part of `npm test`; figures go to bench/README.md, "Active checks".
+ * rate is the configured one), results ok, CPU per check and its system (kernel) part (node
+ * subjects: process.cpuUsage in the subject; HAProxy: utime + stime from /proc/<pid>/stat), check
+ * duration p50 / p99, event-loop delay p50 / p99, and sockets left open after the library's
+ * `close()` (must be 0; the exit code says so). Not part of `npm test`; figures go to
+ * bench/README.md, "Active checks".
  */
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -50,6 +51,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { CheckHost, Checker as CheckerClass, checkPhase as CheckPhase } from '../src/health/checker';
+import { startWindowFor } from '../src/health/check-queues';
 import { initialRiseFall, observeCheck, type RiseFallState } from '../src/health/rise-fall';
 import { resolveCheck, type BuiltinCheckType } from '../src/options';
 
@@ -62,8 +64,6 @@ const { Checker, checkPhase } = (await import(process.env.UB_SRC ? '../src/healt
 };
 
 const PORTS_PER_ADDRESS = 100;
-/** The `plain-window` ticker: the library's default start window at an interval of 1 s or more. */
-const PLAIN_WINDOW_MS = 20;
 const FIRST_PORT = 21000;
 const HELO = 'bench.local';
 
@@ -156,12 +156,14 @@ interface Window {
   checks: number;
   ok: number;
   cpuMicros: number;
+  /** The kernel's share of `cpuMicros` (system time). */
+  systemMicros: number;
   seconds: number;
   durations: number[];
 }
 
 interface SubjectReport {
-  cpu: { checks: number; ok: number; cpuMicrosPerCheck: number; checksPerSecond: number; checkP50ms: number; checkP99ms: number };
+  cpu: { checks: number; ok: number; cpuMicrosPerCheck: number; systemMicrosPerCheck: number; checksPerSecond: number; checkP50ms: number; checkP99ms: number };
   loop: { checksPerSecond: number; loopDelayP50ms: number; loopDelayP99ms: number };
   openSocketsAfterClose: number;
 }
@@ -174,17 +176,17 @@ interface Running {
 }
 
 async function runSubject(kind: string, type: BuiltinCheckType, servers: number, interval: number, warmup: number, seconds: number): Promise<void> {
-  let window: Window = { checks: 0, ok: 0, cpuMicros: 0, seconds: 0, durations: [] };
+  let window: Window = { checks: 0, ok: 0, cpuMicros: 0, systemMicros: 0, seconds: 0, durations: [] };
   const record = (ok: boolean, ms: number): void => {
     window.checks += 1;
     if (ok) window.ok += 1;
     window.durations.push(ms);
   };
   const before = socketHandles();
-  const running = kind === 'library' || kind === 'library-exact' ? startLibrary(type, servers, interval, kind === 'library-exact', record) : startPlain(type, servers, interval, kind === 'burst', closeOf(kind), kind === 'plain-window' ? PLAIN_WINDOW_MS : 1, record);
+  const running = kind === 'library' || kind === 'library-exact' ? startLibrary(type, servers, interval, kind === 'library-exact', record) : startPlain(type, servers, interval, kind === 'burst', closeOf(kind), kind === 'plain-window' ? Math.max(1, startWindowFor(resolveCheck({ interval }), servers)) : 1, record);
   await sleep(warmup * 1000);
   const measure = async (): Promise<Window> => {
-    window = { checks: 0, ok: 0, cpuMicros: 0, seconds: 0, durations: [] };
+    window = { checks: 0, ok: 0, cpuMicros: 0, systemMicros: 0, seconds: 0, durations: [] };
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(seconds * 1000);
@@ -192,6 +194,7 @@ async function runSubject(kind: string, type: BuiltinCheckType, servers: number,
     const w = window;
     w.seconds = (performance.now() - t0) / 1000;
     w.cpuMicros = cpu.user + cpu.system;
+    w.systemMicros = cpu.system;
     return w;
   };
   const cpuWindow = await measure();
@@ -207,6 +210,7 @@ async function runSubject(kind: string, type: BuiltinCheckType, servers: number,
       checks: cpuWindow.checks,
       ok: cpuWindow.ok,
       cpuMicrosPerCheck: cpuWindow.cpuMicros / cpuWindow.checks,
+      systemMicrosPerCheck: cpuWindow.systemMicros / cpuWindow.checks,
       checksPerSecond: cpuWindow.checks / cpuWindow.seconds,
       checkP50ms: percentile(cpuWindow.durations, 0.5),
       checkP99ms: percentile(cpuWindow.durations, 0.99),
@@ -368,6 +372,8 @@ interface Row {
   ok: number;
   checks: number;
   cpuMicrosPerCheck: number;
+  /** Of which system time (the kernel: sockets, connects, closes, polls). */
+  systemMicrosPerCheck: number;
   checkP50ms?: number;
   checkP99ms?: number;
   loopDelayP50ms?: number;
@@ -422,6 +428,7 @@ async function nodeSubject(kind: string, type: BuiltinCheckType, servers: number
     ok: r.cpu.ok,
     checks: r.cpu.checks,
     cpuMicrosPerCheck: r.cpu.cpuMicrosPerCheck,
+    systemMicrosPerCheck: r.cpu.systemMicrosPerCheck,
     checkP50ms: r.cpu.checkP50ms,
     checkP99ms: r.cpu.checkP99ms,
     loopDelayP50ms: r.loop.loopDelayP50ms,
@@ -432,11 +439,12 @@ async function nodeSubject(kind: string, type: BuiltinCheckType, servers: number
   };
 }
 
-/** utime + stime of a process, in µs (from /proc/<pid>/stat, in clock ticks of 10 ms). */
-function processCpuMicros(pid: number): number {
+/** utime + stime of a process and its stime alone, in µs (from /proc/<pid>/stat, in clock ticks of 10 ms). */
+function processCpuMicros(pid: number): { total: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime, stime: fields 14 and 15
+  const system = Number(fields[12]) * 10_000; // stime: field 15
+  return { total: Number(fields[11]) * 10_000 + system, system }; // utime: field 14
 }
 
 async function haproxySubject(type: BuiltinCheckType, servers: number, interval: number, warmup: number, seconds: number, accepted: () => Promise<number>): Promise<Omit<Row, 'round'>> {
@@ -487,7 +495,8 @@ async function haproxySubject(type: BuiltinCheckType, servers: number, interval:
       expectedPerSecond: expected,
       ok: NaN,
       checks: Math.round(rate * elapsed),
-      cpuMicrosPerCheck: (c1 - c0) / (rate * elapsed),
+      cpuMicrosPerCheck: (c1.total - c0.total) / (rate * elapsed),
+      systemMicrosPerCheck: (c1.system - c0.system) / (rate * elapsed),
       peerAcceptsPerSecond: peerRate,
     };
   } finally {
@@ -523,7 +532,7 @@ async function main(): Promise<void> {
           rows.push({ round, ...row });
           console.log(
             `${type} ${servers} round ${round} ${subject}: ${fmt(row.checksPerSecond)} checks/s of ${row.expectedPerSecond}, ` +
-              `${fmt(row.cpuMicrosPerCheck)} µs CPU/check, check p50 ${fmt(row.checkP50ms, 2)} p99 ${fmt(row.checkP99ms, 2)} ms, ` +
+              `${fmt(row.cpuMicrosPerCheck)} µs CPU/check (system ${fmt(row.systemMicrosPerCheck)}), check p50 ${fmt(row.checkP50ms, 2)} p99 ${fmt(row.checkP99ms, 2)} ms, ` +
               `loop p50 ${fmt(row.loopDelayP50ms, 2)} p99 ${fmt(row.loopDelayP99ms, 2)} ms (${fmt(row.loopChecksPerSecond)} checks/s), ` +
               `peers saw ${fmt(row.peerAcceptsPerSecond)}/s` +
               (row.openSocketsAfterClose !== undefined ? `, open sockets after close ${row.openSocketsAfterClose}` : ''),

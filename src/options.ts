@@ -99,8 +99,8 @@ export interface CheckOptions {
    * by then, so checks due close together share a wake-up of the process (and the polls of their
    * sockets). A check starts at most this late; its phase stays (the next one is due an interval
    * after its due time, not after its start). 0: each check at its own due time. Default: the
-   * shortest of `interval`, `downInterval`, `fastInterval` divided by 50, at most 20 ms. The checker
-   * cuts it to the time in which about 16 checks fall due (health/check-queues.ts `startWindowFor`).
+   * shortest of `interval`, `downInterval`, `fastInterval` divided by 16, at most 64 ms. The checker
+   * cuts it to the time in which about 64 checks fall due (health/check-queues.ts `startWindowFor`).
    */
   startWindow?: number;
   /** http probe: the raw request; default `GET / HTTP/1.0\r\n\r\n`. */
@@ -263,15 +263,15 @@ const isTimerDelay = (v: unknown): v is number => isPositiveInteger(v) && v <= M
 const TIMER_DELAY = `a positive integer of milliseconds up to ${MAX_TIMER_MS} (the largest timer delay)`;
 
 /** Longest default `startWindow`, in ms. */
-export const MAX_DEFAULT_START_WINDOW = 20;
+export const MAX_DEFAULT_START_WINDOW = 64;
 
 /**
- * The default `startWindow` for a shortest interval of `ms`: a fiftieth of it (2 % of the interval
- * at most late), at most 20 ms. The check module's own timer is coarser: it fires every
- * `interval / 2` and starts a check once `interval` has passed (docs/health-checks.md).
+ * The default `startWindow` for a shortest interval of `ms`: a sixteenth of it (a check starts at
+ * most 6 % of the interval late), at most 64 ms. The check module's own timer is coarser: it fires
+ * every `interval / 2` and starts a check once `interval` has passed (docs/health-checks.md).
  */
 export function defaultStartWindow(ms: number): number {
-  return Math.min(MAX_DEFAULT_START_WINDOW, Math.floor(ms / 50));
+  return Math.min(MAX_DEFAULT_START_WINDOW, Math.floor(ms / 16));
 }
 
 /** Validates `check` options and applies the check module's defaults. */

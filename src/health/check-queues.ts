@@ -7,7 +7,7 @@
  *   to expire: a first-in first-out queue replaces a timer per check. A check that settles stays
  *   queued until it reaches the head and is skipped there (`live` says which are still running).
  * - `startWindowFor`: how long the due timer waits after a wake-up (the start window, cut to the
- *   time in which about 16 checks fall due).
+ *   time in which about 64 checks fall due).
  * nginx source: none (the check module sets one timer per peer, `ngx_add_timer(&peer->check_ev)`;
  * these queues give the same start and timeout times with two timers per checker, as the
  * differential test in test/unit/checker-spread.test.ts shows).
@@ -165,9 +165,10 @@ export class DeadlineQueue<O, R> {
 /**
  * About how many checks one wake-up should start: the window is cut to the time in which this many
  * fall due, so that with many servers (already several due per ms) it does not make batches, and
- * the turns they take, any longer (bench/README.md, "Active checks: the start window").
+ * the turns they take, any longer than one timer fire starts anyway (checker.ts
+ * `MAX_STARTS_PER_TURN`; bench/README.md, "Active checks: the start window").
  */
-const SHARED_WAKE_CHECKS = 16;
+const SHARED_WAKE_CHECKS = 64;
 
 /**
  * The wait after a wake-up of the due timer: `startWindow`, cut to the time in which about

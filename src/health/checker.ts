@@ -29,7 +29,7 @@
  * A timer fire starts every check due by then (one ms of slack: Node's timers run on the loop's
  * cached millisecond clock), at most `MAX_STARTS_PER_TURN` of them, and the due timer then fires no
  * sooner than `startWindow` later (at once after a full batch; and the window is cut to the time in
- * which about 16 checks fall due, `startWindowFor`): checks due within the window of a fire start
+ * which about 64 checks fall due, `startWindowFor`): checks due within the window of a fire start
  * together at the next one, at most `startWindow` late, their due times unchanged. Every wake-up of
  * the process costs CPU (the loop's poll, the timer, the sockets' polls after it), so checks that
  * share one cost less each (bench/README.md, "Active checks: the start window").

@@ -335,12 +335,14 @@ describe('check durations within the range of a timer (Node runs longer ones aft
     expect(isUpstreamError(error) && error.code).toBe('ERR_UPSTREAM_INVALID_OPTION');
     expect((error as Error).message).toContain('`check.startWindow`');
   });
-  it('startWindow defaults to the shortest interval / 50, at most 20 ms; 0 and the largest delay are accepted', () => {
-    expect(resolveCheck({}).startWindow).toBe(20); // interval 30000
-    expect(resolveCheck({ interval: 1000 }).startWindow).toBe(20);
-    expect(resolveCheck({ interval: 500 }).startWindow).toBe(10);
-    expect(resolveCheck({ interval: 5000, fastInterval: 250 }).startWindow).toBe(5);
-    expect(resolveCheck({ interval: 5000, downInterval: 49 }).startWindow).toBe(0);
+  it('startWindow defaults to the shortest interval / 16, at most 64 ms; 0 and the largest delay are accepted', () => {
+    expect(resolveCheck({}).startWindow).toBe(64); // interval 30000
+    expect(resolveCheck({ interval: 1024 }).startWindow).toBe(64);
+    expect(resolveCheck({ interval: 1000 }).startWindow).toBe(62);
+    expect(resolveCheck({ interval: 500 }).startWindow).toBe(31);
+    expect(resolveCheck({ interval: 5000, fastInterval: 250 }).startWindow).toBe(15);
+    expect(resolveCheck({ interval: 5000, downInterval: 31 }).startWindow).toBe(1);
+    expect(resolveCheck({ interval: 5000, downInterval: 15 }).startWindow).toBe(0);
     expect(resolveCheck({ interval: 1000, startWindow: 0 }).startWindow).toBe(0);
     expect(resolveCheck({ startWindow: 2 ** 31 - 1 }).startWindow).toBe(2 ** 31 - 1);
   });

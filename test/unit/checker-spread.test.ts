@@ -82,16 +82,16 @@ describe('Checker spread', () => {
   });
 
   it('start window: checks due within the window of a wake-up start at the next one, and keep their own due times', async () => {
-    // Default window at interval 1000: 1000 / 50 = 20 ms. A due at 100, B at 101, C at 102, D at 125, E at 300.
-    const t = setup({ interval: 1000, timeout: 500, defaultDown: false }, ['A', 'B', 'C', 'D', 'E'], [0.1, 0.101, 0.102, 0.125, 0.3], () => 1);
+    // Default window at interval 1000: 1000 / 16 = 62 ms. A due at 100, B at 101, C at 102, D at 170, E at 300.
+    const t = setup({ interval: 1000, timeout: 500, defaultDown: false }, ['A', 'B', 'C', 'D', 'E'], [0.1, 0.101, 0.102, 0.17, 0.3], () => 1);
     t.checker.start();
     await t.timers.advance(2400);
-    // 100: A; the next wake-up no sooner than 120: B and C; then 140 (D, due at 125); E alone at 300.
-    // The second and third rounds start the same way: B and C stay due at 101 and 102, not at 120.
+    // 100: A; the next wake-up no sooner than 162: B and C; then 224 (D, due at 170); E alone at 300.
+    // The second and third rounds start the same way: B and C stay due at 101 and 102, not at 162.
     expect(t.starts).toEqual([
-      'A@100', 'B@120', 'C@120', 'D@140', 'E@300',
-      'A@1100', 'B@1120', 'C@1120', 'D@1140', 'E@1300',
-      'A@2100', 'B@2120', 'C@2120', 'D@2140', 'E@2300',
+      'A@100', 'B@162', 'C@162', 'D@224', 'E@300',
+      'A@1100', 'B@1162', 'C@1162', 'D@1224', 'E@1300',
+      'A@2100', 'B@2162', 'C@2162', 'D@2224', 'E@2300',
     ]);
     await t.checker.close();
   });
@@ -106,37 +106,40 @@ describe('Checker spread', () => {
     await t.checker.close();
   });
 
-  it('start window: cut to the time in which about 16 checks fall due, so that many servers do not make longer batches', () => {
+  it('start window: cut to the time in which about 64 checks fall due, so that many servers do not make longer batches', () => {
     const at = (interval: number, startWindow: number, servers: number) => startWindowFor(resolveCheck({ interval, startWindow }), servers);
-    expect(at(1000, 20, 1)).toBe(20);
-    expect(at(1000, 20, 16)).toBe(20);
-    expect(at(1000, 20, 800)).toBe(20); // 16 checks fall due in 20 ms
-    expect(at(1000, 20, 1000)).toBe(16);
-    expect(at(1000, 20, 5000)).toBe(3);
-    expect(at(1000, 20, 10_000)).toBe(1);
-    expect(at(1000, 20, 20_000)).toBe(0);
+    expect(at(1000, 62, 1)).toBe(62);
+    expect(at(1000, 62, 64)).toBe(62);
+    expect(at(1000, 62, 1000)).toBe(62); // 64 checks fall due in 64 ms
+    expect(at(1000, 64, 1000)).toBe(64);
+    expect(at(1000, 64, 1001)).toBe(63);
+    expect(at(1000, 62, 2000)).toBe(32);
+    expect(at(1000, 62, 5000)).toBe(12);
+    expect(at(1000, 62, 10_000)).toBe(6);
+    expect(at(1000, 62, 64_000)).toBe(1);
+    expect(at(1000, 62, 64_001)).toBe(0);
     expect(at(1000, 0, 10)).toBe(0);
   });
 
-  it('start window at 1,000 servers: every check starts within 16 ms of its due time, about 16 per wake-up', async () => {
+  it('start window at 1,000 servers: every check starts within 62 ms of its due time, 62 per wake-up', async () => {
     const ids = Array.from({ length: 1000 }, (_, i) => `S${i}`);
     const phases = ids.map((_, i) => i / 1000); // one due every ms
     const t = setup({ interval: 1000, timeout: 100, defaultDown: false }, ids, phases, () => 2);
     t.checker.start();
-    await t.timers.advance(3007); // the wake-ups at 0, 16, ..., 2992 (the next is at 3008)
+    await t.timers.advance(3007); // the wake-ups at 0, 62, ..., 2976 (the next is at 3038)
     const wakes = new Map<number, number>();
     for (const s of t.starts) {
       const [id, at] = s.split('@');
       const due = Number(id!.slice(1)) % 1000;
       const late = (Number(at) - due) % 1000;
       expect(late, s).toBeGreaterThanOrEqual(0);
-      expect(late, s).toBeLessThanOrEqual(16);
+      expect(late, s).toBeLessThanOrEqual(62);
       wakes.set(Number(at), (wakes.get(Number(at)) ?? 0) + 1);
     }
-    expect(t.starts).toHaveLength(2993); // every check due by 2992
-    // 0: S0 alone; then every 16 ms the 16 due since (62.5 wake-ups per second instead of 1,000)
-    expect([...wakes.keys()]).toEqual(Array.from({ length: 188 }, (_, k) => 16 * k));
-    expect([...wakes.values()]).toEqual([1, ...Array<number>(187).fill(16)]);
+    expect(t.starts).toHaveLength(2977); // every check due by 2976
+    // 0: S0 alone; then every 62 ms the 62 due since (16 wake-ups a second instead of 1,000)
+    expect([...wakes.keys()]).toEqual(Array.from({ length: 49 }, (_, k) => 62 * k));
+    expect([...wakes.values()]).toEqual([1, ...Array<number>(48).fill(62)]);
     await t.checker.close();
   });
 
