@@ -10,12 +10,20 @@
  * per-call cost amortised); with `UB_CPU=1`, the median of nine chunks timed in CPU time
  * (`process.cpuUsage`) instead, for a machine loaded by other work (wall time then counts the time
  * the child waits for a processor).
+ *
+ * `--pair [K]`: the churn row at 8 servers against the object-state floor (issue 18 item 4) with
+ * both in each child, K children per weight shape (default 3): each child times the two loops in
+ * alternating chunks of 1.28 M picks in CPU time and reports each chunk pair's ratio, so that a
+ * change of the machine's pace between two children (this machine runs a process at one of two
+ * speeds) does not land in the ratio. The two loops share no call site.
  */
 
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const SIZES = [2, 8, 64, 1024, 10000];
+/** Chunk pairs timed by the `pair` child (each chunk 1.28 M picks of one side, in CPU time). */
+const PAIRED_CHUNKS = 24;
 
 if (process.argv[2] === '--child') {
   const { bench, do_not_optimize, run } = await import('mitata');
@@ -23,7 +31,8 @@ if (process.argv[2] === '--child') {
   const kind = process.argv[3]!;
   const n = Number(process.argv[4]);
   const skewed = process.argv[5] === 'skewed';
-  const floor = kind.startsWith('floor-');
+  const paired = kind === 'pair';
+  const floor = kind.startsWith('floor-') || paired;
   const weights = Array.from({ length: n }, (_, i) => (skewed ? 1 + ((i * 7) % 10) : 1));
   const clock = new ManualClock(0);
   const b = new Balancer({
@@ -38,7 +47,7 @@ if (process.argv[2] === '--child') {
   let scan: import('./floor').Scan | null = null;
   if (floor) {
     const { InstanceScan, moduleScan, checkAgainst } = await import('./floor');
-    scan = kind === 'floor-instance' ? new InstanceScan(weights, 50, clock.now) : moduleScan(weights, 50, clock.now);
+    scan = kind === 'floor-module' ? moduleScan(weights, 50, clock.now) : new InstanceScan(weights, 50, clock.now);
     // The same picks as the Balancer's over 200 failure cycles, or no row.
     const servers = b.servers;
     const index = new Map<unknown, number>(servers.map((s: unknown, i: number) => [s, i] as const));
@@ -92,8 +101,55 @@ if (process.argv[2] === '--child') {
               do_not_optimize(s);
             }
           };
-  for (let j = 0; j < Math.max(2_000, 5_000_000 / (n + 50)); j++) f();
-  if (process.env.UB_CPU) {
+  if (paired) {
+    // the churn loop and the object-state floor in one process, timed in alternating chunks
+    let sink = 0;
+    const churn = (): void => {
+      for (let j = 0; j < 64; j++) {
+        clock.advance(1);
+        const s = b.pick();
+        if (s !== undefined) b.release(s, ++k % 100 === 0);
+        else sink++;
+      }
+    };
+    const floorLoop = (): void => {
+      const s = scan!;
+      for (let j = 0; j < 64; j++) {
+        clock.advance(1);
+        const i = s.pick();
+        if (i >= 0) s.release(i, ++k % 100 === 0);
+        else sink++;
+      }
+    };
+    const calls = 20_000;
+    const chunk = (g: () => void): number => {
+      const before = process.cpuUsage();
+      for (let j = 0; j < calls; j++) g();
+      const used = process.cpuUsage(before);
+      return ((used.user + used.system) * 1000) / (calls * 64);
+    };
+    for (let w = 0; w < 40; w++) {
+      chunk(churn);
+      chunk(floorLoop);
+    }
+    const pairs: [number, number][] = [];
+    for (let c = 0; c < PAIRED_CHUNKS; c++) {
+      // the order alternates, so neither side is always first after a change of the machine's pace
+      if (c % 2 === 0) {
+        const a = chunk(churn);
+        pairs.push([a, chunk(floorLoop)]);
+      } else {
+        const f0 = chunk(floorLoop);
+        pairs.push([chunk(churn), f0]);
+      }
+    }
+    process.stdout.write(JSON.stringify({ pairs, sink }));
+  } else {
+    for (let j = 0; j < Math.max(2_000, 5_000_000 / (n + 50)); j++) f();
+  }
+  if (paired) {
+    // reported above
+  } else if (process.env.UB_CPU) {
     // CPU time instead of mitata's wall time (a loaded machine): the median of 9 timed chunks.
     const calls = Math.max(500, 2_000_000 / (n + 50));
     const chunks: number[] = [];
@@ -108,6 +164,28 @@ if (process.argv[2] === '--child') {
     bench(kind, f);
     const r = await run({ format: 'quiet' });
     process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
+  }
+} else if (process.argv.includes('--pair')) {
+  // churn at 8 against the object-state floor, both in each child (issue 18 item 4)
+  const self = fileURLToPath(import.meta.url);
+  const at = process.argv.indexOf('--pair');
+  const runs = Number(process.argv[at + 1]) > 0 ? Number(process.argv[at + 1]) : 3;
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((x, y) => x - y);
+    return v.length % 2 === 1 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  console.log(`| weights | child | churn, median of ${PAIRED_CHUNKS} chunks (ns) | floor, median (ns) | churn / floor, median of the chunk pairs | fastest / fastest |`);
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (let r = 0; r < runs; r++) {
+    for (const shape of ['uniform', 'skewed']) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', 'pair', '8', shape], { encoding: 'utf8' });
+      const { pairs } = JSON.parse(out) as { pairs: [number, number][] };
+      const churn = pairs.map((p) => p[0]);
+      const floor = pairs.map((p) => p[1]);
+      const ratios = pairs.map(([c, f]) => c / f);
+      const spread = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+      console.log(`| ${shape} | ${r} | ${median(churn).toFixed(1)} | ${median(floor).toFixed(1)} | ${median(ratios).toFixed(2)} (pairs ${spread}) | ${(Math.min(...churn) / Math.min(...floor)).toFixed(2)} |`);
+    }
   }
 } else {
   const self = fileURLToPath(import.meta.url);

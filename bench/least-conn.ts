@@ -22,6 +22,13 @@
  * the median of 7 timed batches. With `--repeat K` every subject runs K times per row, taking turns,
  * and the row shows each one's median. Ratios are taken within one round; rounds show the spread.
  * Measure dist/ (what users run): through tsx, src/ runs slower and unevenly (see bench/README.md).
+ *
+ * `--pair [K]`: n = 8 only, every row with the library and both plain copies in each child, K
+ * children per row (default 3). A child times the three in rounds of one chunk each (1.28 M
+ * operations, CPU time), the order rotating, so that the machine's change of pace between processes
+ * (it runs a process at one of two speeds) does not land in the ratio; each round's ratio is taken
+ * against its faster plain copy. Each child first checks that the three run nginx's pick sequence
+ * (on instances of their own), as the default mode does.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -299,7 +306,101 @@ function pickHash(s: Subject, held: number, workload: Workload, ring: number[]):
   return hash;
 }
 
+/** Chunk rounds timed by the `pair` child (each round one chunk of every subject, in CPU time). */
+const PAIRED_ROUNDS = 24;
+
+/**
+ * The `pair` child: the library and both plain copies in one process (no call site shared), timed
+ * in rounds of one chunk each (1.28 M operations, CPU time), the order rotating from round to
+ * round. Prints each round's three figures (ns per operation) as JSON.
+ */
+async function pairedChild(n: number, shape: Shape, workload: Workload): Promise<void> {
+  const { Balancer, ManualClock } = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
+  const weights = weightsOf(n, shape);
+  const held = heldFor(n);
+  const balancer = () =>
+    new Balancer({
+      method: 'least-conn',
+      clock: new ManualClock(1000).now,
+      servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight })),
+    });
+  // the same pick sequence as nginx's loop first, on instances of their own
+  const checked = balancer();
+  const index = new Map<unknown, number>(checked.servers.map((s: unknown, i: number) => [s, i] as const));
+  const hashes = [
+    pickHash({ pick: () => index.get(checked.pick())!, release: (i: number) => checked.release(checked.servers[i]!) }, held, workload, []),
+    pickHash(new PlainLeastConn(weights), held, workload, []),
+    pickHash(new PlainLeastConnArrays(weights), held, workload, []),
+  ];
+  if (new Set(hashes).size !== 1) throw new Error(`pick sequences differ at n=${n} ${shape} ${workload}: ${hashes.join(', ')}`);
+  const b = balancer();
+  let sink = 0;
+  const libraryRing: unknown[] = [];
+  for (let k = 0; k < held; k++) libraryRing.push(b.pick());
+  let libraryHead = 0;
+  const library =
+    workload === 'pair'
+      ? () => {
+          for (let j = 0; j < 64; j++) {
+            const s = b.pick();
+            b.release(s);
+            if (s === undefined) sink++;
+          }
+        }
+      : () => {
+          for (let j = 0; j < 64; j++) {
+            const s = b.pick();
+            b.release(libraryRing[libraryHead]);
+            libraryRing[libraryHead] = s;
+            libraryHead = libraryHead + 1 === held ? 0 : libraryHead + 1;
+            if (s === undefined) sink++;
+          }
+        };
+  const plainLoop = (s: Subject): (() => void) => {
+    const ring: number[] = [];
+    for (let k = 0; k < held; k++) ring.push(s.pick());
+    let head = 0;
+    return workload === 'pair'
+      ? () => {
+          for (let j = 0; j < 64; j++) {
+            const i = s.pick();
+            s.release(i);
+            sink += i;
+          }
+        }
+      : () => {
+          for (let j = 0; j < 64; j++) {
+            const i = s.pick();
+            s.release(ring[head]!);
+            ring[head] = i;
+            head = head + 1 === held ? 0 : head + 1;
+            sink += i;
+          }
+        };
+  };
+  const loops = [library, plainLoop(new PlainLeastConn(weights)), plainLoop(new PlainLeastConnArrays(weights))];
+  const calls = 20_000;
+  const chunk = (f: () => void): number => {
+    const before = process.cpuUsage();
+    for (let j = 0; j < calls; j++) f();
+    const used = process.cpuUsage(before);
+    return ((used.user + used.system) * 1000) / (calls * 64);
+  };
+  for (let w = 0; w < 20; w++) for (const f of loops) chunk(f);
+  const rounds: number[][] = [];
+  for (let r = 0; r < PAIRED_ROUNDS; r++) {
+    const figures = [0, 0, 0];
+    for (let q = 0; q < 3; q++) {
+      const which = (q + r) % 3;
+      figures[which] = chunk(loops[which]!);
+    }
+    rounds.push(figures);
+  }
+  process.stdout.write(JSON.stringify({ rounds, sink }));
+}
+
 async function child(subjectName: string, n: number, shape: Shape, workload: Workload): Promise<void> {
+  if (subjectName === 'pair') return pairedChild(n, shape, workload);
   const { bench, do_not_optimize, run } = await import('mitata');
   const weights = weightsOf(n, shape);
   const held = heldFor(n);
@@ -390,6 +491,30 @@ function fmt(ns: number): string {
 
 if (process.argv[2] === '--child') {
   await child(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Shape, process.argv[6] as Workload);
+} else if (process.argv.includes('--pair')) {
+  // n = 8, the library against the plain copies in each child (issue 18 item 2)
+  const self = fileURLToPath(import.meta.url);
+  const at = process.argv.indexOf('--pair');
+  const runs = Number(process.argv[at + 1]) > 0 ? Number(process.argv[at + 1]) : 3;
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((x, y) => x - y);
+    return v.length % 2 === 1 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  console.log(`| weights | workload | child | library, median of ${PAIRED_ROUNDS} chunks | plain JS, objects | plain JS, typed arrays | library / faster plain JS, median of the rounds | fastest / fastest |`);
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (let r = 0; r < runs; r++) {
+    for (const shape of ['uniform', 'skewed'] as const) {
+      for (const workload of ['pair', 'rotate'] as const) {
+        const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', 'pair', '8', shape, workload], { encoding: 'utf8' });
+        const { rounds } = JSON.parse(out) as { rounds: number[][] };
+        const col = (k: number) => rounds.map((x) => x[k]!);
+        const ratios = rounds.map(([l, p, a]) => l! / Math.min(p!, a!));
+        const spread = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+        const fastest = Math.min(...col(0)) / Math.min(...col(1), ...col(2));
+        console.log(`| ${shape} | ${workload} | ${r} | ${median(col(0)).toFixed(1)} ns | ${median(col(1)).toFixed(1)} ns | ${median(col(2)).toFixed(1)} ns | ${median(ratios).toFixed(2)} (rounds ${spread}) | ${fastest.toFixed(2)} |`);
+      }
+    }
+  }
 } else {
   const self = fileURLToPath(import.meta.url);
   const flag = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback);

@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/membership-warmup.ts [--dist DIR] [--kind set1|add|remove|update|all]
  *     [--method rr|lc|hash|chash] [--rounds N] [--phases] [--cold] [--async [--slice-ms MS]]
+ *     [--after-gc (with node --expose-gc)]
  *
  * 1,024 servers of weight 10, as `membership.ts`. Between calls: 64 picks (each released) and a
  * 1 ms timer, so every call starts on a new turn of the loop. Kinds: `set1` setServers with one
@@ -14,6 +15,9 @@
  * Prints the first five calls, the median, p90 and longest, and which calls took over 5 ms.
  * `--async` (set1, all): `setServersAsync` instead, each call's figure being the longest turn of the
  * event loop while it runs (a `setImmediate` ticker's longest gap), with its time until applied.
+ *
+ * `--after-gc`: then 1, 4 and 16 full collections with the path idle, three changes after each
+ * (whether the compiled path survives idle time). UB_EACH=1 prints every call's figure.
  *
  * `--phases` wraps the built library's methods with timers (the Balancer's change methods, the
  * membership's `replace` / `rebuild`, the selector's `rebuilt` and, for consistent hash, the bucket
@@ -36,6 +40,7 @@ const kind = arg('--kind', 'set1');
 const method = arg('--method', 'chash');
 const rounds = Number(arg('--rounds', '100'));
 const phases = process.argv.includes('--phases');
+const afterGcs = process.argv.includes('--after-gc');
 const cold = process.argv.includes('--cold');
 const sliced = process.argv.includes('--async');
 const sliceMs = process.argv.includes('--slice-ms') ? Number(arg('--slice-ms', '2')) : undefined;
@@ -115,7 +120,9 @@ async function whileTicking(change: () => Promise<void>): Promise<{ longest: num
 }
 const perCall: Record<string, number>[] = [];
 if (kind === 'remove') b.add({ id: 'x0', address: address(N + 1), weight: W });
-for (let k = 0; k < rounds; k++) {
+
+/** Change number `k`: its time (or longest turn) goes to `times`, its parts to `perCall`. */
+async function change(k: number): Promise<void> {
   for (let j = 0; j < 64; j++) {
     const s = b.pick(`user${(k * 64 + j) * 7919}@example.com`);
     if (s !== undefined) b.release(s);
@@ -133,7 +140,7 @@ for (let k = 0; k < rounds; k++) {
       turnCounts.push(turns);
       perCall.push({ ...spent });
       await turn(1);
-      continue;
+      return;
     }
     t0 = performance.now();
     b.setServers(list);
@@ -157,6 +164,29 @@ for (let k = 0; k < rounds; k++) {
     await turn(5);
   }
 }
+for (let k = 0; k < rounds; k++) await change(k);
+
+/**
+ * `--after-gc` (node --expose-gc): after the rounds, 1, then 4, then 16 full collections with the
+ * change path idle, each followed by three changes: whether the compiled path survives (V8 flushes
+ * the bytecode of functions left unused across collections, and their optimized code with it).
+ */
+const afterGc: string[] = [];
+if (afterGcs) {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('--after-gc needs node --expose-gc');
+  let k = rounds;
+  for (const gcs of [1, 4, 16]) {
+    for (let g = 0; g < gcs; g++) {
+      gc();
+      await turn(5);
+    }
+    const from = times.length;
+    for (let q = 0; q < 3; q++) await change(k++);
+    afterGc.push(`after ${gcs} full GC${gcs === 1 ? '' : 's'}: ${times.splice(from).map((t) => t.toFixed(1)).join(' ')} ms`);
+    perCall.splice(from);
+  }
+}
 
 const sorted = [...times].sort((x, y) => x - y);
 const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(2);
@@ -166,6 +196,8 @@ console.log(
     `${times.slice(0, 5).map((t) => t.toFixed(1)).join(' ')} ms | median ${at(0.5)} p90 ${at(0.9)} longest ${at(1)} | ` +
     `over 5 ms: ${over.length === 0 ? 'none' : `calls ${over.join(', ')}`}`,
 );
+if (process.env.UB_EACH) console.log(`  every call, ms: ${times.map((t) => t.toFixed(1)).join(' ')}`);
+if (afterGc.length > 0) console.log(`  ${afterGc.join('; ')}`);
 if (sliced) {
   const mid = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   console.log(`  until applied: median ${mid(walls).toFixed(1)} ms, longest ${Math.max(...walls).toFixed(1)} ms; turns per call: median ${mid(turnCounts)}`);
