@@ -20,6 +20,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { median, pairedChildren } from './paired';
 
 const SIZES = [2, 8, 64, 1024, 10000];
 /** Chunk pairs timed by the `pair` child (each chunk 1.28 M picks of one side, in CPU time). */
@@ -121,13 +122,8 @@ if (process.argv[2] === '--child') {
         else sink++;
       }
     };
-    const calls = 20_000;
-    const chunk = (g: () => void): number => {
-      const before = process.cpuUsage();
-      for (let j = 0; j < calls; j++) g();
-      const used = process.cpuUsage(before);
-      return ((used.user + used.system) * 1000) / (calls * 64);
-    };
+    const { cpuChunk } = await import('./paired');
+    const chunk = (g: () => void): number => cpuChunk(g, 20_000);
     for (let w = 0; w < 40; w++) {
       chunk(churn);
       chunk(floorLoop);
@@ -165,15 +161,10 @@ if (process.argv[2] === '--child') {
     const r = await run({ format: 'quiet' });
     process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
   }
-} else if (process.argv.includes('--pair')) {
+} else if (pairedChildren(process.argv) !== null) {
   // churn at 8 against the object-state floor, both in each child (issue 18 item 4)
   const self = fileURLToPath(import.meta.url);
-  const at = process.argv.indexOf('--pair');
-  const runs = Number(process.argv[at + 1]) > 0 ? Number(process.argv[at + 1]) : 3;
-  const median = (xs: number[]): number => {
-    const v = [...xs].sort((x, y) => x - y);
-    return v.length % 2 === 1 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-  };
+  const runs = pairedChildren(process.argv)!;
   console.log(`| weights | child | churn, median of ${PAIRED_CHUNKS} chunks (ns) | floor, median (ns) | churn / floor, median of the chunk pairs | fastest / fastest |`);
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (let r = 0; r < runs; r++) {

@@ -23,12 +23,13 @@
  * and the row shows each one's median. Ratios are taken within one round; rounds show the spread.
  * Measure dist/ (what users run): through tsx, src/ runs slower and unevenly (see bench/README.md).
  *
- * `--pair [K]`: n = 8 only, every row with the library and both plain copies in each child, K
- * children per row (default 3). A child times the three in rounds of one chunk each (1.28 M
- * operations, CPU time), the order rotating, so that the machine's change of pace between processes
- * (it runs a process at one of two speeds) does not land in the ratio; each round's ratio is taken
- * against its faster plain copy. Each child first checks that the three run nginx's pick sequence
- * (on instances of their own), as the default mode does.
+ * `--pair [K]`: n = 8 only, every row with the library and the plain copy with peer objects (the
+ * faster copy at 8 servers in every run) in each child, K children per row (default 3). A child
+ * times the two in rounds of one chunk each (1.28 M operations, CPU time), the order alternating,
+ * so that the machine's change of pace between processes (it runs a process at one of two speeds)
+ * does not land in the ratio. One plain loop per child: two plain classes through one loop would
+ * make its call sites polymorphic. Each child first checks that the library and both copies run
+ * nginx's pick sequence (on instances of their own), as the default mode does.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -36,6 +37,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuChunk, median as medianOf, pairedChildren } from './paired';
 
 type Shape = 'uniform' | 'skewed';
 type Workload = 'pair' | 'rotate';
@@ -306,13 +308,72 @@ function pickHash(s: Subject, held: number, workload: Workload, ring: number[]):
   return hash;
 }
 
+/** What the timed loops call: the Balancer's `pick` and `release`. */
+interface Picker {
+  pick(): unknown;
+  release(server: unknown): void;
+}
+
+/**
+ * The library's timed loop: 64 operations of `workload` per call on `b` (its `held` connections
+ * taken first), each chosen server passed to `use` (mitata's `do_not_optimize`, or a sink). A
+ * process builds one library loop and one plain loop at most, so each loop's call sites stay
+ * monomorphic.
+ */
+function libraryLoop(b: Picker, held: number, workload: Workload, use: (server: unknown) => void): () => void {
+  const ring: unknown[] = [];
+  for (let k = 0; k < held; k++) ring.push(b.pick());
+  let head = 0;
+  return workload === 'pair'
+    ? () => {
+        for (let j = 0; j < 64; j++) {
+          const s = b.pick();
+          b.release(s);
+          use(s);
+        }
+      }
+    : () => {
+        for (let j = 0; j < 64; j++) {
+          const s = b.pick();
+          b.release(ring[head]);
+          ring[head] = s;
+          head = head + 1 === held ? 0 : head + 1;
+          use(s);
+        }
+      };
+}
+
+/** The same loop over a plain copy, in index terms. */
+function plainLoop(s: Subject, held: number, workload: Workload, use: (i: number) => void): () => void {
+  const ring: number[] = [];
+  for (let k = 0; k < held; k++) ring.push(s.pick());
+  let head = 0;
+  return workload === 'pair'
+    ? () => {
+        for (let j = 0; j < 64; j++) {
+          const i = s.pick();
+          s.release(i);
+          use(i);
+        }
+      }
+    : () => {
+        for (let j = 0; j < 64; j++) {
+          const i = s.pick();
+          s.release(ring[head]!);
+          ring[head] = i;
+          head = head + 1 === held ? 0 : head + 1;
+          use(i);
+        }
+      };
+}
+
 /** Chunk rounds timed by the `pair` child (each round one chunk of every subject, in CPU time). */
 const PAIRED_ROUNDS = 24;
 
 /**
- * The `pair` child: the library and both plain copies in one process (no call site shared), timed
- * in rounds of one chunk each (1.28 M operations, CPU time), the order rotating from round to
- * round. Prints each round's three figures (ns per operation) as JSON.
+ * The `pair` child: the library and the plain copy with peer objects in one process (no call site
+ * shared), timed in rounds of one chunk each (1.28 M operations, CPU time), the order alternating
+ * from round to round. Prints each round's two figures (ns per operation) as JSON.
  */
 async function pairedChild(n: number, shape: Shape, workload: Workload): Promise<void> {
   const { Balancer, ManualClock } = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
@@ -333,65 +394,24 @@ async function pairedChild(n: number, shape: Shape, workload: Workload): Promise
     pickHash(new PlainLeastConnArrays(weights), held, workload, []),
   ];
   if (new Set(hashes).size !== 1) throw new Error(`pick sequences differ at n=${n} ${shape} ${workload}: ${hashes.join(', ')}`);
-  const b = balancer();
   let sink = 0;
-  const libraryRing: unknown[] = [];
-  for (let k = 0; k < held; k++) libraryRing.push(b.pick());
-  let libraryHead = 0;
-  const library =
-    workload === 'pair'
-      ? () => {
-          for (let j = 0; j < 64; j++) {
-            const s = b.pick();
-            b.release(s);
-            if (s === undefined) sink++;
-          }
-        }
-      : () => {
-          for (let j = 0; j < 64; j++) {
-            const s = b.pick();
-            b.release(libraryRing[libraryHead]);
-            libraryRing[libraryHead] = s;
-            libraryHead = libraryHead + 1 === held ? 0 : libraryHead + 1;
-            if (s === undefined) sink++;
-          }
-        };
-  const plainLoop = (s: Subject): (() => void) => {
-    const ring: number[] = [];
-    for (let k = 0; k < held; k++) ring.push(s.pick());
-    let head = 0;
-    return workload === 'pair'
-      ? () => {
-          for (let j = 0; j < 64; j++) {
-            const i = s.pick();
-            s.release(i);
-            sink += i;
-          }
-        }
-      : () => {
-          for (let j = 0; j < 64; j++) {
-            const i = s.pick();
-            s.release(ring[head]!);
-            ring[head] = i;
-            head = head + 1 === held ? 0 : head + 1;
-            sink += i;
-          }
-        };
-  };
-  const loops = [library, plainLoop(new PlainLeastConn(weights)), plainLoop(new PlainLeastConnArrays(weights))];
-  const calls = 20_000;
-  const chunk = (f: () => void): number => {
-    const before = process.cpuUsage();
-    for (let j = 0; j < calls; j++) f();
-    const used = process.cpuUsage(before);
-    return ((used.user + used.system) * 1000) / (calls * 64);
-  };
+  // the plain copy with peer objects: the faster of the two at 8 servers in every run (one plain
+  // loop per process, so that its call sites see one class)
+  const loops = [
+    libraryLoop(balancer(), held, workload, (server) => {
+      if (server === undefined) sink++;
+    }),
+    plainLoop(new PlainLeastConn(weights), held, workload, (i) => {
+      sink += i;
+    }),
+  ];
+  const chunk = (f: () => void): number => cpuChunk(f, 20_000);
   for (let w = 0; w < 20; w++) for (const f of loops) chunk(f);
   const rounds: number[][] = [];
   for (let r = 0; r < PAIRED_ROUNDS; r++) {
-    const figures = [0, 0, 0];
-    for (let q = 0; q < 3; q++) {
-      const which = (q + r) % 3;
+    const figures = [0, 0];
+    for (let q = 0; q < 2; q++) {
+      const which = (q + r) % 2;
       figures[which] = chunk(loops[which]!);
     }
     rounds.push(figures);
@@ -429,27 +449,7 @@ async function child(subjectName: string, n: number, shape: Shape, workload: Wor
       servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight })),
     });
     // a second balancer for the timed loop, which calls it directly, as a proxy does (no index map)
-    const ring: unknown[] = [];
-    for (let k = 0; k < held; k++) ring.push(fresh.pick());
-    let head = 0;
-    const f =
-      workload === 'pair'
-        ? () => {
-            for (let j = 0; j < 64; j++) {
-              const s = fresh.pick();
-              fresh.release(s);
-              do_not_optimize(s);
-            }
-          }
-        : () => {
-            for (let j = 0; j < 64; j++) {
-              const s = fresh.pick();
-              fresh.release(ring[head]);
-              ring[head] = s;
-              head = head + 1 === held ? 0 : head + 1;
-              do_not_optimize(s);
-            }
-          };
+    const f = libraryLoop(fresh, held, workload, do_not_optimize);
     for (let j = 0; j < Math.max(200, 200_000 / (n + 50)); j++) f();
     bench('library', f);
     const r = await run({ format: 'quiet' });
@@ -457,28 +457,7 @@ async function child(subjectName: string, n: number, shape: Shape, workload: Wor
     return;
   }
   const hash = pickHash(subject, held, workload, []);
-  const s = subjectName === 'plain-js' ? new PlainLeastConn(weights) : new PlainLeastConnArrays(weights);
-  const ring: number[] = [];
-  for (let k = 0; k < held; k++) ring.push(s.pick());
-  let head = 0;
-  const f =
-    workload === 'pair'
-      ? () => {
-          for (let j = 0; j < 64; j++) {
-            const i = s.pick();
-            s.release(i);
-            do_not_optimize(i);
-          }
-        }
-      : () => {
-          for (let j = 0; j < 64; j++) {
-            const i = s.pick();
-            s.release(ring[head]!);
-            ring[head] = i;
-            head = head + 1 === held ? 0 : head + 1;
-            do_not_optimize(i);
-          }
-        };
+  const f = plainLoop(subjectName === 'plain-js' ? new PlainLeastConn(weights) : new PlainLeastConnArrays(weights), held, workload, do_not_optimize);
   for (let j = 0; j < Math.max(200, 200_000 / (n + 50)); j++) f();
   bench(subjectName, f);
   const r = await run({ format: 'quiet' });
@@ -491,27 +470,22 @@ function fmt(ns: number): string {
 
 if (process.argv[2] === '--child') {
   await child(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Shape, process.argv[6] as Workload);
-} else if (process.argv.includes('--pair')) {
+} else if (pairedChildren(process.argv) !== null) {
   // n = 8, the library against the plain copies in each child (issue 18 item 2)
   const self = fileURLToPath(import.meta.url);
-  const at = process.argv.indexOf('--pair');
-  const runs = Number(process.argv[at + 1]) > 0 ? Number(process.argv[at + 1]) : 3;
-  const median = (xs: number[]): number => {
-    const v = [...xs].sort((x, y) => x - y);
-    return v.length % 2 === 1 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-  };
-  console.log(`| weights | workload | child | library, median of ${PAIRED_ROUNDS} chunks | plain JS, objects | plain JS, typed arrays | library / faster plain JS, median of the rounds | fastest / fastest |`);
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const runs = pairedChildren(process.argv)!;
+  console.log(`| weights | workload | child | library, median of ${PAIRED_ROUNDS} chunks | plain JS, objects | library / plain JS, median of the rounds | fastest / fastest |`);
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (let r = 0; r < runs; r++) {
     for (const shape of ['uniform', 'skewed'] as const) {
       for (const workload of ['pair', 'rotate'] as const) {
         const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', 'pair', '8', shape, workload], { encoding: 'utf8' });
         const { rounds } = JSON.parse(out) as { rounds: number[][] };
         const col = (k: number) => rounds.map((x) => x[k]!);
-        const ratios = rounds.map(([l, p, a]) => l! / Math.min(p!, a!));
+        const ratios = rounds.map(([l, p]) => l! / p!);
         const spread = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
-        const fastest = Math.min(...col(0)) / Math.min(...col(1), ...col(2));
-        console.log(`| ${shape} | ${workload} | ${r} | ${median(col(0)).toFixed(1)} ns | ${median(col(1)).toFixed(1)} ns | ${median(col(2)).toFixed(1)} ns | ${median(ratios).toFixed(2)} (rounds ${spread}) | ${fastest.toFixed(2)} |`);
+        const fastest = Math.min(...col(0)) / Math.min(...col(1));
+        console.log(`| ${shape} | ${workload} | ${r} | ${medianOf(col(0)).toFixed(1)} ns | ${medianOf(col(1)).toFixed(1)} ns | ${medianOf(ratios).toFixed(2)} (rounds ${spread}) | ${fastest.toFixed(2)} |`);
       }
     }
   }
