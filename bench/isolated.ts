@@ -20,7 +20,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { median, pairedChildren } from './paired';
+import { cpuChunk, median, pairedChildren } from './paired';
 
 const SIZES = [2, 8, 64, 1024, 10000];
 /** Chunk pairs timed by the `pair` child (each chunk 1.28 M picks of one side, in CPU time). */
@@ -65,26 +65,30 @@ if (process.argv[2] === '--child') {
       20_000,
     );
   }
+  // the churn loops, each handing its results to `use` (a pair child times both, in turns, each
+  // with a sink of its own: one shared function would see both types; they share no call site)
+  const floorLoopWith = (use: (i: number) => void) => (): void => {
+    const s = scan!;
+    for (let j = 0; j < 64; j++) {
+      clock.advance(1);
+      const i = s.pick();
+      if (i >= 0) s.release(i, ++k % 100 === 0);
+      use(i);
+    }
+  };
+  const churnLoopWith = (use: (server: unknown) => void) => (): void => {
+    for (let j = 0; j < 64; j++) {
+      clock.advance(1);
+      const s = b.pick();
+      if (s !== undefined) b.release(s, ++k % 100 === 0);
+      use(s);
+    }
+  };
   const f =
-    floor
-      ? () => {
-          const s = scan!;
-          for (let j = 0; j < 64; j++) {
-            clock.advance(1);
-            const i = s.pick();
-            if (i >= 0) s.release(i, ++k % 100 === 0);
-            do_not_optimize(i);
-          }
-        }
+    kind.startsWith('floor-')
+      ? floorLoopWith(do_not_optimize)
       : kind === 'churn'
-      ? () => {
-          for (let j = 0; j < 64; j++) {
-            clock.advance(1);
-            const s = b.pick();
-            if (s !== undefined) b.release(s, ++k % 100 === 0);
-            do_not_optimize(s);
-          }
-        }
+      ? churnLoopWith(do_not_optimize)
       : kind === 'attempt'
         ? () => {
             for (let j = 0; j < 64; j++) {
@@ -105,61 +109,44 @@ if (process.argv[2] === '--child') {
   if (paired) {
     // the churn loop and the object-state floor in one process, timed in alternating chunks
     let sink = 0;
-    const churn = (): void => {
-      for (let j = 0; j < 64; j++) {
-        clock.advance(1);
-        const s = b.pick();
-        if (s !== undefined) b.release(s, ++k % 100 === 0);
-        else sink++;
-      }
-    };
-    const floorLoop = (): void => {
-      const s = scan!;
-      for (let j = 0; j < 64; j++) {
-        clock.advance(1);
-        const i = s.pick();
-        if (i >= 0) s.release(i, ++k % 100 === 0);
-        else sink++;
-      }
-    };
-    const { cpuChunk } = await import('./paired');
+    const churnLoop = churnLoopWith((server) => {
+      if (server === undefined) sink++;
+    });
+    const floorLoop = floorLoopWith((i) => {
+      sink += i;
+    });
     const chunk = (g: () => void): number => cpuChunk(g, 20_000);
     for (let w = 0; w < 40; w++) {
-      chunk(churn);
+      chunk(churnLoop);
       chunk(floorLoop);
     }
     const pairs: [number, number][] = [];
     for (let c = 0; c < PAIRED_CHUNKS; c++) {
       // the order alternates, so neither side is always first after a change of the machine's pace
+      let churnNs: number;
+      let floorNs: number;
       if (c % 2 === 0) {
-        const a = chunk(churn);
-        pairs.push([a, chunk(floorLoop)]);
+        churnNs = chunk(churnLoop);
+        floorNs = chunk(floorLoop);
       } else {
-        const f0 = chunk(floorLoop);
-        pairs.push([chunk(churn), f0]);
+        floorNs = chunk(floorLoop);
+        churnNs = chunk(churnLoop);
       }
+      pairs.push([churnNs, floorNs]);
     }
     process.stdout.write(JSON.stringify({ pairs, sink }));
   } else {
     for (let j = 0; j < Math.max(2_000, 5_000_000 / (n + 50)); j++) f();
-  }
-  if (paired) {
-    // reported above
-  } else if (process.env.UB_CPU) {
-    // CPU time instead of mitata's wall time (a loaded machine): the median of 9 timed chunks.
-    const calls = Math.max(500, 2_000_000 / (n + 50));
-    const chunks: number[] = [];
-    for (let c = 0; c < 9; c++) {
-      const before = process.cpuUsage();
-      for (let j = 0; j < calls; j++) f();
-      const used = process.cpuUsage(before);
-      chunks.push(((used.user + used.system) * 1000) / (calls * 64));
+    if (process.env.UB_CPU) {
+      // CPU time instead of mitata's wall time (a loaded machine): the median of 9 timed chunks.
+      const calls = Math.max(500, 2_000_000 / (n + 50));
+      const chunks = Array.from({ length: 9 }, () => cpuChunk(f, calls));
+      process.stdout.write(String(median(chunks)));
+    } else {
+      bench(kind, f);
+      const r = await run({ format: 'quiet' });
+      process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
     }
-    process.stdout.write(String(chunks.sort((a, b) => a - b)[4]));
-  } else {
-    bench(kind, f);
-    const r = await run({ format: 'quiet' });
-    process.stdout.write(String((r.benchmarks[0]?.runs[0]?.stats?.p50 ?? NaN) / 64));
   }
 } else if (pairedChildren(process.argv) !== null) {
   // churn at 8 against the object-state floor, both in each child (issue 18 item 4)

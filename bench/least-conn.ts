@@ -367,6 +367,29 @@ function plainLoop(s: Subject, held: number, workload: Workload, use: (i: number
       };
 }
 
+/** A balancer of the library as the loops and the checks use it. */
+interface LibraryBalancer extends Picker {
+  readonly servers: readonly unknown[];
+}
+
+/** A maker of least_conn balancers over `weights` (the library from dist/, or src/ with UB_SRC=1), each on its own clock. */
+async function libraryBalancers(weights: number[]): Promise<() => LibraryBalancer> {
+  const { Balancer, ManualClock } = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
+  return () =>
+    new Balancer({
+      method: 'least-conn',
+      clock: new ManualClock(1000).now,
+      servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight })),
+    });
+}
+
+/** A balancer in index terms, for the pick-sequence check only (a map lookup per pick). */
+function indexed(b: LibraryBalancer): Subject {
+  const servers = b.servers;
+  const index = new Map<unknown, number>(servers.map((s, i) => [s, i] as const));
+  return { pick: () => index.get(b.pick())!, release: (i: number) => b.release(servers[i]!) };
+}
+
 /** Chunk rounds timed by the `pair` child (each round one chunk of every subject, in CPU time). */
 const PAIRED_ROUNDS = 24;
 
@@ -376,27 +399,20 @@ const PAIRED_ROUNDS = 24;
  * from round to round. Prints each round's two figures (ns per operation) as JSON.
  */
 async function pairedChild(n: number, shape: Shape, workload: Workload): Promise<void> {
-  const { Balancer, ManualClock } = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
   const weights = weightsOf(n, shape);
   const held = heldFor(n);
-  const balancer = () =>
-    new Balancer({
-      method: 'least-conn',
-      clock: new ManualClock(1000).now,
-      servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight })),
-    });
+  const balancer = await libraryBalancers(weights);
   // the same pick sequence as nginx's loop first, on instances of their own
-  const checked = balancer();
-  const index = new Map<unknown, number>(checked.servers.map((s: unknown, i: number) => [s, i] as const));
   const hashes = [
-    pickHash({ pick: () => index.get(checked.pick())!, release: (i: number) => checked.release(checked.servers[i]!) }, held, workload, []),
+    pickHash(indexed(balancer()), held, workload, []),
     pickHash(new PlainLeastConn(weights), held, workload, []),
     pickHash(new PlainLeastConnArrays(weights), held, workload, []),
   ];
   if (new Set(hashes).size !== 1) throw new Error(`pick sequences differ at n=${n} ${shape} ${workload}: ${hashes.join(', ')}`);
-  let sink = 0;
   // the plain copy with peer objects: the faster of the two at 8 servers in every run (one plain
   // loop per process, so that its call sites see one class)
+  // each loop hands its results to a sink of its own (one shared function would see both types)
+  let sink = 0;
   const loops = [
     libraryLoop(balancer(), held, workload, (server) => {
       if (server === undefined) sink++;
@@ -428,28 +444,13 @@ async function child(subjectName: string, n: number, shape: Shape, workload: Wor
   if (subjectName === 'plain-js') subject = new PlainLeastConn(weights);
   else if (subjectName === 'plain-arrays') subject = new PlainLeastConnArrays(weights);
   else {
-    const { Balancer, ManualClock } = await import(process.env.UB_SRC ? '../src/index' : '../dist/index.js');
-    const b = new Balancer({
-      method: 'least-conn',
-      clock: new ManualClock(1000).now,
-      servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight })),
-    });
-    const servers = b.servers;
-    const index = new Map<unknown, number>(servers.map((s: unknown, i: number) => [s, i] as const));
-    subject = {
-      pick: () => index.get(b.pick())!,
-      release: (i: number) => b.release(servers[i]!),
-    };
+    const balancer = await libraryBalancers(weights);
+    subject = indexed(balancer());
     const hash = pickHash(subject, held, workload, []);
     const want = pickHash(new PlainLeastConn(weights), held, workload, []);
     if (hash !== want) throw new Error(`library diverged from nginx's loop: ${hash} != ${want}`);
-    const fresh = new Balancer({
-      method: 'least-conn',
-      clock: new ManualClock(1000).now,
-      servers: weights.map((weight, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:25`, weight })),
-    });
     // a second balancer for the timed loop, which calls it directly, as a proxy does (no index map)
-    const f = libraryLoop(fresh, held, workload, do_not_optimize);
+    const f = libraryLoop(balancer(), held, workload, do_not_optimize);
     for (let j = 0; j < Math.max(200, 200_000 / (n + 50)); j++) f();
     bench('library', f);
     const r = await run({ format: 'quiet' });
